@@ -1,0 +1,204 @@
+#include "isa/isa.hpp"
+
+#include <cstring>
+
+namespace xbpf::isa {
+namespace {
+
+enum Field : uint8_t { kDst = 1, kSrc = 2, kOff = 4, kImm = 8 };
+
+// Fields each form gives meaning to; every other field must be zero.
+constexpr uint8_t used_fields(Form f) {
+  switch (f) {
+    case Form::AluImm: return kDst | kImm;
+    case Form::AluReg: return kDst | kSrc;
+    case Form::AluUnary: return kDst;
+    case Form::Endian: return kDst;
+    case Form::LoadImm64: return kDst | kImm;
+    case Form::LoadAbs: return kImm;
+    case Form::LoadInd: return kSrc | kImm;
+    case Form::Load: return kDst | kSrc | kOff;
+    case Form::StoreImm: return kDst | kOff | kImm;
+    case Form::StoreReg: return kDst | kSrc | kOff;
+    case Form::Atomic: return kDst | kSrc | kOff;
+    case Form::Jump: return kOff;
+    case Form::JumpLong: return kImm;
+    case Form::JumpImm: return kDst | kOff | kImm;
+    case Form::JumpReg: return kDst | kSrc | kOff;
+    case Form::Call: return kImm;
+    case Form::CallLocal: return kImm;
+    case Form::CallKfunc: return kImm | kOff;
+    case Form::CallReg: return kDst;
+    case Form::Exit: return 0;
+  }
+  return 0;
+}
+
+constexpr uint8_t match_field(Match m) {
+  switch (m) {
+    case Match::None: return 0;
+    case Match::Off: return kOff;
+    case Match::Imm: return kImm;
+    case Match::Src: return kSrc;
+  }
+  return 0;
+}
+
+// Registers written by an instruction (for the "frame pointer is read only" check).
+bool writes_dst(const OpInfo& i) {
+  switch (i.form) {
+    case Form::AluImm: case Form::AluReg: case Form::AluUnary: case Form::Endian:
+    case Form::LoadImm64: case Form::Load:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Rows of kOpTable grouped by opcode byte, built once.
+struct CodeIndex {
+  std::array<std::array<Op, 12>, 256> ops{};
+  std::array<uint8_t, 256> count{};
+  CodeIndex() {
+    for (const OpInfo& i : kOpTable) ops[i.code][count[i.code]++] = i.op;
+  }
+};
+const CodeIndex& code_index() {
+  static const CodeIndex idx;
+  return idx;
+}
+
+int32_t field_value(const RawInsn& r, Match m) {
+  switch (m) {
+    case Match::Off: return r.off;
+    case Match::Imm: return r.imm;
+    case Match::Src: return r.src;
+    case Match::None: return 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::optional<Op> lookup(const RawInsn& raw) {
+  const CodeIndex& idx = code_index();
+  for (uint8_t k = 0; k < idx.count[raw.code]; ++k) {
+    Op op = idx.ops[raw.code][k];
+    const OpInfo& i = info(op);
+    if (i.match == Match::None || field_value(raw, i.match) == i.match_value) return op;
+  }
+  return std::nullopt;
+}
+
+Expected<Insn> decode_one(std::span<const RawInsn> prog, size_t pc) {
+  const RawInsn& r = prog[pc];
+  auto op = lookup(r);
+  if (!op) {
+    if (code_index().count[r.code] == 0)
+      return fail(Errc::invalid_program, "insn {}: unknown opcode {:#04x}", pc, r.code);
+    return fail(Errc::invalid_program, "insn {}: opcode {:#04x} with invalid {} (off {}, imm {}, src {})",
+                pc, r.code, "operation selector", r.off, r.imm, unsigned(r.src));
+  }
+  const OpInfo& i = info(*op);
+  uint8_t used = used_fields(i.form) | match_field(i.match);
+  if (!(used & kDst) && r.dst != 0)
+    return fail(Errc::invalid_program, "insn {}: {} uses reserved dst field (r{})", pc, i.mnemonic, unsigned(r.dst));
+  if (!(used & kSrc) && r.src != 0)
+    return fail(Errc::invalid_program, "insn {}: {} uses reserved src field (r{})", pc, i.mnemonic, unsigned(r.src));
+  if (!(used & kOff) && r.off != 0)
+    return fail(Errc::invalid_program, "insn {}: {} uses reserved off field ({})", pc, i.mnemonic, r.off);
+  if (!(used & kImm) && r.imm != 0)
+    return fail(Errc::invalid_program, "insn {}: {} uses reserved imm field ({})", pc, i.mnemonic, r.imm);
+  if (r.dst > kMaxReg)
+    return fail(Errc::invalid_program, "insn {}: invalid register r{}", pc, unsigned(r.dst));
+  if ((used & kSrc) && i.match != Match::Src && r.src > kMaxReg)
+    return fail(Errc::invalid_program, "insn {}: invalid register r{}", pc, unsigned(r.src));
+  if (writes_dst(i) && r.dst == kFramePointer)
+    return fail(Errc::invalid_program, "insn {}: frame pointer is read only", pc);
+  if (i.form == Form::Atomic && r.src == kFramePointer &&
+      (i.match_value & 0x01))  // fetch, xchg and cmpxchg write src (cmpxchg writes r0)
+    if (*op != Op::ATOMIC_CMPXCHG64 && *op != Op::ATOMIC_CMPXCHG32)
+      return fail(Errc::invalid_program, "insn {}: frame pointer is read only", pc);
+
+  Insn insn{*op, r.dst, r.src, r.off, r.imm, 0, uint32_t(pc)};
+  if (i.form == Form::LoadImm64) {
+    if (pc + 1 >= prog.size())
+      return fail(Errc::invalid_program, "insn {}: lddw is missing its second slot (program ends)", pc);
+    const RawInsn& hi = prog[pc + 1];
+    if (hi.code != 0 || hi.dst != 0 || hi.src != 0 || hi.off != 0)
+      return fail(Errc::invalid_program, "insn {}: invalid second slot of lddw (code {:#04x})", pc + 1, hi.code);
+    insn.imm64 = int64_t(uint64_t(uint32_t(r.imm)) | (uint64_t(uint32_t(hi.imm)) << 32));
+  }
+  if (i.form == Form::Endian && r.imm != 16 && r.imm != 32 && r.imm != 64)
+    return fail(Errc::invalid_program, "insn {}: invalid byte swap width {}", pc, r.imm);
+  return insn;
+}
+
+Expected<std::vector<Insn>> decode_program(std::span<const RawInsn> prog) {
+  if (prog.empty()) return fail(Errc::invalid_program, "program is empty");
+  std::vector<Insn> out;
+  out.reserve(prog.size());
+  std::vector<bool> is_tail(prog.size(), false);  // second slot of an lddw
+  for (size_t pc = 0; pc < prog.size();) {
+    auto insn = decode_one(prog, pc);
+    if (!insn) return std::unexpected(insn.error());
+    int n = slot_count(insn->op);
+    if (n == 2) is_tail[pc + 1] = true;
+    out.push_back(*insn);
+    pc += size_t(n);
+  }
+  for (const Insn& insn : out) {
+    Form f = info(insn.op).form;
+    if (!is_jump(insn.op) && f != Form::CallLocal) continue;
+    int64_t t = insn.target();
+    const char* what = f == Form::CallLocal ? "call" : "jump";
+    if (t < 0 || t >= int64_t(prog.size()))
+      return fail(Errc::invalid_program, "insn {}: {} out of range to {} (program has {} insns)", insn.pc,
+                  what, t, prog.size());
+    if (is_tail[size_t(t)])
+      return fail(Errc::invalid_program, "insn {}: {} into the middle of lddw at {}", insn.pc, what, t);
+  }
+  return out;
+}
+
+void encode(const Insn& insn, std::vector<RawInsn>& out) {
+  const OpInfo& i = info(insn.op);
+  RawInsn r{i.code, uint8_t(insn.dst & 0xf), uint8_t(insn.src & 0xf), insn.off, insn.imm};
+  switch (i.match) {
+    case Match::Off: r.off = int16_t(i.match_value); break;
+    case Match::Imm: r.imm = i.match_value; break;
+    case Match::Src: r.src = uint8_t(i.match_value); break;
+    case Match::None: break;
+  }
+  if (i.form == Form::LoadImm64) {
+    r.imm = int32_t(uint32_t(uint64_t(insn.imm64)));
+    out.push_back(r);
+    out.push_back(RawInsn{0, 0, 0, 0, int32_t(uint32_t(uint64_t(insn.imm64) >> 32))});
+    return;
+  }
+  out.push_back(r);
+}
+
+std::vector<RawInsn> encode_program(std::span<const Insn> insns) {
+  std::vector<RawInsn> out;
+  out.reserve(insns.size() + 4);
+  for (const Insn& i : insns) encode(i, out);
+  return out;
+}
+
+Expected<std::vector<RawInsn>> from_bytes(std::span<const uint8_t> bytes) {
+  if (bytes.size() % sizeof(RawInsn) != 0)
+    return fail(Errc::invalid_program, "bytecode size {} is not a multiple of 8 (truncated instruction)",
+                bytes.size());
+  std::vector<RawInsn> out(bytes.size() / sizeof(RawInsn));
+  if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+
+std::vector<uint8_t> to_bytes(std::span<const RawInsn> prog) {
+  std::vector<uint8_t> out(prog.size() * sizeof(RawInsn));
+  if (!prog.empty()) std::memcpy(out.data(), prog.data(), out.size());
+  return out;
+}
+
+}  // namespace xbpf::isa

@@ -1,0 +1,44 @@
+// The one error model of xbpf: every fallible operation returns Expected<T>.
+// An Error carries a category code and a message that already names the object
+// (file, line, instruction index) the problem is about.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace xbpf {
+
+enum class Errc {
+  invalid_argument,  // bad input from the user (CLI, API arguments)
+  parse,             // malformed text (assembly, .data files, hex)
+  invalid_program,   // bytecode that does not decode or validate
+  io,                // file system errors
+  runtime,           // a checked program stopped (bad access, budget exhausted)
+  unsupported,       // valid input that xbpf does not implement
+};
+
+struct Error {
+  Errc code;
+  std::string message;
+};
+
+template <class T>
+using Expected = std::expected<T, Error>;
+
+// Builds an unexpected Error with a fmt-formatted message.
+template <class... Args>
+[[nodiscard]] std::unexpected<Error> fail(Errc code, fmt::format_string<Args...> f,
+                                          Args&&... args) {
+  return std::unexpected(Error{code, fmt::format(f, std::forward<Args>(args)...)});
+}
+
+// Prefixes the message of an error with context ("file.o: ").
+[[nodiscard]] inline Error with_context(Error e, std::string_view ctx) {
+  e.message = fmt::format("{}: {}", ctx, e.message);
+  return e;
+}
+
+}  // namespace xbpf

@@ -1,0 +1,112 @@
+// The xbpf interpreter: a program is pre-decoded once at load time into
+// threaded code (one 16-byte slot per instruction slot, holding the handler
+// address), then run any number of times.
+//
+// Two modes:
+//  * Verified: no runtime checks at all. Only for programs a verifier accepted
+//    (or that the caller otherwise trusts); a bad access is undefined behaviour.
+//  * Checked: every load, store and atomic is checked against the memory
+//    regions the caller granted plus the program's own stack; the number of
+//    executed instructions is bounded; call depth is bounded. A violation
+//    stops the program with an Errc::runtime error naming the instruction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "isa/isa.hpp"
+#include "support/error.hpp"
+
+namespace xbpf::vm {
+
+inline constexpr size_t kStackSize = 512;    // bytes per frame, as in the kernel
+inline constexpr size_t kMaxFrames = 8;      // bpf-to-bpf call depth (MAX_CALL_FRAMES)
+inline constexpr uint32_t kMaxTailCalls = 33;  // MAX_TAIL_CALL_CNT
+inline constexpr uint32_t kHelperTailCall = 12;  // BPF_FUNC_tail_call
+
+struct ExecContext;
+class Program;
+
+// Helper ABI: r1..r5 in, r0 out, plus the running context (6th SysV argument,
+// so a JIT can call helpers directly).
+using HelperFn = uint64_t (*)(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5,
+                              ExecContext* ctx);
+
+// Helper ids to implementations. Ids follow the kernel's `enum bpf_func_id`.
+class HelperTable {
+ public:
+  void set(uint32_t id, HelperFn fn, std::string name);
+  [[nodiscard]] HelperFn get(uint32_t id) const { return id < fns_.size() ? fns_[id] : nullptr; }
+  [[nodiscard]] std::string_view name(uint32_t id) const;
+
+ private:
+  std::vector<HelperFn> fns_;
+  std::vector<std::string> names_;
+};
+
+// The helpers the bpf_conformance suite expects (id 5: returns its first argument).
+[[nodiscard]] const HelperTable& conformance_helpers();
+
+// A memory range a checked program may access.
+struct Region {
+  uint64_t begin = 0;
+  uint64_t size = 0;
+  bool writable = true;
+};
+
+enum class Mode : uint8_t { Verified, Checked };
+
+// Resolves a tail call: map (r2) and index (r3) to the program to continue
+// with, or nullptr (then the call falls through, as in the kernel).
+using TailCallResolver = const Program* (*)(ExecContext* ctx, uint64_t map, uint32_t index);
+
+// Per-run state that helpers may read; owned by the caller of run().
+struct ExecContext {
+  std::span<const Region> regions;     // checked mode: memory granted besides the stack
+  const uint8_t* packet = nullptr;     // legacy LD_ABS/LD_IND source (skb data)
+  uint64_t packet_len = 0;
+  TailCallResolver tail_call = nullptr;
+  void* user = nullptr;                // embedder data for its helpers
+  uint64_t insn_budget = 1'000'000;    // checked mode: max executed instructions
+  uint64_t insns_executed = 0;         // checked mode: set by run()
+};
+
+struct LoadOptions {
+  Mode mode = Mode::Checked;
+  const HelperTable* helpers = nullptr;  // nullptr = no helpers; calls fail to load
+};
+
+// A pre-decoded program. Immutable after load; run() may be called from many
+// threads at once (each run has its own registers and stack).
+class Program {
+ public:
+  // Decodes, validates and pre-decodes `code`. Errors name the instruction.
+  [[nodiscard]] static Expected<Program> load(std::span<const isa::RawInsn> code, LoadOptions opts);
+
+  // Runs with r1 = arg1, r2 = arg2 (r3..r5 = 0). Verified mode never fails
+  // (the result is r0); checked mode fails on a violation.
+  [[nodiscard]] Expected<uint64_t> run(uint64_t arg1, uint64_t arg2, ExecContext& ctx) const;
+
+  [[nodiscard]] Mode mode() const { return mode_; }
+  [[nodiscard]] size_t size() const { return insns_.size(); }
+  [[nodiscard]] std::span<const isa::Insn> insns() const { return insns_; }
+
+  struct Slot;  // threaded-code slot, defined in interpreter.cpp
+
+  Program(Program&&) noexcept;
+  Program& operator=(Program&&) noexcept;
+  ~Program();
+
+ private:
+  Program() = default;
+  Mode mode_ = Mode::Checked;
+  std::vector<isa::Insn> insns_;
+  std::unique_ptr<Slot[]> slots_;  // size() + 1 slots (last: fell off the end)
+  size_t slot_count_ = 0;
+  const HelperTable* helpers_ = nullptr;
+};
+
+}  // namespace xbpf::vm
