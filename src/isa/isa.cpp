@@ -141,7 +141,7 @@ Expected<std::vector<Insn>> decode_program(std::span<const RawInsn> prog) {
   std::vector<bool> is_tail(prog.size(), false);  // second slot of an lddw
   for (size_t pc = 0; pc < prog.size();) {
     auto insn = decode_one(prog, pc);
-    if (!insn) return std::unexpected(insn.error());
+    if (!insn) return xbpf::unexpected(insn.error());
     int n = slot_count(insn->op);
     if (n == 2) is_tail[pc + 1] = true;
     out.push_back(*insn);

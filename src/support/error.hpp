@@ -3,11 +3,12 @@
 // (file, line, instruction index) the problem is about.
 #pragma once
 
-#include <expected>
 #include <string>
 #include <utility>
 
 #include <fmt/format.h>
+
+#include "support/expected.hpp"
 
 namespace xbpf {
 
@@ -26,13 +27,12 @@ struct Error {
 };
 
 template <class T>
-using Expected = std::expected<T, Error>;
+using Expected = BasicExpected<T, Error>;
 
 // Builds an unexpected Error with a fmt-formatted message.
 template <class... Args>
-[[nodiscard]] std::unexpected<Error> fail(Errc code, fmt::format_string<Args...> f,
-                                          Args&&... args) {
-  return std::unexpected(Error{code, fmt::format(f, std::forward<Args>(args)...)});
+[[nodiscard]] Unexpected<Error> fail(Errc code, fmt::format_string<Args...> f, Args&&... args) {
+  return Unexpected<Error>(Error{code, fmt::format(f, std::forward<Args>(args)...)});
 }
 
 // Prefixes the message of an error with context ("file.o: ").

@@ -95,6 +95,8 @@ class Program {
   [[nodiscard]] std::span<const isa::Insn> insns() const { return insns_; }
 
   struct Slot;  // threaded-code slot, defined in interpreter.cpp
+  [[nodiscard]] const Slot* first_slot() const { return slots_.get(); }
+  [[nodiscard]] const HelperTable* helper_table() const { return helpers_; }
 
   Program(Program&&) noexcept;
   Program& operator=(Program&&) noexcept;

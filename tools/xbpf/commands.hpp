@@ -1,0 +1,12 @@
+// Each command family registers its subcommands on the CLI11 app. A
+// subcommand's callback stores its exit code in `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace xbpf::cli {
+
+void add_isa_commands(CLI::App& app, int& exit_code);          // asm, disasm
+void add_conformance_command(CLI::App& app, int& exit_code);   // conformance
+
+}  // namespace xbpf::cli

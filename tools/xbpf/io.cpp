@@ -1,0 +1,61 @@
+#include "io.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include "elf/elf_file.hpp"
+
+namespace xbpf::cli {
+
+Expected<std::vector<uint8_t>> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(Errc::io, "{}: cannot open file", path);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return fail(Errc::io, "{}: read error", path);
+  return bytes;
+}
+
+Expected<void> write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return fail(Errc::io, "{}: cannot create file", path);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  if (!out) return fail(Errc::io, "{}: write error", path);
+  return {};
+}
+
+bool is_elf(const std::vector<uint8_t>& bytes) {
+  return bytes.size() >= 4 && bytes[0] == 0x7f && bytes[1] == 'E' && bytes[2] == 'L' && bytes[3] == 'F';
+}
+
+Expected<std::vector<NamedCode>> load_code(const std::string& path, std::vector<uint8_t> bytes,
+                                           const std::string& section) {
+  std::vector<NamedCode> out;
+  if (!is_elf(bytes)) {
+    if (!section.empty()) return fail(Errc::invalid_argument, "{}: --section given but the file is not ELF", path);
+    auto code = isa::from_bytes(bytes);
+    if (!code) return xbpf::unexpected(with_context(code.error(), path));
+    out.push_back({path, std::move(*code)});
+    return out;
+  }
+  auto elf = elf::ElfFile::from_memory(std::move(bytes), path);
+  if (!elf) return xbpf::unexpected(elf.error());
+  for (const elf::Section& s : elf->sections()) {
+    if (section.empty() ? !elf::is_executable(s) : s.name != section) continue;
+    auto code = isa::from_bytes(s.data);
+    if (!code) return xbpf::unexpected(with_context(code.error(), path + ": section " + s.name));
+    out.push_back({s.name, std::move(*code)});
+  }
+  if (out.empty()) {
+    if (section.empty()) return fail(Errc::invalid_argument, "{}: no executable section", path);
+    return fail(Errc::invalid_argument, "{}: no section named '{}'", path, section);
+  }
+  return out;
+}
+
+int report(const Error& e) {
+  std::fprintf(stderr, "xbpf: %s\n", e.message.c_str());
+  return 1;
+}
+
+}  // namespace xbpf::cli

@@ -1,0 +1,29 @@
+// Small file helpers shared by the CLI commands.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "isa/isa.hpp"
+#include "support/error.hpp"
+
+namespace xbpf::cli {
+
+[[nodiscard]] Expected<std::vector<uint8_t>> read_file(const std::string& path);
+[[nodiscard]] Expected<void> write_file(const std::string& path, const std::vector<uint8_t>& bytes);
+
+// A program's bytecode from a raw file, or from an ELF object's section
+// (`section` empty: every executable section).
+struct NamedCode {
+  std::string name;  // section name, or the file name for raw bytecode
+  std::vector<isa::RawInsn> code;
+};
+[[nodiscard]] bool is_elf(const std::vector<uint8_t>& bytes);
+[[nodiscard]] Expected<std::vector<NamedCode>> load_code(const std::string& path, std::vector<uint8_t> bytes,
+                                                         const std::string& section);
+
+// Prints "xbpf: <message>" to stderr and returns the exit code for input errors (1).
+int report(const Error& e);
+
+}  // namespace xbpf::cli
