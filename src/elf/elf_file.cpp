@@ -43,7 +43,7 @@ std::optional<std::string> string_at(std::span<const uint8_t> table, uint64_t of
   const auto* begin = table.data() + offset;
   const void* nul = std::memchr(begin, 0, table.size() - offset);
   if (nul == nullptr) return std::nullopt;
-  return std::string(reinterpret_cast<const char*>(begin), static_cast<const uint8_t*>(nul));
+  return std::string(reinterpret_cast<const char*>(begin), static_cast<size_t>(static_cast<const uint8_t*>(nul) - begin));
 }
 
 Expected<std::vector<uint8_t>> read_file(const std::string& path) {
@@ -129,7 +129,7 @@ bool is_executable(const Section& s) {
 
 Expected<ElfFile> ElfFile::open(const std::string& path) {
   auto bytes = read_file(path);
-  if (!bytes) return std::unexpected(bytes.error());
+  if (!bytes) return unexpected(bytes.error());
   return from_memory(std::move(*bytes), path);
 }
 
@@ -137,8 +137,8 @@ Expected<ElfFile> ElfFile::from_memory(std::vector<uint8_t> bytes, std::string n
   ElfFile f;
   f.name_ = std::move(name);
   f.bytes_ = std::move(bytes);
-  if (auto r = f.parse(); !r) return std::unexpected(with_context(r.error(), f.name_));
-  if (auto r = f.parse_symbols(); !r) return std::unexpected(with_context(r.error(), f.name_));
+  if (auto r = f.parse(); !r) return unexpected(with_context(r.error(), f.name_));
+  if (auto r = f.parse_symbols(); !r) return unexpected(with_context(r.error(), f.name_));
   return f;
 }
 
@@ -156,22 +156,26 @@ Expected<void> ElfFile::parse() {
   ElfPtr elf(elf_memory(reinterpret_cast<char*>(bytes_.data()), bytes_.size()));
   if (!elf) return fail(Errc::invalid_program, "libelf: {}", libelf_error());
   if (elf_kind(elf.get()) != ELF_K_ELF) return fail(Errc::invalid_program, "not an ELF object");
-  const Elf64_Ehdr* eh = elf64_getehdr(elf.get());
-  if (!eh) return fail(Errc::invalid_program, "bad ELF header: {}", libelf_error());
-  elf_type_ = eh->e_type;
-  machine_ = eh->e_machine;
+  // libelf may hand out pointers into the image that are not suitably
+  // aligned (a hostile e_shoff), so headers are copied, never dereferenced.
+  const Elf64_Ehdr* ehp = elf64_getehdr(elf.get());
+  if (!ehp) return fail(Errc::invalid_program, "bad ELF header: {}", libelf_error());
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, ehp, sizeof eh);
+  elf_type_ = eh.e_type;
+  machine_ = eh.e_machine;
 
   size_t count = 0, strndx = 0;
   if (elf_getshdrnum(elf.get(), &count) != 0)
     return fail(Errc::invalid_program, "bad section count: {}", libelf_error());
   if (count == 0) return {};
-  if (eh->e_shentsize != sizeof(Elf64_Shdr))
-    return fail(Errc::invalid_program, "section header size is {}, expected {}", eh->e_shentsize,
+  if (eh.e_shentsize != sizeof(Elf64_Shdr))
+    return fail(Errc::invalid_program, "section header size is {}, expected {}", eh.e_shentsize,
                 sizeof(Elf64_Shdr));
   if (count > bytes_.size() / sizeof(Elf64_Shdr) ||
-      !in_bounds(eh->e_shoff, count * sizeof(Elf64_Shdr), bytes_.size()))
+      !in_bounds(eh.e_shoff, count * sizeof(Elf64_Shdr), bytes_.size()))
     return fail(Errc::invalid_program, "section header table ({} entries at offset {:#x}) runs past end of file",
-                count, eh->e_shoff);
+                count, eh.e_shoff);
   if (elf_getshdrstrndx(elf.get(), &strndx) != 0)
     return fail(Errc::invalid_program, "bad section name table index: {}", libelf_error());
   if (strndx >= count)
@@ -180,10 +184,12 @@ Expected<void> ElfFile::parse() {
   std::vector<uint32_t> name_offsets(count);
   sections_.resize(count);
   for (size_t i = 0; i < count; ++i) {
-    const Elf64_Shdr* sh = elf64_getshdr(elf_getscn(elf.get(), i));
-    if (!sh) return fail(Errc::invalid_program, "section {}: bad header: {}", i, libelf_error());
-    if (auto r = fill_section(sections_[i], i, *sh, bytes_); !r) return r;
-    name_offsets[i] = sh->sh_name;
+    const Elf64_Shdr* shp = elf64_getshdr(elf_getscn(elf.get(), i));
+    if (!shp) return fail(Errc::invalid_program, "section {}: bad header: {}", i, libelf_error());
+    Elf64_Shdr sh;
+    std::memcpy(&sh, shp, sizeof sh);
+    if (auto r = fill_section(sections_[i], i, sh, bytes_); !r) return r;
+    name_offsets[i] = sh.sh_name;
   }
 
   // Names last: the name table is itself a section whose bounds are now known.

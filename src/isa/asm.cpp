@@ -386,7 +386,8 @@ std::optional<std::string> set_relative(Insn& x, int64_t rel) {
     return std::nullopt;
   }
   if (rel < std::numeric_limits<int32_t>::min() || rel > std::numeric_limits<int32_t>::max())
-    return fmt::format("{} offset {} out of int32 range", f == Form::JumpLong ? "jump" : "call", rel);
+    return fmt::format("{} offset {} out of int32 range",
+                       f == Form::JumpLong ? "jump" : f == Form::CallLocal ? "call" : "func", rel);
   x.imm = int32_t(rel);
   if (f == Form::LoadImm64)
     x.imm64 = int64_t((uint64_t(x.imm64) & 0xffffffff00000000ull) | uint32_t(x.imm));
@@ -426,6 +427,7 @@ class Assembler {
   std::vector<Insn> insns_;
   std::vector<Fixup> fixups_;
   std::unordered_map<std::string, LabelDef> labels_;
+  std::optional<uint32_t> first_exit_;  // target of `exit` when no `exit:` label exists
   uint32_t pc_ = 0;
 };
 
@@ -470,6 +472,7 @@ Expected<void> Assembler::instruction(std::string_view text, size_t line_no) {
   } else if (t.present) {
     if (auto e = set_relative(x, t.rel)) return error(line_no, "{}", *e);
   }
+  if (x.op == Op::EXIT && !first_exit_) first_exit_ = pc_;
   insns_.push_back(x);
   pc_ += uint32_t(slot_count(x.op));
   return {};
@@ -478,9 +481,12 @@ Expected<void> Assembler::instruction(std::string_view text, size_t line_no) {
 Expected<std::vector<Insn>> Assembler::finish() {
   for (const Fixup& f : fixups_) {
     auto it = labels_.find(f.label);
-    if (it == labels_.end()) return error(f.line, "undefined label '{}'", f.label);
+    std::optional<uint32_t> slot = it != labels_.end() ? std::optional(it->second.slot)
+                                   : f.label == "exit" ? first_exit_
+                                                       : std::nullopt;
+    if (!slot) return error(f.line, "undefined label '{}'", f.label);
     Insn& x = insns_[f.index];
-    if (auto e = set_relative(x, int64_t(it->second.slot) - (int64_t(x.pc) + 1)))
+    if (auto e = set_relative(x, int64_t(*slot) - (int64_t(x.pc) + 1)))
       return error(f.line, "{} (to label '{}')", *e, f.label);
   }
   return std::move(insns_);

@@ -22,7 +22,9 @@ namespace xbpf::isa {
 //   Registers: %r0..%r10 (or r0..r10). Memory: [%r1], [%r1+4], [%r10-8].
 //   Immediates: decimal or 0x hex, optionally negative; 32-bit ones must fit int32
 //   or uint32 (0xffffffff is stored as -1); lddw takes up to 64 bits.
-//   Jump / local call targets: a label or a relative slot offset +N / -N.
+//   Jump / local call targets: a label or a relative slot offset +N / -N. As in
+//   bpf_conformance, the target `exit` without an `exit:` label means the first
+//   `exit` instruction of the program (the suite relies on it).
 //   Pseudo lddw: `lddw %r1, map_fd 3`, `lddw %r1, map_value 3, 16`, `lddw %r1, map_idx 2`,
 //   `lddw %r1, map_idx_value 2, 8`, `lddw %r1, btf_id 7`, `lddw %r1, func +3` (or a label);
 //   a trailing `, N` on any pseudo kind sets the immediate of the second slot.

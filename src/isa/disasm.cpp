@@ -15,6 +15,12 @@ std::string conf_mem(unsigned reg, int off) {
   return off == 0 ? fmt::format("[%r{}]", reg) : fmt::format("[%r{}{:+}]", reg, off);
 }
 
+// Small immediates in decimal, large ones as the 32-bit pattern in hex, the way
+// the .data files write them (`mov32 %r1, 0x87654321`, `jne %r0, 0xffffffff, +1`).
+std::string conf_imm(int32_t imm) {
+  return imm >= -0x10000 && imm <= 0x10000 ? fmt::format("{}", imm) : fmt::format("{:#x}", uint32_t(imm));
+}
+
 uint32_t hi_word(const Insn& x) { return uint32_t(uint64_t(x.imm64) >> 32); }
 uint32_t lo_word(const Insn& x) { return uint32_t(uint64_t(x.imm64)); }
 
@@ -38,18 +44,19 @@ std::string conformance(const Insn& x) {
   std::string_view mn = i.mnemonic;
   unsigned d = x.dst, s = x.src;
   switch (i.form) {
-    case Form::AluImm: return fmt::format("{} %r{}, {}", mn, d, x.imm);
+    case Form::AluImm: return fmt::format("{} %r{}, {}", mn, d, conf_imm(x.imm));
     case Form::AluReg: return fmt::format("{} %r{}, %r{}", mn, d, s);
     case Form::AluUnary: case Form::Endian: case Form::CallReg: return fmt::format("{} %r{}", mn, d);
     case Form::LoadImm64: return conf_lddw(x);
-    case Form::LoadAbs: case Form::Call: return fmt::format("{} {}", mn, x.imm);
-    case Form::LoadInd: return fmt::format("{} %r{}, {}", mn, s, x.imm);
+    case Form::LoadAbs: return fmt::format("{} {}", mn, conf_imm(x.imm));
+    case Form::Call: return fmt::format("{} {}", mn, x.imm);
+    case Form::LoadInd: return fmt::format("{} %r{}, {}", mn, s, conf_imm(x.imm));
     case Form::Load: return fmt::format("{} %r{}, {}", mn, d, conf_mem(s, x.off));
-    case Form::StoreImm: return fmt::format("{} {}, {}", mn, conf_mem(d, x.off), x.imm);
+    case Form::StoreImm: return fmt::format("{} {}, {}", mn, conf_mem(d, x.off), conf_imm(x.imm));
     case Form::StoreReg: case Form::Atomic: return fmt::format("{} {}, %r{}", mn, conf_mem(d, x.off), s);
     case Form::Jump: return fmt::format("{} {:+}", mn, x.off);
     case Form::JumpLong: case Form::CallLocal: return fmt::format("{} {:+}", mn, x.imm);
-    case Form::JumpImm: return fmt::format("{} %r{}, {}, {:+}", mn, d, x.imm, x.off);
+    case Form::JumpImm: return fmt::format("{} %r{}, {}, {:+}", mn, d, conf_imm(x.imm), x.off);
     case Form::JumpReg: return fmt::format("{} %r{}, %r{}, {:+}", mn, d, s, x.off);
     case Form::CallKfunc:
       return x.off == 0 ? fmt::format("{} {}", mn, x.imm) : fmt::format("{} {}, {}", mn, x.imm, x.off);

@@ -15,7 +15,13 @@ enum class Syntax {
   // relative offsets (+N / -N), so the text re-assembles to the identical encoding.
   Conformance,
   // What llvm-objdump / bpftool print: `w0 += 1`, `r0 = *(u32 *)(r1 + 4)`,
-  // `if r1 == 0xb goto +3`, `r0 = 0x1 ll`, `r1 = map[fd:3]`. For reading only.
+  // `if r1 == 0xb goto +3`, `r0 = 0x1 ll`. For reading only. Pseudo lddw kinds use
+  // bpftool's spellings (fd where bpftool, reading loaded programs, says id):
+  // `r1 = map[fd:3]`, `r1 = map[fd:3][0]+16`, `r1 = map[idx:2]`, `r1 = map[idx:2]+8`,
+  // `r1 = btf_id 7`, `r1 = subprog[+3]`. Calls: `call 5`, `call pc+3` (local),
+  // `call kfunc 1234`, `callx r2`; atomics as LLVM prints them
+  // (`lock *(u64 *)(r1 + 0) += r2`, `r2 = atomic_fetch_add((u64 *)(r1 + 0), r2)`,
+  // `r2 = xchg_64(r1 + 0, r2)`, `w0 = cmpxchg32_32(r1 + 0, w0, w2)`).
   Kernel,
 };
 

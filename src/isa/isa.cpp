@@ -55,9 +55,19 @@ bool writes_dst(const OpInfo& i) {
   }
 }
 
+constexpr size_t max_rows_per_code() {
+  size_t best = 0;
+  for (const OpInfo& a : kOpTable) {
+    size_t n = 0;
+    for (const OpInfo& b : kOpTable) n += a.code == b.code;
+    best = n > best ? n : best;
+  }
+  return best;
+}
+
 // Rows of kOpTable grouped by opcode byte, built once.
 struct CodeIndex {
-  std::array<std::array<Op, 12>, 256> ops{};
+  std::array<std::array<Op, max_rows_per_code()>, 256> ops{};
   std::array<uint8_t, 256> count{};
   CodeIndex() {
     for (const OpInfo& i : kOpTable) ops[i.code][count[i.code]++] = i.op;
@@ -96,8 +106,18 @@ Expected<Insn> decode_one(std::span<const RawInsn> prog, size_t pc) {
   if (!op) {
     if (code_index().count[r.code] == 0)
       return fail(Errc::invalid_program, "insn {}: unknown opcode {:#04x}", pc, r.code);
-    return fail(Errc::invalid_program, "insn {}: opcode {:#04x} with invalid {} (off {}, imm {}, src {})",
-                pc, r.code, "operation selector", r.off, r.imm, unsigned(r.src));
+    const OpInfo& first = info(code_index().ops[r.code][0]);
+    switch (first.match) {
+      case Match::Off:
+        return fail(Errc::invalid_program, "insn {}: opcode {:#04x} ({}) with invalid off {}", pc, r.code,
+                    first.mnemonic, r.off);
+      case Match::Imm:
+        return fail(Errc::invalid_program, "insn {}: opcode {:#04x} ({}) with invalid imm {}{}", pc, r.code,
+                    first.mnemonic, r.imm, first.form == Form::Endian ? " (byte swap width must be 16, 32 or 64)" : "");
+      default:
+        return fail(Errc::invalid_program, "insn {}: opcode {:#04x} ({}) with invalid src {}", pc, r.code,
+                    first.mnemonic, unsigned(r.src));
+    }
   }
   const OpInfo& i = info(*op);
   uint8_t used = used_fields(i.form) | match_field(i.match);
@@ -129,8 +149,6 @@ Expected<Insn> decode_one(std::span<const RawInsn> prog, size_t pc) {
       return fail(Errc::invalid_program, "insn {}: invalid second slot of lddw (code {:#04x})", pc + 1, hi.code);
     insn.imm64 = int64_t(uint64_t(uint32_t(r.imm)) | (uint64_t(uint32_t(hi.imm)) << 32));
   }
-  if (i.form == Form::Endian && r.imm != 16 && r.imm != 32 && r.imm != 64)
-    return fail(Errc::invalid_program, "insn {}: invalid byte swap width {}", pc, r.imm);
   return insn;
 }
 
@@ -148,10 +166,10 @@ Expected<std::vector<Insn>> decode_program(std::span<const RawInsn> prog) {
     pc += size_t(n);
   }
   for (const Insn& insn : out) {
-    Form f = info(insn.op).form;
-    if (!is_jump(insn.op) && f != Form::CallLocal) continue;
+    if (!has_target(insn.op)) continue;
     int64_t t = insn.target();
-    const char* what = f == Form::CallLocal ? "call" : "jump";
+    Form f = info(insn.op).form;
+    const char* what = f == Form::CallLocal ? "call" : insn.op == Op::LDDW_FUNC ? "function reference" : "jump";
     if (t < 0 || t >= int64_t(prog.size()))
       return fail(Errc::invalid_program, "insn {}: {} out of range to {} (program has {} insns)", insn.pc,
                   what, t, prog.size());

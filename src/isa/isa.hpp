@@ -102,9 +102,16 @@ enum : uint8_t {
   const OpInfo& i = info(op);
   uint8_t c = op_class(i.code);
   if (i.form == Form::Atomic) return i.code == 0xc3;
+  if (i.form == Form::Endian) return false;  // width comes from imm (le64/be64 are 64-bit)
   return c == kClassAlu || (c == kClassJmp32 && i.form != Form::JumpLong);
 }
 [[nodiscard]] constexpr int slot_count(Op op) { return info(op).form == Form::LoadImm64 ? 2 : 1; }
+// Instructions that name another instruction: jumps, local calls, `lddw func`.
+[[nodiscard]] constexpr bool has_target(Op op) {
+  Form f = info(op).form;
+  return f == Form::Jump || f == Form::JumpLong || f == Form::JumpImm || f == Form::JumpReg ||
+         f == Form::CallLocal || op == Op::LDDW_FUNC;
+}
 [[nodiscard]] constexpr bool is_jump(Op op) {
   Form f = info(op).form;
   return f == Form::Jump || f == Form::JumpLong || f == Form::JumpImm || f == Form::JumpReg;
@@ -127,7 +134,7 @@ struct Insn {
   // Target slot of a jump or local call (pc + 1 + off/imm).
   [[nodiscard]] int64_t target() const {
     Form f = info(op).form;
-    int64_t rel = (f == Form::JumpLong || f == Form::CallLocal) ? imm : off;
+    int64_t rel = (f == Form::JumpLong || f == Form::CallLocal || op == Op::LDDW_FUNC) ? imm : off;
     return int64_t(pc) + 1 + rel;
   }
 };
