@@ -29,6 +29,10 @@ struct Case {
   vm::Mode mode;
 };
 
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.path << (c.mode == vm::Mode::Checked ? " (checked)" : " (verified)");
+}
+
 std::vector<Case> cases(const std::string& dir) {
   std::vector<Case> out;
   for (const auto& f : data_files(dir))

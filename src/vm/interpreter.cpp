@@ -7,8 +7,8 @@
 // The handler bodies come from the X-macro list in isa/opcodes.def: every
 // operation of the table has a label L_<Name> below; a missing one is a
 // compile error, so the interpreter cannot fall behind the table.
-#include <bit>
 #include <cstring>
+#include <type_traits>
 
 #include "vm/vm.hpp"
 
@@ -86,7 +86,7 @@ uint64_t ld_abs(const ExecContext& ctx, int64_t off, unsigned size, bool* ok) {
 template <class T>
 T sdiv(T a, T b) {
   if (b == 0) return 0;
-  if (b == T(-1)) return T(0) - a;  // INT_MIN / -1 wraps to INT_MIN
+  if (b == T(-1)) return T(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(a));  // INT_MIN / -1 = INT_MIN
   return a / b;
 }
 template <class T>
