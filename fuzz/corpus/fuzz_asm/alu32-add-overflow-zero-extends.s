@@ -1,0 +1,3 @@
+lddw %r0, 0xffffffffffffffff
+add32 %r0, 2
+exit
