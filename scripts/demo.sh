@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# A short tour of what xbpf does today. Expects a build in build/ (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+X=build/tools/xbpf/xbpf
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
+
+step "assemble conformance-style assembly" $X asm examples/asm/fib.s -o build/fib.bin
+step "disassemble it, kernel/LLVM syntax" $X disasm build/fib.bin
+step "disassemble a clang-built BPF object (benchmark workload)" \
+  $X disasm build/bench/workloads/bitcount.bpf.o --section xbpf/bitcount
+step "run it on the interpreter, checked and verified mode" $X conformance -v examples/asm/fib.data
+step "our own ISA corner cases" $X conformance tests/data
+if [ -d ../shared/conformance/tests ]; then
+  step "the bpf_conformance suite (313 programs)" $X conformance ../shared/conformance/tests
+else
+  echo "(../shared/conformance/tests not found: skipping the shared conformance suite)"
+fi
+step "bad input gets a clear error and exit code 1" bash -c "printf 'mov %%r0, 1\nfrob %%r1\n' > build/bad.s; $X asm build/bad.s || echo \"exit code \$?\""
