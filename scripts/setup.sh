@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PACKAGES=(
-  build-essential g++ cmake ninja-build pkg-config ccache git
+  build-essential g++ cmake ninja-build pkg-config ccache git xxd
   clang llvm libclang-rt-14-dev           # BPF target for our C programs; libFuzzer
   libfmt-dev libcli11-dev libelf-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev

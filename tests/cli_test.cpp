@@ -125,4 +125,16 @@ TEST(Cli, ConformancePluginProtocol) {
   EXPECT_NE(oob.out.find("invalid memory access"), std::string::npos) << oob.out;
 }
 
+TEST(Cli, ConformancePluginElf) {
+  auto src = temp_file("ret42.c", "int f(void) { return 42; }\n");
+  auto obj = ::testing::TempDir() + "/xbpf_cli_ret42.o";
+  if (sh("clang -O2 -target bpf -c " + src + " -o " + obj).code != 0)
+    GTEST_SKIP() << "CLANG WITH THE BPF TARGET IS MISSING: the --elf plugin path was NOT tested";
+  auto hex = sh("xxd -p " + obj + " | tr -d '\\n' | " + kPlugin + " --elf");
+  EXPECT_EQ(hex.code, 0) << hex.out;
+  EXPECT_EQ(hex.out, "2a\n");
+  auto raw = sh(kPlugin + " --elf < " + obj);
+  EXPECT_EQ(raw.out, "2a\n");
+}
+
 }  // namespace
