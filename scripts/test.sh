@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
 
-if ! command -v cmake >/dev/null || ! command -v clang >/dev/null || ! pkg-config --exists libelf 2>/dev/null; then
-  bash scripts/setup.sh
-fi
+bash scripts/setup.sh --deps-only
 
 echo "== Release build (g++)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -8,5 +8,7 @@ namespace xbpf::cli {
 
 void add_isa_commands(CLI::App& app, int& exit_code);          // asm, disasm
 void add_conformance_command(CLI::App& app, int& exit_code);   // conformance
+void add_btf_command(CLI::App& app, int& exit_code);           // btf dump
+void add_object_command(CLI::App& app, int& exit_code);        // object show
 
 }  // namespace xbpf::cli

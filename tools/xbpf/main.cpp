@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   xbpf::cli::add_isa_commands(app, exit_code);
   xbpf::cli::add_conformance_command(app, exit_code);
+  xbpf::cli::add_btf_command(app, exit_code);
+  xbpf::cli::add_object_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
