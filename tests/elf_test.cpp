@@ -262,7 +262,17 @@ TEST(ElfFile, CorruptedHeadersGiveExactErrors) {
   EXPECT_EQ(open_error(b), "prog.o: symbol 14: name offset 0xffff outside string table (section 1)");
   b = good;
   poke(b, sym14 + offsetof(Elf64_Sym, st_shndx), Elf64_Section{77});
-  EXPECT_EQ(open_error(b), "prog.o: symbol 14 ('foo'): section index 77 out of range (23 sections)");
+  {  // tolerated like libbpf: the symbol stays (indices are stable) but is inert
+    auto f = ElfFile::from_memory(b, "prog.o");
+    ASSERT_TRUE(f) << f.error().message;
+    auto syms = f->symbols();
+    EXPECT_EQ(syms[14].name, "foo");
+    EXPECT_EQ(syms[14].section_index, SHN_UNDEF);
+    EXPECT_EQ(syms[14].bad_section_index, 77);
+    EXPECT_EQ(syms[14].bind, STB_LOCAL);
+    ASSERT_EQ(f->warnings().size(), 1u);
+    EXPECT_EQ(f->warnings()[0], "symbol 14 ('foo'): section index 77 out of range (23 sections), ignored");
+  }
 
   b = good;
   poke(b, offsetof(Elf64_Ehdr, e_shstrndx), Elf64_Half{200});

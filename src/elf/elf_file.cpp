@@ -238,12 +238,20 @@ Expected<void> ElfFile::parse_symbols() {
                   raw.st_name, st.link);
     if (raw.st_shndx == SHN_XINDEX)
       return fail(Errc::unsupported, "symbol {} ('{}'): extended section indices are not supported", i, *name);
-    if (raw.st_shndx != SHN_UNDEF && raw.st_shndx < SHN_LORESERVE && raw.st_shndx >= sections_.size())
-      return fail(Errc::invalid_program, "symbol {} ('{}'): section index {} out of range ({} sections)", i,
-                  *name, raw.st_shndx, sections_.size());
-    symbols_.push_back(Symbol{std::move(*name), raw.st_value, raw.st_size, raw.st_shndx,
-                              static_cast<uint8_t>(ELF64_ST_BIND(raw.st_info)),
-                              static_cast<uint8_t>(ELF64_ST_TYPE(raw.st_info))});
+    Symbol sym{std::move(*name), raw.st_value, raw.st_size, raw.st_shndx,
+               static_cast<uint8_t>(ELF64_ST_BIND(raw.st_info)), static_cast<uint8_t>(ELF64_ST_TYPE(raw.st_info))};
+    if (raw.st_shndx != SHN_UNDEF && raw.st_shndx < SHN_LORESERVE && raw.st_shndx >= sections_.size()) {
+      // Objects in the wild carry such symbols (libbpf ignores them: they
+      // match no section). Keep the index stable for relocations but make the
+      // symbol inert; a relocation that needs it fails with this note.
+      sym.bad_section_index = raw.st_shndx;
+      sym.section_index = SHN_UNDEF;
+      sym.bind = STB_LOCAL;
+      sym.type = STT_NOTYPE;
+      warnings_.push_back(fmt::format("symbol {} ('{}'): section index {} out of range ({} sections), ignored", i,
+                                      sym.name, raw.st_shndx, sections_.size()));
+    }
+    symbols_.push_back(std::move(sym));
   }
   return {};
 }

@@ -44,6 +44,9 @@ struct Symbol {
   uint16_t section_index = 0;
   uint8_t bind = 0;  // STB_*
   uint8_t type = 0;  // STT_*
+  // Non-zero when st_shndx pointed past the section table: the symbol is then
+  // kept (indices stay stable) as an inert local SHN_UNDEF symbol.
+  uint16_t bad_section_index = 0;
 };
 
 // One entry of a SHT_REL or SHT_RELA section.
@@ -79,6 +82,8 @@ class ElfFile {
   [[nodiscard]] const Section* find(std::string_view name) const;
   // The symbol table in order (entry 0 is the null symbol); empty without .symtab.
   [[nodiscard]] std::vector<Symbol> symbols() const { return symbols_; }
+  // Oddities tolerated while parsing (one line each, no file name prefix).
+  [[nodiscard]] std::span<const std::string> warnings() const { return warnings_; }
   // Entries of a SHT_REL or SHT_RELA section of this file. Errors if `s` is
   // another type or its entries are malformed (bad entsize, symbol index out
   // of range, section not linked to the symbol table).
@@ -101,6 +106,7 @@ class ElfFile {
   std::vector<Section> sections_;
   size_t symtab_index_ = 0;  // 0 = no symbol table
   std::vector<Symbol> symbols_;
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace xbpf::elf

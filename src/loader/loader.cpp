@@ -163,6 +163,7 @@ Expected<ObjectSpec> load(const elf::ElfFile& file, const OpenOptions& opts) {
   c.obj.path = file.name();
   c.obj.name = object_name(file.name());
   c.symbols = file.symbols();
+  for (const std::string& w : file.warnings()) c.obj.warnings.push_back(w);
   using Stage = Expected<void> (*)(Context&);
   static constexpr Stage kStages[] = {
       check_header,      classify_sections,   read_license_and_version, read_btf,
