@@ -13,6 +13,7 @@ PACKAGES=(
   libfmt-dev libcli11-dev libelf-dev zlib1g-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   bpftool                                 # reference output for BTF dump tests
+  libbpf-dev libpcap-dev                  # kernel oracle in differential tests; pcap input
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -19,11 +19,13 @@ enum class Errc {
   io,                // file system errors
   runtime,           // a checked program stopped (bad access, budget exhausted)
   unsupported,       // valid input that xbpf does not implement
+  os,                // a bpf(2)-style failure: Error::errnum holds the kernel's errno
 };
 
 struct Error {
   Errc code;
   std::string message;
+  int errnum = 0;  // the errno the kernel would return (ENOENT, EEXIST, E2BIG, ...); 0 = none
 };
 
 template <class T>
@@ -33,6 +35,12 @@ using Expected = BasicExpected<T, Error>;
 template <class... Args>
 [[nodiscard]] Unexpected<Error> fail(Errc code, fmt::format_string<Args...> f, Args&&... args) {
   return Unexpected<Error>(Error{code, fmt::format(f, std::forward<Args>(args)...)});
+}
+
+// Builds an Errc::os error carrying the kernel's errno for the same failure.
+template <class... Args>
+[[nodiscard]] Unexpected<Error> fail_errno(int errnum, fmt::format_string<Args...> f, Args&&... args) {
+  return Unexpected<Error>(Error{Errc::os, fmt::format(f, std::forward<Args>(args)...), errnum});
 }
 
 // Prefixes the message of an error with context ("file.o: ").

@@ -1,9 +1,9 @@
-#include "loader/kernel_types.hpp"
+#include "kabi/kernel_types.hpp"
 
 #include <array>
 #include <utility>
 
-namespace xbpf::loader {
+namespace xbpf::kabi {
 namespace {
 
 template <class E>
@@ -61,4 +61,4 @@ std::optional<ProgType> prog_type_from_name(std::string_view s) { return reverse
 std::optional<AttachType> attach_type_from_name(std::string_view s) { return reverse(kAttachTypes, s); }
 std::optional<MapType> map_type_from_name(std::string_view s) { return reverse(kMapTypes, s); }
 
-}  // namespace xbpf::loader
+}  // namespace xbpf::kabi

@@ -1,0 +1,79 @@
+// The object store: where xbpf's shared objects live.
+//
+// A store is a directory, normally on tmpfs (default /dev/shm/xbpf-<uid>;
+// overridable with XBPF_STORE or --store, read only at entry points). Every
+// object (map, program) is one file there, mmapped by each process that uses
+// it; ids are store-wide and never reused while the store exists. Pinning
+// gives an object a name (a path under the store's pin directory) that keeps
+// it alive; an unpinned object is reclaimed when no process holds it, also
+// when its holders were killed. Access is governed by file permissions: a
+// store directory owned by another user is refused with EACCES.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "maps/map.hpp"
+#include "support/error.hpp"
+
+namespace xbpf::maps {
+
+enum class ObjectKind : uint8_t { Map, Program };
+
+// A program's record in the store (what `prog list`/`prog show` print and
+// what another process needs to run its own copy).
+struct ProgramRecord {
+  uint32_t id = 0;
+  std::string name;
+  uint32_t prog_type = 0;       // enum bpf_prog_type
+  std::string tag;              // hex of a hash of the instructions, as bpftool prints
+  std::vector<uint64_t> insns;  // xlated program (raw 8-byte instructions, map refs as pseudo lddw of map ids)
+  std::vector<uint32_t> map_ids;
+  uint64_t load_time_ns = 0;    // CLOCK_REALTIME
+  uint32_t owner_uid = 0;
+  uint32_t owner_pid = 0;
+};
+
+class Store : public std::enable_shared_from_this<Store> {
+ public:
+  // The directory XBPF_STORE names, else /dev/shm/xbpf-<uid>. Entry points only.
+  [[nodiscard]] static std::string default_dir();
+  // Opens (creating it 0700 if missing) the store at `dir`. Errors: EACCES if
+  // owned by another user or not accessible, ENOTDIR, corrupt metadata.
+  [[nodiscard]] static Expected<std::shared_ptr<Store>> open(const std::string& dir);
+
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+
+  // BPF_MAP_CREATE. Validates the attributes like the kernel (EINVAL for bad
+  // sizes or flags, E2BIG, ...). The map is reclaimed when the last holder
+  // drops it, unless pinned.
+  [[nodiscard]] Expected<std::shared_ptr<Map>> create_map(const MapAttr& attr);
+  // BPF_MAP_GET_FD_BY_ID. ENOENT when no such map.
+  [[nodiscard]] Expected<std::shared_ptr<Map>> open_map(uint32_t id);
+  // Ids of live maps / programs, ascending (BPF_MAP_GET_NEXT_ID walks).
+  [[nodiscard]] Expected<std::vector<uint32_t>> map_ids();
+
+  // Programs: registered by the runtime after loading, kept while held/pinned.
+  [[nodiscard]] Expected<uint32_t> add_program(ProgramRecord rec);
+  [[nodiscard]] Expected<ProgramRecord> program(uint32_t id);
+  [[nodiscard]] Expected<std::vector<uint32_t>> program_ids();
+
+  // BPF_OBJ_PIN / BPF_OBJ_GET. `path` is relative to the store's pin directory
+  // ("a/b" allowed, no ".." ). EEXIST if the name is taken, ENOENT if missing.
+  [[nodiscard]] Expected<void> pin(ObjectKind kind, uint32_t id, const std::string& path);
+  [[nodiscard]] Expected<std::pair<ObjectKind, uint32_t>> pinned(const std::string& path);
+  [[nodiscard]] Expected<void> unpin(const std::string& path);
+
+  // Holding keeps an object alive in this process (released on destruction
+  // of the returned handle or when the process exits).
+  class Hold;
+  [[nodiscard]] Expected<std::shared_ptr<Hold>> hold_program(uint32_t id);
+
+ private:
+  explicit Store(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+}  // namespace xbpf::maps
