@@ -10,27 +10,15 @@
 #include <fstream>
 #include <string>
 
+#include "cli_run.hpp"
+
 namespace {
 
-const std::string kXbpf = std::string(XBPF_BINARY_DIR) + "/tools/xbpf/xbpf";
+using xbpf::test::kXbpf;
 const std::string kPlugin = std::string(XBPF_BINARY_DIR) + "/tools/xbpf/xbpf-conformance-plugin";
 
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr
-};
-
-Result sh(const std::string& cmd) {
-  Result r{-1, {}};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Result = xbpf::test::CliResult;
+Result sh(const std::string& cmd) { return xbpf::test::run_shell(cmd); }
 
 std::string temp_file(const std::string& name, const std::string& content) {
   std::string path = ::testing::TempDir() + "/xbpf_cli_" + name;

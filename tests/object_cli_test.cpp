@@ -9,27 +9,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_run.hpp"
+
 namespace {
 
-const std::string kXbpf = std::string(XBPF_BINARY_DIR) + "/tools/xbpf/xbpf";
 const std::string kObjects = XBPF_TEST_OBJECTS_DIR;
-
-struct Result {
-  int code;
-  std::string out;
-};
-
-Result run(const std::string& args, bool with_stderr = true) {
-  Result r{-1, {}};
-  FILE* p = popen((kXbpf + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Result = xbpf::test::CliResult;
+Result run(const std::string& args, bool with_stderr = true) { return xbpf::test::run_xbpf(args, with_stderr); }
 
 }  // namespace
 
