@@ -1,6 +1,8 @@
 #include "maps/map.hpp"
 
 #include <cerrno>
+#include <cstring>
+#include <vector>
 #include <unistd.h>
 
 namespace xbpf::maps {
@@ -35,6 +37,101 @@ uint32_t possible_cpus() {
     return c > 0 ? static_cast<uint32_t>(c) : 1U;
   }();
   return n;
+}
+
+}  // namespace xbpf::maps
+
+// ---- batch commands, generic over get_next_key (the kernel's generic_map_*_batch).
+// The token is the last key handed out; the next call continues after it.
+namespace xbpf::maps {
+
+namespace {
+
+Expected<void> check_batch(const Map& m, const BatchArgs& a) {
+  if (a.flags != 0) return fail_errno(EINVAL, "map '{}': batch flags must be 0", m.name());
+  if (a.elem_flags & ~kFLock) return fail_errno(EINVAL, "map '{}': invalid elem_flags {:#x}", m.name(), a.elem_flags);
+  return {};
+}
+
+}  // namespace
+
+Expected<void> Map::lookup_batch(BatchArgs& a) {
+  if (auto r = check_batch(*this, a); !r) return r;
+  const uint32_t max = a.count;
+  a.count = 0;
+  if (max == 0) return {};
+  std::vector<uint8_t> prev(key_size()), cur(key_size());
+  bool have_prev = a.in_batch != nullptr;
+  if (have_prev) std::memcpy(prev.data(), a.in_batch, key_size());
+  auto* keys = static_cast<uint8_t*>(a.keys);
+  auto* values = static_cast<uint8_t*>(a.values);
+  while (a.count < max) {
+    auto next = get_next_key(have_prev ? prev.data() : nullptr, cur.data());
+    if (!next) {
+      if (next.error().errnum != ENOENT) return next;
+      if (a.count && a.out_batch) std::memcpy(a.out_batch, prev.data(), key_size());
+      return fail_errno(ENOENT, "map '{}': batch reached the end", name());
+    }
+    prev = cur;
+    have_prev = true;
+    // An element deleted since get_next_key is skipped, as the kernel does.
+    if (!lookup(cur.data(), values + size_t{a.count} * user_value_size(), a.elem_flags)) continue;
+    std::memcpy(keys + size_t{a.count} * key_size(), cur.data(), key_size());
+    ++a.count;
+  }
+  if (a.out_batch) std::memcpy(a.out_batch, prev.data(), key_size());
+  return {};
+}
+
+Expected<void> Map::lookup_and_delete_batch(BatchArgs& a) {
+  if (auto r = check_batch(*this, a); !r) return r;
+  const uint32_t max = a.count;
+  a.count = 0;
+  if (max == 0) return {};
+  std::vector<uint8_t> cur(key_size());
+  auto* keys = static_cast<uint8_t*>(a.keys);
+  auto* values = static_cast<uint8_t*>(a.values);
+  // Deleting as we go: every round restarts from the first remaining key.
+  while (a.count < max) {
+    auto next = get_next_key(nullptr, cur.data());
+    if (!next) {
+      if (next.error().errnum != ENOENT) return next;
+      return fail_errno(ENOENT, "map '{}': batch reached the end", name());
+    }
+    auto r = lookup_and_delete(cur.data(), values + size_t{a.count} * user_value_size(), a.elem_flags);
+    if (!r) {
+      if (r.error().errnum == ENOENT) continue;
+      return r;
+    }
+    std::memcpy(keys + size_t{a.count} * key_size(), cur.data(), key_size());
+    ++a.count;
+  }
+  if (a.out_batch) std::memcpy(a.out_batch, cur.data(), key_size());
+  return {};
+}
+
+Expected<void> Map::update_batch(BatchArgs& a) {
+  if (auto r = check_batch(*this, a); !r) return r;
+  const uint32_t max = a.count;
+  a.count = 0;
+  const auto* keys = static_cast<const uint8_t*>(a.keys);
+  const auto* values = static_cast<const uint8_t*>(a.values);
+  for (; a.count < max; ++a.count) {
+    auto r = update(keys + size_t{a.count} * key_size(), values + size_t{a.count} * user_value_size(), a.elem_flags);
+    if (!r) return r;
+  }
+  return {};
+}
+
+Expected<void> Map::delete_batch(BatchArgs& a) {
+  if (auto r = check_batch(*this, a); !r) return r;
+  const uint32_t max = a.count;
+  a.count = 0;
+  const auto* keys = static_cast<const uint8_t*>(a.keys);
+  for (; a.count < max; ++a.count) {
+    if (auto r = remove(keys + size_t{a.count} * key_size()); !r) return r;
+  }
+  return {};
 }
 
 }  // namespace xbpf::maps

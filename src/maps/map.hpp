@@ -54,6 +54,30 @@ struct MapAttr {
   uint32_t btf_key_type_id = 0;    // informational (pretty printing); 0 = none
   uint32_t btf_value_type_id = 0;
   std::string name;            // up to 15 characters, as BPF_OBJ_NAME_LEN - 1
+  // Offset of the value's `struct bpf_spin_lock` (found in the value's BTF by
+  // the runtime), -1 = none. BPF_F_LOCK needs one (EINVAL otherwise, as the kernel).
+  int32_t spin_lock_off = -1;
+};
+
+// The flat layout of a plain BPF_MAP_TYPE_ARRAY, for a JIT's inlined lookup
+// and for BPF_PSEUDO_MAP_VALUE: value i lives at base + i * stride.
+struct ArrayLayout {
+  uint8_t* base = nullptr;  // nullptr: the map is not a flat array
+  uint32_t stride = 0;      // round_up(value_size, 8), as the kernel's elem_size
+  uint32_t max_entries = 0;
+};
+
+// In/out state of the batch commands (BPF_MAP_*_BATCH). `in_batch`/`out_batch`
+// are opaque tokens of batch_token_size() bytes; in_batch == nullptr starts at
+// the beginning. `count` is in: buffer capacity (elements), out: elements done.
+struct BatchArgs {
+  const void* in_batch = nullptr;
+  void* out_batch = nullptr;
+  void* keys = nullptr;    // count * key_size bytes
+  void* values = nullptr;  // count * user_value_size() bytes
+  uint32_t count = 0;
+  uint64_t elem_flags = 0;
+  uint64_t flags = 0;      // must be 0
 };
 
 // A snapshot of a map's identity (BPF_OBJ_GET_INFO_BY_FD).
@@ -108,6 +132,26 @@ class Map {
 
   // Size in bytes of one user-side value buffer.
   [[nodiscard]] size_t user_value_size() const;
+
+  // Batch commands with the kernel's contract: ENOENT (with `count` set) when
+  // the walk reached the end; ENOSPC when one element does not fit (count 0).
+  // update/delete_batch read `count` keys (and values) and stop at the first error.
+  [[nodiscard]] virtual Expected<void> lookup_batch(BatchArgs& args);
+  [[nodiscard]] virtual Expected<void> lookup_and_delete_batch(BatchArgs& args);
+  [[nodiscard]] virtual Expected<void> update_batch(BatchArgs& args);
+  [[nodiscard]] virtual Expected<void> delete_batch(BatchArgs& args);
+  // Bytes of the opaque batch token (in_batch / out_batch).
+  [[nodiscard]] virtual size_t batch_token_size() const { return key_size() ? key_size() : 4; }
+
+  // True once BPF_MAP_FREEZE succeeded (seen by every process at once).
+  [[nodiscard]] virtual bool frozen() const { return false; }
+  // BPF_F_RDONLY_PROG: programs may read but not write (the verifier refuses
+  // stores into values and update/delete helpers).
+  [[nodiscard]] bool prog_read_only() const { return (attr_.map_flags & kFRdonlyProg) != 0; }
+  [[nodiscard]] bool prog_write_only() const { return (attr_.map_flags & kFWronlyProg) != 0; }
+  [[nodiscard]] const MapAttr& attr() const { return attr_; }
+  // Non-empty only for BPF_MAP_TYPE_ARRAY (see ArrayLayout).
+  [[nodiscard]] virtual ArrayLayout array_layout() noexcept { return {}; }
 
  protected:
   Map(uint32_t id, MapAttr attr) : id_(id), attr_(std::move(attr)) {}

@@ -12,7 +12,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "maps/map.hpp"
@@ -71,9 +73,30 @@ class Store : public std::enable_shared_from_this<Store> {
   class Hold;
   [[nodiscard]] Expected<std::shared_ptr<Hold>> hold_program(uint32_t id);
 
+  ~Store();
+  // The map `id` through this process's cache: one mapping per map per
+  // process (map-in-map lookups, tail-call resolution). Same errors as open_map.
+  [[nodiscard]] Expected<std::shared_ptr<Map>> cached_map(uint32_t id);
+  // Whether program `id` exists (prog_array updates check it).
+  [[nodiscard]] bool has_program(uint32_t id);
+  // Removes orphans: unpinned objects nobody holds (their holders were killed)
+  // and half-created files of dead processes. map_ids()/program_ids() call it.
+  void sweep();
+
  private:
   explicit Store(std::string dir) : dir_(std::move(dir)) {}
+  [[nodiscard]] Expected<void> init();
+  [[nodiscard]] Expected<uint32_t> next_id(ObjectKind kind);
+  [[nodiscard]] std::string object_path(ObjectKind kind, uint32_t id) const;
+  [[nodiscard]] std::string tmp_path(uint32_t id) const;
+  [[nodiscard]] Expected<std::vector<uint32_t>> list(ObjectKind kind);
+
   std::string dir_;
+  void* meta_ = nullptr;  // mmapped id counters shared by every process
+  std::mutex mu_;
+  std::unordered_map<uint32_t, std::weak_ptr<Map>> cache_;
+  // Programs added by this process and not yet held through hold_program().
+  std::unordered_map<uint32_t, std::shared_ptr<Hold>> pending_;
 };
 
 }  // namespace xbpf::maps

@@ -97,7 +97,7 @@ T smod(T a, T b) {
 
 // The interpreter proper. With `labels_out` set, only publishes its label table.
 template <bool kChecked>
-Expected<uint64_t> execute(const Program* prog, const Slot* start, uint64_t arg1, uint64_t arg2,
+Expected<uint64_t> execute(const Program* prog, const Slot* start, const uint64_t* args,
                            ExecContext* ctx, const void* const** labels_out) {
   static const void* const labels[isa::kNumOps + kNumSpecial] = {
 #define XBPF_X(name, ...) &&L_##name,
@@ -120,9 +120,11 @@ Expected<uint64_t> execute(const Program* prog, const Slot* start, uint64_t arg1
   const uint64_t stack_hi = stack_lo + sizeof(stack);
   const Slot* base = start;
   const Slot* pc = start;
-  uint64_t reg[11] = {0, arg1, arg2, 0, 0, 0, 0, 0, 0, 0, stack_hi};
+  uint64_t reg[11] = {0, args[0], args[1], args[2], args[3], args[4], 0, 0, 0, 0, stack_hi};
   uint64_t addr = 0;
-  (void)prog;
+  ctx->program = prog;
+  ctx->stack_lo = stack_lo;
+  ctx->stack_hi = stack_hi;
 
 #define DISPATCH()                                                    \
   do {                                                                \
@@ -333,12 +335,13 @@ L_JA32 : { pc += int64_t(pc->imm) + 1; DISPATCH(); }
   CMPXCHG(ATOMIC_CMPXCHG32, uint32_t)
 
   // ---- 64-bit immediates ---------------------------------------------------
-L_LDDW : { reg[pc->dst] = pc[1].imm64; pc += 2; DISPATCH(); }
-  // Pseudo forms are refused by load() (the loader resolves them first).
+  // lddw func: load() stored the callee's slot address (see call_function).
+L_LDDW :
+L_LDDW_FUNC : { reg[pc->dst] = pc[1].imm64; pc += 2; DISPATCH(); }
+  // Other pseudo forms are refused by load() (the loader resolves them first).
 L_LDDW_MAP_FD :
 L_LDDW_MAP_VALUE :
 L_LDDW_BTF_ID :
-L_LDDW_FUNC :
 L_LDDW_MAP_IDX :
 L_LDDW_MAP_IDX_VALUE :
 L_CALL_KFUNC :
@@ -386,6 +389,7 @@ L_tail_call : {
   if (!next || next->mode() != (kChecked ? Mode::Checked : Mode::Verified)) NEXT();
   ++tail_calls;
   prog = next;
+  ctx->program = next;
   base = pc = next->first_slot();
   DISPATCH();
 }
@@ -432,9 +436,9 @@ out_of_budget:
 const void* const* label_table(Mode mode) {
   const void* const* labels = nullptr;
   if (mode == Mode::Checked)
-    (void)execute<true>(nullptr, nullptr, 0, 0, nullptr, &labels);
+    (void)execute<true>(nullptr, nullptr, nullptr, nullptr, &labels);
   else
-    (void)execute<false>(nullptr, nullptr, 0, 0, nullptr, &labels);
+    (void)execute<false>(nullptr, nullptr, nullptr, nullptr, &labels);
   return labels;
 }
 
@@ -468,6 +472,9 @@ Expected<Program> Program::load(std::span<const isa::RawInsn> code, LoadOptions 
       case isa::Op::LDDW:
         slots[insn.pc + 1].imm64 = uint64_t(insn.imm64);
         break;
+      case isa::Op::LDDW_FUNC:
+        slots[insn.pc + 1].imm64 = reinterpret_cast<uint64_t>(&slots[insn.target()]);
+        break;
       case isa::Op::CALL: {
         if (uint32_t(insn.imm) == kHelperTailCall) {
           s.handler = labels[isa::kNumOps + kTailCall];
@@ -494,8 +501,36 @@ Expected<Program> Program::load(std::span<const isa::RawInsn> code, LoadOptions 
 }
 
 Expected<uint64_t> Program::run(uint64_t arg1, uint64_t arg2, ExecContext& ctx) const {
-  if (mode_ == Mode::Checked) return execute<true>(this, slots_.get(), arg1, arg2, &ctx, nullptr);
-  return execute<false>(this, slots_.get(), arg1, arg2, &ctx, nullptr);
+  const uint64_t args[5] = {arg1, arg2, 0, 0, 0};
+  if (mode_ == Mode::Checked) return execute<true>(this, slots_.get(), args, &ctx, nullptr);
+  return execute<false>(this, slots_.get(), args, &ctx, nullptr);
+}
+
+Expected<uint64_t> Program::call_function(uint64_t fn, std::span<const uint64_t, 5> args,
+                                          ExecContext& ctx) const {
+  const uint64_t lo = reinterpret_cast<uint64_t>(slots_.get());
+  if (fn < lo || fn >= lo + (slot_count_ - 1) * sizeof(Slot) || (fn - lo) % sizeof(Slot) != 0)
+    return fail(Errc::runtime, "callback {:#x} is not a function of this program", fn);
+  const Program* saved_prog = ctx.program;
+  const uint64_t saved_lo = ctx.stack_lo, saved_hi = ctx.stack_hi;
+  const Slot* start = reinterpret_cast<const Slot*>(fn);
+  auto r = mode_ == Mode::Checked ? execute<true>(this, start, args.data(), &ctx, nullptr)
+                                  : execute<false>(this, start, args.data(), &ctx, nullptr);
+  ctx.program = saved_prog;
+  ctx.stack_lo = saved_lo;
+  ctx.stack_hi = saved_hi;
+  return r;
+}
+
+bool helper_access_ok(const ExecContext& ctx, uint64_t addr, uint64_t size, bool write) {
+  if (ctx.program && ctx.program->mode() == Mode::Verified) return true;
+  if (size == 0) return true;
+  if (addr + size < addr) return false;
+  if (ctx.stack_hi > ctx.stack_lo && addr >= ctx.stack_lo && addr + size <= ctx.stack_hi) return true;
+  for (const Region& r : ctx.regions) {
+    if (size <= r.size && addr >= r.begin && addr - r.begin <= r.size - size) return !write || r.writable;
+  }
+  return false;
 }
 
 }  // namespace xbpf::vm

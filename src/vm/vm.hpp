@@ -70,9 +70,20 @@ struct ExecContext {
   uint64_t packet_len = 0;
   TailCallResolver tail_call = nullptr;
   void* user = nullptr;                // embedder data for its helpers
+  void* runtime = nullptr;             // xbpf's own per-run state for the standard helpers
   uint64_t insn_budget = 1'000'000;    // checked mode: max executed instructions
   uint64_t insns_executed = 0;         // checked mode: set by run()
+  // Set by run() on entry (and on a tail call), never inside the dispatch loop:
+  // what a helper needs to check pointers and to call back into the program.
+  const Program* program = nullptr;    // the program executing now
+  uint64_t stack_lo = 0;               // its stack (all frames): [stack_lo, stack_hi)
+  uint64_t stack_hi = 0;
 };
+
+// True when a helper may access [addr, addr+size): always for verified
+// programs (the verifier proved it), else when the range lies inside the
+// running program's stack or one granted region (writable for `write`).
+[[nodiscard]] bool helper_access_ok(const ExecContext& ctx, uint64_t addr, uint64_t size, bool write);
 
 struct LoadOptions {
   Mode mode = Mode::Checked;
@@ -89,6 +100,14 @@ class Program {
   // Runs with r1 = arg1, r2 = arg2 (r3..r5 = 0). Verified mode never fails
   // (the result is r0); checked mode fails on a violation.
   [[nodiscard]] Expected<uint64_t> run(uint64_t arg1, uint64_t arg2, ExecContext& ctx) const;
+
+  // Calls a function of this program by the value an `lddw func` (src 4)
+  // produced -- the callback a helper such as bpf_loop receives -- with
+  // r1..r5 = args, on a fresh stack. Restores ctx's program/stack fields
+  // afterwards, so helpers may call it while the program runs. Fails when
+  // `fn` is not an instruction of this program.
+  [[nodiscard]] Expected<uint64_t> call_function(uint64_t fn, std::span<const uint64_t, 5> args,
+                                                 ExecContext& ctx) const;
 
   [[nodiscard]] Mode mode() const { return mode_; }
   [[nodiscard]] size_t size() const { return insns_.size(); }

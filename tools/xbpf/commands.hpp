@@ -10,5 +10,7 @@ void add_isa_commands(CLI::App& app, int& exit_code);          // asm, disasm
 void add_conformance_command(CLI::App& app, int& exit_code);   // conformance
 void add_btf_command(CLI::App& app, int& exit_code);           // btf dump
 void add_object_command(CLI::App& app, int& exit_code);        // object show
+void add_map_command(CLI::App& app, int& exit_code);           // map create/show/dump/update/...
+void add_prog_command(CLI::App& app, int& exit_code);          // prog run, prog tracelog
 
 }  // namespace xbpf::cli

@@ -1,0 +1,57 @@
+// Map operations from a running program, for bench/prog_map_bench.cpp: each
+// program performs kOps map helper calls in a loop and returns a checksum.
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+
+#define kOps 256
+
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
+
+struct {
+  __uint(type, 2);  // BPF_MAP_TYPE_ARRAY
+  __uint(max_entries, 64);
+  __type(key, __u32);
+  __type(value, __u64);
+} arr SEC(".maps");
+
+struct {
+  __uint(type, 1);  // BPF_MAP_TYPE_HASH
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, __u64);
+} hash SEC(".maps");
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("xdp") int array_lookup(void *ctx) {
+  __u64 sum = 0;
+  for (__u32 i = 0; i < kOps; i++) {
+    __u32 key = i & 63;
+    __u64 *v = bpf_map_lookup_elem(&arr, &key);
+    if (v) sum += ++*v;
+  }
+  return sum & 1 ? 2 : 2;  // XDP_PASS either way; the work is the point
+}
+
+SEC("xdp") int hash_lookup(void *ctx) {
+  __u64 sum = 0;
+  for (__u32 i = 0; i < kOps; i++) {
+    __u32 key = i & 63;  // user space fills keys 0..63
+    __u64 *v = bpf_map_lookup_elem(&hash, &key);
+    if (v) sum += *v;
+  }
+  return sum == 0 ? 1 : 2;
+}
+
+SEC("xdp") int hash_update(void *ctx) {
+  for (__u32 i = 0; i < kOps; i++) {
+    __u32 key = i & 511;
+    __u64 val = i;
+    bpf_map_update_elem(&hash, &key, &val, 0);
+  }
+  return 2;
+}

@@ -1,0 +1,176 @@
+// Map helpers, spin locks and bpf_loop: the helpers that reach into map
+// storage or back into the program.
+#include <cerrno>
+#include <sched.h>
+
+#include "helpers/impl.hpp"
+
+namespace xbpf::helpers {
+
+void grant(vm::ExecContext* c, const void* p, uint64_t size, bool writable) {
+  RunState* s = state(c);
+  if (!s || !p || (c->program && c->program->mode() == vm::Mode::Verified)) return;
+  const uint64_t b = reinterpret_cast<uint64_t>(p);
+  // Values are stable: one grant each, none when a region (an array's whole
+  // storage, say) already covers it with the same permission.
+  for (const vm::Region& r : s->regions)
+    if (b >= r.begin && size <= r.size && b - r.begin <= r.size - size && (r.writable || !writable)) return;
+  s->regions.push_back(vm::Region{b, size, writable});
+  c->regions = s->regions;
+}
+
+const MapRef* map_ref(vm::ExecContext* c, uint64_t r) {
+  RunState* s = state(c);
+  if (!s) return nullptr;
+  for (const MapRef& m : s->maps)
+    if (reinterpret_cast<uint64_t>(m.map) == r) return &m;
+  return nullptr;
+}
+
+maps::Map* map_arg(vm::ExecContext* c, uint64_t r) {
+  if (r == 0) return nullptr;
+  // Verified programs pass only real map pointers (the verifier proved it).
+  if (c->program && c->program->mode() == vm::Mode::Verified) return reinterpret_cast<maps::Map*>(r);
+  const MapRef* m = map_ref(c, r);
+  return m ? m->map : nullptr;
+}
+
+namespace impl {
+namespace {
+bool readable(vm::ExecContext* c, uint64_t p, uint64_t n) { return vm::helper_access_ok(*c, p, n, false); }
+bool writable(vm::ExecContext* c, uint64_t p, uint64_t n) { return vm::helper_access_ok(*c, p, n, true); }
+void* ptr(uint64_t v) { return reinterpret_cast<void*>(v); }
+
+// Grants the value a lookup returned; inner maps of map-in-map become
+// nameable maps instead (programs pass them on, never dereference them).
+uint64_t returned_value(vm::ExecContext* c, const MapRef* ref, maps::Map* m, void* v) {
+  if (!v) return 0;
+  if (kabi::is_map_in_map(m->type())) {
+    if (RunState* s = state(c); s && !map_ref(c, reinterpret_cast<uint64_t>(v)))
+      s->maps.push_back(MapRef{static_cast<maps::Map*>(v), false});
+    return reinterpret_cast<uint64_t>(v);
+  }
+  grant(c, v, m->value_size(), !(ref && ref->rdonly_prog));
+  return reinterpret_cast<uint64_t>(v);
+}
+}  // namespace
+
+XBPF_HELPER(map_lookup_elem) {
+  (void)r3, (void)r4, (void)r5;
+  maps::Map* m = map_arg(c, r1);
+  if (!m || !readable(c, r2, m->key_size())) return 0;
+  return returned_value(c, map_ref(c, r1), m, m->lookup_elem(ptr(r2)));
+}
+
+XBPF_HELPER(map_lookup_percpu_elem) {
+  (void)r4, (void)r5;
+  maps::Map* m = map_arg(c, r1);
+  if (!m || !readable(c, r2, m->key_size())) return 0;
+  return returned_value(c, map_ref(c, r1), m, m->lookup_percpu_elem(ptr(r2), uint32_t(r3)));
+}
+
+XBPF_HELPER(map_update_elem) {
+  (void)r5;
+  maps::Map* m = map_arg(c, r1);
+  if (!m) return uint64_t(-EINVAL);
+  if (!readable(c, r2, m->key_size()) || !readable(c, r3, m->value_size())) return uint64_t(-EFAULT);
+  return uint64_t(m->update_elem(ptr(r2), ptr(r3), r4));
+}
+
+XBPF_HELPER(map_delete_elem) {
+  (void)r3, (void)r4, (void)r5;
+  maps::Map* m = map_arg(c, r1);
+  if (!m) return uint64_t(-EINVAL);
+  if (!readable(c, r2, m->key_size())) return uint64_t(-EFAULT);
+  return uint64_t(m->delete_elem(ptr(r2)));
+}
+
+XBPF_HELPER(map_push_elem) {
+  (void)r4, (void)r5;
+  maps::Map* m = map_arg(c, r1);
+  if (!m) return uint64_t(-EINVAL);
+  if (!readable(c, r2, m->value_size())) return uint64_t(-EFAULT);
+  return uint64_t(m->push_elem(ptr(r2), r3));
+}
+
+XBPF_HELPER(map_pop_elem) {
+  (void)r3, (void)r4, (void)r5;
+  maps::Map* m = map_arg(c, r1);
+  if (!m) return uint64_t(-EINVAL);
+  if (!writable(c, r2, m->value_size())) return uint64_t(-EFAULT);
+  return uint64_t(m->pop_elem(ptr(r2)));
+}
+
+XBPF_HELPER(map_peek_elem) {
+  (void)r3, (void)r4, (void)r5;
+  maps::Map* m = map_arg(c, r1);
+  if (!m) return uint64_t(-EINVAL);
+  // A bloom filter's peek reads the value (membership test); others write it.
+  const bool bloom = m->type() == kabi::MapType::BloomFilter;
+  if (!(bloom ? readable(c, r2, m->value_size()) : writable(c, r2, m->value_size()))) return uint64_t(-EFAULT);
+  return uint64_t(m->peek_elem(ptr(r2)));
+}
+
+// struct bpf_spin_lock { __u32 val; }: a test-and-set lock in the map value,
+// shared with other processes mapping the same storage.
+XBPF_HELPER(spin_lock) {
+  (void)r2, (void)r3, (void)r4, (void)r5;
+  if (r1 % 4 != 0 || !writable(c, r1, 4)) return 0;
+  auto* v = static_cast<uint32_t*>(ptr(r1));
+  while (__atomic_exchange_n(v, 1U, __ATOMIC_ACQUIRE) != 0) {
+    while (__atomic_load_n(v, __ATOMIC_RELAXED) != 0) sched_yield();
+  }
+  return 0;
+}
+
+XBPF_HELPER(spin_unlock) {
+  (void)r2, (void)r3, (void)r4, (void)r5;
+  if (r1 % 4 != 0 || !writable(c, r1, 4)) return 0;
+  __atomic_store_n(static_cast<uint32_t*>(ptr(r1)), 0U, __ATOMIC_RELEASE);
+  return 0;
+}
+
+// bpf_loop(nr_loops, callback, callback_ctx, flags): callback(i, ctx) until
+// it returns 1; returns the number of iterations run. The callback runs on
+// its own stack; callback_ctx usually points into the caller's, which a
+// checked program is granted for the duration.
+XBPF_HELPER(loop) {
+  (void)r5;
+  constexpr uint64_t kMaxLoops = 1U << 23;  // BPF_MAX_LOOPS
+  if (r4 != 0) return uint64_t(-EINVAL);
+  if (r1 > kMaxLoops) return uint64_t(-E2BIG);
+  const vm::Program* prog = c->program;
+  if (!prog) return uint64_t(-EINVAL);
+  RunState* s = state(c);
+  const bool checked = prog->mode() == vm::Mode::Checked;
+  const size_t saved_regions = s ? s->regions.size() : 0;
+  if (checked && s) {
+    s->regions.push_back(vm::Region{c->stack_lo, c->stack_hi - c->stack_lo, true});
+    c->regions = s->regions;
+  }
+  const uint64_t budget = c->insn_budget;
+  uint64_t i = 0;
+  for (; i < r1; ++i) {
+    const uint64_t args[5] = {i, r3, 0, 0, 0};
+    auto rc = prog->call_function(r2, args, *c);
+    if (checked) c->insn_budget = c->insn_budget > c->insns_executed ? c->insn_budget - c->insns_executed : 0;
+    if (!rc) {
+      if (s && !s->error) s->error = with_context(rc.error(), "bpf_loop callback");
+      i = uint64_t(-EFAULT);
+      break;
+    }
+    if (*rc == 1) {
+      ++i;
+      break;
+    }
+  }
+  c->insn_budget = budget;
+  if (checked && s) {
+    s->regions.erase(s->regions.begin() + long(saved_regions));  // the caller's stack grant
+    c->regions = s->regions;
+  }
+  return i;
+}
+
+}  // namespace impl
+}  // namespace xbpf::helpers

@@ -1,0 +1,204 @@
+// Packet helpers for XDP and skb programs, on the run's PacketState (the
+// context's 32-bit data fields are kept in sync). Bounds and flag checks
+// follow net/core/filter.c; the checksum arithmetic is the kernel's
+// one's-complement code on the raw (network-order) values.
+#include <cerrno>
+#include <cstring>
+
+#include "helpers/impl.hpp"
+
+namespace xbpf::helpers::impl {
+
+namespace {
+constexpr long kEthHlen = 14;
+constexpr uint32_t kMaxMetaLen = 255;  // xdp_metalen_invalid: u8 skb_shared_info.meta_len
+
+PacketState* packet(vm::ExecContext* c) {
+  RunState* s = state(c);
+  return s && s->packet.data ? &s->packet : nullptr;
+}
+
+uint32_t low32(const uint8_t* p) { return uint32_t(reinterpret_cast<uint64_t>(p)); }
+
+void sync(PacketState& p) {
+  if (p.ctx_data) *p.ctx_data = low32(p.data);
+  if (p.ctx_data_end) *p.ctx_data_end = low32(p.data_end);
+  if (p.ctx_data_meta) *p.ctx_data_meta = low32(p.data_meta);
+  if (p.ctx_len) *p.ctx_len = uint32_t(p.data_end - p.data);
+}
+
+// One's-complement helpers (include/net/checksum.h).
+uint32_t csum_add(uint32_t a, uint32_t b) {
+  const uint32_t r = a + b;
+  return r + (r < b);
+}
+uint32_t csum_sub(uint32_t a, uint32_t b) { return csum_add(a, ~b); }
+uint16_t csum_fold(uint32_t s) {
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return uint16_t(~s);
+}
+uint16_t csum16_add(uint16_t csum, uint16_t addend) {
+  uint16_t r = uint16_t(csum + addend);
+  return uint16_t(r + (r < addend));
+}
+void csum_replace4(uint16_t* sum, uint32_t from, uint32_t to) {
+  const uint32_t tmp = csum_sub(~uint32_t(*sum), from);
+  *sum = csum_fold(csum_add(tmp, to));
+}
+void csum_replace2(uint16_t* sum, uint16_t from, uint16_t to) {
+  *sum = uint16_t(~csum16_add(csum16_add(uint16_t(~*sum), uint16_t(~from)), to));
+}
+void csum_replace_by_diff(uint16_t* sum, uint32_t diff) { *sum = csum_fold(csum_add(diff, ~uint32_t(*sum))); }
+
+// Checksum field at `off` inside the skb data, or nullptr (-EFAULT).
+uint16_t* csum_field(PacketState& p, uint64_t off) {
+  const long len = p.data_end - p.data;
+  if (off > 0xffff || long(off) > len - 2) return nullptr;
+  return reinterpret_cast<uint16_t*>(p.data + off);
+}
+}  // namespace
+
+XBPF_HELPER(xdp_adjust_head) {
+  (void)r1, (void)r3, (void)r4, (void)r5;
+  PacketState* p = packet(c);
+  if (!p || !p->is_xdp) return uint64_t(-EINVAL);
+  const long delta = int32_t(r2);
+  const long metalen = p->data - p->data_meta;
+  uint8_t* data = p->data + delta;
+  if (data < p->lo + p->min_headroom + metalen || data > p->data_end - kEthHlen) return uint64_t(-EINVAL);
+  if (metalen) std::memmove(p->data_meta + delta, p->data_meta, size_t(metalen));
+  p->data_meta += delta;
+  p->data = data;
+  sync(*p);
+  return 0;
+}
+
+XBPF_HELPER(xdp_adjust_meta) {
+  (void)r1, (void)r3, (void)r4, (void)r5;
+  PacketState* p = packet(c);
+  if (!p || !p->is_xdp) return uint64_t(-EINVAL);
+  uint8_t* meta = p->data_meta + int32_t(r2);
+  if (meta < p->lo + p->min_headroom || meta > p->data) return uint64_t(-EINVAL);
+  const long metalen = p->data - meta;
+  if (metalen % 4 != 0 || metalen > long(kMaxMetaLen)) return uint64_t(-EACCES);
+  p->data_meta = meta;
+  sync(*p);
+  return 0;
+}
+
+XBPF_HELPER(xdp_adjust_tail) {
+  (void)r1, (void)r3, (void)r4, (void)r5;
+  PacketState* p = packet(c);
+  if (!p || !p->is_xdp) return uint64_t(-EINVAL);
+  const long delta = int32_t(r2);
+  uint8_t* end = p->data_end + delta;
+  if (end > p->hi || end < p->data + kEthHlen) return uint64_t(-EINVAL);
+  if (delta > 0) std::memset(p->data_end, 0, size_t(delta));  // growing exposes zeroes, as the kernel
+  p->data_end = end;
+  sync(*p);
+  return 0;
+}
+
+XBPF_HELPER(skb_load_bytes) {
+  (void)r1, (void)r5;
+  if (!vm::helper_access_ok(*c, r3, r4, true)) return uint64_t(-EFAULT);
+  PacketState* p = packet(c);
+  const uint64_t len = p ? uint64_t(p->data_end - p->data) : 0;
+  if (!p || r2 > INT32_MAX || r2 + r4 > len) {
+    std::memset(reinterpret_cast<void*>(r3), 0, r4);
+    return uint64_t(-EFAULT);
+  }
+  std::memcpy(reinterpret_cast<void*>(r3), p->data + r2, r4);
+  return 0;
+}
+
+XBPF_HELPER(skb_store_bytes) {
+  constexpr uint64_t kRecomputeCsum = 1, kInvalidateHash = 2;
+  if (r5 & ~(kRecomputeCsum | kInvalidateHash)) return uint64_t(-EINVAL);
+  (void)r1;
+  if (!vm::helper_access_ok(*c, r3, r4, false)) return uint64_t(-EFAULT);
+  PacketState* p = packet(c);
+  if (!p || r2 > 0xffff || r2 + r4 > uint64_t(p->data_end - p->data)) return uint64_t(-EFAULT);
+  std::memmove(p->data + r2, reinterpret_cast<const void*>(r3), r4);
+  return 0;
+}
+
+XBPF_HELPER(l3_csum_replace) {
+  (void)r1;
+  constexpr uint64_t kHdrFieldMask = 0xf;
+  if (r5 & ~kHdrFieldMask) return uint64_t(-EINVAL);
+  PacketState* p = packet(c);
+  uint16_t* sum = p ? csum_field(*p, r2) : nullptr;
+  if (!sum) return uint64_t(-EFAULT);
+  switch (r5 & kHdrFieldMask) {
+    case 0:
+      if (r3 != 0) return uint64_t(-EINVAL);
+      csum_replace_by_diff(sum, uint32_t(r4));
+      return 0;
+    case 2: csum_replace2(sum, uint16_t(r3), uint16_t(r4)); return 0;
+    case 4: csum_replace4(sum, uint32_t(r3), uint32_t(r4)); return 0;
+    default: return uint64_t(-EINVAL);
+  }
+}
+
+XBPF_HELPER(l4_csum_replace) {
+  (void)r1;
+  constexpr uint64_t kHdrFieldMask = 0xf, kPseudoHdr = 1U << 4, kMangled0 = 1U << 5, kEnforce = 1U << 6,
+                     kIpv6 = 1U << 7;
+  if (r5 & ~(kHdrFieldMask | kPseudoHdr | kMangled0 | kEnforce | kIpv6)) return uint64_t(-EINVAL);
+  PacketState* p = packet(c);
+  uint16_t* sum = p ? csum_field(*p, r2) : nullptr;
+  if (!sum) return uint64_t(-EFAULT);
+  const bool mmzero = r5 & kMangled0;
+  if (mmzero && *sum == 0) return 0;
+  // The test-run skb is CHECKSUM_NONE, so the pseudo-header flag only
+  // matters for skb->csum, which xbpf does not model.
+  switch (r5 & kHdrFieldMask) {
+    case 0:
+      if (r3 != 0) return uint64_t(-EINVAL);
+      csum_replace_by_diff(sum, uint32_t(r4));
+      break;
+    case 2: csum_replace2(sum, uint16_t(r3), uint16_t(r4)); break;
+    case 4: csum_replace4(sum, uint32_t(r3), uint32_t(r4)); break;
+    default: return uint64_t(-EINVAL);
+  }
+  if (mmzero && *sum == 0) *sum = 0xffff;  // CSUM_MANGLED_0
+  return 0;
+}
+
+// bpf_csum_diff: the one's-complement sum of ~from and to, seeded, folded to
+// 16 bits as kernels since 6.12 return it on every architecture.
+XBPF_HELPER(csum_diff) {
+  if (((r2 | r4) & 3) || r2 + r4 > 512) return uint64_t(-EINVAL);
+  if (!vm::helper_access_ok(*c, r1, r2, false) || !vm::helper_access_ok(*c, r3, r4, false))
+    return uint64_t(-EFAULT);
+  uint64_t sum = uint32_t(r5);
+  for (uint64_t i = 0; i < r2; i += 4) {
+    uint32_t w;
+    std::memcpy(&w, reinterpret_cast<const uint8_t*>(r1) + i, 4);
+    sum += uint32_t(~w);
+  }
+  for (uint64_t i = 0; i < r4; i += 4) {
+    uint32_t w;
+    std::memcpy(&w, reinterpret_cast<const uint8_t*>(r3) + i, 4);
+    sum += w;
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return sum;
+}
+
+XBPF_HELPER(redirect) {
+  (void)r3, (void)r4, (void)r5;
+  constexpr uint64_t kIngress = 1;  // BPF_F_INGRESS
+  RunState* s = state(c);
+  const bool xdp = s && s->prog_type == kabi::ProgType::Xdp;
+  if (xdp ? r2 != 0 : (r2 & ~kIngress) != 0) return xdp ? 0 /* XDP_ABORTED */ : 2 /* TC_ACT_SHOT */;
+  if (s) {
+    s->redirect_ifindex = uint32_t(r1);
+    s->redirect_flags = r2;
+  }
+  return xdp ? 4 /* XDP_REDIRECT */ : 7 /* TC_ACT_REDIRECT */;
+}
+
+}  // namespace xbpf::helpers::impl

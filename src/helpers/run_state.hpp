@@ -1,0 +1,85 @@
+// Per-run state the standard helpers read and update, reached through
+// vm::ExecContext::runtime. The runtime fills one per run (test-run, hook
+// invocation); embedders calling programs directly may leave it null, and the
+// helpers then degrade (no packet, no trace log) instead of failing.
+//
+// Why a side structure instead of private fields after the uapi context: the
+// context stays the literal kernel struct (xdp_md, __sk_buff, pt_regs) the
+// program was compiled against, and helpers that need more (packet bounds,
+// the maps a checked program may name) find it here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "maps/map.hpp"
+#include "support/error.hpp"
+#include "vm/vm.hpp"
+
+namespace xbpf::helpers {
+
+class TraceLog;
+
+// The packet of an XDP or skb program. All pointers are into one buffer
+// [lo, hi) allocated below 4 GiB, so the context's 32-bit data fields can hold
+// them (see runtime/context.hpp). Helpers that move data/data_end keep the
+// context fields (ctx_*) in sync.
+struct PacketState {
+  uint8_t* lo = nullptr;         // buffer start (xdp: data_hard_start)
+  uint8_t* hi = nullptr;         // buffer end (xdp: data_hard_end, tailroom excluded)
+  uint8_t* data = nullptr;
+  uint8_t* data_end = nullptr;
+  uint8_t* data_meta = nullptr;  // == data when there is no metadata
+  uint32_t min_headroom = 0;     // bytes below data that adjust_head may not use (xdp_frame)
+  uint32_t* ctx_data = nullptr;  // context fields mirroring the pointers (may be null)
+  uint32_t* ctx_data_end = nullptr;
+  uint32_t* ctx_data_meta = nullptr;
+  uint32_t* ctx_len = nullptr;   // __sk_buff.len
+  bool is_xdp = false;
+};
+
+// A map a (checked) program may name, with what a helper needs to grant
+// access to its values.
+struct MapRef {
+  maps::Map* map = nullptr;
+  bool rdonly_prog = false;  // BPF_F_RDONLY_PROG: values granted read-only
+};
+
+// A perf_event_output record sink (cpu, bytes).
+using PerfSink = std::function<void(uint32_t cpu, std::span<const uint8_t> data)>;
+
+struct RunState {
+  kabi::ProgType prog_type = kabi::ProgType::Unspec;
+  // Checked mode: the regions the program may access. ExecContext::regions
+  // views this vector; helpers returning pointers (map values, ring buffer
+  // samples) append grants and re-point the span (grant()).
+  std::vector<vm::Region> regions;
+  std::vector<MapRef> maps;        // maps the program may pass to helpers
+  PacketState packet;
+  TraceLog* trace = nullptr;       // bpf_trace_printk sink; null: discarded
+  PerfSink perf_output;            // bpf_perf_event_output sink; empty: -ENOENT
+  uint64_t attach_cookie = 0;      // bpf_get_attach_cookie
+  uint64_t func_ip = 0;            // bpf_get_func_ip
+  uint32_t redirect_ifindex = 0;   // last bpf_redirect target
+  uint64_t redirect_flags = 0;
+  std::vector<uint64_t> ringbuf_samples;  // reserved, not yet submitted/discarded (checked mode)
+  std::optional<Error> error;      // a helper-level failure (e.g. a callback's checked-mode fault)
+};
+
+// The run state of a context, or nullptr.
+[[nodiscard]] inline RunState* state(vm::ExecContext* c) { return static_cast<RunState*>(c->runtime); }
+
+// Grants [p, p+size) to the running checked program (no-op when verified or
+// without run state) and re-points ctx->regions.
+void grant(vm::ExecContext* c, const void* p, uint64_t size, bool writable);
+
+// The Map behind a helper's map argument, or nullptr when a checked program
+// passed something that is not one of its maps.
+[[nodiscard]] maps::Map* map_arg(vm::ExecContext* c, uint64_t r);
+// Same, with the map's reference (for rdonly_prog); nullptr when unknown.
+[[nodiscard]] const MapRef* map_ref(vm::ExecContext* c, uint64_t r);
+
+}  // namespace xbpf::helpers

@@ -1,0 +1,247 @@
+// The object store: directory layout, ids, map creation/opening, reclamation.
+//
+//   <dir>/meta        id counters (mmapped, atomically incremented; ids never reused)
+//   <dir>/maps/<id>   one file per map: ObjHeader page + storage
+//   <dir>/progs/<id>  one file per program record: ObjHeader page + serialized record
+//   <dir>/pins/<name> hard links to object files (nlink > 1 = pinned)
+//   <dir>/tmp/<pid>-<id>  objects being created (renamed into place when complete)
+//   <dir>/refs/<outer>.<inner>.<slot>  hard links: a map-in-map keeps its inner maps alive
+//
+// Every holder keeps flock(LOCK_SH) on its own fd; whoever drops the last one
+// (or a sweep finding none left) removes the unpinned file.
+#include "maps/store.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "maps/lock.hpp"
+#include "maps/map_impl.hpp"
+#include "maps/store_impl.hpp"
+
+namespace xbpf::maps {
+
+using detail::ObjectFile;
+
+namespace {
+
+constexpr uint64_t kMetaMagic = 0x3141544d46504258ULL;  // "XBPFMTA1"
+
+struct Meta {
+  uint64_t magic;
+  std::atomic<uint32_t> next_map_id;
+  std::atomic<uint32_t> next_prog_id;
+};
+
+const char* kind_dir(ObjectKind k) { return k == ObjectKind::Map ? "maps" : "progs"; }
+
+Expected<void> make_dir(const std::string& p) {
+  if (mkdir(p.c_str(), 0700) != 0 && errno != EEXIST) {
+    return fail_errno(errno, "store: cannot create {}: {}", p, std::strerror(errno));
+  }
+  return {};
+}
+
+// Creates <dir>/meta atomically: written under tmp/, then hard-linked into place.
+Expected<void> create_meta(const std::string& dir) {
+  const std::string meta = dir + "/meta";
+  if (access(meta.c_str(), F_OK) == 0) return {};
+  const std::string tmp = dir + "/tmp/meta-" + std::to_string(self_pid());
+  const int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fail_errno(errno, "store: cannot create {}: {}", tmp, std::strerror(errno));
+  uint8_t page[detail::kPage] = {};
+  const uint64_t magic = kMetaMagic;
+  const uint32_t one = 1;
+  std::memcpy(page, &magic, 8);
+  std::memcpy(page + 8, &one, 4);
+  std::memcpy(page + 12, &one, 4);
+  const bool ok = write(fd, page, sizeof page) == static_cast<ssize_t>(sizeof page);
+  close(fd);
+  const int rc = ok ? link(tmp.c_str(), meta.c_str()) : -1;
+  const int e = errno;
+  unlink(tmp.c_str());
+  if (!ok || (rc != 0 && e != EEXIST)) return fail_errno(e, "store: cannot create {}: {}", meta, std::strerror(e));
+  return {};
+}
+
+bool parse_id(const char* s, uint32_t* id) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long v = std::strtoul(s, &end, 10);
+  if (errno || end == s || *end || v == 0 || v > UINT32_MAX) return false;
+  *id = static_cast<uint32_t>(v);
+  return true;
+}
+
+}  // namespace
+
+std::string Store::default_dir() {
+  if (const char* env = std::getenv("XBPF_STORE"); env && *env) return env;
+  return "/dev/shm/xbpf-" + std::to_string(geteuid());
+}
+
+Expected<std::shared_ptr<Store>> Store::open(const std::string& dir) {
+  struct stat st{};
+  if (stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) return fail_errno(errno, "store {}: {}", dir, std::strerror(errno));
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return fail_errno(errno, "store {}: cannot create: {}", dir, std::strerror(errno));
+    }
+    if (stat(dir.c_str(), &st) != 0) return fail_errno(errno, "store {}: {}", dir, std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) return fail_errno(ENOTDIR, "store {}: not a directory", dir);
+  if (st.st_uid != geteuid()) {
+    return fail_errno(EACCES, "store {}: owned by uid {}, not by this user (uid {}); refusing to use it", dir,
+                      st.st_uid, geteuid());
+  }
+  if (access(dir.c_str(), R_OK | W_OK | X_OK) != 0) {
+    return fail_errno(EACCES, "store {}: not accessible: {}", dir, std::strerror(errno));
+  }
+  std::shared_ptr<Store> s(new Store(dir));
+  if (auto r = s->init(); !r) return Unexpected(r.error());
+  return s;
+}
+
+Expected<void> Store::init() {
+  for (const char* sub : {"maps", "progs", "pins", "tmp", "refs"}) {
+    if (auto r = make_dir(dir_ + "/" + sub); !r) return r;
+  }
+  if (auto r = create_meta(dir_); !r) return r;
+  const std::string path = dir_ + "/meta";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return fail_errno(errno, "store: {}: {}", path, std::strerror(errno));
+  struct stat st{};
+  if (fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(Meta))) {
+    close(fd);
+    return fail_errno(EINVAL, "store: {} is truncated", path);
+  }
+  void* p = mmap(nullptr, sizeof(Meta), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return fail_errno(ENOMEM, "store: cannot map {}", path);
+  meta_ = p;
+  if (static_cast<Meta*>(p)->magic != kMetaMagic) return fail_errno(EINVAL, "store: {} has a bad magic", path);
+  return {};
+}
+
+Store::~Store() {
+  pending_.clear();
+  if (meta_) munmap(meta_, sizeof(Meta));
+}
+
+Expected<uint32_t> Store::next_id(ObjectKind kind) {
+  auto* m = static_cast<Meta*>(meta_);
+  auto& ctr = kind == ObjectKind::Map ? m->next_map_id : m->next_prog_id;
+  const uint32_t id = ctr.fetch_add(1, std::memory_order_relaxed);
+  if (id == 0 || id >= (1U << 31)) return fail_errno(ENOSPC, "store {}: ids exhausted", dir_);
+  return id;
+}
+
+std::string Store::object_path(ObjectKind kind, uint32_t id) const {
+  return dir_ + "/" + kind_dir(kind) + "/" + std::to_string(id);
+}
+
+std::string Store::tmp_path(uint32_t id) const {
+  return dir_ + "/tmp/" + std::to_string(self_pid()) + "-" + std::to_string(id);
+}
+
+Expected<std::shared_ptr<Map>> Store::create_map(const MapAttr& attr) {
+  if (auto r = detail::validate_attr(attr); !r) return Unexpected(r.error());
+  const detail::MapOps* ops = detail::find_ops(attr.type);
+  auto id = next_id(ObjectKind::Map);
+  if (!id) return Unexpected(id.error());
+  const uint64_t storage = ops->storage_size(attr);
+  auto file = ObjectFile::create(tmp_path(*id), detail::kHeaderSize + storage);
+  if (!file) return Unexpected(with_context(file.error(), fmt::format("map '{}'", attr.name)));
+  uint64_t dup_off = 0, dup_len = 0;
+  if (ops->dup_region) ops->dup_region(attr, &dup_off, &dup_len);
+  if (auto r = file->map(dup_off, dup_len); !r) return Unexpected(r.error());
+  detail::fill_header(*file->header(), ObjectKind::Map, *id, attr, storage);
+  if (ops->prepare) {
+    if (auto r = ops->prepare(*this, file->storage(), attr); !r) return Unexpected(r.error());
+  }
+  if (auto r = file->publish(object_path(ObjectKind::Map, *id)); !r) return Unexpected(r.error());
+  std::shared_ptr<Map> m = ops->make(detail::MapContext{*id, attr, std::move(*file), weak_from_this()});
+  std::lock_guard lk(mu_);
+  cache_[*id] = m;
+  return m;
+}
+
+Expected<std::shared_ptr<Map>> Store::open_map(uint32_t id) {
+  const std::string path = object_path(ObjectKind::Map, id);
+  auto file = ObjectFile::open(path);
+  if (!file) return fail_errno(ENOENT, "map {}: no such map in store {}", id, dir_);
+  auto attr = detail::read_map_header(*file, id);
+  if (!attr) return Unexpected(attr.error());
+  const detail::MapOps* ops = detail::find_ops(attr->type);
+  uint64_t dup_off = 0, dup_len = 0;
+  if (ops->dup_region) ops->dup_region(*attr, &dup_off, &dup_len);
+  if (auto r = file->map(dup_off, dup_len); !r) return Unexpected(r.error());
+  return std::shared_ptr<Map>(ops->make(detail::MapContext{id, std::move(*attr), std::move(*file), weak_from_this()}));
+}
+
+Expected<std::shared_ptr<Map>> Store::cached_map(uint32_t id) {
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = cache_.find(id); it != cache_.end()) {
+      if (auto m = it->second.lock()) return m;
+    }
+  }
+  auto m = open_map(id);
+  if (!m) return m;
+  std::lock_guard lk(mu_);
+  cache_[id] = *m;
+  return m;
+}
+
+Expected<std::vector<uint32_t>> Store::list(ObjectKind kind) {
+  sweep();
+  const std::string d = dir_ + "/" + kind_dir(kind);
+  DIR* dp = opendir(d.c_str());
+  if (!dp) return fail_errno(errno, "store: {}: {}", d, std::strerror(errno));
+  std::vector<uint32_t> ids;
+  while (dirent* e = readdir(dp)) {
+    uint32_t id;
+    if (parse_id(e->d_name, &id)) ids.push_back(id);
+  }
+  closedir(dp);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+Expected<std::vector<uint32_t>> Store::map_ids() { return list(ObjectKind::Map); }
+Expected<std::vector<uint32_t>> Store::program_ids() { return list(ObjectKind::Program); }
+
+void Store::sweep() {
+  for (ObjectKind k : {ObjectKind::Map, ObjectKind::Program}) {
+    const std::string d = dir_ + "/" + kind_dir(k);
+    DIR* dp = opendir(d.c_str());
+    if (!dp) continue;
+    while (dirent* e = readdir(dp)) {
+      uint32_t id;
+      if (parse_id(e->d_name, &id)) detail::try_reclaim(d + "/" + e->d_name);
+    }
+    closedir(dp);
+  }
+  // Half-created objects of processes that died before publishing them.
+  const std::string t = dir_ + "/tmp";
+  DIR* dp = opendir(t.c_str());
+  if (!dp) return;
+  while (dirent* e = readdir(dp)) {
+    uint32_t pid;
+    const std::string n = e->d_name;
+    const size_t dash = n.find('-');
+    if (dash == std::string::npos || !parse_id(n.substr(0, dash).c_str(), &pid)) continue;
+    if (kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) unlink((t + "/" + n).c_str());
+  }
+  closedir(dp);
+}
+
+}  // namespace xbpf::maps

@@ -1,0 +1,254 @@
+// Store: reading object files back (with validation), program records, pins.
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "maps/lock.hpp"
+#include "maps/map_impl.hpp"
+#include "maps/store_impl.hpp"
+
+namespace xbpf::maps {
+
+namespace detail {
+
+namespace {
+
+constexpr uint64_t kMaxProgramBytes = uint64_t{64} << 20;
+
+Expected<void> corrupt(const ObjectFile& f, const char* why) {
+  return fail_errno(EINVAL, "{}: corrupt store object ({})", f.path(), why);
+}
+
+// Bounds-checked reader of a serialized record.
+struct Reader {
+  const uint8_t* p;
+  size_t n;
+  size_t off = 0;
+  bool ok = true;
+  template <class T>
+  T get() {
+    T v{};
+    if (!ok || n - off < sizeof(T)) {
+      ok = false;
+      return v;
+    }
+    std::memcpy(&v, p + off, sizeof(T));
+    off += sizeof(T);
+    return v;
+  }
+  void bytes(void* dst, size_t len) {
+    if (!ok || n - off < len) {
+      ok = false;
+      return;
+    }
+    std::memcpy(dst, p + off, len);
+    off += len;
+  }
+};
+
+template <class T>
+void put(std::vector<uint8_t>& out, const T& v) {
+  const auto* b = reinterpret_cast<const uint8_t*>(&v);
+  out.insert(out.end(), b, b + sizeof(T));
+}
+
+}  // namespace
+
+Expected<ObjHeader> read_header(const ObjectFile& f, ObjectKind kind, uint32_t id) {
+  if (f.file_size() < kHeaderSize) {
+    if (auto r = corrupt(f, "shorter than its header"); !r) return Unexpected(r.error());
+  }
+  ObjHeader h;
+  if (pread(f.fd(), &h, offsetof(ObjHeader, frozen), 0) != static_cast<ssize_t>(offsetof(ObjHeader, frozen))) {
+    return fail_errno(EIO, "{}: cannot read header: {}", f.path(), std::strerror(errno));
+  }
+  const char* why = nullptr;
+  if (h.magic != kObjMagic) {
+    why = "bad magic";
+  } else if (h.version != kObjVersion) {
+    why = "unknown format version";
+  } else if (h.checksum != header_checksum(h)) {
+    why = "header checksum mismatch";
+  } else if (h.kind != static_cast<uint32_t>(kind) || h.id != id) {
+    why = "header names another object";
+  } else if (h.ncpus != possible_cpus()) {
+    why = "created for a different number of CPUs";
+  } else if (h.storage_size > (uint64_t{1} << 36) || f.file_size() != kHeaderSize + h.storage_size) {
+    why = "file size does not match its header";
+  }
+  if (why) {
+    if (auto r = corrupt(f, why); !r) return Unexpected(r.error());
+  }
+  return h;
+}
+
+Expected<MapAttr> read_map_header(const ObjectFile& f, uint32_t id) {
+  auto h = read_header(f, ObjectKind::Map, id);
+  if (!h) return Unexpected(h.error());
+  MapAttr a = attr_from_header(*h);
+  if (auto r = validate_attr(a); !r) {
+    return fail_errno(EINVAL, "{}: corrupt store object (attributes: {})", f.path(), r.error().message);
+  }
+  if (find_ops(a.type)->storage_size(a) != h->storage_size) {
+    if (auto r = corrupt(f, "storage size does not match the attributes"); !r) return Unexpected(r.error());
+  }
+  return a;
+}
+
+std::vector<uint8_t> serialize_program(const ProgramRecord& r) {
+  std::vector<uint8_t> out;
+  put(out, r.prog_type);
+  put(out, r.owner_uid);
+  put(out, r.owner_pid);
+  put(out, r.load_time_ns);
+  put(out, static_cast<uint32_t>(r.name.size()));
+  put(out, static_cast<uint32_t>(r.tag.size()));
+  put(out, static_cast<uint32_t>(r.insns.size()));
+  put(out, static_cast<uint32_t>(r.map_ids.size()));
+  out.insert(out.end(), r.name.begin(), r.name.end());
+  out.insert(out.end(), r.tag.begin(), r.tag.end());
+  for (uint64_t i : r.insns) put(out, i);
+  for (uint32_t m : r.map_ids) put(out, m);
+  return out;
+}
+
+Expected<ProgramRecord> parse_program(const uint8_t* p, size_t n, const std::string& path) {
+  Reader rd{p, n};
+  ProgramRecord r;
+  r.prog_type = rd.get<uint32_t>();
+  r.owner_uid = rd.get<uint32_t>();
+  r.owner_pid = rd.get<uint32_t>();
+  r.load_time_ns = rd.get<uint64_t>();
+  const auto name_len = rd.get<uint32_t>();
+  const auto tag_len = rd.get<uint32_t>();
+  const auto n_insns = rd.get<uint32_t>();
+  const auto n_maps = rd.get<uint32_t>();
+  // Check the claimed sizes against what is there before allocating.
+  const uint64_t need = uint64_t{name_len} + tag_len + uint64_t{n_insns} * 8 + uint64_t{n_maps} * 4;
+  if (!rd.ok || need != n - rd.off) return fail_errno(EINVAL, "{}: corrupt program record", path);
+  r.name.resize(name_len);
+  rd.bytes(r.name.data(), name_len);
+  r.tag.resize(tag_len);
+  rd.bytes(r.tag.data(), tag_len);
+  r.insns.resize(n_insns);
+  rd.bytes(r.insns.data(), uint64_t{n_insns} * 8);
+  r.map_ids.resize(n_maps);
+  rd.bytes(r.map_ids.data(), uint64_t{n_maps} * 4);
+  return r;
+}
+
+}  // namespace detail
+
+using detail::ObjectFile;
+
+Expected<uint32_t> Store::add_program(ProgramRecord rec) {
+  auto id = next_id(ObjectKind::Program);
+  if (!id) return id;
+  rec.id = *id;
+  const std::vector<uint8_t> body = detail::serialize_program(rec);
+  if (body.size() > detail::kMaxProgramBytes) return fail_errno(E2BIG, "prog '{}': record too large", rec.name);
+  auto file = ObjectFile::create(tmp_path(*id), detail::kHeaderSize + body.size());
+  if (!file) return Unexpected(with_context(file.error(), fmt::format("prog '{}'", rec.name)));
+  if (auto r = file->map(0, 0); !r) return Unexpected(r.error());
+  MapAttr tag;
+  tag.name = rec.name.substr(0, 15);
+  detail::fill_header(*file->header(), ObjectKind::Program, *id, tag, body.size());
+  std::memcpy(file->storage(), body.data(), body.size());
+  if (auto r = file->publish(object_path(ObjectKind::Program, *id)); !r) return Unexpected(r.error());
+  std::lock_guard lk(mu_);
+  // Keeps the record alive until the runtime takes its own hold.
+  pending_[*id] = std::make_shared<Hold>(std::move(*file));
+  return *id;
+}
+
+Expected<ProgramRecord> Store::program(uint32_t id) {
+  auto file = ObjectFile::open(object_path(ObjectKind::Program, id));
+  if (!file) return fail_errno(ENOENT, "prog {}: no such program in store {}", id, dir_);
+  auto h = detail::read_header(*file, ObjectKind::Program, id);
+  if (!h) return Unexpected(h.error());
+  if (h->storage_size > detail::kMaxProgramBytes) return fail_errno(EINVAL, "{}: corrupt program record", file->path());
+  std::vector<uint8_t> body(h->storage_size);
+  if (pread(file->fd(), body.data(), body.size(), detail::kHeaderSize) != static_cast<ssize_t>(body.size())) {
+    return fail_errno(EIO, "{}: cannot read program record", file->path());
+  }
+  auto rec = detail::parse_program(body.data(), body.size(), file->path());
+  if (rec) rec->id = id;
+  return rec;
+}
+
+bool Store::has_program(uint32_t id) {
+  struct stat st{};
+  return stat(object_path(ObjectKind::Program, id).c_str(), &st) == 0;
+}
+
+Expected<std::shared_ptr<Store::Hold>> Store::hold_program(uint32_t id) {
+  auto file = ObjectFile::open(object_path(ObjectKind::Program, id));
+  if (!file) return fail_errno(ENOENT, "prog {}: no such program in store {}", id, dir_);
+  if (auto h = detail::read_header(*file, ObjectKind::Program, id); !h) return Unexpected(h.error());
+  auto hold = std::make_shared<Hold>(std::move(*file));
+  std::lock_guard lk(mu_);
+  pending_.erase(id);
+  return hold;
+}
+
+namespace {
+
+Expected<void> check_pin_path(const std::string& p) {
+  if (p.empty() || p.front() == '/' || p.back() == '/') return fail_errno(EINVAL, "pin '{}': bad pin name", p);
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string::npos) end = p.size();
+    const std::string part = p.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return fail_errno(EINVAL, "pin '{}': bad pin name", p);
+    start = end + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
+Expected<void> Store::pin(ObjectKind kind, uint32_t id, const std::string& path) {
+  if (auto r = check_pin_path(path); !r) return r;
+  const std::string obj = object_path(kind, id);
+  // Holding the object while linking guarantees it is not reclaimed meanwhile.
+  auto file = ObjectFile::open(obj);
+  if (!file) return fail_errno(ENOENT, "pin '{}': no such {} {}", path, kind == ObjectKind::Map ? "map" : "prog", id);
+  for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    if (mkdir((dir_ + "/pins/" + path.substr(0, slash)).c_str(), 0700) != 0 && errno != EEXIST) {
+      return fail_errno(errno, "pin '{}': {}", path, std::strerror(errno));
+    }
+  }
+  if (link(obj.c_str(), (dir_ + "/pins/" + path).c_str()) != 0) {
+    const int e = errno;
+    return fail_errno(e, "pin '{}': {}", path, e == EEXIST ? "name already pinned" : std::strerror(e));
+  }
+  return {};
+}
+
+Expected<std::pair<ObjectKind, uint32_t>> Store::pinned(const std::string& path) {
+  if (auto r = check_pin_path(path); !r) return Unexpected(r.error());
+  const std::string full = dir_ + "/pins/" + path;
+  const int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail_errno(ENOENT, "pin '{}': not pinned", path);
+  detail::ObjHeader h;
+  const auto n = pread(fd, &h, offsetof(detail::ObjHeader, frozen), 0);
+  close(fd);
+  if (n != static_cast<ssize_t>(offsetof(detail::ObjHeader, frozen)) || h.magic != detail::kObjMagic ||
+      h.checksum != detail::header_checksum(h) || h.kind > static_cast<uint32_t>(ObjectKind::Program)) {
+    return fail_errno(EINVAL, "pin '{}': not a valid store object", path);
+  }
+  return std::pair{static_cast<ObjectKind>(h.kind), h.id};
+}
+
+Expected<void> Store::unpin(const std::string& path) {
+  auto what = pinned(path);
+  if (!what) return Unexpected(what.error());
+  if (unlink((dir_ + "/pins/" + path).c_str()) != 0) return fail_errno(errno, "pin '{}': {}", path, std::strerror(errno));
+  detail::try_reclaim(object_path(what->first, what->second));
+  return {};
+}
+
+}  // namespace xbpf::maps

@@ -1,0 +1,262 @@
+#include "runtime/object.hpp"
+
+#include "maps/fd_maps.hpp"
+#include "maps/ringbuf.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <shared_mutex>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace xbpf::runtime {
+
+namespace {
+using loader::MapOrigin;
+
+// Process-wide id -> Program (tail calls may cross objects sharing a prog array).
+struct LoadedRegistry {
+  std::shared_mutex mu;
+  std::unordered_map<uint32_t, const Program*> progs;
+};
+LoadedRegistry& loaded() {
+  static LoadedRegistry r;
+  return r;
+}
+
+maps::MapAttr attr_of(const loader::MapSpec& m) {
+  maps::MapAttr a;
+  a.type = m.type;
+  a.key_size = m.key_size;
+  a.value_size = m.value_size;
+  a.max_entries = m.max_entries;
+  a.map_flags = m.flags;
+  a.map_extra = m.map_extra;
+  a.btf_key_type_id = m.btf_key_type_id;
+  a.btf_value_type_id = m.btf_value_type_id;
+  a.name = m.name.substr(0, 15);
+  if (m.origin == MapOrigin::Data && m.section.starts_with(".rodata")) a.map_flags |= maps::kFRdonlyProg;
+  if (m.origin == MapOrigin::Kconfig) a.map_flags |= maps::kFRdonlyProg;
+  return a;
+}
+
+// bpf_prog_tag-like: a hex hash of the instructions (FNV-1a; not the kernel's SHA-1).
+std::string tag_of(const std::vector<uint64_t>& insns) {
+  uint64_t h = 1469598103934665603ULL;
+  for (uint64_t w : insns)
+    for (int i = 0; i < 8; ++i) h = (h ^ ((w >> (8 * i)) & 0xff)) * 1099511628211ULL;
+  return fmt::format("{:016x}", h);
+}
+
+// Tail calls: (prog array, index) -> the program whose id the slot holds.
+const vm::Program* resolve_tail_call(vm::ExecContext* c, uint64_t map, uint32_t index) {
+  maps::Map* m = helpers::map_arg(c, map);
+  if (!m || m->type() != kabi::MapType::ProgArray) return nullptr;
+  const uint32_t id = maps::prog_array_get(*m, index);
+  const Program* p = id ? find_loaded(id) : nullptr;
+  return p ? &p->vm() : nullptr;
+}
+}  // namespace
+
+const Program* find_loaded(uint32_t id) {
+  std::shared_lock lk(loaded().mu);
+  auto it = loaded().progs.find(id);
+  return it == loaded().progs.end() ? nullptr : it->second;
+}
+
+Object::~Object() {
+  std::unique_lock lk(loaded().mu);
+  for (const auto& p : programs_)
+    if (p && p->id_) loaded().progs.erase(p->id_);
+}
+
+Expected<std::unique_ptr<Object>> Object::load(loader::ObjectSpec spec, std::shared_ptr<maps::Store> store,
+                                               const LoadOptions& opts) {
+  if (!store) return fail(Errc::invalid_argument, "{}: no store to load into", spec.path);
+  std::unique_ptr<Object> o(new Object());
+  o->spec_ = std::move(spec);
+  o->store_ = std::move(store);
+  o->opts_ = opts;
+  if (!o->opts_.helpers) o->opts_.helpers = &helpers::Registry::standard();
+  for (auto step : {&Object::create_maps, &Object::load_programs, &Object::init_slots}) {
+    if (auto r = (o.get()->*step)(); !r) return xbpf::unexpected(with_context(r.error(), o->spec_.name));
+  }
+  return o;
+}
+
+Expected<void> Object::create_maps() {
+  maps_.resize(spec_.maps.size());
+  // Inner-map templates first: outer maps name them by id.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < spec_.maps.size(); ++i) {
+      const loader::MapSpec& m = spec_.maps[i];
+      if ((m.origin == MapOrigin::InnerTemplate) != (pass == 0)) continue;
+      maps::MapAttr a = attr_of(m);
+      if (m.inner_map) {
+        if (*m.inner_map >= maps_.size() || !maps_[*m.inner_map])
+          return fail(Errc::invalid_program, "map '{}': inner map template missing", m.name);
+        a.inner_map_id = maps_[*m.inner_map]->id();
+      }
+      auto created = store_->create_map(a);
+      if (!created) return xbpf::unexpected(with_context(created.error(), fmt::format("map '{}'", m.name)));
+      maps_[i] = std::move(*created);
+      maps::Map& map = *maps_[i];
+      map_refs_.push_back({&map, map.prog_read_only()});
+      if (!m.data.empty()) {
+        const uint32_t zero = 0;
+        if (auto r = map.update(&zero, m.data.data(), maps::kAny); !r)
+          return xbpf::unexpected(with_context(r.error(), fmt::format("map '{}': initial value", m.name)));
+      }
+      if (m.origin == MapOrigin::Data && m.section.starts_with(".rodata")) {
+        if (auto r = map.freeze(); !r) return xbpf::unexpected(r.error());
+      }
+      // Global data and other arrays are reachable through direct value access.
+      if (maps::ArrayLayout l = map.array_layout(); l.base)
+        regions_.push_back({reinterpret_cast<uint64_t>(l.base), uint64_t(l.stride) * l.max_entries,
+                            !map.prog_read_only()});
+    }
+  }
+  return {};
+}
+
+// Rewrites the pseudo lddw for execution and, in `record`, into the kernel's
+// xlated form (BPF_PSEUDO_MAP_FD / MAP_VALUE with map ids).
+Expected<std::vector<isa::RawInsn>> Object::relocate(const loader::ProgramSpec& p, std::vector<uint64_t>* record) {
+  std::vector<isa::RawInsn> run = p.insns;
+  std::vector<isa::RawInsn> rec = p.insns;
+  for (const loader::InsnReloc& r : p.relocations) {
+    if (r.kind != loader::RelocKind::Map && r.kind != loader::RelocKind::MapValue) continue;
+    if (r.insn + 1 >= run.size() || r.map >= maps_.size() || !maps_[r.map])
+      return fail(Errc::invalid_program, "prog '{}': insn {}: bad map relocation", p.name, r.insn);
+    maps::Map& m = *maps_[r.map];
+    uint64_t v = reinterpret_cast<uint64_t>(&m);
+    if (r.kind == loader::RelocKind::MapValue) {
+      const maps::ArrayLayout l = m.array_layout();
+      if (!l.base || r.offset >= m.value_size())
+        return fail(Errc::invalid_program, "prog '{}': insn {}: direct value access into map '{}' needs an array",
+                    p.name, r.insn, m.name());
+      v = reinterpret_cast<uint64_t>(l.base) + r.offset;
+    }
+    run[r.insn].src = 0;
+    run[r.insn].imm = int32_t(uint32_t(v));
+    run[r.insn + 1].imm = int32_t(uint32_t(v >> 32));
+    rec[r.insn].src = r.kind == loader::RelocKind::Map ? loader::kPseudoMapFd : loader::kPseudoMapValue;
+    rec[r.insn].imm = int32_t(m.id());
+    rec[r.insn + 1].imm = r.kind == loader::RelocKind::Map ? 0 : int32_t(r.offset);
+  }
+  record->resize(rec.size());
+  std::memcpy(record->data(), rec.data(), rec.size() * sizeof(isa::RawInsn));
+  return run;
+}
+
+Expected<void> Object::load_programs() {
+  for (const loader::ProgramSpec& ps : spec_.programs) {
+    std::vector<uint64_t> xlated;
+    auto insns = relocate(ps, &xlated);
+    if (!insns) return xbpf::unexpected(insns.error());
+    tables_.push_back(std::make_unique<vm::HelperTable>(opts_.helpers->table_for(ps.type)));
+    auto vp = vm::Program::load(*insns, vm::LoadOptions{opts_.mode, tables_.back().get()});
+    if (!vp) return xbpf::unexpected(with_context(vp.error(), fmt::format("prog '{}'", ps.name)));
+    auto prog = std::unique_ptr<Program>(new Program(this, &ps, std::move(*vp)));
+    maps::ProgramRecord rec;
+    rec.name = ps.name.substr(0, 15);
+    rec.prog_type = uint32_t(ps.type);
+    rec.tag = tag_of(xlated);
+    rec.insns = std::move(xlated);
+    // The maps this program references (the kernel's used_maps), each once.
+    for (const loader::InsnReloc& r : ps.relocations) {
+      if ((r.kind != loader::RelocKind::Map && r.kind != loader::RelocKind::MapValue) || !maps_[r.map]) continue;
+      const uint32_t mid = maps_[r.map]->id();
+      if (std::find(rec.map_ids.begin(), rec.map_ids.end(), mid) == rec.map_ids.end()) rec.map_ids.push_back(mid);
+    }
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rec.load_time_ns = uint64_t(ts.tv_sec) * 1'000'000'000ULL + uint64_t(ts.tv_nsec);
+    rec.owner_uid = getuid();
+    rec.owner_pid = uint32_t(getpid());
+    auto id = store_->add_program(std::move(rec));
+    if (!id) return xbpf::unexpected(with_context(id.error(), fmt::format("prog '{}'", ps.name)));
+    prog->id_ = *id;
+    if (auto hold = store_->hold_program(*id)) prog->hold_ = std::move(*hold);
+    {
+      std::unique_lock lk(loaded().mu);
+      loaded().progs[*id] = prog.get();
+    }
+    programs_.push_back(std::move(prog));
+  }
+  return {};
+}
+
+// Prog-array and map-in-map initial slots (`values = {...}`).
+Expected<void> Object::init_slots() {
+  for (size_t i = 0; i < spec_.maps.size(); ++i) {
+    for (const loader::MapSlotInit& s : spec_.maps[i].init) {
+      uint32_t v = 0;
+      if (spec_.maps[i].type == kabi::MapType::ProgArray) {
+        if (s.target >= programs_.size()) return fail(Errc::invalid_program, "map '{}': bad slot", spec_.maps[i].name);
+        v = programs_[s.target]->id();
+      } else {
+        if (s.target >= maps_.size() || !maps_[s.target])
+          return fail(Errc::invalid_program, "map '{}': bad slot", spec_.maps[i].name);
+        v = maps_[s.target]->id();
+      }
+      if (auto r = maps_[i]->update(&s.slot, &v, maps::kAny); !r)
+        return xbpf::unexpected(with_context(r.error(), fmt::format("map '{}': slot {}", spec_.maps[i].name, s.slot)));
+    }
+  }
+  return {};
+}
+
+Program* Object::program(std::string_view name) const {
+  for (const auto& p : programs_)
+    if (p->name() == name) return p.get();
+  return nullptr;
+}
+
+std::shared_ptr<maps::Map> Object::map(std::string_view name) const {
+  // Global data maps answer to their section name too (".bss"), as libbpf's
+  // real_name does.
+  for (size_t i = 0; i < spec_.maps.size(); ++i) {
+    const loader::MapSpec& m = spec_.maps[i];
+    const bool data = m.origin == MapOrigin::Data || m.origin == MapOrigin::Bss || m.origin == MapOrigin::Kconfig;
+    if (m.name == name || (data && m.section == name)) return maps_[i];
+  }
+  return nullptr;
+}
+
+Expected<uint64_t> Program::run(void* ctx, size_t ctx_size, helpers::RunState& st) const {
+  const Object& o = *object_;
+  st.prog_type = type();
+  if (vm_.mode() == vm::Mode::Checked) {
+    if (ctx && ctx_size) st.regions.push_back({reinterpret_cast<uint64_t>(ctx), ctx_size, true});
+    if (st.packet.lo) {
+      st.regions.push_back({reinterpret_cast<uint64_t>(st.packet.lo), uint64_t(st.packet.hi - st.packet.lo), true});
+    }
+    st.regions.insert(st.regions.end(), o.regions_.begin(), o.regions_.end());
+    st.maps.insert(st.maps.end(), o.map_refs_.begin(), o.map_refs_.end());
+  } else if (st.maps.empty()) {
+    st.maps = o.map_refs_;  // verified: only tail calls consult them
+  }
+  vm::ExecContext c;
+  c.regions = st.regions;
+  c.runtime = &st;
+  c.insn_budget = o.opts_.insn_budget;
+  c.tail_call = resolve_tail_call;
+  if (st.packet.data) {
+    c.packet = st.packet.data;
+    c.packet_len = uint64_t(st.packet.data_end - st.packet.data);
+  }
+  auto r = vm_.run(reinterpret_cast<uint64_t>(ctx), 0, c);
+  // A checked program may end holding reservations (the verifier would have
+  // refused it): discard them so the consumer is not blocked forever.
+  for (uint64_t sample : st.ringbuf_samples) maps::ringbuf_discard(reinterpret_cast<void*>(sample), 0);
+  st.ringbuf_samples.clear();
+  if (!r) return xbpf::unexpected(with_context(r.error(), fmt::format("prog '{}'", name())));
+  if (st.error) return xbpf::unexpected(with_context(*st.error, fmt::format("prog '{}'", name())));
+  return r;
+}
+
+}  // namespace xbpf::runtime

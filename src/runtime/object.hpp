@@ -1,0 +1,113 @@
+// Live objects: an ObjectSpec turned into maps in a Store and programs ready
+// to run, the way libbpf's bpf_object__load turns an opened object into
+// kernel objects.
+//
+//  - maps are created through maps::Store (inner map templates first); global
+//    data maps (.data/.bss/.rodata) are one-entry arrays initialised with their
+//    contents, .rodata is BPF_F_RDONLY_PROG and frozen; prog-array and
+//    map-in-map initialisers are applied once everything exists;
+//  - pseudo lddw are rewritten: `map_idx` (src 5) becomes the Map* value,
+//    `map_idx_value` (src 6) the address of the value plus offset; the store's
+//    ProgramRecord keeps the kernel's form (src 1/2 with map ids);
+//  - each program is loaded into a vm::Program with the helper table of its
+//    program type. Until the verifier exists programs run in CHECKED mode, with
+//    regions granted for the context, the packet, global data and every map
+//    value a helper returns (helpers::grant).
+//
+// An Object is not copyable or movable (programs refer to it); it is shared
+// between threads read-only: Program::run may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "helpers/helpers.hpp"
+#include "helpers/run_state.hpp"
+#include "loader/loader.hpp"
+#include "maps/store.hpp"
+#include "vm/vm.hpp"
+
+namespace xbpf::runtime {
+
+using kabi::ProgType;
+
+struct LoadOptions {
+  // Checked until a verifier exists; Verified only for trusted programs.
+  vm::Mode mode = vm::Mode::Checked;
+  const helpers::Registry* helpers = nullptr;  // nullptr: Registry::standard()
+  uint64_t insn_budget = 1'000'000;            // checked mode, per run
+};
+
+class Object;
+
+// One loaded program.
+class Program {
+ public:
+  [[nodiscard]] const std::string& name() const { return spec_->name; }
+  [[nodiscard]] ProgType type() const { return spec_->type; }
+  [[nodiscard]] uint32_t id() const { return id_; }  // store id
+  [[nodiscard]] const loader::ProgramSpec& spec() const { return *spec_; }
+  [[nodiscard]] const vm::Program& vm() const { return vm_; }
+  [[nodiscard]] Object& object() const { return *object_; }
+
+  // Runs once on `ctx` (the uapi context). `st` is prepared by the caller
+  // (packet, extra regions); this adds the object's regions and maps, and
+  // wires tail calls. r1 = ctx. Checked-mode faults and helper failures
+  // (a faulting bpf_loop callback) are errors naming the program.
+  [[nodiscard]] Expected<uint64_t> run(void* ctx, size_t ctx_size, helpers::RunState& st) const;
+
+ private:
+  friend class Object;
+  Program(Object* o, const loader::ProgramSpec* s, vm::Program p) : object_(o), spec_(s), vm_(std::move(p)) {}
+  Object* object_;
+  const loader::ProgramSpec* spec_;
+  vm::Program vm_;
+  uint32_t id_ = 0;
+  std::shared_ptr<maps::Store::Hold> hold_;  // keeps the store record alive
+};
+
+class Object {
+ public:
+  // Creates the maps, loads and registers the programs. Errors name the
+  // object and the map or program; map creation errors carry the errno.
+  [[nodiscard]] static Expected<std::unique_ptr<Object>> load(loader::ObjectSpec spec,
+                                                              std::shared_ptr<maps::Store> store,
+                                                              const LoadOptions& opts = {});
+  ~Object();
+  Object(const Object&) = delete;
+  Object& operator=(const Object&) = delete;
+
+  [[nodiscard]] const loader::ObjectSpec& spec() const { return spec_; }
+  [[nodiscard]] const std::shared_ptr<maps::Store>& store() const { return store_; }
+  // nullptr when absent.
+  [[nodiscard]] Program* program(std::string_view name) const;
+  [[nodiscard]] std::shared_ptr<maps::Map> map(std::string_view name) const;
+  [[nodiscard]] const std::vector<std::unique_ptr<Program>>& programs() const { return programs_; }
+  [[nodiscard]] const std::vector<std::shared_ptr<maps::Map>>& maps() const { return maps_; }
+  [[nodiscard]] const LoadOptions& options() const { return opts_; }
+
+ private:
+  friend class Program;
+  Object() = default;
+  Expected<void> create_maps();
+  Expected<void> load_programs();
+  Expected<void> init_slots();
+  Expected<std::vector<isa::RawInsn>> relocate(const loader::ProgramSpec& p, std::vector<uint64_t>* record);
+
+  loader::ObjectSpec spec_;
+  std::shared_ptr<maps::Store> store_;
+  LoadOptions opts_;
+  std::vector<std::shared_ptr<maps::Map>> maps_;  // parallel to spec_.maps
+  std::vector<std::unique_ptr<Program>> programs_;  // parallel to spec_.programs
+  std::vector<std::unique_ptr<vm::HelperTable>> tables_;
+  std::vector<helpers::MapRef> map_refs_;  // every map a program may name
+  std::vector<vm::Region> regions_;        // global data / direct value access
+};
+
+// A program loaded by any Object of this process, by store id (tail calls
+// through prog arrays); nullptr when none.
+[[nodiscard]] const Program* find_loaded(uint32_t id);
+
+}  // namespace xbpf::runtime

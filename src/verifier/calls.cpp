@@ -1,0 +1,269 @@
+// Calls and exits: helper calls checked against the helper table's
+// prototypes (argument types, map compatibility, memory sizes, references),
+// bpf-to-bpf calls with a frame each, callbacks (bpf_loop), and the exit
+// rules of subprograms, callbacks and the main program.
+#include "verifier/checker.hpp"
+
+namespace xbpf::verifier::detail {
+namespace {
+
+using helpers::Arg;
+using helpers::HelperSpec;
+using helpers::Ret;
+using isa::Insn;
+using kabi::MapType;
+
+using VoidResult = BasicExpected<void, Reject>;
+Unexpected<Reject> no(Reject r) { return Unexpected<Reject>(std::move(r)); }
+
+constexpr uint32_t kTailCall = 12;
+constexpr uint32_t kLoop = 181;
+
+bool is_size_arg(Arg a) {
+  return a == Arg::ConstSize || a == Arg::ConstSizeOrZero || a == Arg::ConstAllocSizeOrZero;
+}
+
+// check_map_func_compatibility, the pairs xbpf knows.
+VoidResult map_compatible(const MapDesc& m, const HelperSpec& h) {
+  const std::string_view n = h.name;
+  const bool ringbuf_fn = n.starts_with("ringbuf_");
+  const bool generic = n == "map_lookup_elem" || n == "map_update_elem" || n == "map_delete_elem";
+  bool ok = true;
+  switch (m.type) {
+    case MapType::Ringbuf: ok = ringbuf_fn; break;
+    case MapType::PerfEventArray: ok = n == "perf_event_output" || n == "perf_event_read" ||
+                                       n == "perf_event_read_value" || n == "skb_output" || n == "xdp_output";
+      break;
+    case MapType::ProgArray: ok = h.id == kTailCall; break;
+    case MapType::StackTrace: ok = n == "get_stackid"; break;
+    case MapType::Queue: case MapType::Stack: ok = n == "map_push_elem" || n == "map_pop_elem" || n == "map_peek_elem"; break;
+    case MapType::BloomFilter: ok = n == "map_push_elem" || n == "map_peek_elem"; break;
+    case MapType::ArrayOfMaps: case MapType::HashOfMaps: ok = n == "map_lookup_elem"; break;
+    default: ok = !ringbuf_fn && h.id != kTailCall && n != "perf_event_output" && n != "get_stackid" &&
+                  (generic || (n != "map_push_elem" && n != "map_pop_elem" && n != "map_peek_elem"));
+  }
+  if (!ok)
+    return no(reject("cannot pass map_type {} into func bpf_{}#{}", static_cast<uint32_t>(m.type), n, h.id));
+  return {};
+}
+
+std::string range_text(const Scalar& v) {
+  if (v.is_const()) return fmt::format("{}", static_cast<int64_t>(v.const_value()));
+  return fmt::format("smin={} smax={}", v.smin, v.smax);
+}
+
+}  // namespace
+
+static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno, const MapDesc*& map,
+                            uint32_t& release_ref, uint32_t& callback) {
+  const Arg a = h.args[argno];
+  const int regno = argno + 1;
+  Frame& f = s.cur();
+  const RegState& r = f.regs[regno];
+  if (r.type == RegType::NotInit) return no(reject("R{} !read_ok", regno));
+  auto expected = [&](std::string_view what) {
+    return no(reject("R{} type={} expected={}", regno, r.type_name(), what));
+  };
+  switch (a) {
+    case Arg::DontCare: case Arg::Anything:
+      return {};
+    case Arg::ConstMapPtr:
+      if (r.type != RegType::ConstPtrToMap) return expected("map_ptr");
+      map = r.map;
+      return map_compatible(*map, h);
+    case Arg::PtrToMapKey: case Arg::PtrToMapValue: case Arg::PtrToUninitMapValue: {
+      if (!map) return no(reject("invalid map_ptr to access map->{}", a == Arg::PtrToMapKey ? "key" : "value"));
+      const uint32_t size = a == Arg::PtrToMapKey ? map->key_size : map->value_size;
+      return c.check_helper_mem(s, regno, size, a == Arg::PtrToUninitMapValue, false);
+    }
+    case Arg::PtrToMem: case Arg::PtrToMemOrNull: case Arg::PtrToUninitMem: {
+      if (a == Arg::PtrToMemOrNull && r.type == RegType::Scalar && r.var.is_const() && r.var.const_value() == 0)
+        return {};
+      if (argno + 1 >= 5 || !is_size_arg(h.args[argno + 1])) return no(reject("arg {} has no size argument", regno));
+      const RegState& sz = f.regs[regno + 1];
+      if (sz.type != RegType::Scalar) return no(reject("R{} type={} expected=scalar", regno + 1, sz.type_name()));
+      if (sz.var.smin < 0)
+        return no(reject("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", regno + 1));
+      if (sz.var.umax >= (uint64_t{1} << 29))
+        return no(reject("R{} unbounded memory access, use 'var &= const' or 'if (var < const)'", regno + 1));
+      const bool zero_ok = h.args[argno + 1] != Arg::ConstSize;
+      if (sz.var.umin == 0 && !zero_ok) return no(reject("R{} invalid zero-sized read", regno + 1));
+      return c.check_helper_mem(s, regno, static_cast<int64_t>(sz.var.umax), a == Arg::PtrToUninitMem,
+                                zero_ok && sz.var.umax == 0);
+    }
+    case Arg::ConstSize: case Arg::ConstSizeOrZero:
+      if (r.type != RegType::Scalar) return expected("scalar");
+      return {};
+    case Arg::ConstAllocSizeOrZero:
+      if (r.type != RegType::Scalar) return expected("scalar");
+      if (!r.var.is_const()) return no(reject("R{} is not a known constant'", regno));
+      return {};
+    case Arg::PtrToCtx:
+      if (r.type != RegType::PtrToCtx) return expected("ctx");
+      if (r.off != 0) return no(reject("dereference of modified ctx ptr R{} off={} disallowed", regno, r.off));
+      return {};
+    case Arg::PtrToSpinLock:
+      if (r.type != RegType::PtrToMapValue) return expected("map_value");
+      return {};
+    case Arg::PtrToFunc:
+      if (r.type != RegType::PtrToFunc) return expected("func");
+      callback = r.subprog;
+      return {};
+    case Arg::PtrToStackOrNull:
+      if (r.type == RegType::Scalar && r.var.is_const() && r.var.const_value() == 0) return {};
+      if (r.type != RegType::PtrToStack) return expected("fp");
+      return {};
+    case Arg::PtrToConstStr:
+      if (r.type != RegType::PtrToMapValue || !r.map->rdonly_prog)
+        return no(reject("R{} does not point to a readonly map'", regno));
+      return {};
+    case Arg::PtrToLong:
+      return c.check_helper_mem(s, regno, 8, true, false);
+    case Arg::PtrToAllocMem:
+      if (r.type != RegType::PtrToMem || !(r.flags & kRingbuf) || r.maybe_null()) return expected("ringbuf_mem");
+      if (r.off != 0 || !r.var.is_const() || r.var.const_value() != 0)
+        return no(reject("R{} must have zero offset when passed to release func", regno));
+      if (!r.ref_obj_id) return no(reject("release reference to an unacquired object"));
+      release_ref = r.ref_obj_id;
+      return {};
+  }
+  return {};
+}
+
+StepResult Checker::call_helper(State& s, const Insn& i) {
+  const auto id = static_cast<uint32_t>(i.imm);
+  const HelperSpec* h = helpers_.find(id);
+  if (!h) return no(reject("invalid func unknown#{}", id));
+  if (!helpers_.allowed(id, env().prog_type)) return no(reject("unknown func bpf_{}#{}", h->name, id));
+  const MapDesc* map = nullptr;
+  uint32_t release = 0, callback = UINT32_MAX;
+  for (int k = 0; k < 5; ++k) {
+    if (h->args[k] == Arg::DontCare) break;
+    if (auto r = check_arg(*this, s, *h, k, map, release, callback); !r) return no(r.error());
+  }
+  if (id == kTailCall && !s.refs.empty()) return no(reject("tail_call would lead to reference leak"));
+  if (callback != UINT32_MAX) {
+    if (id != kLoop) return no(reject("callback helper bpf_{} is not supported by xbpf's verifier yet", h->name));
+    if (s.frames.size() >= kMaxCallFrames)
+      return no(reject("the call stack of {} frames is too deep !", s.frames.size() + 1));
+    // Fork: the loop runs zero times (continue below), or once more (enter the
+    // callback; its exit comes back to this call, which forks again).
+    State enter = s;
+    Frame cb;
+    cb.callsite = i.pc;
+    cb.callback = true;
+    cb.subprog = callback;
+    cb.regs[1] = RegState::scalar(verifier::alu(AluOp::Mov, Scalar::unknown(), Scalar::unknown(), true));
+    cb.regs[2] = s.cur().regs[3];
+    cb.regs[10].type = RegType::PtrToStack;
+    cb.regs[10].var = Scalar::constant(0);
+    cb.regs[10].frameno = static_cast<uint8_t>(s.frames.size());
+    enter.frames.push_back(cb);
+    Frame& f = s.cur();
+    for (int r = 1; r <= 5; ++r) f.regs[r] = RegState{};
+    f.regs[0] = RegState::unknown();
+    return Step{Step::Fork, i.pc + 1, std::move(enter), callback};
+  }
+  if (release) {
+    std::erase_if(s.refs, [&](const Reference& x) { return x.id == release; });
+    for_each_reg(s, [&](RegState& r) {
+      if (r.ref_obj_id == release) r = env().privileged ? RegState::unknown() : RegState{};
+    });
+  }
+  Frame& f = s.cur();
+  const RegState size_arg = f.regs[1 + 1];
+  for (int r = 1; r <= 5; ++r) f.regs[r] = RegState{};
+  RegState& r0 = f.regs[0];
+  switch (h->ret) {
+    case Ret::Integer: r0 = RegState::unknown(); break;
+    case Ret::Void: r0 = RegState{}; break;
+    case Ret::PtrToMapValueOrNull: {
+      if (!map) return no(reject("kernel subsystem misconfigured verifier: no map for bpf_{}", h->name));
+      r0 = RegState{};
+      r0.var = Scalar::constant(0);
+      r0.id = new_id();
+      r0.flags = kMaybeNull;
+      if (map->inner >= 0) {
+        r0.type = RegType::ConstPtrToMap;
+        r0.map = &env().maps[static_cast<size_t>(map->inner)];
+      } else {
+        r0.type = RegType::PtrToMapValue;
+        r0.map = map;
+      }
+      break;
+    }
+    case Ret::PtrToAllocMemOrNull: {
+      r0 = RegState{};
+      r0.type = RegType::PtrToMem;
+      r0.var = Scalar::constant(0);
+      r0.flags = kMaybeNull | kRingbuf;
+      r0.mem_size = static_cast<uint32_t>(size_arg.var.const_value());
+      r0.id = new_id();
+      r0.ref_obj_id = r0.id;
+      s.refs.push_back(Reference{r0.id, i.pc});
+      break;
+    }
+  }
+  return Step{Step::Next, i.pc + 1, {}, 0};
+}
+
+StepResult Checker::call_local(State& s, const Insn& i) {
+  if (s.frames.size() >= kMaxCallFrames)
+    return no(reject("the call stack of {} frames is too deep !", s.frames.size() + 1));
+  Frame callee;
+  callee.callsite = i.pc;
+  callee.subprog = static_cast<uint32_t>(i.target());
+  for (int r = 1; r <= 5; ++r) callee.regs[r] = s.cur().regs[r];
+  callee.regs[10].type = RegType::PtrToStack;
+  callee.regs[10].var = Scalar::constant(0);
+  callee.regs[10].frameno = static_cast<uint8_t>(s.frames.size());
+  s.frames.push_back(callee);
+  return Step{Step::Next, static_cast<uint32_t>(i.target()), {}, 0};
+}
+
+StepResult Checker::exit(State& s, const Insn& i) {
+  Frame& f = s.cur();
+  const RegState r0 = f.regs[0];
+  if (r0.type == RegType::NotInit) return no(reject("R0 !read_ok"));
+  if (s.frames.size() > 1) {
+    const auto depth = static_cast<uint8_t>(s.frames.size() - 1);
+    if (r0.type == RegType::PtrToStack && r0.frameno == depth)
+      return no(reject("cannot return stack pointer to the caller"));
+    const bool callback = f.callback;
+    const uint32_t callsite = f.callsite;
+    if (callback) {
+      if (r0.type != RegType::Scalar || r0.var.smin < 0 || r0.var.smax > 1)
+        return no(reject("At callback return the register R0 has {} should have been in [0, 1]",
+                         r0.type == RegType::Scalar ? range_text(r0.var) : r0.type_name()));
+    }
+    s.frames.pop_back();
+    // Nothing may keep pointing into the frame that just ended.
+    for_each_reg(s, [&](RegState& r) {
+      if (r.type == RegType::PtrToStack && r.frameno >= depth) r = RegState{};
+    });
+    if (callback) return Step{Step::Next, callsite, {}, 0};  // the helper call runs again: next iteration or done
+    Frame& caller = s.cur();
+    for (int r = 1; r <= 5; ++r) caller.regs[r] = RegState{};
+    caller.regs[0] = r0;
+    return Step{Step::Next, callsite + 1, {}, 0};
+  }
+  if (r0.type != RegType::Scalar) {
+    if (!env().privileged) return no(reject("R0 leaks addr as return value"));
+  }
+  if (!s.refs.empty())
+    return no(reject("Unreleased reference id={} alloc_insn={}", s.refs.front().id, s.refs.front().insn));
+  using kabi::ProgType;
+  const ProgType t = env().prog_type;
+  if (t == ProgType::CgroupSkb || t == ProgType::SockOps || t == ProgType::CgroupSock ||
+      t == ProgType::CgroupDevice || t == ProgType::CgroupSysctl || t == ProgType::CgroupSockopt ||
+      t == ProgType::CgroupSockAddr) {
+    if (r0.type != RegType::Scalar)
+      return no(reject("At program exit the register R0 is not a known value ({})", r0.type_name()));
+    if (r0.var.smin < 0 || r0.var.smax > 1)
+      return no(reject("At program exit the register R0 has {} should have been in [0, 1]", range_text(r0.var)));
+  }
+  (void)i;
+  return Step{Step::End, 0, {}, 0};
+}
+
+}  // namespace xbpf::verifier::detail

@@ -1,0 +1,90 @@
+// Internal: the path explorer and the per-instruction transfer functions
+// shared by verifier.cpp (driver, pruning), transfer.cpp (ALU, jumps),
+// memory.cpp (loads, stores, stack, context, maps, packets) and calls.cpp
+// (helpers, bpf-to-bpf calls, exit).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "verifier/cfg.hpp"
+#include "verifier/state.hpp"
+#include "verifier/verifier.hpp"
+
+namespace xbpf::verifier::detail {
+
+// A rejection: the kernel-style message (the pc is the current instruction).
+struct Reject {
+  std::string message;
+};
+
+template <class... Args>
+[[nodiscard]] Reject reject(fmt::format_string<Args...> f, Args&&... args) {
+  return Reject{fmt::format(f, std::forward<Args>(args)...)};
+}
+
+// What one instruction did to the path: continue at `next`, also explore
+// `branch` (a second state), or end the path (exit of the main program).
+struct Step {
+  enum Kind : uint8_t { Next, Fork, End } kind = Next;
+  uint32_t next = 0;
+  std::optional<State> branch;  // Fork: the other successor's state
+  uint32_t branch_pc = 0;
+};
+
+using StepResult = BasicExpected<Step, Reject>;
+
+class Checker {
+ public:
+  Checker(std::span<const isa::Insn> insns, const Cfg& cfg, const Env& env);
+  [[nodiscard]] StepResult step(State& s, const isa::Insn& insn);
+  [[nodiscard]] State initial_state() const;
+  [[nodiscard]] const Env& env() const { return env_; }
+  [[nodiscard]] const isa::Insn& insn_at(uint32_t pc) const { return insns_[*cfg_.index_of(pc)]; }
+  uint32_t new_id() { return ++last_id_; }
+
+  // transfer.cpp
+  [[nodiscard]] StepResult alu(State& s, const isa::Insn& i);
+  [[nodiscard]] StepResult jump(State& s, const isa::Insn& i);
+  // memory.cpp
+  [[nodiscard]] StepResult load_store(State& s, const isa::Insn& i);
+  [[nodiscard]] StepResult load_imm64(State& s, const isa::Insn& i);
+  [[nodiscard]] StepResult legacy_packet_load(State& s, const isa::Insn& i);
+  // Checks that [reg + off, reg + off + size) may be read (or written) as
+  // helper memory (ARG_PTR_TO_MEM and friends); marks written stack bytes.
+  [[nodiscard]] BasicExpected<void, Reject> check_helper_mem(State& s, int regno, int64_t size, bool write,
+                                                             bool zero_ok);
+  // calls.cpp
+  [[nodiscard]] StepResult call_helper(State& s, const isa::Insn& i);
+  [[nodiscard]] StepResult call_local(State& s, const isa::Insn& i);
+  [[nodiscard]] StepResult exit(State& s, const isa::Insn& i);
+
+  // Frame whose stack a PtrToStack register points into.
+  Frame& frame_of(State& s, const RegState& r) { return s.frames[r.frameno]; }
+  // Applies `fn` to every register and spilled register of every frame.
+  template <class Fn>
+  void for_each_reg(State& s, Fn&& fn) {
+    for (Frame& f : s.frames) {
+      for (RegState& r : f.regs) fn(r);
+      for (StackSlot& slot : f.stack)
+        if (slot.bytes[0] == SlotType::Spill) fn(slot.spilled);
+    }
+  }
+
+ private:
+  std::span<const isa::Insn> insns_;
+  const Cfg& cfg_;
+  const Env& env_;
+  const helpers::Registry& helpers_;
+  uint32_t last_id_ = 0;
+};
+
+// Kernel's rules for context fields (context_rules.cpp): the type a load of
+// `size` bytes at `off` yields, or nullopt when the access is invalid.
+[[nodiscard]] std::optional<RegType> context_access(kabi::ProgType t, int off, int size, bool write, bool privileged);
+[[nodiscard]] int context_size(kabi::ProgType t);
+
+}  // namespace xbpf::verifier::detail

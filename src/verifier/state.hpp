@@ -1,0 +1,109 @@
+// The abstract state the verifier tracks per path: registers, stack frames,
+// acquired references. Names and printed forms follow the kernel's verifier
+// log ("R1=ctx() R10=fp0", "map_value_or_null"), so messages read the same.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "verifier/scalar.hpp"
+
+namespace xbpf::verifier {
+
+struct MapDesc;
+
+// enum bpf_reg_type, the subset xbpf tracks.
+enum class RegType : uint8_t {
+  NotInit,
+  Scalar,
+  PtrToCtx,
+  ConstPtrToMap,
+  PtrToMapValue,
+  PtrToMapKey,
+  PtrToStack,
+  PtrToPacketMeta,
+  PtrToPacket,
+  PtrToPacketEnd,
+  PtrToMem,   // helper-returned memory (ringbuf record: MEM_RINGBUF), mem_size bytes
+  PtrToFunc,  // address of a subprogram (callback)
+};
+
+// Type flags (the kernel's PTR_MAYBE_NULL, MEM_RDONLY, MEM_RINGBUF).
+enum RegFlag : uint8_t {
+  kMaybeNull = 1,
+  kRdonly = 2,
+  kRingbuf = 4,
+};
+
+[[nodiscard]] bool is_pointer(RegType t);
+[[nodiscard]] bool is_packet(RegType t);  // pkt or pkt_meta (not pkt_end)
+
+struct RegState {
+  RegType type = RegType::NotInit;
+  uint8_t flags = 0;
+  int32_t off = 0;           // pointers: fixed offset from the base
+  Scalar var = Scalar::constant(0);  // scalars: the value; pointers: the variable offset
+  uint32_t id = 0;           // copies share it: null checks and packet ranges refine them all
+  uint32_t ref_obj_id = 0;   // acquired reference (ringbuf record) this pointer is
+  const MapDesc* map = nullptr;  // map pointer / map value / map key
+  uint32_t range = 0;        // packet: bytes proven readable from `off`
+  uint32_t mem_size = 0;     // PtrToMem
+  uint8_t frameno = 0;       // PtrToStack: whose frame
+  uint32_t subprog = 0;      // PtrToFunc: subprogram index
+
+  static RegState scalar(const Scalar& s) {
+    RegState r;
+    r.type = RegType::Scalar;
+    r.var = s;
+    return r;
+  }
+  static RegState unknown() { return scalar(Scalar::unknown()); }
+  [[nodiscard]] bool maybe_null() const { return flags & kMaybeNull; }
+  bool operator==(const RegState&) const = default;
+
+  // "ctx()", "fp-8", "map_value_or_null(map=counts,ks=4,vs=8)", "scalar(...)", "1".
+  [[nodiscard]] std::string to_string() const;
+  // The kernel's type name for messages: "map_value_or_null", "pkt_end", "fp".
+  [[nodiscard]] std::string type_name() const;
+};
+
+// What one stack byte holds (enum bpf_stack_slot_type).
+enum class SlotType : uint8_t { Invalid, Spill, Misc, Zero };
+
+inline constexpr int kStackSize = 512;
+inline constexpr int kStackSlots = kStackSize / 8;
+
+struct StackSlot {
+  std::array<SlotType, 8> bytes{};  // index 0 = lowest address of the slot
+  RegState spilled;                 // valid when bytes are Spill (a full 8-byte spill)
+  bool operator==(const StackSlot&) const = default;
+};
+
+struct Frame {
+  std::array<RegState, 11> regs;
+  std::array<StackSlot, kStackSlots> stack;  // slot k covers fp-512+8k .. fp-505+8k
+  uint32_t callsite = 0;   // pc of the call that created this frame (unused for frame 0)
+  uint32_t subprog = 0;
+  int32_t stack_depth = 0;  // deepest byte used, as a positive number
+  bool callback = false;    // a callback invoked by a helper (bpf_loop): exits back to the call
+  bool operator==(const Frame&) const = default;
+};
+
+struct Reference {
+  uint32_t id = 0;
+  uint32_t insn = 0;  // where it was acquired
+  bool operator==(const Reference&) const = default;
+};
+
+struct State {
+  std::vector<Frame> frames;  // frames.back() is the current function
+  std::vector<Reference> refs;
+  uint32_t loop_iter = 0;     // callback iterations (bpf_loop) are not unrolled
+  bool operator==(const State&) const = default;
+  [[nodiscard]] Frame& cur() { return frames.back(); }
+  [[nodiscard]] const Frame& cur() const { return frames.back(); }
+};
+
+}  // namespace xbpf::verifier

@@ -1,0 +1,305 @@
+// ALU and jump instructions: scalar arithmetic through the scalar domain,
+// pointer arithmetic with the kernel's rules, branch pruning and refinement
+// (scalar ranges, null checks, packet ranges).
+#include "verifier/checker.hpp"
+
+namespace xbpf::verifier::detail {
+namespace {
+
+using isa::Form;
+using isa::Insn;
+using isa::Op;
+
+constexpr int64_t kMaxPtrOff = int64_t{1} << 29;  // BPF_MAX_VAR_OFF
+
+AluOp alu_op(const Insn& i) { return static_cast<AluOp>(isa::info(i.op).code & 0xf0); }
+JmpOp jmp_op(const Insn& i) { return static_cast<JmpOp>(isa::info(i.op).code & 0xf0); }
+bool is_alu64(const Insn& i) { return (isa::info(i.op).code & 0x07) == 0x07; }
+bool is_jmp32(const Insn& i) { return (isa::info(i.op).code & 0x07) == 0x06; }
+
+std::string_view op_text(AluOp op) {
+  switch (op) {
+    case AluOp::Add: return "+=";
+    case AluOp::Sub: return "-=";
+    case AluOp::Mul: return "*=";
+    case AluOp::Div: return "/=";
+    case AluOp::Mod: return "%=";
+    case AluOp::Or: return "|=";
+    case AluOp::And: return "&=";
+    case AluOp::Xor: return "^=";
+    case AluOp::Lsh: return "<<=";
+    case AluOp::Rsh: return ">>=";
+    case AluOp::Arsh: return "s>>=";
+    default: return "?";
+  }
+}
+
+// Copies a refined scalar to every register that shares its id (the
+// kernel's find_equal_scalars): `r1 = r2; if r2 < 10` bounds r1 too.
+void propagate_scalar(Checker& c, State& s, const RegState& r) {
+  if (r.type != RegType::Scalar || r.id == 0) return;
+  c.for_each_reg(s, [&](RegState& x) {
+    if (x.type == RegType::Scalar && x.id == r.id) x.var = r.var;
+  });
+}
+
+}  // namespace
+
+// ptr OP= scalar (ADD/SUB, 64-bit): adjust_ptr_min_max_vals.
+static BasicExpected<void, Reject> pointer_arith(Checker& c, RegState& dst, const RegState& ptr, const Scalar& k,
+                                                 AluOp op, int regno) {
+  if (ptr.maybe_null())
+    return Unexpected<Reject>(reject("R{} pointer arithmetic on {} prohibited, null-check it first", regno,
+                                     ptr.type_name()));
+  const bool known = k.is_const();
+  switch (ptr.type) {
+    case RegType::PtrToCtx: case RegType::PtrToMapValue: case RegType::PtrToMapKey: case RegType::PtrToStack:
+    case RegType::PtrToPacketMeta: case RegType::PtrToPacket: case RegType::PtrToMem: case RegType::PtrToFunc:
+      break;
+    case RegType::ConstPtrToMap:
+      if (known && k.const_value() == 0 && op == AluOp::Add) break;
+      [[fallthrough]];
+    default:
+      return Unexpected<Reject>(reject("R{} pointer arithmetic on {} prohibited", regno, ptr.type_name()));
+  }
+  if (k.smin == std::numeric_limits<int64_t>::min() && !known && op == AluOp::Add)
+    return Unexpected<Reject>(reject("math between {} pointer and register with unbounded min value is not allowed",
+                                     ptr.type_name()));
+  RegState r = ptr;
+  if (known) {
+    const int64_t v = static_cast<int64_t>(k.const_value());
+    const int64_t off = op == AluOp::Add ? int64_t{ptr.off} + v : int64_t{ptr.off} - v;
+    if (v <= -kMaxPtrOff || v >= kMaxPtrOff || off <= -kMaxPtrOff || off >= kMaxPtrOff)
+      return Unexpected<Reject>(reject("value {} makes {} pointer be out of bounds", v, ptr.type_name()));
+    r.off = static_cast<int32_t>(off);
+  } else {
+    if (k.smin <= -kMaxPtrOff || k.smax >= kMaxPtrOff)
+      return Unexpected<Reject>(reject("value {} makes {} pointer be out of bounds", k.smin <= -kMaxPtrOff ? k.smin : k.smax,
+                                       ptr.type_name()));
+    r.var = alu(op, ptr.var, k, false);
+    if (is_packet(ptr.type)) {
+      r.id = c.new_id();  // something was added: the known range no longer applies
+      r.range = 0;
+    }
+  }
+  dst = r;
+  return {};
+}
+
+StepResult Checker::alu(State& s, const Insn& i) {
+  Frame& f = s.cur();
+  const Form form = isa::info(i.op).form;
+  const bool w32 = !is_alu64(i);
+  const AluOp op = alu_op(i);
+  RegState& dst = f.regs[i.dst];
+  RegState src;
+  if (form == Form::AluReg) {
+    if (f.regs[i.src].type == RegType::NotInit) return Unexpected<Reject>(reject("R{} !read_ok", i.src));
+    src = f.regs[i.src];
+  } else {
+    src = RegState::scalar(Scalar::constant(w32 ? static_cast<uint32_t>(i.imm)
+                                                : static_cast<uint64_t>(static_cast<int64_t>(i.imm))));
+    if ((op == AluOp::Lsh || op == AluOp::Rsh || op == AluOp::Arsh) && (i.imm < 0 || i.imm >= (w32 ? 32 : 64)))
+      return Unexpected<Reject>(reject("invalid shift {}", i.imm));
+    if ((op == AluOp::Div || op == AluOp::Mod) && i.imm == 0 && form == Form::AluImm)
+      return Unexpected<Reject>(reject("div by zero"));
+  }
+  const uint32_t next = i.pc + 1;
+  if (op == AluOp::Mov && form != Form::AluUnary && form != Form::Endian) {
+    if (i.off != 0) {  // movsx
+      if (src.type != RegType::Scalar) return Unexpected<Reject>(reject("R{} sign-extension part of pointer", i.src));
+      dst = RegState::scalar(sign_extend(src.var, static_cast<unsigned>(i.off), w32));
+    } else if (w32) {
+      if (src.type != RegType::Scalar) {
+        if (!env().privileged) return Unexpected<Reject>(reject("R{} partial copy of pointer", i.src));
+        dst = RegState::unknown();
+        dst.var.zext32();
+      } else {
+        dst = RegState::scalar(verifier::alu(AluOp::Mov, Scalar::unknown(), src.var, true));
+      }
+    } else {
+      if (src.type == RegType::Scalar && !src.var.is_const() && src.id == 0 && form == Form::AluReg) {
+        f.regs[i.src].id = new_id();
+        src.id = f.regs[i.src].id;
+      }
+      dst = src;
+    }
+    return Step{Step::Next, next, {}, 0};
+  }
+  if (dst.type == RegType::NotInit) return Unexpected<Reject>(reject("R{} !read_ok", i.dst));
+  if (form == Form::AluUnary || form == Form::Endian) {
+    if (dst.type != RegType::Scalar) return Unexpected<Reject>(reject("R{} pointer arithmetic prohibited", i.dst));
+    if (form == Form::AluUnary) {
+      dst = RegState::scalar(verifier::alu(AluOp::Neg, dst.var, dst.var, w32));
+    } else {
+      const unsigned bytes = static_cast<unsigned>(i.imm) / 8;
+      if (isa::info(i.op).code == 0xd4) {  // to little endian: this host's order, only truncates
+        dst = RegState::scalar(truncate(dst.var, bytes));
+      } else if (dst.var.is_const()) {
+        uint64_t v = dst.var.const_value(), out = 0;
+        for (unsigned b = 0; b < bytes; ++b) out = (out << 8) | ((v >> (8 * b)) & 0xff);
+        dst = RegState::scalar(Scalar::constant(out));
+      } else {
+        dst = RegState::scalar(truncate(Scalar::unknown(), bytes));
+      }
+    }
+    return Step{Step::Next, next, {}, 0};
+  }
+  const bool dptr = dst.type != RegType::Scalar, sptr = src.type != RegType::Scalar;
+  if (!dptr && !sptr) {
+    dst = RegState::scalar(verifier::alu(op, dst.var, src.var, w32));
+    return Step{Step::Next, next, {}, 0};
+  }
+  if (w32) {
+    if (op == AluOp::Sub && env().privileged) {
+      dst = RegState::unknown();
+      dst.var.zext32();
+      return Step{Step::Next, next, {}, 0};
+    }
+    return Unexpected<Reject>(reject("R{} 32-bit pointer arithmetic prohibited", i.dst));
+  }
+  if (dptr && sptr) {
+    if (op == AluOp::Sub && env().privileged) {  // allow_ptr_leaks: any difference is a scalar
+      dst = RegState::unknown();
+      return Step{Step::Next, next, {}, 0};
+    }
+    return Unexpected<Reject>(reject("R{} pointer {} pointer prohibited", i.dst, op_text(op)));
+  }
+  if (op == AluOp::And || op == AluOp::Or || op == AluOp::Xor)
+    return Unexpected<Reject>(reject("R{} bitwise operator {} on pointer prohibited", i.dst, op_text(op)));
+  if (op != AluOp::Add && op != AluOp::Sub)
+    return Unexpected<Reject>(reject("R{} pointer arithmetic with {} operator prohibited", i.dst, op_text(op)));
+  if (!dptr && op == AluOp::Sub)
+    return Unexpected<Reject>(reject("R{} tried to subtract pointer from scalar", i.dst));
+  const RegState ptr = dptr ? dst : src;
+  const Scalar k = dptr ? src.var : dst.var;
+  if (auto r = pointer_arith(*this, dst, ptr, k, op, i.dst); !r) return Unexpected<Reject>(r.error());
+  return Step{Step::Next, next, {}, 0};
+}
+
+namespace {
+
+// Marks every pointer with `id` non-null (or, on the null branch, turns it
+// into the scalar 0 and drops the reference it would have been).
+void mark_null_checked(Checker& c, State& s, uint32_t id, bool is_null) {
+  uint32_t ref = 0;
+  c.for_each_reg(s, [&](RegState& r) {
+    if (r.id != id || !r.maybe_null()) return;
+    if (is_null) {
+      ref = r.ref_obj_id ? r.ref_obj_id : ref;
+      r = RegState::scalar(Scalar::constant(0));
+    } else {
+      r.flags &= ~kMaybeNull;
+    }
+  });
+  if (is_null && ref)
+    std::erase_if(s.refs, [&](const Reference& x) { return x.id == ref; });
+}
+
+// `a OP b` where a is a packet pointer and b the end (or meta vs packet):
+// the branch in which a <= end holds proves a.off bytes from the base.
+void mark_packet_range(Checker& c, State& s, const RegState& p, bool p_le_end) {
+  // MAX_PACKET_OFF: beyond it the kernel learns nothing either.
+  if (!p_le_end || p.off <= 0 || p.var.umax + static_cast<uint64_t>(p.off) > 0xffff) return;
+  c.for_each_reg(s, [&](RegState& r) {
+    if (r.type == p.type && r.id == p.id) r.range = std::max(r.range, static_cast<uint32_t>(p.off));
+  });
+}
+
+// For a comparison of a packet pointer with its end: in which outcome
+// (taken or not) does "pkt <= end" hold? nullopt: no such relation.
+std::optional<bool> packet_le_end_when(JmpOp op, bool pkt_on_left) {
+  // pkt > end, pkt >= end: "<=" holds when not taken (for >=: pkt < end).
+  // pkt < end, pkt <= end: holds when taken. Mirrored with end on the left.
+  switch (op) {
+    case JmpOp::Jgt: case JmpOp::Jge: return pkt_on_left ? false : true;
+    case JmpOp::Jlt: case JmpOp::Jle: return pkt_on_left ? true : false;
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+StepResult Checker::jump(State& s, const Insn& i) {
+  const Form form = isa::info(i.op).form;
+  if (form == Form::Jump || form == Form::JumpLong)
+    return Step{Step::Next, static_cast<uint32_t>(i.target()), {}, 0};
+  Frame& f = s.cur();
+  const bool w32 = is_jmp32(i);
+  const JmpOp op = jmp_op(i);
+  const uint32_t fall = i.pc + 1, target = static_cast<uint32_t>(i.target());
+  if (f.regs[i.dst].type == RegType::NotInit) return Unexpected<Reject>(reject("R{} !read_ok", i.dst));
+  RegState a = f.regs[i.dst];
+  RegState b;
+  if (form == Form::JumpReg) {
+    if (f.regs[i.src].type == RegType::NotInit) return Unexpected<Reject>(reject("R{} !read_ok", i.src));
+    b = f.regs[i.src];
+  } else {
+    b = RegState::scalar(Scalar::constant(w32 ? static_cast<uint32_t>(i.imm)
+                                              : static_cast<uint64_t>(static_cast<int64_t>(i.imm))));
+  }
+  auto go = [&](bool taken) { return Step{Step::Next, taken ? target : fall, {}, 0}; };
+
+  if (a.type == RegType::Scalar && b.type == RegType::Scalar) {
+    if (auto d = branch_taken(op, a.var, b.var, w32)) return go(*d);
+    State t = s;
+    RegState &ta = t.cur().regs[i.dst], &fa = f.regs[i.dst];
+    Scalar at = a.var, bt = b.var, af = a.var, bf = b.var;
+    const bool t_ok = refine(op, true, at, bt, w32);
+    const bool f_ok = refine(op, false, af, bf, w32);
+    if (t_ok) {
+      ta.var = at;
+      if (form == Form::JumpReg) t.cur().regs[i.src].var = bt;
+      propagate_scalar(*this, t, ta);
+      if (form == Form::JumpReg) propagate_scalar(*this, t, t.cur().regs[i.src]);
+    }
+    if (f_ok) {
+      fa.var = af;
+      if (form == Form::JumpReg) f.regs[i.src].var = bf;
+      propagate_scalar(*this, s, fa);
+      if (form == Form::JumpReg) propagate_scalar(*this, s, f.regs[i.src]);
+    }
+    if (!t_ok) return go(false);
+    if (!f_ok) {
+      s = std::move(t);
+      return go(true);
+    }
+    return Step{Step::Fork, fall, std::move(t), target};
+  }
+
+  // A pointer compared with zero: null checks.
+  const bool a_ptr = a.type != RegType::Scalar, b_ptr = b.type != RegType::Scalar;
+  const RegState& ptr = a_ptr ? a : b;
+  const RegState& other = a_ptr ? b : a;
+  if (a_ptr != b_ptr && other.var.is_const() && other.var.const_value() == 0 &&
+      (op == JmpOp::Jeq || op == JmpOp::Jne)) {
+    const bool eq_taken = op == JmpOp::Jeq;
+    if (!ptr.maybe_null()) return go(!eq_taken);  // a valid pointer is never NULL
+    State t = s;
+    mark_null_checked(*this, t, ptr.id, eq_taken);
+    mark_null_checked(*this, s, ptr.id, !eq_taken);
+    return Step{Step::Fork, fall, std::move(t), target};
+  }
+  if (!env().privileged) return Unexpected<Reject>(reject("R{} pointer comparison prohibited", a_ptr ? i.dst : i.src));
+  if (!w32 && a_ptr && b_ptr) {
+    const RegState* pkt = nullptr;
+    bool pkt_left = true;
+    if (is_packet(a.type) && b.type == RegType::PtrToPacketEnd) pkt = &a;
+    else if (is_packet(b.type) && a.type == RegType::PtrToPacketEnd) pkt = &b, pkt_left = false;
+    else if (a.type == RegType::PtrToPacketMeta && b.type == RegType::PtrToPacket) pkt = &a;
+    else if (b.type == RegType::PtrToPacketMeta && a.type == RegType::PtrToPacket) pkt = &b, pkt_left = false;
+    if (pkt) {
+      if (auto when = packet_le_end_when(op, pkt_left)) {
+        const RegState p = *pkt;
+        State t = s;
+        mark_packet_range(*this, t, p, *when);
+        mark_packet_range(*this, s, p, !*when);
+        return Step{Step::Fork, fall, std::move(t), target};
+      }
+    }
+  }
+  State t = s;
+  return Step{Step::Fork, fall, std::move(t), target};
+}
+
+}  // namespace xbpf::verifier::detail

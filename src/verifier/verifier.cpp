@@ -1,0 +1,392 @@
+// The driver: depth-first exploration of every path with checkpoints at prune
+// points, pruning against completed checkpoints that cover the current state,
+// an exact-repeat check that rejects non-terminating loops at once, and the
+// work limit.
+#include "verifier/verifier.hpp"
+
+#include <chrono>
+
+#include "isa/disasm.hpp"
+#include "verifier/checker.hpp"
+
+namespace xbpf::verifier {
+
+bool is_pointer(RegType t) { return t != RegType::NotInit && t != RegType::Scalar; }
+bool is_packet(RegType t) { return t == RegType::PtrToPacket || t == RegType::PtrToPacketMeta; }
+
+std::string RegState::type_name() const {
+  std::string n;
+  switch (type) {
+    case RegType::NotInit: return "?";
+    case RegType::Scalar: return "scalar";
+    case RegType::PtrToCtx: n = "ctx"; break;
+    case RegType::ConstPtrToMap: n = "map_ptr"; break;
+    case RegType::PtrToMapValue: n = "map_value"; break;
+    case RegType::PtrToMapKey: n = "map_key"; break;
+    case RegType::PtrToStack: n = "fp"; break;
+    case RegType::PtrToPacketMeta: n = "pkt_meta"; break;
+    case RegType::PtrToPacket: n = "pkt"; break;
+    case RegType::PtrToPacketEnd: n = "pkt_end"; break;
+    case RegType::PtrToMem: n = (flags & kRingbuf) ? "ringbuf_mem" : "mem"; break;
+    case RegType::PtrToFunc: n = "func"; break;
+  }
+  if (flags & kRdonly) n = "rdonly_" + n;
+  if (maybe_null()) n += "_or_null";
+  return n;
+}
+
+std::string RegState::to_string() const {
+  if (type == RegType::Scalar) return var.to_string();
+  if (type == RegType::NotInit) return "?";
+  if (type == RegType::PtrToStack && var.is_const()) return fmt::format("fp{}", off);
+  std::string s = type_name() + "(";
+  auto add = [&](std::string part) { s += (s.back() == '(' ? "" : ",") + part; };
+  if (id) add(fmt::format("id={}", id));
+  if (ref_obj_id) add(fmt::format("ref_obj_id={}", ref_obj_id));
+  if (map) add(fmt::format("map={},ks={},vs={}", map->name, map->key_size, map->value_size));
+  if (off) add(fmt::format("off={}", off));
+  if (is_packet(type)) add(fmt::format("r={}", range));
+  if (!var.is_const() || var.const_value() != 0) add(fmt::format("var={}", var.to_string()));
+  return s + ")";
+}
+
+namespace detail {
+
+Checker::Checker(std::span<const isa::Insn> insns, const Cfg& cfg, const Env& env)
+    : insns_(insns), cfg_(cfg), env_(env), helpers_(env.helpers ? *env.helpers : helpers::Registry::standard()) {}
+
+State Checker::initial_state() const {
+  State s;
+  Frame f;
+  f.regs[1].type = RegType::PtrToCtx;
+  f.regs[1].var = Scalar::constant(0);
+  f.regs[10].type = RegType::PtrToStack;
+  f.regs[10].var = Scalar::constant(0);
+  s.frames.push_back(f);
+  return s;
+}
+
+StepResult Checker::step(State& s, const isa::Insn& i) {
+  using isa::Form;
+  switch (isa::info(i.op).form) {
+    case Form::AluImm: case Form::AluReg: case Form::AluUnary: case Form::Endian:
+      return alu(s, i);
+    case Form::Jump: case Form::JumpLong: case Form::JumpImm: case Form::JumpReg:
+      return jump(s, i);
+    case Form::Load: case Form::StoreImm: case Form::StoreReg: case Form::Atomic:
+      return load_store(s, i);
+    case Form::LoadImm64:
+      return load_imm64(s, i);
+    case Form::LoadAbs: case Form::LoadInd:
+      return legacy_packet_load(s, i);
+    case Form::Call:
+      return call_helper(s, i);
+    case Form::CallLocal:
+      return call_local(s, i);
+    case Form::Exit:
+      return exit(s, i);
+    case Form::CallKfunc:
+      return Unexpected<Reject>(reject("calling kernel functions is not supported by xbpf"));
+    case Form::CallReg:
+      return Unexpected<Reject>(reject("unknown opcode 8d"));
+  }
+  return Unexpected<Reject>(reject("unknown opcode {:02x}", isa::info(i.op).code));
+}
+
+// ---- state coverage (pruning) ----
+
+namespace {
+
+// Old and current ids must correspond one to one (the kernel's check_ids).
+class IdMap {
+ public:
+  bool match(uint32_t old_id, uint32_t cur_id) {
+    if (old_id == 0 && cur_id == 0) return true;
+    if (old_id == 0 || cur_id == 0) return false;
+    for (auto [o, c] : pairs_)
+      if (o == old_id || c == cur_id) return o == old_id && c == cur_id;
+    pairs_.push_back({old_id, cur_id});
+    return true;
+  }
+
+ private:
+  std::vector<std::pair<uint32_t, uint32_t>> pairs_;
+};
+
+bool reg_covers(const RegState& o, const RegState& c, IdMap& ids) {
+  if (o.type == RegType::NotInit) return true;  // never read on the explored path
+  if (o.type != c.type || o.flags != c.flags) return false;
+  if (o.type == RegType::Scalar) return o.var.includes(c.var) && (o.id == 0 || ids.match(o.id, c.id));
+  return o.off == c.off && o.var.includes(c.var) && o.map == c.map && o.range <= c.range &&
+         o.mem_size == c.mem_size && o.frameno == c.frameno && o.subprog == c.subprog && ids.match(o.id, c.id) &&
+         ids.match(o.ref_obj_id, c.ref_obj_id);
+}
+
+bool byte_covers(SlotType o, const StackSlot& cs, SlotType c, bool privileged) {
+  const bool c_scalar_spill = c == SlotType::Spill && cs.spilled.type == RegType::Scalar;
+  switch (o) {
+    case SlotType::Invalid:
+      // Never read (unprivileged: it would have failed); privileged reads saw unknown data.
+      return !privileged || c != SlotType::Spill || c_scalar_spill;
+    case SlotType::Misc:
+      return c == SlotType::Misc || c == SlotType::Zero || c_scalar_spill || (privileged && c == SlotType::Invalid);
+    case SlotType::Zero:
+      return c == SlotType::Zero ||
+             (c_scalar_spill && cs.spilled.var.is_const() && cs.spilled.var.const_value() == 0);
+    case SlotType::Spill:
+      return false;  // handled per slot
+  }
+  return false;
+}
+
+bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, const std::vector<bool>* live) {
+  if (o.callsite != c.callsite || o.callback != c.callback) return false;
+  for (int r = 0; r < 11; ++r) {
+    if (live && !(*live)[r]) continue;
+    if (!reg_covers(o.regs[r], c.regs[r], ids)) return false;
+  }
+  for (int k = 0; k < kStackSlots; ++k) {
+    const StackSlot &os = o.stack[k], &cs = c.stack[k];
+    if (os.bytes[0] == SlotType::Spill) {
+      if (cs.bytes[0] != SlotType::Spill || !reg_covers(os.spilled, cs.spilled, ids)) return false;
+      continue;
+    }
+    for (int b = 0; b < 8; ++b)
+      if (!byte_covers(os.bytes[b], cs, cs.bytes[b], privileged)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// Every concrete state of `c` is a state of `o` (so o's proof covers c).
+bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top) {
+  if (o.frames.size() != c.frames.size() || o.refs.size() != c.refs.size()) return false;
+  IdMap ids;
+  for (size_t f = 0; f < o.frames.size(); ++f)
+    if (!frame_covers(o.frames[f], c.frames[f], ids, privileged, f + 1 == o.frames.size() ? live_top : nullptr))
+      return false;
+  for (size_t k = 0; k < o.refs.size(); ++k)
+    if (!ids.match(o.refs[k].id, c.refs[k].id)) return false;
+  return true;
+}
+
+}  // namespace detail
+}  // namespace xbpf::verifier
+
+namespace xbpf::verifier {
+namespace {
+
+using detail::Checker;
+using detail::Step;
+using isa::Form;
+using isa::Insn;
+
+constexpr uint32_t kHelperLoop = 181;
+
+// Registers read before being written, per slot (static liveness of the
+// current frame): states differing only in dead registers are equivalent.
+std::vector<std::vector<bool>> liveness(std::span<const Insn> insns, const Cfg& cfg, size_t slots) {
+  std::vector<std::vector<bool>> live(slots, std::vector<bool>(11, false));
+  auto uses_defs = [](const Insn& i, uint16_t& use, uint16_t& def) {
+    use = 0, def = 0;
+    auto u = [&](int r) { use |= uint16_t(1u << r); };
+    auto d = [&](int r) { def |= uint16_t(1u << r); };
+    const Form f = isa::info(i.op).form;
+    const bool mov = (isa::info(i.op).code & 0xf0) == 0xb0;
+    switch (f) {
+      case Form::AluImm: if (!mov) u(i.dst); d(i.dst); break;
+      case Form::AluReg: u(i.src); if (!mov) u(i.dst); d(i.dst); break;
+      case Form::AluUnary: case Form::Endian: u(i.dst); d(i.dst); break;
+      case Form::LoadImm64: d(i.dst); break;
+      case Form::Load: u(i.src); d(i.dst); break;
+      case Form::StoreImm: u(i.dst); break;
+      case Form::StoreReg: u(i.dst); u(i.src); break;
+      case Form::Atomic: u(i.dst); u(i.src); if (i.imm == 0xf1) { u(0); d(0); } else if (i.imm & 1) d(i.src); break;
+      case Form::LoadAbs: u(6); for (int r = 0; r <= 5; ++r) d(r); break;
+      case Form::LoadInd: u(6); u(i.src); for (int r = 0; r <= 5; ++r) d(r); break;
+      case Form::JumpImm: u(i.dst); break;
+      case Form::JumpReg: u(i.dst); u(i.src); break;
+      case Form::Call: case Form::CallLocal: case Form::CallKfunc: case Form::CallReg:
+        for (int r = 1; r <= 5; ++r) u(r);
+        for (int r = 0; r <= 5; ++r) d(r);
+        if (f == Form::CallReg) u(i.dst);
+        break;
+      case Form::Exit: u(0); break;
+      case Form::Jump: case Form::JumpLong: break;
+    }
+  };
+  std::vector<uint16_t> in(slots, 0);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t k = insns.size(); k-- > 0;) {
+      const Insn& i = insns[k];
+      const Form f = isa::info(i.op).form;
+      uint16_t out = 0;
+      auto succ = [&](int64_t pc) { if (pc >= 0 && size_t(pc) < slots) out |= in[size_t(pc)]; };
+      const uint32_t w = f == Form::LoadImm64 ? 2 : 1;
+      if (f == Form::Jump || f == Form::JumpLong) succ(i.target());
+      else if (f != Form::Exit) {
+        succ(i.pc + w);
+        if (f == Form::JumpImm || f == Form::JumpReg) succ(i.target());
+      }
+      uint16_t use, def;
+      uses_defs(i, use, def);
+      const uint16_t v = uint16_t(use | (out & ~def) | (1u << 10));
+      if (v != in[i.pc]) in[i.pc] = v, changed = true;
+    }
+  }
+  (void)cfg;
+  for (size_t pc = 0; pc < slots; ++pc)
+    for (int r = 0; r < 11; ++r) live[pc][r] = in[pc] >> r & 1;
+  return live;
+}
+
+struct Checkpoint {
+  State st;
+  uint32_t pc;
+  int32_t parent;
+  uint32_t branches;
+  uint32_t hits = 0, misses = 0;
+};
+
+struct Path {
+  State st;
+  uint32_t pc;
+  int32_t cp;
+};
+
+}  // namespace
+
+namespace detail {
+bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top);
+}
+
+Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Verdict v;
+  auto finish = [&](Verdict& out) -> Verdict {
+    out.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+  };
+  auto decoded = isa::decode_program(code);
+  if (!decoded) {
+    v.message = decoded.error().message;
+    return finish(v);
+  }
+  const std::vector<Insn>& insns = *decoded;
+  CfgOptions co;
+  co.allow_loops = env.privileged;
+  co.max_insns = env.privileged ? kMaxInsnsPrivileged : kMaxInsnsUnprivileged;
+  auto cfg = Cfg::build(insns, co);
+  if (!cfg) {
+    v.message = cfg.error().message;
+    v.pc = cfg.error().pc;
+    return finish(v);
+  }
+  const size_t slots = insns.back().pc + (isa::info(insns.back().op).form == Form::LoadImm64 ? 2 : 1);
+  const auto live = liveness(insns, *cfg, slots);
+  Checker checker(insns, *cfg, env);
+
+  std::vector<Checkpoint> cps;
+  std::vector<std::vector<int32_t>> at_pc(slots);
+  std::vector<Path> pending;
+  pending.push_back(Path{checker.initial_state(), 0, -1});
+  auto end_path = [&](int32_t k) {
+    while (k >= 0) {
+      if (--cps[size_t(k)].branches > 0) return;
+      k = cps[size_t(k)].parent;
+    }
+  };
+  std::vector<uint32_t> trail;
+  auto reject_at = [&](uint32_t pc, std::string msg) {
+    v.ok = false;
+    v.pc = pc;
+    v.message = std::move(msg);
+    if (env.log_level >= 1) {
+      const size_t from = trail.size() > 200 ? trail.size() - 200 : 0;
+      for (size_t k = from; k < trail.size(); ++k) {
+        const Insn& i = checker.insn_at(trail[k]);
+        v.log += fmt::format("{}: {}\n", i.pc, isa::format_insn(i, isa::Syntax::Kernel));
+      }
+      v.log += v.message + "\n";
+    }
+  };
+  uint64_t& processed = v.stats.insns_processed;
+  while (!pending.empty()) {
+    Path p = std::move(pending.back());
+    pending.pop_back();
+    trail.clear();
+    for (;;) {
+      if (++processed > env.insn_limit) {
+        reject_at(p.pc, fmt::format("BPF program is too large. Processed {} insn", processed - 1));
+        return finish(v);
+      }
+      const Insn& i = checker.insn_at(p.pc);
+      const bool loop_call = isa::info(i.op).form == Form::Call && i.imm == static_cast<int32_t>(kHelperLoop);
+      if (cfg->is_prune_point(p.pc) || loop_call) {
+        int depth = 0;
+        for (int32_t k = p.cp; k >= 0 && depth < 64; k = cps[size_t(k)].parent, ++depth) {
+          const Checkpoint& a = cps[size_t(k)];
+          if (a.pc == p.pc && !loop_call && detail::covers(a.st, p.st, env.privileged, nullptr) &&
+              detail::covers(p.st, a.st, env.privileged, nullptr)) {
+            reject_at(p.pc, fmt::format("infinite loop detected at insn {}", p.pc));
+            return finish(v);
+          }
+        }
+        bool pruned = false;
+        auto& list = at_pc[p.pc];
+        for (size_t n = 0; n < list.size(); ++n) {
+          Checkpoint& a = cps[size_t(list[n])];
+          if (a.branches != 0 && !loop_call) continue;
+          if (detail::covers(a.st, p.st, env.privileged, &live[p.pc])) {
+            ++a.hits;
+            pruned = true;
+            break;
+          }
+          // A completed state that keeps missing costs more than it saves
+          // (the kernel evicts such states the same way).
+          if (++a.misses > a.hits * 3 + 3 && a.branches == 0) {
+            a.st = State{};  // free its memory; it is no longer compared
+            list[n] = list.back();
+            list.pop_back();
+            --n;
+          }
+        }
+        if (pruned) {
+          ++v.stats.states_pruned;
+          end_path(p.cp);
+          break;
+        }
+        cps.push_back(Checkpoint{p.st, p.pc, p.cp, 1, 0, 0});
+        p.cp = static_cast<int32_t>(cps.size() - 1);
+        at_pc[p.pc].push_back(p.cp);
+        ++v.stats.states_total;
+      }
+      trail.push_back(p.pc);
+      auto r = checker.step(p.st, i);
+      if (!r) {
+        reject_at(p.pc, r.error().message);
+        return finish(v);
+      }
+      v.stats.max_stack_depth = std::max<uint32_t>(v.stats.max_stack_depth, static_cast<uint32_t>(p.st.cur().stack_depth));
+      if (r->kind == Step::End) {
+        end_path(p.cp);
+        break;
+      }
+      if (r->kind == Step::Fork) {
+        if (p.cp >= 0) ++cps[size_t(p.cp)].branches;
+        pending.push_back(Path{std::move(*r->branch), r->branch_pc, p.cp});
+        v.stats.peak_states = std::max<uint64_t>(v.stats.peak_states, pending.size());
+      }
+      p.pc = r->next;
+    }
+  }
+  v.ok = true;
+  if (env.log_level >= 1)
+    v.log += fmt::format("processed {} insns (limit {}) max_states_per_insn ? total_states {} peak_states {}\n",
+                         processed, env.insn_limit, v.stats.states_total, v.stats.peak_states);
+  return finish(v);
+}
+
+}  // namespace xbpf::verifier

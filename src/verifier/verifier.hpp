@@ -1,0 +1,66 @@
+// The verifier: proves a program safe to run without runtime checks, as the
+// Linux verifier does, and explains a rejection the way the kernel does.
+//
+// verify() runs the structural pass (cfg.hpp), then explores every path with
+// abstract states (state.hpp), pruning paths whose state is covered by one
+// already proven safe at the same instruction. A program is accepted only if
+// every path reaches `exit` safely within the work limit.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "helpers/helpers.hpp"
+#include "isa/isa.hpp"
+#include "kabi/kernel_types.hpp"
+#include "support/error.hpp"
+
+namespace xbpf::verifier {
+
+// What the verifier knows of a map the program references (lddw map_idx imm
+// N refers to maps[N]).
+struct MapDesc {
+  std::string name;
+  kabi::MapType type = kabi::MapType::Unspec;
+  uint32_t key_size = 0;
+  uint32_t value_size = 0;
+  uint32_t max_entries = 0;
+  uint32_t flags = 0;        // map_flags
+  bool rdonly_prog = false;  // BPF_F_RDONLY_PROG (.rodata): programs may not write values
+  int32_t inner = -1;        // map-in-map: index of the inner map template in Env::maps
+};
+
+struct Env {
+  kabi::ProgType prog_type = kabi::ProgType::SocketFilter;
+  bool privileged = true;             // bpf_capable: loops, pointer arithmetic, uninit stack reads...
+  std::vector<MapDesc> maps;
+  const helpers::Registry* helpers = nullptr;  // nullptr: Registry::standard()
+  uint64_t insn_limit = 1'000'000;    // BPF_COMPLEXITY_LIMIT_INSNS
+  int log_level = 0;                  // 1: the failing path; 2: every instruction's state
+};
+
+struct Stats {
+  uint64_t insns_processed = 0;
+  uint64_t states_total = 0;   // states stored at prune points
+  uint64_t states_pruned = 0;  // paths cut because a stored state covered them
+  uint64_t peak_states = 0;
+  uint32_t max_stack_depth = 0;
+  double seconds = 0;
+};
+
+struct Verdict {
+  bool ok = false;
+  std::string message;  // on reject: the kernel-style message ("R0 invalid mem access 'scalar'")
+  uint32_t pc = 0;      // on reject: the instruction
+  std::string log;      // verifier log at the requested level
+  Stats stats;
+};
+
+// Verifies `code` (relocated: map references as lddw map_idx / map_idx_value).
+// Never fails for bad programs (that is a Verdict with ok = false); errors are
+// for bad arguments only.
+[[nodiscard]] Verdict verify(std::span<const isa::RawInsn> code, const Env& env);
+
+}  // namespace xbpf::verifier

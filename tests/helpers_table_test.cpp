@@ -1,0 +1,343 @@
+// The helper table and the helper implementations, called directly through
+// the vm::HelperFn ABI (no maps library types needed: a test-only Map).
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "helpers/helpers.hpp"
+#include "helpers/run_state.hpp"
+#include "helpers/trace_log.hpp"
+
+using namespace xbpf;
+using helpers::Registry;
+using kabi::ProgType;
+
+namespace {
+
+// A tiny hash map with 4-byte keys and 8-byte values, enough for the helpers.
+class TestMap : public maps::Map {
+ public:
+  explicit TestMap(maps::MapAttr a) : Map(1, std::move(a)) {}
+  maps::MapInfo info() const override { return {id_, attr_, false}; }
+  void* lookup_elem(const void* key) noexcept override {
+    auto it = data_.find(k(key));
+    return it == data_.end() ? nullptr : &it->second;
+  }
+  long update_elem(const void* key, const void* value, uint64_t flags) noexcept override {
+    if (flags == maps::kNoExist && data_.count(k(key))) return -EEXIST;
+    std::memcpy(&data_[k(key)], value, 8);
+    return 0;
+  }
+  long delete_elem(const void* key) noexcept override { return data_.erase(k(key)) ? 0 : -ENOENT; }
+  Expected<void> lookup(const void*, void*, uint64_t) override { return {}; }
+  Expected<void> update(const void*, const void*, uint64_t) override { return {}; }
+  Expected<void> remove(const void*) override { return {}; }
+  Expected<void> get_next_key(const void*, void*) override { return {}; }
+
+ private:
+  static uint32_t k(const void* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+  std::map<uint32_t, uint64_t> data_;
+};
+
+maps::MapAttr hash_attr() {
+  maps::MapAttr a;
+  a.type = kabi::MapType::Hash;
+  a.key_size = 4;
+  a.value_size = 8;
+  a.max_entries = 16;
+  a.name = "t";
+  return a;
+}
+
+uint64_t u(const void* p) { return reinterpret_cast<uint64_t>(p); }
+
+vm::HelperFn fn(uint32_t id) {
+  const helpers::HelperSpec* h = Registry::standard().find(id);
+  EXPECT_NE(h, nullptr) << id;
+  return h ? h->fn : nullptr;
+}
+
+}  // namespace
+
+TEST(HelperTable, IdsAndPrototypesFollowTheKernel) {
+  const Registry& r = Registry::standard();
+  EXPECT_EQ(r.find(1)->name, "map_lookup_elem");
+  EXPECT_EQ(r.find(1)->ret, helpers::Ret::PtrToMapValueOrNull);
+  EXPECT_EQ(r.find(1)->args[0], helpers::Arg::ConstMapPtr);
+  EXPECT_EQ(r.find(1)->args[1], helpers::Arg::PtrToMapKey);
+  EXPECT_EQ(r.find(12)->name, "tail_call");
+  EXPECT_EQ(r.find(130)->name, "ringbuf_output");
+  EXPECT_EQ(r.find(181)->name, "loop");
+  EXPECT_EQ(r.find(195)->name, "map_lookup_percpu_elem");
+  EXPECT_EQ(helpers::name(helpers::Arg::ConstSize), "ARG_CONST_SIZE");
+  EXPECT_EQ(r.find(13), nullptr);
+}
+
+TEST(HelperTable, ProgramTypesRestrictHelpers) {
+  const Registry& r = Registry::standard();
+  EXPECT_TRUE(r.allowed(44, ProgType::Xdp));         // xdp_adjust_head
+  EXPECT_FALSE(r.allowed(44, ProgType::SchedCls));
+  EXPECT_TRUE(r.allowed(9, ProgType::SchedCls));     // skb_store_bytes
+  EXPECT_FALSE(r.allowed(9, ProgType::SocketFilter));
+  EXPECT_TRUE(r.allowed(14, ProgType::Kprobe));      // get_current_pid_tgid
+  vm::HelperTable xdp = r.table_for(ProgType::Xdp);
+  EXPECT_NE(xdp.get(1), nullptr);
+  EXPECT_NE(xdp.get(44), nullptr);
+  EXPECT_EQ(xdp.get(9), nullptr);
+  EXPECT_EQ(xdp.name(1), "bpf_map_lookup_elem");
+}
+
+TEST(HelperTable, EmbedderHelpers) {
+  Registry r = Registry::standard();
+  helpers::HelperSpec h;
+  h.id = helpers::kUserHelperBase + 1;
+  h.fn = [](uint64_t a, uint64_t b, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return a + b; };
+  h.args = {helpers::Arg::Anything, helpers::Arg::Anything};
+  ASSERT_TRUE(r.add(h, "my_add"));
+  EXPECT_EQ(r.find(h.id)->name, "my_add");
+  EXPECT_EQ(r.add(h, "again").error().errnum, EEXIST);
+  h.id = 5;
+  EXPECT_EQ(r.add(h, "low").error().errnum, EINVAL);
+  vm::HelperTable t = r.table_for(ProgType::Kprobe);
+  EXPECT_EQ(t.get(helpers::kUserHelperBase + 1)(2, 3, 0, 0, 0, nullptr), 5U);
+  EXPECT_EQ(Registry::standard().find(helpers::kUserHelperBase + 1), nullptr);
+}
+
+TEST(HelperMaps, LookupUpdateDeleteGrantValues) {
+  TestMap m(hash_attr());
+  helpers::RunState st;
+  st.maps.push_back({&m, false});
+  vm::ExecContext c;
+  c.runtime = &st;
+  uint32_t key = 7;
+  uint64_t val = 42;
+  // Without a running program, helpers only see granted regions.
+  EXPECT_EQ(fn(1)(u(&m), u(&key), 0, 0, 0, &c), 0U);
+  st.regions = {{u(&key), 4, false}, {u(&val), 8, false}};
+  c.regions = st.regions;
+  EXPECT_EQ(fn(2)(u(&m), u(&key), u(&val), 0, 0, &c), 0U);
+  uint64_t p = fn(1)(u(&m), u(&key), 0, 0, 0, &c);
+  ASSERT_NE(p, 0U);
+  EXPECT_EQ(*reinterpret_cast<uint64_t*>(p), 42U);
+  ASSERT_EQ(st.regions.size(), 3U);  // the value was granted to the checked program
+  EXPECT_EQ(st.regions[2].begin, p);
+  EXPECT_EQ(c.regions.size(), 3U);
+  EXPECT_EQ(int64_t(fn(2)(u(&m), u(&key), u(&val), maps::kNoExist, 0, &c)), -EEXIST);
+  EXPECT_EQ(fn(3)(u(&m), u(&key), 0, 0, 0, &c), 0U);
+  EXPECT_EQ(int64_t(fn(3)(u(&m), u(&key), 0, 0, 0, &c)), -ENOENT);
+  // A pointer that is not one of the program's maps is refused, not followed.
+  EXPECT_EQ(int64_t(fn(3)(0x1234, u(&key), 0, 0, 0, &c)), -EINVAL);
+  EXPECT_EQ(fn(1)(0x1234, u(&key), 0, 0, 0, &c), 0U);
+}
+
+TEST(HelperMemory, ProbeReadIsFaultSafe) {
+  vm::ExecContext c;
+  char src[] = "hello";
+  char dst[16];
+  std::memset(dst, 'x', sizeof dst);
+  vm::Region r{u(dst), sizeof dst, true};
+  c.regions = std::span(&r, 1);
+  EXPECT_EQ(fn(112)(u(dst), 6, u(src), 0, 0, &c), 0U);
+  EXPECT_STREQ(dst, "hello");
+  // Unmapped source: -EFAULT and a zeroed destination, never a crash.
+  void* page = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  EXPECT_EQ(int64_t(fn(112)(u(dst), 8, u(page), 0, 0, &c)), -EFAULT);
+  EXPECT_EQ(dst[0], 0);
+  EXPECT_EQ(int64_t(fn(112)(u(dst), 8, 0x10, 0, 0, &c)), -EFAULT);
+  EXPECT_EQ(int64_t(fn(113)(u(dst), 8, u(src), 0, 0, &c)), -EFAULT);  // no kernel memory
+  EXPECT_EQ(int64_t(fn(114)(u(dst), 16, u(src), 0, 0, &c)), 6);      // length with the NUL
+  EXPECT_STREQ(dst, "hello");
+  EXPECT_EQ(int64_t(fn(114)(u(dst), 3, u(src), 0, 0, &c)), 3);
+  EXPECT_STREQ(dst, "he");
+  // A string that ends right before an unmapped page is read whole.
+  char* two = static_cast<char*>(mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_EQ(mprotect(two + 4096, 4096, PROT_NONE), 0);
+  std::memcpy(two + 4093, "ab", 3);
+  EXPECT_EQ(int64_t(fn(114)(u(dst), 16, u(two + 4093), 0, 0, &c)), 3);
+  two[4095] = 'c';  // now it runs into the unmapped page
+  EXPECT_EQ(int64_t(fn(114)(u(dst), 16, u(two + 4093), 0, 0, &c)), -EFAULT);
+  // Destination outside the program's memory: refused.
+  char other[8];
+  EXPECT_EQ(int64_t(fn(112)(u(other), 6, u(src), 0, 0, &c)), -EFAULT);
+  // probe_write_user to an unmapped page: -EFAULT.
+  EXPECT_EQ(int64_t(fn(36)(u(page), u(dst), 4, 0, 0, &c)), -EFAULT);
+  EXPECT_EQ(fn(36)(u(other), u(dst), 4, 0, 0, &c), 0U);
+  munmap(page, 4096);
+  munmap(two, 8192);
+}
+
+TEST(HelperString, StrtolFollowsTheKernel) {
+  vm::ExecContext c;
+  struct {
+    char buf[32];
+    int64_t res;
+  } m{};
+  vm::Region r{u(&m), sizeof m, true};
+  c.regions = std::span(&r, 1);
+  auto run = [&](const char* s, uint64_t flags, vm::HelperFn f) {
+    std::memset(m.buf, 0, sizeof m.buf);
+    std::strcpy(m.buf, s);
+    return int64_t(f(u(m.buf), std::strlen(s), flags, u(&m.res), 0, &c));
+  };
+  EXPECT_EQ(run("  -123abc", 0, fn(105)), 6);
+  EXPECT_EQ(m.res, -123);
+  EXPECT_EQ(run("0x1f", 0, fn(105)), 4);
+  EXPECT_EQ(m.res, 31);
+  EXPECT_EQ(run("017", 0, fn(105)), 3);
+  EXPECT_EQ(m.res, 15);
+  EXPECT_EQ(run("ff", 16, fn(106)), 2);
+  EXPECT_EQ(m.res, 255);
+  EXPECT_EQ(run("-1", 0, fn(106)), -EINVAL);
+  EXPECT_EQ(run("abc", 10, fn(105)), -EINVAL);
+  EXPECT_EQ(run("12", 7, fn(105)), -EINVAL);
+  EXPECT_EQ(run("99999999999999999999", 10, fn(106)), -ERANGE);
+  EXPECT_EQ(run("9223372036854775808", 10, fn(105)), -ERANGE);
+}
+
+TEST(HelperString, StrncmpAndFormats) {
+  vm::ExecContext c;
+  char buf[64] = "abc";
+  vm::Region r{u(buf), sizeof buf, true};
+  c.regions = std::span(&r, 1);
+  static const char kAbd[] = "abd";
+  vm::Region rs[2] = {r, {u(kAbd), sizeof kAbd, false}};
+  c.regions = rs;
+  EXPECT_EQ(int64_t(fn(182)(u(buf), 3, u(kAbd), 0, 0, &c)), -1);
+  EXPECT_EQ(int64_t(fn(182)(u(buf), 2, u(kAbd), 0, 0, &c)), 0);
+
+  static const char kFmt[] = "%d|%5u|%-4x|%s|%c|%%|%lld|%llx|%i";
+  static const char kStr[] = "xy";
+  struct {
+    char out[64];
+    uint64_t args[8];
+  } m{};
+  uint64_t in[8] = {uint64_t(-5), 255, 0xab, u(kStr), 'q', uint64_t(-7), 0xdeadbeefcafeULL, 0x1ffffffffULL};
+  std::memcpy(m.args, in, sizeof in);
+  vm::Region rr[2] = {{u(&m), sizeof m, true}, {u(kFmt), sizeof kFmt, false}};
+  c.regions = rr;
+  const std::string want = "-5|  255|ab  |xy|q|%|-7|deadbeefcafe|-1";
+  EXPECT_EQ(int64_t(fn(165)(u(m.out), sizeof m.out, u(kFmt), u(m.args), sizeof m.args, &c)),
+            int64_t(want.size() + 1));
+  EXPECT_EQ(std::string(m.out), want);
+  // Truncation: the return value is still the full length + 1.
+  EXPECT_EQ(int64_t(fn(165)(u(m.out), 4, u(kFmt), u(m.args), sizeof m.args, &c)), int64_t(want.size() + 1));
+  EXPECT_STREQ(m.out, "-5|");
+  // Too few arguments, unknown conversions: -EINVAL.
+  EXPECT_EQ(int64_t(fn(165)(u(m.out), sizeof m.out, u(kFmt), u(m.args), 16, &c)), -EINVAL);
+  static const char kBad[] = "%f";
+  vm::Region rb[2] = {{u(&m), sizeof m, true}, {u(kBad), sizeof kBad, false}};
+  c.regions = rb;
+  EXPECT_EQ(int64_t(fn(165)(u(m.out), sizeof m.out, u(kBad), u(m.args), 8, &c)), -EINVAL);
+}
+
+TEST(HelperTrace, PrintkGoesToTheTraceLog) {
+  char dir[] = "/tmp/xbpf-trace-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = helpers::TraceLog::path_in(dir);
+  auto log = helpers::TraceLog::open(path);
+  ASSERT_TRUE(log) << log.error().message;
+  helpers::RunState st;
+  st.trace = &*log;
+  vm::ExecContext c;
+  c.runtime = &st;
+  static const char kFmt[] = "pkt %d len %u\n";
+  vm::Region r{u(kFmt), sizeof kFmt, false};
+  c.regions = std::span(&r, 1);
+  EXPECT_EQ(int64_t(fn(6)(u(kFmt), sizeof kFmt, uint64_t(-1), 60, 0, &c)), int64_t(std::strlen("pkt -1 len 60\n")));
+  EXPECT_EQ(int64_t(fn(6)(u(kFmt), sizeof kFmt - 1, 1, 2, 0, &c)), -EINVAL);  // not NUL-terminated
+  uint64_t off = 0;
+  auto lines = helpers::read_trace(path, off);
+  ASSERT_TRUE(lines);
+  ASSERT_EQ(lines->size(), 1U);
+  EXPECT_NE((*lines)[0].find("bpf_trace_printk: pkt -1 len 60"), std::string::npos) << (*lines)[0];
+  auto again = helpers::read_trace(path, off);
+  EXPECT_TRUE(again && again->empty());
+  unlink(path.c_str());
+  rmdir(dir);
+}
+
+TEST(HelperPacket, ChecksumsAndXdpAdjust) {
+  alignas(8) uint8_t buf[256] = {};
+  helpers::RunState st;
+  st.prog_type = ProgType::Xdp;
+  uint32_t fields[3] = {};
+  st.packet = {buf, buf + 200, buf + 64, buf + 128, buf + 64, 40, &fields[0], &fields[1], &fields[2], nullptr, true};
+  vm::ExecContext c;
+  c.runtime = &st;
+  EXPECT_EQ(fn(44)(0, uint64_t(-14), 0, 0, 0, &c), 0U);
+  EXPECT_EQ(st.packet.data, buf + 50);
+  EXPECT_EQ(fields[0], uint32_t(u(buf + 50)));
+  EXPECT_EQ(int64_t(fn(44)(0, uint64_t(-11), 0, 0, 0, &c)), -EINVAL);  // into the xdp_frame area
+  EXPECT_EQ(int64_t(fn(44)(0, 70, 0, 0, 0, &c)), -EINVAL);              // < ETH_HLEN left
+  EXPECT_EQ(fn(65)(0, 72, 0, 0, 0, &c), 0U);
+  EXPECT_EQ(int64_t(fn(65)(0, 1, 0, 0, 0, &c)), -EINVAL);               // past the frame
+  EXPECT_EQ(fn(54)(0, uint64_t(-8), 0, 0, 0, &c), 0U);
+  EXPECT_EQ(int64_t(fn(54)(0, uint64_t(-2), 0, 0, 0, &c)), -EACCES);  // not a multiple of 4
+  EXPECT_EQ(fn(23)(3, 0, 0, 0, 0, &c), 4U);  // XDP_REDIRECT
+  EXPECT_EQ(st.redirect_ifindex, 3U);
+
+  // l3_csum_replace on an IPv4 header keeps the checksum valid.
+  uint8_t ip[20] = {0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2};
+  auto csum = [](const uint8_t* h) {
+    uint32_t s = 0;
+    for (int i = 0; i < 20; i += 2) s += uint32_t(h[i]) << 8 | h[i + 1];
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    return uint16_t(~s);
+  };
+  uint16_t cs = csum(ip);
+  ip[10] = uint8_t(cs >> 8);
+  ip[11] = uint8_t(cs);
+  helpers::RunState sk;
+  sk.prog_type = ProgType::SchedCls;
+  sk.packet = {ip, ip + 20, ip, ip + 20, ip, 0, nullptr, nullptr, nullptr, nullptr, false};
+  c.runtime = &sk;
+  uint32_t old_daddr, new_daddr;
+  std::memcpy(&old_daddr, ip + 16, 4);
+  const uint8_t nd[4] = {192, 168, 1, 1};
+  std::memcpy(&new_daddr, nd, 4);
+  std::memcpy(ip + 16, nd, 4);
+  EXPECT_EQ(fn(10)(0, 10, old_daddr, new_daddr, 4, &c), 0U);
+  EXPECT_EQ(csum(ip), 0) << "checksum no longer verifies";
+  EXPECT_EQ(int64_t(fn(10)(0, 19, 0, 0, 4, &c)), -EFAULT);
+  EXPECT_EQ(int64_t(fn(10)(0, 10, 0, 0, 3, &c)), -EINVAL);
+}
+
+TEST(HelperMisc, PerfOutputTimeAndTask) {
+  maps::MapAttr a = hash_attr();
+  a.type = kabi::MapType::PerfEventArray;
+  a.max_entries = 4096;
+  TestMap m(a);
+  helpers::RunState st;
+  st.maps.push_back({&m, false});
+  std::vector<uint8_t> got;
+  st.perf_output = [&](uint32_t, std::span<const uint8_t> d) { got.assign(d.begin(), d.end()); };
+  vm::ExecContext c;
+  c.runtime = &st;
+  const uint8_t rec[4] = {1, 2, 3, 4};
+  st.regions = {{u(rec), 4, false}};
+  c.regions = st.regions;
+  EXPECT_EQ(fn(25)(0, u(&m), 0xffffffffULL, u(rec), 4, &c), 0U);
+  EXPECT_EQ(got, std::vector<uint8_t>(rec, rec + 4));
+  EXPECT_EQ(int64_t(fn(25)(0, u(&m), 1ULL << 33, u(rec), 4, &c)), -EINVAL);  // flags beyond the index
+  const uint64_t t0 = fn(5)(0, 0, 0, 0, 0, &c), t1 = fn(5)(0, 0, 0, 0, 0, &c);
+  EXPECT_LE(t0, t1);
+  EXPECT_EQ(fn(14)(0, 0, 0, 0, 0, &c) >> 32, uint64_t(getpid()));
+  EXPECT_EQ(uint32_t(fn(15)(0, 0, 0, 0, 0, &c)), getuid());
+  // Spin locks: lock, unlock, lock again (would hang if unlock did nothing).
+  alignas(8) uint32_t lock = 0;
+  st.regions = {{u(&lock), 4, true}};
+  c.regions = st.regions;
+  fn(93)(u(&lock), 0, 0, 0, 0, &c);
+  EXPECT_EQ(lock, 1U);
+  fn(94)(u(&lock), 0, 0, 0, 0, &c);
+  EXPECT_EQ(lock, 0U);
+  // bpf_loop needs a running program (a callback to call).
+  EXPECT_EQ(int64_t(fn(181)(1, 0, 0, 0, 0, &c)), -EINVAL);
+  EXPECT_EQ(int64_t(fn(181)(1, 0, 0, 1, 0, &c)), -EINVAL);  // flags
+  EXPECT_EQ(int64_t(fn(181)((1U << 23) + 1, 0, 0, 0, 0, &c)), -E2BIG);
+}

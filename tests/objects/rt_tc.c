@@ -1,0 +1,73 @@
+// skb programs for the kernel differential test: a tc classifier that
+// counts, marks and rewrites (store_bytes + l3/l4 checksum updates), and a
+// socket filter using skb_load_bytes and legacy LD_ABS.
+#include "rt_defs.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 32);
+  __type(key, __u32);
+  __type(value, __u64);
+} by_proto SEC(".maps");
+
+char LICENSE[] SEC("license") = "GPL";
+
+static __always_inline void bump(__u32 key) {
+  __u64 one = 1, *v = bpf_map_lookup_elem(&by_proto, &key);
+  if (v) __sync_fetch_and_add(v, 1);
+  else bpf_map_update_elem(&by_proto, &key, &one, BPF_NOEXIST);
+}
+
+SEC("tc") int tc_rewrite(struct __sk_buff *skb) {
+  void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) return TC_ACT_SHOT;
+  skb->cb[0] = skb->len;
+  skb->cb[1] = skb->protocol;
+  skb->cb[2] = skb->pkt_type;
+  skb->cb[3] = skb->ifindex;
+  if (eth->h_proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+  struct iphdr *ip = (void *)(eth + 1);
+  if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
+  __u8 proto = ip->protocol;
+  bump(proto);
+  skb->mark = 0x1000 + proto;
+  skb->priority = 7;
+  if (proto == IPPROTO_TCP && ip->ihl == 5) {
+    struct tcphdr *tcp = (void *)(ip + 1);
+    if ((void *)(tcp + 1) > end) return TC_ACT_SHOT;
+    if (tcp->dest == bpf_htons(23)) return TC_ACT_SHOT;
+  }
+  if (proto == IPPROTO_UDP && ip->ihl == 5) {
+    __u32 old = ip->daddr, new_addr = bpf_htonl(0x0a090909);
+    const __u32 ip_off = sizeof(struct ethhdr);
+    bpf_l4_csum_replace(skb, ip_off + 20 + offsetof(struct udphdr, check), old, new_addr,
+                        BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
+    bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), old, new_addr, 4);
+    __u32 from[2] = {old, 0x01020304}, to[1] = {new_addr};
+    skb->cb[4] = bpf_csum_diff(from, sizeof(from), to, sizeof(to), 0x1234);
+    bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, daddr), &new_addr, 4, 0);
+  }
+  return TC_ACT_OK;
+}
+
+// Socket filter: data starts at the network header. Returns the bytes to
+// keep: whole packet for UDP, 0 (drop) otherwise.
+SEC("socket") int sock_udp(struct __sk_buff *skb) {
+  __u8 proto = 0;
+  if (bpf_skb_load_bytes(skb, 9, &proto, 1)) return 0;
+  __u32 ver = load_byte(skb, 0) >> 4;
+  bump(100 + ver);
+  bump(200 + (__u32)load_half(skb, 2));  // IPv4 total length, network order
+  __u8 big[64];
+  bump(300 + (bpf_skb_load_bytes(skb, 0, big, 64) == 0));
+  return proto == IPPROTO_UDP ? skb->len : 0;
+}
+
+// cgroup_skb: the same L3 view as a socket filter; 1 = allow, 0 = deny.
+SEC("cgroup_skb/ingress") int cg_ingress(struct __sk_buff *skb) {
+  __u8 proto = 0;
+  bpf_skb_load_bytes(skb, 9, &proto, 1);
+  bump(400 + proto);
+  return proto != IPPROTO_TCP;
+}

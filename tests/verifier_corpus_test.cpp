@@ -1,0 +1,105 @@
+// The verifier against the Linux 6.18 verifier on the shared corpus: every
+// program the kernel accepted or rejected, verified by xbpf with the same
+// program type; prints the agreement table and the disagreements by message.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "loader/loader.hpp"
+#include "verifier/verifier.hpp"
+
+namespace fs = std::filesystem;
+using namespace xbpf;
+
+namespace {
+
+const fs::path kCorpus = fs::path(XBPF_SHARED_DIR) / "corpus" / "ebpf-samples";
+
+struct Row {
+  std::string file, section, program, prog_type, verdict, reason;
+  double kernel_usec = 0;
+};
+
+std::vector<Row> read_verdicts() {
+  std::vector<Row> rows;
+  std::ifstream in(kCorpus / "kernel-6.18-verdicts.tsv");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, '\t')) f.push_back(cell);
+    if (f.size() < 8) continue;
+    Row r{f[0], f[1], f[2], f[3], f[5], f.size() > 8 ? f[8] : "", 0};
+    r.kernel_usec = std::atof(f[7].c_str());
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+verifier::Env env_for(const loader::ObjectSpec& o, kabi::ProgType t) {
+  verifier::Env env;
+  env.prog_type = t;
+  for (const auto& m : o.maps) {
+    verifier::MapDesc d{m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags, (m.flags & (1u << 7)) != 0,
+                        m.inner_map ? static_cast<int32_t>(*m.inner_map) : -1};
+    env.maps.push_back(d);
+  }
+  return env;
+}
+
+}  // namespace
+
+TEST(VerifierCorpus, AgreementWithTheKernel) {
+  if (!fs::exists(kCorpus / "kernel-6.18-verdicts.tsv"))
+    GTEST_SKIP() << "*** CORPUS ABSENT: " << kCorpus << " not found; verifier agreement NOT MEASURED ***";
+  std::map<std::string, Expected<loader::ObjectSpec>> objects;
+  std::map<std::string, size_t> table;  // "ACCEPT/accept" -> count
+  std::map<std::string, size_t> wrong;  // our message class for disagreements
+  double ours_accept_s = 0, kernel_accept_s = 0;
+  size_t rows = 0;
+  for (const Row& r : read_verdicts()) {
+    if (r.verdict != "ACCEPT" && r.verdict != "REJECT") continue;
+    auto it = objects.find(r.file);
+    if (it == objects.end()) it = objects.emplace(r.file, loader::open_object((kCorpus / r.file).string())).first;
+    if (!it->second) continue;
+    const loader::ProgramSpec* p = nullptr;
+    for (const auto& q : it->second->programs)
+      if (q.section == r.section && q.name == r.program) p = &q;
+    if (!p) continue;
+    auto type = kabi::prog_type_from_name(r.prog_type.substr(0, r.prog_type.find('(')));
+    if (!type) continue;
+    ++rows;
+    if (std::getenv("XBPF_VERIFIER_CORPUS_TRACE"))
+      std::fprintf(stderr, "start %s %s %zu insns\n", r.file.c_str(), r.section.c_str(), p->insns.size());
+    auto v = verifier::verify(p->insns, env_for(*it->second, *type));
+    if (std::getenv("XBPF_VERIFIER_CORPUS_TRACE"))
+      std::fprintf(stderr, "%s\t%s\t%s\t%s\t%.4f\t%llu\t%s\n", r.file.c_str(), r.section.c_str(), r.verdict.c_str(),
+                   v.ok ? "accept" : "reject", v.stats.seconds, (unsigned long long)v.stats.insns_processed,
+                   v.message.c_str());
+    const std::string key = r.verdict + "/" + (v.ok ? "accept" : "reject");
+    ++table[key];
+    if (r.verdict == "ACCEPT") ours_accept_s += v.stats.seconds, kernel_accept_s += r.kernel_usec / 1e6;
+    if (r.verdict == "ACCEPT" && !v.ok) {
+      std::string cls = v.message.substr(0, 60);
+      ++wrong["false reject: " + cls];
+    }
+    if (r.verdict == "REJECT" && v.ok) ++wrong["false accept: " + r.reason.substr(r.reason.find('|') + 1, 70)];
+  }
+  std::printf("verifier agreement over %zu programs:\n", rows);
+  for (const auto& [k, n] : table) std::printf("  kernel %-16s %zu\n", k.c_str(), n);
+  std::printf("  time over ACCEPT programs: xbpf %.3f s, kernel %.3f s\n", ours_accept_s, kernel_accept_s);
+  std::vector<std::pair<size_t, std::string>> top;
+  for (const auto& [k, n] : wrong) top.push_back({n, k});
+  std::sort(top.rbegin(), top.rend());
+  for (size_t k = 0; k < top.size() && k < 40; ++k) std::printf("  %4zu  %s\n", top[k].first, top[k].second.c_str());
+  EXPECT_GT(rows, 500u);
+}

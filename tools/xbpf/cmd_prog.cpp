@@ -1,0 +1,188 @@
+// `xbpf prog run` (BPF_PROG_TEST_RUN on an object file) and `xbpf prog
+// tracelog` (bpftool prog tracelog: the bpf_trace_printk log of a store).
+//
+//   xbpf prog run OBJ [--program NAME] [--data-in F | --pcap F] [--ctx-in F]
+//                 [--repeat N] [--data-out F] [--ctx-out F] [--store DIR] [--json]
+//   xbpf prog tracelog [--follow] [--store DIR]
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "helpers/trace_log.hpp"
+#include "io.hpp"
+#include "loader/loader.hpp"
+#include "maps/store.hpp"
+#include "runtime/object.hpp"
+#include "runtime/test_run.hpp"
+
+namespace xbpf::cli {
+namespace {
+
+struct RunArgs {
+  std::string object, program, data_in, ctx_in, data_out, ctx_out, pcap, store, type, pinmaps;
+  uint32_t repeat = 1;
+  bool json = false;
+};
+
+std::string store_dir(const std::string& given) { return given.empty() ? maps::Store::default_dir() : given; }
+
+// Writes bytes to a file, or as hex lines to stdout for "-".
+Expected<void> emit(const std::string& path, const std::vector<uint8_t>& bytes) {
+  if (path != "-") return write_file(path, bytes);
+  for (size_t i = 0; i < bytes.size(); i += 16) {
+    std::string line;
+    for (size_t k = i; k < std::min(bytes.size(), i + 16); ++k) line += fmt::format("{:02x} ", bytes[k]);
+    std::printf("%s\n", line.c_str());
+  }
+  return {};
+}
+
+Expected<const runtime::Program*> pick(const runtime::Object& o, const std::string& name) {
+  if (!name.empty()) {
+    if (const runtime::Program* p = o.program(name)) return p;
+    for (const auto& p : o.programs())
+      if (p->spec().section == name) return p.get();
+    return fail(Errc::invalid_argument, "{}: no program or section named '{}'", o.spec().path, name);
+  }
+  if (o.programs().size() != 1) {
+    std::string names;
+    for (const auto& p : o.programs()) names += (names.empty() ? "" : ", ") + p->name();
+    return fail(Errc::invalid_argument, "{}: {} programs ({}); choose one with --program", o.spec().path,
+                o.programs().size(), names);
+  }
+  return o.programs()[0].get();
+}
+
+Expected<void> run(const RunArgs& a) {
+  loader::OpenOptions oo;
+  auto spec = loader::open_object(a.object, oo);
+  if (!spec) return unexpected(spec.error());
+  if (!a.type.empty()) {
+    auto t = kabi::prog_type_from_name(a.type);
+    if (!t) return fail(Errc::invalid_argument, "unknown program type '{}'", a.type);
+    for (auto& p : spec->programs) p.type = *t;
+  }
+  auto store = maps::Store::open(store_dir(a.store));
+  if (!store) return unexpected(store.error());
+  auto obj = runtime::Object::load(std::move(*spec), *store);
+  if (!obj) return unexpected(obj.error());
+  auto prog = pick(**obj, a.program);
+  if (!prog) return unexpected(prog.error());
+  // Keep the maps after this process ends, named PINMAPS/<map> (bpftool's pinmaps).
+  if (!a.pinmaps.empty()) {
+    for (const auto& m : (*obj)->maps()) {
+      if (!m) continue;
+      const std::string pin = a.pinmaps + "/" + m->name();
+      if (auto r = (*store)->pin(maps::ObjectKind::Map, m->id(), pin); !r)
+        return unexpected(with_context(r.error(), "pin " + pin));
+    }
+  }
+  auto trace = helpers::TraceLog::open(helpers::TraceLog::path_in((*store)->dir()));
+  if (!trace) return unexpected(trace.error());
+
+  runtime::TestRun tr;
+  tr.repeat = a.repeat;
+  tr.trace = &*trace;
+  std::vector<uint8_t> data, ctx;
+  if (!a.ctx_in.empty()) {
+    auto c = read_file(a.ctx_in);
+    if (!c) return unexpected(c.error());
+    ctx = std::move(*c);
+    tr.ctx_in = std::span<const uint8_t>(ctx);
+  }
+  tr.want_ctx_out = !a.ctx_out.empty();
+  if (!a.pcap.empty()) {
+    auto sum = runtime::run_pcap(**prog, a.pcap, tr);
+    if (!sum) return unexpected(sum.error());
+    if (a.json) {
+      nlohmann::json v = nlohmann::json::object();
+      for (auto [ret, n] : sum->verdicts) v[std::to_string(ret)] = n;
+      std::printf("%s\n", nlohmann::json{{"packets", sum->packets}, {"verdicts", v}}.dump().c_str());
+    } else {
+      std::printf("Packets: %llu\n", static_cast<unsigned long long>(sum->packets));
+      for (auto [ret, n] : sum->verdicts)
+        std::printf("Return value %u: %llu\n", ret, static_cast<unsigned long long>(n));
+    }
+    return {};
+  }
+  if (!a.data_in.empty()) {
+    auto d = read_file(a.data_in);
+    if (!d) return unexpected(d.error());
+    data = std::move(*d);
+  }
+  tr.data_in = data;
+  auto r = runtime::test_run(**prog, tr);
+  if (!r) return unexpected(r.error());
+  if (a.json) {
+    std::printf("%s\n", nlohmann::json{{"retval", r->retval}, {"duration", r->duration_ns}}.dump().c_str());
+  } else {
+    std::printf("Return value: %u, duration%s: %uns\n", r->retval, a.repeat > 1 ? " (average)" : "", r->duration_ns);
+  }
+  if (!a.data_out.empty())
+    if (auto w = emit(a.data_out, r->data_out); !w) return w;
+  if (!a.ctx_out.empty())
+    if (auto w = emit(a.ctx_out, r->ctx_out); !w) return w;
+  return {};
+}
+
+Expected<void> tracelog(const std::string& store, bool follow) {
+  const std::string path = helpers::TraceLog::path_in(store_dir(store));
+  if (access(path.c_str(), F_OK) != 0 && !follow) return {};  // nothing printed yet
+  if (follow) {
+    auto created = helpers::TraceLog::open(path);
+    if (!created) return unexpected(created.error());
+  }
+  uint64_t offset = 0;
+  for (;;) {
+    auto lines = helpers::read_trace(path, offset);
+    if (!lines) return unexpected(lines.error());
+    for (const auto& l : *lines) std::printf("%s\n", l.c_str());
+    std::fflush(stdout);
+    if (!follow) return {};
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace
+
+void add_prog_command(CLI::App& app, int& exit_code) {
+  auto* prog = app.add_subcommand("prog", "Run programs and read their trace log (bpftool's 'prog' command)");
+  prog->require_subcommand(1);
+
+  auto a = std::make_shared<RunArgs>();
+  auto* run_cmd = prog->add_subcommand("run", "Run a program of an object once or N times (BPF_PROG_TEST_RUN)");
+  run_cmd->add_option("object", a->object, "BPF object file (clang -target bpf)")->required();
+  run_cmd->add_option("--program", a->program, "Program name or section (default: the only program)");
+  run_cmd->add_option("--type", a->type, "Program type when the section name does not tell (e.g. xdp)");
+  auto* din = run_cmd->add_option("--data-in", a->data_in, "Packet data file");
+  run_cmd->add_option("--pcap", a->pcap, "Run once per packet of a pcap file and count the verdicts")->excludes(din);
+  run_cmd->add_option("--ctx-in", a->ctx_in, "Context (struct xdp_md, __sk_buff, pt_regs, ...) file");
+  run_cmd->add_option("--data-out", a->data_out, "Write the packet after the run ('-': hex on stdout)");
+  run_cmd->add_option("--ctx-out", a->ctx_out, "Write the context after the run ('-': hex on stdout)");
+  run_cmd->add_option("--repeat", a->repeat, "Runs; the duration printed is the mean")->check(CLI::PositiveNumber);
+  run_cmd->add_option("--pinmaps", a->pinmaps, "Pin the object's maps as PINMAPS/<map name> in the store");
+  run_cmd->add_option("--store", a->store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
+  run_cmd->add_flag("-j,--json", a->json, "JSON output");
+  run_cmd->callback([a, &exit_code] {
+    if (auto r = run(*a); !r) exit_code = report(r.error());
+  });
+
+  auto follow = std::make_shared<bool>(false);
+  auto store = std::make_shared<std::string>();
+  auto* tl = prog->add_subcommand("tracelog", "Print the bpf_trace_printk log of the store");
+  tl->add_flag("-f,--follow", *follow, "Keep printing new lines");
+  tl->add_option("--store", *store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
+  tl->callback([follow, store, &exit_code] {
+    if (auto r = tracelog(*store, *follow); !r) exit_code = report(r.error());
+  });
+}
+
+}  // namespace xbpf::cli
