@@ -135,8 +135,8 @@ TEST_F(RuntimeTest, XdpContextRules) {
   EXPECT_EQ(runtime::test_run(*p, tr).error().errnum, EINVAL);  // egress_ifindex
   md[5] = 0;
   md[0] = 4;  // 4 bytes of metadata in front of the packet
-  std::vector<uint8_t> with_meta(4, 0xee);
-  with_meta.insert(with_meta.end(), pkt.begin(), pkt.end());
+  std::vector<uint8_t> with_meta(4 + pkt.size(), 0xee);
+  std::copy(pkt.begin(), pkt.end(), with_meta.begin() + 4);
   md[1] = uint32_t(with_meta.size());
   tr.data_in = with_meta;
   auto r = runtime::test_run(*p, tr);

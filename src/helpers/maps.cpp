@@ -43,13 +43,15 @@ void* ptr(uint64_t v) { return reinterpret_cast<void*>(v); }
 
 // Grants the value a lookup returned; inner maps of map-in-map become
 // nameable maps instead (programs pass them on, never dereference them).
-uint64_t returned_value(vm::ExecContext* c, const MapRef* ref, maps::Map* m, void* v) {
-  if (!v) return 0;
+// Verified programs skip all of it (the common, fast path).
+uint64_t returned_value(vm::ExecContext* c, uint64_t map, maps::Map* m, void* v) {
+  if (!v || (c->program && c->program->mode() == vm::Mode::Verified)) return reinterpret_cast<uint64_t>(v);
   if (kabi::is_map_in_map(m->type())) {
     if (RunState* s = state(c); s && !map_ref(c, reinterpret_cast<uint64_t>(v)))
       s->maps.push_back(MapRef{static_cast<maps::Map*>(v), false});
     return reinterpret_cast<uint64_t>(v);
   }
+  const MapRef* ref = map_ref(c, map);
   grant(c, v, m->value_size(), !(ref && ref->rdonly_prog));
   return reinterpret_cast<uint64_t>(v);
 }
@@ -59,14 +61,14 @@ XBPF_HELPER(map_lookup_elem) {
   (void)r3, (void)r4, (void)r5;
   maps::Map* m = map_arg(c, r1);
   if (!m || !readable(c, r2, m->key_size())) return 0;
-  return returned_value(c, map_ref(c, r1), m, m->lookup_elem(ptr(r2)));
+  return returned_value(c, r1, m, m->lookup_elem(ptr(r2)));
 }
 
 XBPF_HELPER(map_lookup_percpu_elem) {
   (void)r4, (void)r5;
   maps::Map* m = map_arg(c, r1);
   if (!m || !readable(c, r2, m->key_size())) return 0;
-  return returned_value(c, map_ref(c, r1), m, m->lookup_percpu_elem(ptr(r2), uint32_t(r3)));
+  return returned_value(c, r1, m, m->lookup_percpu_elem(ptr(r2), uint32_t(r3)));
 }
 
 XBPF_HELPER(map_update_elem) {

@@ -456,15 +456,7 @@ constexpr VerbInfo kVerbs[] = {
 
 void add_map_command(CLI::App& app, int& exit_code) {
   auto* map = app.add_subcommand("map", "Create, inspect and edit maps in the store (bpftool's 'map' command)");
-  map->require_subcommand(0, 1);
-  map->allow_extras();
-  map->callback([map, &exit_code] {
-    if (!map->get_subcommands().empty()) return;
-    const auto extra = map->remaining();
-    std::fprintf(stderr, "xbpf: map: %s (try 'xbpf map --help')\n",
-                 extra.empty() ? "a command is required" : ("unknown command '" + extra[0] + "'").c_str());
-    exit_code = 2;
-  });
+  require_command(map, exit_code);
   auto args = std::make_shared<MapArgs>();
   map->add_option("--store", args->store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
   map->add_flag("-j,--json", args->json, "JSON output, as bpftool's");
@@ -474,6 +466,7 @@ void add_map_command(CLI::App& app, int& exit_code) {
     auto* sub = map->add_subcommand(v.name, v.help);
     sub->add_option("words", args->words, "arguments, as bpftool takes them");
     sub->allow_extras(false);
+    sub->fallthrough();  // --store / -j given after the verb, as users type them
     sub->callback([&exit_code, args, fn = v.fn, verb = std::string(v.name)] {
       if (args->pretty) args->json = true;
       auto store = open_store(*args);

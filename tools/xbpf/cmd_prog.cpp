@@ -155,7 +155,7 @@ Expected<void> tracelog(const std::string& store, bool follow) {
 
 void add_prog_command(CLI::App& app, int& exit_code) {
   auto* prog = app.add_subcommand("prog", "Run programs and read their trace log (bpftool's 'prog' command)");
-  prog->require_subcommand(1);
+  require_command(prog, exit_code);
 
   auto a = std::make_shared<RunArgs>();
   auto* run_cmd = prog->add_subcommand("run", "Run a program of an object once or N times (BPF_PROG_TEST_RUN)");

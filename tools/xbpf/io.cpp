@@ -58,4 +58,17 @@ int report(const Error& e) {
   return 1;
 }
 
+void require_command(CLI::App* family, int& exit_code) {
+  family->require_subcommand(0, 1);
+  family->allow_extras();
+  family->callback([family, &exit_code] {
+    if (!family->get_subcommands().empty()) return;
+    const auto extra = family->remaining();
+    std::fprintf(stderr, "xbpf: %s: %s (try 'xbpf %s --help')\n", family->get_name().c_str(),
+                 extra.empty() ? "a command is required" : ("unknown command '" + extra[0] + "'").c_str(),
+                 family->get_name().c_str());
+    exit_code = 2;
+  });
+}
+
 }  // namespace xbpf::cli

@@ -1,6 +1,7 @@
 // Small file helpers shared by the CLI commands.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ struct NamedCode {
 [[nodiscard]] bool is_elf(const std::vector<uint8_t>& bytes);
 [[nodiscard]] Expected<std::vector<NamedCode>> load_code(const std::string& path, std::vector<uint8_t> bytes,
                                                          const std::string& section);
+
+// A command family (`xbpf map`, `xbpf prog`): one of its commands is
+// required; a missing or unknown one gets a one-line error and exit code 2.
+void require_command(CLI::App* family, int& exit_code);
 
 // Prints "xbpf: <message>" to stderr and returns the exit code for input errors (1).
 int report(const Error& e);
