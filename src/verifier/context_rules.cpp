@@ -137,6 +137,39 @@ std::optional<RegType> sock_ops(int off, int size, bool write) {
   return size == 4 ? std::optional(RegType::Scalar) : std::nullopt;
 }
 
+// struct bpf_sock (cgroup_sock programs): bpf_sock_is_valid_access plus the
+// three writable fields.
+std::optional<RegType> cgroup_sock(int off, int size, bool write) {
+  using S = bpf_sock;
+  if (off < 0 || off >= static_cast<int>(sizeof(S)) || off % size != 0) return std::nullopt;
+  const bool settable = in(off, field(XBPF_FIELD(S, bound_dev_if))) || in(off, field(XBPF_FIELD(S, mark))) ||
+                        in(off, field(XBPF_FIELD(S, priority)));
+  if (write) return settable && size == 4 ? std::optional(RegType::Scalar) : std::nullopt;
+  if (in(off, field(XBPF_FIELD(S, dst_port))))
+    return size == 4 || narrow_ok(size, 2) ? std::optional(RegType::Scalar) : std::nullopt;
+  if (off >= static_cast<int>(offsetof(S, dst_port) + 2) && off < static_cast<int>(offsetof(S, dst_ip4)))
+    return std::nullopt;  // padding
+  if (settable) return size == 4 ? std::optional(RegType::Scalar) : std::nullopt;
+  return narrow_ok(size, 4) ? std::optional(RegType::Scalar) : std::nullopt;
+}
+
+// struct bpf_sock_addr (cgroup_sock_addr programs), as its uapi comments say.
+std::optional<RegType> sock_addr(int off, int size, bool write) {
+  using S = bpf_sock_addr;
+  if (off < 0 || off >= static_cast<int>(sizeof(S)) || off % size != 0) return std::nullopt;
+  const bool ip6 = in(off, field(XBPF_FIELD(S, user_ip6))) || in(off, field(XBPF_FIELD(S, msg_src_ip6)));
+  const bool ip4ish = in(off, field(XBPF_FIELD(S, user_ip4))) || in(off, field(XBPF_FIELD(S, user_port))) ||
+                      in(off, field(XBPF_FIELD(S, msg_src_ip4)));
+  if (in(off, field(XBPF_FIELD(S, sk)))) return std::nullopt;  // PTR_TO_SOCKET: not tracked yet
+  if (write) {
+    if (ip6) return size == 4 || size == 8 ? std::optional(RegType::Scalar) : std::nullopt;
+    return ip4ish && size == 4 ? std::optional(RegType::Scalar) : std::nullopt;
+  }
+  if (ip6) return narrow_ok(size, 8) ? std::optional(RegType::Scalar) : std::nullopt;
+  if (ip4ish) return narrow_ok(size, 4) ? std::optional(RegType::Scalar) : std::nullopt;
+  return size == 4 ? std::optional(RegType::Scalar) : std::nullopt;
+}
+
 }  // namespace
 
 int context_size(ProgType t) {
@@ -150,6 +183,8 @@ int context_size(ProgType t) {
     case ProgType::Tracepoint: return kPerfMaxTraceSize;
     case ProgType::RawTracepoint: return kMaxFuncArgs * 8;
     case ProgType::SockOps: return sizeof(bpf_sock_ops);
+    case ProgType::CgroupSock: return sizeof(bpf_sock);
+    case ProgType::CgroupSockAddr: return sizeof(bpf_sock_addr);
     default: return 0;
   }
 }
@@ -172,6 +207,8 @@ std::optional<RegType> context_access(ProgType t, int off, int size, bool write,
       return RegType::Scalar;
     case ProgType::PerfEvent: return perf_event(off, size, write);
     case ProgType::SockOps: return sock_ops(off, size, write);
+    case ProgType::CgroupSock: return cgroup_sock(off, size, write);
+    case ProgType::CgroupSockAddr: return sock_addr(off, size, write);
     default: return std::nullopt;
   }
 }
