@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <cerrno>
 #include <fcntl.h>
+#include <signal.h>
 #include <filesystem>
 #include <string>
 #include <unistd.h>
@@ -29,9 +31,18 @@ namespace {
 
 struct FuzzStore {
   FuzzStore() {
-    char tmpl[] = "/dev/shm/xbpf-fuzz-store-XXXXXX";
-    if (!mkdtemp(tmpl)) std::abort();
-    dir = tmpl;
+    // libFuzzer may end the process without running destructors: name the
+    // directory after our pid and remove those of earlier, dead runs.
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind("xbpf-fuzz-store-", 0) != 0) continue;
+      const long pid = std::strtol(n.c_str() + 16, nullptr, 10);
+      if (pid <= 0 || (kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH)) std::filesystem::remove_all(e.path(), ec);
+    }
+    dir = "/dev/shm/xbpf-fuzz-store-" + std::to_string(getpid());
+    std::filesystem::remove_all(dir, ec);
+    std::filesystem::create_directory(dir, ec);
     store = *Store::open(dir + "/s");
     // Hostile storage can hold lock words naming live pids (1 = init):
     // take such locks over at once instead of after the default grace.

@@ -80,7 +80,9 @@ TEST(VerifierCorpus, AgreementWithTheKernel) {
     ++rows;
     if (std::getenv("XBPF_VERIFIER_CORPUS_TRACE"))
       std::fprintf(stderr, "start %s %s %zu insns\n", r.file.c_str(), r.section.c_str(), p->insns.size());
-    auto v = verifier::verify(p->insns, env_for(*it->second, *type));
+    auto env = env_for(*it->second, *type);
+    env.func_info = !p->func_info.empty();
+    auto v = verifier::verify(p->insns, env);
     if (std::getenv("XBPF_VERIFIER_CORPUS_TRACE"))
       std::fprintf(stderr, "%s\t%s\t%s\t%s\t%.4f\t%llu\t%s\n", r.file.c_str(), r.section.c_str(), r.verdict.c_str(),
                    v.ok ? "accept" : "reject", v.stats.seconds, (unsigned long long)v.stats.insns_processed,

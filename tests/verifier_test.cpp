@@ -8,26 +8,12 @@
 
 #include "isa/asm.hpp"
 #include "verifier/verifier.hpp"
+#include "verifier_cases.hpp"
 
 namespace {
 
-using xbpf::kabi::MapType;
-using xbpf::kabi::ProgType;
 using namespace xbpf::verifier;
-
-const MapDesc kHash{"counts", MapType::Hash, 4, 8, 16, 0, false, -1};
-const MapDesc kArray1{"data", MapType::Array, 4, 16, 1, 0, false, -1};
-const MapDesc kRodata{"rodata", MapType::Array, 4, 8, 1, 0, true, -1};
-const MapDesc kRingbuf{"events", MapType::Ringbuf, 0, 0, 4096, 0, false, -1};
-const MapDesc kProgs{"jmp", MapType::ProgArray, 4, 4, 8, 0, false, -1};
-
-struct Case {
-  const char* name;
-  ProgType type;
-  const char* text;
-  const char* verdict;  // "" = accepted, else a substring of the message
-  bool privileged = true;
-};
+using namespace xbpf::test;
 
 Verdict run(const Case& c) {
   auto insns = xbpf::isa::assemble(c.text, c.name);
@@ -36,148 +22,11 @@ Verdict run(const Case& c) {
   Env env;
   env.prog_type = c.type;
   env.privileged = c.privileged;
-  env.maps = {kHash, kArray1, kRodata, kRingbuf, kProgs};
+  env.maps = kMaps;
+  env.func_info = c.func_info;
   env.log_level = 1;
   return verify(xbpf::isa::encode_program(*insns), env);
 }
-
-// Common fragments.
-#define LOOKUP_HASH                                                                      \
-  "mov %r2, %r10\nadd %r2, -4\nstw [%r10-4], 0\nlddw %r1, map_idx 0\ncall 1\n"
-
-const Case kCases[] = {
-    // --- registers and return values
-    {"return constant", ProgType::SocketFilter, "mov %r0, 0\nexit\n", ""},
-    {"r0 never set", ProgType::SocketFilter, "exit\n", "R0 !read_ok"},
-    {"read uninit register", ProgType::SocketFilter, "mov %r0, %r2\nexit\n", "R2 !read_ok"},
-    {"return ctx pointer unprivileged", ProgType::SocketFilter, "mov %r0, %r1\nexit\n", "R0 leaks addr as return value",
-     false},
-    {"return ctx pointer privileged", ProgType::SocketFilter, "mov %r0, %r1\nexit\n", ""},
-    {"cgroup_skb return range", ProgType::CgroupSkb, "mov %r0, 2\nexit\n", "should have been in [0, 1]"},
-    {"cgroup_skb return 1", ProgType::CgroupSkb, "mov %r0, 1\nexit\n", ""},
-    {"shift by 64", ProgType::SocketFilter, "mov %r0, 1\nlsh %r0, 64\nexit\n", "invalid shift 64"},
-    {"div by zero imm", ProgType::SocketFilter, "mov %r0, 1\ndiv %r0, 0\nexit\n", "div by zero"},
-    {"div by zero reg is defined", ProgType::SocketFilter, "mov %r0, 1\nmov %r2, 0\ndiv %r0, %r2\nexit\n", ""},
-    // --- stack
-    {"stack write then read", ProgType::SocketFilter, "stdw [%r10-8], 1\nldxdw %r0, [%r10-8]\nexit\n", ""},
-    {"stack read uninit unprivileged", ProgType::SocketFilter, "ldxdw %r0, [%r10-8]\nexit\n",
-     "invalid read from stack off -8+0 size 8", false},
-    {"stack read uninit privileged", ProgType::SocketFilter, "ldxdw %r0, [%r10-8]\nexit\n", ""},
-    {"stack below 512", ProgType::SocketFilter, "stdw [%r10-520], 1\nmov %r0, 0\nexit\n",
-     "invalid write to stack R10 off=-520 size=8"},
-    {"stack above fp", ProgType::SocketFilter, "stw [%r10], 1\nmov %r0, 0\nexit\n",
-     "invalid write to stack R10 off=0 size=4"},
-    {"misaligned stack", ProgType::SocketFilter, "stdw [%r10-12], 1\nmov %r0, 0\nexit\n", "misaligned stack access"},
-    {"spill and fill a pointer", ProgType::SocketFilter,
-     "stxdw [%r10-8], %r1\nldxdw %r2, [%r10-8]\nldxw %r0, [%r2+0]\nexit\n", ""},
-    {"partial fill of a pointer", ProgType::SocketFilter, "stxdw [%r10-8], %r1\nldxw %r0, [%r10-8]\nexit\n",
-     "invalid size of register fill"},
-    {"write to r10", ProgType::SocketFilter, "mov %r10, 0\nexit\n", "frame pointer is read only"},
-    // --- context
-    {"xdp reads data/data_end", ProgType::Xdp, "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r0, 2\nexit\n", ""},
-    {"xdp 8-byte ctx read", ProgType::Xdp, "ldxdw %r2, [%r1+0]\nmov %r0, 2\nexit\n",
-     "invalid bpf_context access off=0 size=8"},
-    {"xdp ctx write", ProgType::Xdp, "stw [%r1+12], 0\nmov %r0, 2\nexit\n", "invalid bpf_context access off=12 size=4"},
-    {"socket filter cannot read data", ProgType::SocketFilter, "ldxw %r2, [%r1+76]\nmov %r0, 0\nexit\n",
-     "invalid bpf_context access off=76 size=4"},
-    {"skb narrow read of len", ProgType::SocketFilter, "ldxb %r0, [%r1+0]\nexit\n", ""},
-    {"skb write mark from tc", ProgType::SchedCls, "stw [%r1+8], 1\nmov %r0, 0\nexit\n", ""},
-    {"skb write mark from socket filter", ProgType::SocketFilter, "stw [%r1+8], 1\nmov %r0, 0\nexit\n",
-     "invalid bpf_context access off=8 size=4"},
-    {"modified ctx pointer", ProgType::SocketFilter, "add %r1, 4\nldxw %r0, [%r1+0]\nexit\n",
-     "dereference of modified ctx ptr R1 off=4 disallowed"},
-    {"tracepoint reads common fields", ProgType::Tracepoint, "ldxdw %r0, [%r1+0]\nexit\n",
-     "invalid bpf_context access off=0 size=8"},
-    {"kprobe reads pt_regs", ProgType::Kprobe, "ldxdw %r0, [%r1+112]\nexit\n", ""},
-    // --- packets
-    {"xdp packet read without check", ProgType::Xdp,
-     "ldxw %r2, [%r1+0]\nldxb %r0, [%r2+0]\nexit\n", "invalid access to packet, off=0 size=1"},
-    {"xdp packet read after check", ProgType::Xdp,
-     "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, +2\nldxb %r0, [%r2+13]\nexit\n"
-     "mov %r0, 1\nexit\n",
-     ""},
-    {"xdp packet read one past the check", ProgType::Xdp,
-     "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, +2\nldxb %r0, [%r2+14]\nexit\n"
-     "mov %r0, 1\nexit\n",
-     "invalid access to packet, off=14 size=1"},
-    {"packet read on the wrong branch", ProgType::Xdp,
-     "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, +2\nmov %r0, 1\nexit\n"
-     "ldxb %r0, [%r2+0]\nexit\n",
-     "invalid access to packet"},
-    {"pkt_end is not memory", ProgType::Xdp, "ldxw %r3, [%r1+4]\nldxb %r0, [%r3+0]\nexit\n",
-     "R3 invalid mem access 'pkt_end'"},
-    {"cgroup_skb cannot write packet", ProgType::CgroupSkb,
-     "ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r4, %r2\nadd %r4, 1\njgt %r4, %r3, +1\nstb [%r2+0], 1\nmov %r0, 1\n"
-     "exit\n",
-     "cannot write into packet"},
-    // --- maps
-    {"lookup then deref without null check", ProgType::SocketFilter, LOOKUP_HASH "ldxdw %r0, [%r0+0]\nexit\n",
-     "R0 invalid mem access 'map_value_or_null'"},
-    {"lookup with null check", ProgType::SocketFilter,
-     LOOKUP_HASH "jeq %r0, 0, +2\nldxdw %r0, [%r0+0]\nexit\nmov %r0, 0\nexit\n", ""},
-    {"lookup value out of bounds", ProgType::SocketFilter,
-     LOOKUP_HASH "jeq %r0, 0, +2\nldxdw %r0, [%r0+4]\nexit\nmov %r0, 0\nexit\n",
-     "invalid access to map value, value_size=8 off=4 size=8"},
-    {"lookup with uninit key", ProgType::SocketFilter,
-     "mov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx 0\ncall 1\nmov %r0, 0\nexit\n",
-     "invalid indirect read from stack R2 off -4+0 size 4", false},
-    {"lookup with scalar key", ProgType::SocketFilter, "mov %r2, 0\nlddw %r1, map_idx 0\ncall 1\nmov %r0, 0\nexit\n",
-     "R2 type=scalar expected=fp"},
-    {"map pointer expected", ProgType::SocketFilter, "mov %r2, %r10\nadd %r2, -4\nstw [%r10-4], 0\nmov %r1, 0\ncall 1\n"
-                                                     "mov %r0, 0\nexit\n",
-     "R1 type=scalar expected=map_ptr"},
-    {"variable index bounded", ProgType::SocketFilter,
-     LOOKUP_HASH "jeq %r0, 0, +5\nldxdw %r1, [%r0+0]\nand %r1, 7\nadd %r0, %r1\nldxb %r0, [%r0+0]\nexit\nmov %r0, 0\n"
-                 "exit\n",
-     ""},
-    {"variable index unbounded", ProgType::SocketFilter,
-     LOOKUP_HASH "jeq %r0, 0, +4\nldxdw %r1, [%r0+0]\nadd %r0, %r1\nldxb %r0, [%r0+0]\nexit\nmov %r0, 0\nexit\n",
-     "unbounded min value"},
-    {"variable index too large", ProgType::SocketFilter,
-     LOOKUP_HASH "jeq %r0, 0, +5\nldxdw %r1, [%r0+0]\nand %r1, 15\nadd %r0, %r1\nldxb %r0, [%r0+0]\nexit\nmov %r0, 0\n"
-                 "exit\n",
-     "invalid access to map value, value_size=8 off=15 size=1"},
-    {"direct value access", ProgType::SocketFilter, "lddw %r1, map_idx_value 1\nldxdw %r0, [%r1+8]\nexit\n", ""},
-    {"rodata is read-only", ProgType::SocketFilter, "lddw %r1, map_idx_value 2\nstdw [%r1+0], 1\nmov %r0, 0\nexit\n",
-     "write into map forbidden"},
-    {"lookup on a ringbuf", ProgType::SocketFilter,
-     "mov %r2, %r10\nadd %r2, -4\nstw [%r10-4], 0\nlddw %r1, map_idx 3\ncall 1\nmov %r0, 0\nexit\n",
-     "cannot pass map_type 27 into func bpf_map_lookup_elem#1"},
-    {"unknown helper", ProgType::SocketFilter, "call 9999\nmov %r0, 0\nexit\n", "invalid func unknown#9999"},
-    {"pointer arithmetic on null", ProgType::SocketFilter, LOOKUP_HASH "add %r0, 1\nmov %r0, 0\nexit\n",
-     "R0 pointer arithmetic on map_value_or_null prohibited, null-check it first"},
-    // --- ringbuf references
-    {"reserve and submit", ProgType::SocketFilter,
-     "lddw %r1, map_idx 3\nmov %r2, 8\nmov %r3, 0\ncall 131\njeq %r0, 0, +4\nstdw [%r0+0], 1\nmov %r1, %r0\nmov %r2, 0\n"
-     "call 132\nmov %r0, 0\nexit\n",
-     ""},
-    {"reserve without submit", ProgType::SocketFilter,
-     "lddw %r1, map_idx 3\nmov %r2, 8\nmov %r3, 0\ncall 131\njeq %r0, 0, +1\nstdw [%r0+0], 1\nmov %r0, 0\nexit\n",
-     "Unreleased reference"},
-    {"ringbuf record out of bounds", ProgType::SocketFilter,
-     "lddw %r1, map_idx 3\nmov %r2, 8\nmov %r3, 0\ncall 131\njeq %r0, 0, +4\nstdw [%r0+8], 1\nmov %r1, %r0\nmov %r2, 0\n"
-     "call 132\nmov %r0, 0\nexit\n",
-     "invalid access to memory, mem_size=8 off=8 size=8"},
-    // --- loops and calls
-    {"bounded loop", ProgType::SocketFilter, "mov %r0, 0\nadd %r0, 1\njlt %r0, 100, -2\nexit\n", ""},
-    {"infinite loop", ProgType::SocketFilter, "mov %r0, 0\nja -1\n", "infinite loop detected at insn 1"},
-    {"loop that never ends", ProgType::SocketFilter, "mov %r0, 0\nmov %r1, 1\njne %r1, 0, -1\nexit\n",
-     "infinite loop detected"},
-    {"bpf-to-bpf call", ProgType::SocketFilter, "mov %r1, 5\ncall local f\nexit\nf:\nmov %r0, %r1\nexit\n", ""},
-    {"callee returns its stack", ProgType::SocketFilter, "call local f\nmov %r0, 0\nexit\nf:\nmov %r0, %r10\nexit\n",
-     "cannot return stack pointer to the caller"},
-    {"callee reads caller's stack through a pointer", ProgType::SocketFilter,
-     "stdw [%r10-8], 7\nmov %r1, %r10\nadd %r1, -8\ncall local f\nexit\nf:\nldxdw %r0, [%r1+0]\nexit\n", ""},
-    {"bpf_loop callback", ProgType::SocketFilter,
-     "mov %r1, 10\nlddw %r2, func cb\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\ncb:\nmov %r0, 0\nexit\n", ""},
-    {"bpf_loop callback returning 2", ProgType::SocketFilter,
-     "mov %r1, 10\nlddw %r2, func cb\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\ncb:\nmov %r0, 2\nexit\n",
-     "should have been in [0, 1]"},
-    {"pointer comparison unprivileged", ProgType::SocketFilter, "mov %r0, 0\njeq %r1, %r10, +0\nexit\n",
-     "pointer comparison prohibited", false},
-    {"back-edge unprivileged", ProgType::SocketFilter, "mov %r0, 0\nadd %r0, 1\njlt %r0, 100, -2\nexit\n",
-     "back-edge from insn 2 to 1", false},
-};
 
 TEST(Verifier, Cases) {
   for (const Case& c : kCases) {

@@ -70,7 +70,7 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
     case Arg::ConstMapPtr:
       if (r.type != RegType::ConstPtrToMap) return expected("map_ptr");
       map = r.map;
-      return map_compatible(*map, h);
+      return {};  // compatibility is checked after every argument, as the kernel does
     case Arg::PtrToMapKey: case Arg::PtrToMapValue: case Arg::PtrToUninitMapValue: {
       if (!map) return no(reject("invalid map_ptr to access map->{}", a == Arg::PtrToMapKey ? "key" : "value"));
       const uint32_t size = a == Arg::PtrToMapKey ? map->key_size : map->value_size;
@@ -141,6 +141,8 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
     if (h->args[k] == Arg::DontCare) break;
     if (auto r = check_arg(*this, s, *h, k, map, release, callback); !r) return no(r.error());
   }
+  if (map)
+    if (auto r = map_compatible(*map, *h); !r) return no(r.error());
   if (id == kTailCall && !s.refs.empty()) return no(reject("tail_call would lead to reference leak"));
   if (callback != UINT32_MAX) {
     if (id != kLoop) return no(reject("callback helper bpf_{} is not supported by xbpf's verifier yet", h->name));

@@ -365,6 +365,7 @@ StepResult Checker::load_imm64(State& s, const Insn& i) {
       break;
     }
     case Op::LDDW_FUNC:
+      if (!env().func_info) return no(reject("missing btf func_info"));
       d = RegState{};
       d.type = RegType::PtrToFunc;
       d.var = Scalar::constant(0);

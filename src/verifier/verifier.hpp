@@ -39,6 +39,7 @@ struct Env {
   const helpers::Registry* helpers = nullptr;  // nullptr: Registry::standard()
   uint64_t insn_limit = 1'000'000;    // BPF_COMPLEXITY_LIMIT_INSNS
   int log_level = 0;                  // 1: the failing path; 2: every instruction's state
+  bool func_info = false;             // the program has BTF func info (required for callbacks)
 };
 
 struct Stats {
