@@ -362,11 +362,60 @@ TEST_F(MapHashTest, SigkilledWriterLeavesMapUsable) {
       EXPECT_EQ(v, k);
     }
   }
-  // At most one element leaks per kill; the other 64 - 8 slots stay usable.
-  for (uint32_t k = 100; k < 140; ++k) {
+  // A kill inside an update leaks at most one slot (20 kills); the rest stay usable.
+  for (uint32_t k = 100; k < 130; ++k) {
     uint64_t v = 0;
     ASSERT_TRUE(m->update(&k, &v, kNoExist)) << k;
   }
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(MapHashTest, LruPercpuProgramSide) {
+  auto m = make(attr(MapType::LruPercpuHash, 4, 4, 8));
+  uint32_t k = 3;
+  uint64_t one = 1;
+  ASSERT_EQ(m->update_elem(&k, &one, kAny), 0);
+  auto* p = static_cast<uint64_t*>(m->lookup_elem(&k));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(*p, 1U);
+  std::vector<uint64_t> all(possible_cpus());
+  ASSERT_TRUE(m->lookup(&k, all.data(), 0));
+  uint64_t sum = 0;
+  for (uint64_t v : all) sum += v;
+  EXPECT_EQ(sum, 1U);
+  EXPECT_EQ(m->lookup_percpu_elem(&k, possible_cpus()), nullptr);
+}
+
+TEST_F(MapHashTest, FrozenAndReadOnlyMaps) {
+  auto m = make(attr(MapType::Hash));
+  uint32_t k = 1;
+  uint64_t v = 1;
+  ASSERT_TRUE(m->update(&k, &v, kAny));
+  ASSERT_TRUE(m->freeze());
+  EXPECT_EQ(err(m->update(&k, &v, kAny)), EPERM);
+  EXPECT_EQ(err(m->remove(&k)), EPERM);
+  EXPECT_EQ(err(m->lookup_and_delete(&k, &v, 0)), EPERM);
+  EXPECT_EQ(m->update_elem(&k, &v, kAny), 0) << "programs may still write a frozen map";
+  auto wo = make(attr(MapType::Hash, 8, 4, 8, kFWronly));
+  EXPECT_EQ(err(wo->update(&k, &v, kAny)), 0);
+  EXPECT_EQ(err(wo->lookup(&k, &v, 0)), EPERM);
+  EXPECT_EQ(err(wo->get_next_key(nullptr, &k)), EPERM);
+}
+
+TEST_F(MapHashTest, DeleteDuringIterationRestartsAtFirstKey) {
+  auto m = make(attr(MapType::Hash, 16));
+  uint64_t v = 0;
+  for (uint32_t k = 0; k < 10; ++k) ASSERT_TRUE(m->update(&k, &v, kAny));
+  uint32_t first = 0, next = 0;
+  ASSERT_TRUE(m->get_next_key(nullptr, &first));
+  ASSERT_TRUE(m->remove(&first));
+  ASSERT_TRUE(m->get_next_key(&first, &next));
+  uint32_t new_first = 0;
+  ASSERT_TRUE(m->get_next_key(nullptr, &new_first));
+  EXPECT_EQ(next, new_first);
 }
 
 }  // namespace

@@ -357,3 +357,46 @@ TEST_F(CorruptStoreTest, CorruptProgramRecord) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(StoreTest, PinnedProgramOutlivesItsHolders) {
+  auto id = store_->add_program(ProgramRecord{.name = "pinned_prog"});
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(store_->pin(ObjectKind::Program, *id, "progs/p"));
+  store_.reset();  // drops the creation hold
+  auto s = Store::open(dir_);
+  ASSERT_TRUE(s);
+  store_ = *s;
+  auto p = store_->pinned("progs/p");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->first, ObjectKind::Program);
+  auto rec = store_->program(p->second);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->name, "pinned_prog");
+  ASSERT_TRUE(store_->unpin("progs/p"));
+  EXPECT_FALSE(store_->has_program(*id));
+}
+
+TEST_F(StoreTest, CorruptMetaIsRefused) {
+  const std::string other = root_ + "/bad";
+  ASSERT_EQ(mkdir(other.c_str(), 0700), 0);
+  const int fd = open((other + "/meta").c_str(), O_CREAT | O_WRONLY, 0600);
+  ASSERT_EQ(write(fd, "garbage", 7), 7);
+  close(fd);
+  auto s = Store::open(other);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().errnum, EINVAL);
+}
+
+TEST_F(StoreTest, CachedMapIsShared) {
+  auto m = make_array();
+  auto a = store_->cached_map(m->id());
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->get(), m.get());
+  auto missing = store_->cached_map(987654);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().errnum, ENOENT);
+}
+
+}  // namespace

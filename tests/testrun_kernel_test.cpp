@@ -392,6 +392,39 @@ TEST_F(TestRunKernelDiff, XdpMetadataIn) {
   std::printf("[ diff ] rt_xdp metadata ctx_in: %d/%d cases agree\n", agreed, total);
 }
 
+TEST_F(TestRunKernelDiff, RawTracepoint) {
+  LOAD_OR_SKIP("rt_rawtp");
+  const int fd = bpf_program__fd(bpf_object__find_program_by_name(kobj_, "raw_sum"));
+  int agreed = 0, total = 0;
+  for (uint64_t a : {0ULL, 1ULL, 0x123456789ULL}) {
+    for (size_t nargs : {3U, 12U, 13U}) {
+      std::vector<uint64_t> args(nargs);
+      for (size_t i = 0; i < nargs; ++i) args[i] = a * (i + 1) + i;
+      SCOPED_TRACE("a=" + std::to_string(a) + " nargs=" + std::to_string(nargs));
+      LIBBPF_OPTS(bpf_test_run_opts, ko);
+      ko.ctx_in = args.data();
+      ko.ctx_size_in = uint32_t(nargs * 8);
+      const int kerr = bpf_prog_test_run_opts(fd, &ko);
+      runtime::TestRun tr;
+      tr.ctx_in = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(args.data()), nargs * 8);
+      auto r = runtime::test_run(*ours_->program("raw_sum"), tr);
+      ++total;
+      if (kerr) {
+        ASSERT_FALSE(r) << "kernel: " << kerr;
+        EXPECT_EQ(-r.error().errnum, kerr);
+        agreed += -r.error().errnum == kerr;
+        continue;
+      }
+      ASSERT_TRUE(r) << r.error().message;
+      EXPECT_EQ(r->retval, ko.retval);
+      agreed += r->retval == ko.retval;
+    }
+  }
+  EXPECT_EQ(agreed, total);
+  compare_maps({"sums"});
+  std::printf("[ diff ] rt_rawtp/raw_sum: %d/%d cases agree\n", agreed, total);
+}
+
 TEST_F(TestRunKernelDiff, TailCallsAndGlobalData) {
   LOAD_OR_SKIP("rt_tail");
   const int n = compare_program("tail_entry", kXdpCtx);

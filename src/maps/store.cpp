@@ -128,6 +128,7 @@ Expected<void> Store::init() {
   if (p == MAP_FAILED) return fail_errno(ENOMEM, "store: cannot map {}", path);
   meta_ = p;
   if (static_cast<Meta*>(p)->magic != kMetaMagic) return fail_errno(EINVAL, "store: {} has a bad magic", path);
+  sweep();  // objects orphaned by killed processes go as soon as anyone looks
   return {};
 }
 

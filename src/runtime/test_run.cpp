@@ -203,6 +203,18 @@ Expected<TestRunResult> run_skb(const Program& prog, const TestRun& o) {
   return res;
 }
 
+// raw_tracepoint: ctx_in is the u64 argument array (at most 12), nothing else
+// is allowed; the program sees exactly the bytes given (bpf_prog_test_run_raw_tp).
+Expected<TestRunResult> run_raw_tp(const Program& prog, const TestRun& o) {
+  const size_t n = o.ctx_in ? o.ctx_in->size() : 0;
+  if (!o.data_in.empty() || o.want_ctx_out || o.repeat > 1 || n > 12 * sizeof(uint64_t))
+    return fail_errno(EINVAL, "test run: raw_tracepoint takes only ctx_in (up to 12 u64 arguments), once");
+  std::vector<uint8_t> ctx;
+  if (o.ctx_in) ctx.assign(o.ctx_in->begin(), o.ctx_in->end());
+  helpers::RunState st = base_state(o), last;
+  return run_repeated(prog, ctx.empty() ? nullptr : ctx.data(), ctx.size(), st, o, &last);
+}
+
 // Types whose context is given whole (tracing, sock_ops, ...).
 Expected<TestRunResult> run_plain(const Program& prog, const TestRun& o) {
   if (!o.data_in.empty()) return fail_errno(EINVAL, "test run: {} programs take no data_in", kabi::name(prog.type()));
@@ -227,6 +239,7 @@ Expected<TestRunResult> test_run(const Program& prog, const TestRun& opts) {
     case ProgType::LwtIn:
     case ProgType::LwtOut:
     case ProgType::LwtXmit: return run_skb(prog, opts);
+    case ProgType::RawTracepoint: return run_raw_tp(prog, opts);
     default: return run_plain(prog, opts);
   }
 }

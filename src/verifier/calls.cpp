@@ -42,6 +42,7 @@ VoidResult map_compatible(const MapDesc& m, const HelperSpec& h) {
     default: ok = !ringbuf_fn && h.id != kTailCall && n != "perf_event_output" && n != "get_stackid" &&
                   (generic || (n != "map_push_elem" && n != "map_pop_elem" && n != "map_peek_elem"));
   }
+  if (h.id == kTailCall && m.type != MapType::ProgArray) return no(reject("expected prog array map for tail call"));
   if (!ok)
     return no(reject("cannot pass map_type {} into func bpf_{}#{}", static_cast<uint32_t>(m.type), n, h.id));
   return {};
@@ -83,7 +84,7 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
       const RegState& sz = f.regs[regno + 1];
       if (sz.type != RegType::Scalar) return no(reject("R{} type={} expected=scalar", regno + 1, sz.type_name()));
       if (sz.var.smin < 0)
-        return no(reject("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", regno + 1));
+        return no(reject("R{} min value is negative, either use unsigned or 'var &= const'", regno + 1));
       if (sz.var.umax >= (uint64_t{1} << 29))
         return no(reject("R{} unbounded memory access, use 'var &= const' or 'if (var < const)'", regno + 1));
       const bool zero_ok = h.args[argno + 1] != Arg::ConstSize;
@@ -134,7 +135,8 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
   const auto id = static_cast<uint32_t>(i.imm);
   const HelperSpec* h = helpers_.find(id);
   if (!h) return no(reject("invalid func unknown#{}", id));
-  if (!helpers_.allowed(id, env().prog_type)) return no(reject("unknown func bpf_{}#{}", h->name, id));
+  if (!helpers_.allowed(id, env().prog_type))
+    return no(reject("program of this type cannot use helper bpf_{}#{}", h->name, id));
   const MapDesc* map = nullptr;
   uint32_t release = 0, callback = UINT32_MAX;
   for (int k = 0; k < 5; ++k) {

@@ -63,6 +63,8 @@ static VoidResult stack_write(Checker& c, State& s, const RegState& base, int re
   Frame& f = c.frame_of(s, base);
   if (!base.var.is_const()) {
     if (!c.env().privileged) return no(reject("R{} variable stack access prohibited for !root", regno));
+    if (base.var.smax >= (int64_t{1} << 29) || base.var.smin <= -(int64_t{1} << 29))
+      return no(reject("invalid unbounded variable-offset write to stack R{}", regno));
     const int64_t lo = off + base.var.smin, hi = off + base.var.smax;
     if (lo < -kStackSize || hi + size > 0)
       return no(reject("invalid variable-offset write to stack R{} var_off={} off={} size={}", regno,
@@ -121,6 +123,8 @@ static BasicExpected<RegState, Reject> stack_read(Checker& c, State& s, const Re
   Frame& f = c.frame_of(s, base);
   if (!base.var.is_const()) {
     if (!c.env().privileged) return no(reject("R{} variable stack access prohibited for !root", regno));
+    if (base.var.smax >= (int64_t{1} << 29) || base.var.smin <= -(int64_t{1} << 29))
+      return no(reject("invalid unbounded variable-offset read from stack R{}", regno));
     const int64_t lo = off + base.var.smin, hi = off + base.var.smax;
     if (lo < -kStackSize || hi + size > 0)
       return no(reject("invalid variable-offset read from stack R{} var_off={} off={} size={}", regno,
@@ -307,8 +311,7 @@ BasicExpected<void, Reject> Checker::check_helper_mem(State& s, int regno, int64
         return {};
       }
       const int off = r.off + static_cast<int>(static_cast<int64_t>(r.var.const_value()));
-      if (off < -kStackSize || off + size > 0)
-        return no(reject("invalid indirect access to stack R{} off={} size={}", regno, off, size));
+      if (off < -kStackSize || off + size > 0) return no(stack_bounds(write, regno, off, static_cast<int>(size)));
       f.stack_depth = std::max<int32_t>(f.stack_depth, -off);
       if (write) {
         scrub(f, off, sz, SlotType::Misc);
@@ -387,6 +390,7 @@ StepResult Checker::legacy_packet_load(State& s, const Insn& i) {
     return no(reject("BPF_LD_[ABS|IND] instructions not allowed for this program type"));
   if (!s.refs.empty()) return no(reject("BPF_LD_[ABS|IND] cannot be mixed with socket references"));
   Frame& f = s.cur();
+  if (f.regs[6].type == RegType::NotInit) return no(reject("R6 !read_ok"));
   if (f.regs[6].type != RegType::PtrToCtx) return no(reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb"));
   if (isa::info(i.op).form == Form::LoadInd && f.regs[i.src].type != RegType::Scalar)
     return no(f.regs[i.src].type == RegType::NotInit ? reject("R{} !read_ok", i.src)

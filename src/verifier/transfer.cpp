@@ -62,26 +62,35 @@ static BasicExpected<void, Reject> pointer_arith(Checker& c, RegState& dst, cons
     default:
       return Unexpected<Reject>(reject("R{} pointer arithmetic on {} prohibited", regno, ptr.type_name()));
   }
-  if (k.smin == std::numeric_limits<int64_t>::min() && !known && op == AluOp::Add)
-    return Unexpected<Reject>(reject("math between {} pointer and register with unbounded min value is not allowed",
-                                     ptr.type_name()));
+  // check_reg_sane_offset, on the scalar and then on the result.
+  auto sane = [&](const Scalar& v, int64_t off) -> BasicExpected<void, Reject> {
+    if (v.is_const()) {
+      const auto val = static_cast<int64_t>(v.const_value());
+      if (val >= kMaxPtrOff || val <= -kMaxPtrOff)
+        return Unexpected<Reject>(reject("math between {} pointer and {} is not allowed", ptr.type_name(), val));
+    }
+    if (off >= kMaxPtrOff || off <= -kMaxPtrOff)
+      return Unexpected<Reject>(reject("{} pointer offset {} is not allowed", ptr.type_name(), off));
+    if (v.smin == std::numeric_limits<int64_t>::min())
+      return Unexpected<Reject>(reject("math between {} pointer and register with unbounded min value is not allowed",
+                                       ptr.type_name()));
+    if (v.smin >= kMaxPtrOff || v.smin <= -kMaxPtrOff)
+      return Unexpected<Reject>(reject("value {} makes {} pointer be out of bounds", v.smin, ptr.type_name()));
+    return {};
+  };
+  if (auto ok = sane(k, ptr.off); !ok) return ok;
   RegState r = ptr;
   if (known) {
-    const int64_t v = static_cast<int64_t>(k.const_value());
-    const int64_t off = op == AluOp::Add ? int64_t{ptr.off} + v : int64_t{ptr.off} - v;
-    if (v <= -kMaxPtrOff || v >= kMaxPtrOff || off <= -kMaxPtrOff || off >= kMaxPtrOff)
-      return Unexpected<Reject>(reject("value {} makes {} pointer be out of bounds", v, ptr.type_name()));
-    r.off = static_cast<int32_t>(off);
+    const auto v = static_cast<int64_t>(k.const_value());
+    r.off = static_cast<int32_t>(op == AluOp::Add ? int64_t{ptr.off} + v : int64_t{ptr.off} - v);
   } else {
-    if (k.smin <= -kMaxPtrOff || k.smax >= kMaxPtrOff)
-      return Unexpected<Reject>(reject("value {} makes {} pointer be out of bounds", k.smin <= -kMaxPtrOff ? k.smin : k.smax,
-                                       ptr.type_name()));
     r.var = alu(op, ptr.var, k, false);
     if (is_packet(ptr.type)) {
       r.id = c.new_id();  // something was added: the known range no longer applies
       r.range = 0;
     }
   }
+  if (auto ok = sane(r.var, r.off); !ok) return ok;
   dst = r;
   return {};
 }
