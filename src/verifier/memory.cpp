@@ -35,6 +35,11 @@ StackSlot& stack_slot(Frame& f, int o) { return f.stack[(kStackSize + o) / 8]; }
 Scalar loaded(int size) { return truncate(Scalar::unknown(), static_cast<unsigned>(size)); }
 
 std::string tnum_text(const Scalar& v) { return v.var.to_string(); }
+// How the kernel's alignment messages print a variable offset: a constant as
+// its value, anything else as the tnum.
+std::string align_text(const Scalar& v) {
+  return v.is_const() ? fmt::format("{}", static_cast<int64_t>(v.const_value())) : v.var.to_string();
+}
 
 // The kernel's stack bounds message.
 Reject stack_bounds(bool write, int regno, int off, int size) {
@@ -76,7 +81,7 @@ static VoidResult stack_write(Checker& c, State& s, const RegState& base, int re
   off += static_cast<int>(static_cast<int64_t>(base.var.const_value()));
   if (off < -kStackSize || off + size > 0) return no(stack_bounds(true, regno, off, size));
   if (off % size != 0)
-    return no(reject("misaligned stack access off {}+{}+{} size {}", tnum_text(base.var), base.off,
+    return no(reject("misaligned stack access off {}+{}+{} size {}", align_text(base.var), base.off,
                      off - base.off, size));
   f.stack_depth = std::max<int32_t>(f.stack_depth, -off);
   StackSlot& slot = stack_slot(f, off);
@@ -136,7 +141,7 @@ static BasicExpected<RegState, Reject> stack_read(Checker& c, State& s, const Re
   off += static_cast<int>(static_cast<int64_t>(base.var.const_value()));
   if (off < -kStackSize || off + size > 0) return no(stack_bounds(false, regno, off, size));
   if (off % size != 0)
-    return no(reject("misaligned stack access off {}+{}+{} size {}", tnum_text(base.var), base.off,
+    return no(reject("misaligned stack access off {}+{}+{} size {}", align_text(base.var), base.off,
                      off - base.off, size));
   StackSlot& slot = stack_slot(f, off);
   if (slot.bytes[0] == SlotType::Spill) {
@@ -278,6 +283,12 @@ StepResult Checker::load_store(State& s, const Insn& i) {
     return no(reject("BPF_ATOMIC stores into R{} {} is not allowed", i.dst, base.type_name()));
   if (size != 4 && size != 8) return no(reject("invalid atomic operand size"));
   if (v.type != RegType::Scalar && !env().privileged) return no(reject("R{} leaks addr into mem", i.src));
+  // Atomics are always strictly aligned (strict_alignment_once).
+  const bool aligned = base.var.var.is_aligned(static_cast<uint64_t>(size)) && (base.off + i.off) % size == 0;
+  if (!aligned && is_pointer(base.type) && !base.maybe_null()) {
+    const char* desc = base.type == RegType::PtrToMapValue ? "value " : base.type == RegType::PtrToStack ? "stack " : "";
+    return no(reject("misaligned {}access off {}+{}+{} size {}", desc, align_text(base.var), base.off, i.off, size));
+  }
   if (auto r = access(*this, s, i.dst, i.off, size, false, nullptr, false); !r) return no(r.error());
   if (auto r = access(*this, s, i.dst, i.off, size, true, nullptr, false); !r) return no(r.error());
   const int32_t aop = i.imm;
