@@ -62,6 +62,15 @@ TEST_F(ProgCli, RunsAnXdpProgramOnAPacket) {
   EXPECT_NE(r.out.find("ff ff ff ff ff ff 02 00 00 00 00 01 08 00 45 00"), std::string::npos) << r.out;
 }
 
+TEST_F(ProgCli, VerifiedModeRunsWhatTheVerifierAccepts) {
+  auto r = run_xbpf("prog run " + kObjects + "/rt_xdp.o --program xdp_parse --mode verified --data-in " +
+                    (dir_ / "pkt.bin").string() + store());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("Return value: 2, duration: ", 0), 0u) << r.out;
+  r = run_xbpf("prog run " + kObjects + "/rt_xdp.o --program xdp_parse --mode trusting" + store());
+  EXPECT_EQ(r.code, 2) << r.out;
+}
+
 TEST_F(ProgCli, PcapCountsVerdictsAndPinnedMapsOutliveTheRun) {
   auto r = run_xbpf("prog run " + kObjects + "/rt_xdp.o --program xdp_parse --pcap " + (dir_ / "t.pcap").string() +
                     " --pinmaps demo" + store());

@@ -132,6 +132,7 @@ class PerfEventArrayMap : public ShmMap {
  private:
   // Copies into the ring at byte position `pos`, wrapping at its end.
   static void put(uint8_t* ring, uint64_t pos, const void* src, uint64_t n) {
+    if (n == 0) return;
     const uint64_t off = pos % kPerfBufferBytes;
     const uint64_t first = std::min<uint64_t>(n, kPerfBufferBytes - off);
     std::memcpy(ring + off, src, first);

@@ -196,7 +196,7 @@ long ringbuf_output(Map& m, const void* data, uint64_t size, uint64_t flags) noe
   if (!r || (flags & ~(kRbNoWakeup | kRbForceWakeup))) return -EINVAL;
   void* p = r->reserve(size, 0);
   if (!p) return -EAGAIN;
-  std::memcpy(p, data, size);
+  if (size) std::memcpy(p, data, size);
   detail::RingbufMap::commit_sample(static_cast<uint8_t*>(p) - kRingbufHdrSize, flags, false);
   return 0;
 }

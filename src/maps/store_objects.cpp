@@ -39,6 +39,7 @@ struct Reader {
     return v;
   }
   void bytes(void* dst, size_t len) {
+    if (len == 0) return;  // dst may be an empty vector's nullptr
     if (!ok || n - off < len) {
       ok = false;
       return;

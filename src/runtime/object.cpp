@@ -1,4 +1,5 @@
 #include "runtime/object.hpp"
+#include "verifier/verifier.hpp"
 
 #include "maps/fd_maps.hpp"
 #include "maps/ringbuf.hpp"
@@ -152,11 +153,29 @@ Expected<std::vector<isa::RawInsn>> Object::relocate(const loader::ProgramSpec& 
   return run;
 }
 
+// xbpf's verifier on the program as the loader produced it (map references
+// as map_idx pseudo lddw, which the verifier resolves against spec_.maps).
+Expected<void> Object::verify_program(const loader::ProgramSpec& ps) const {
+  verifier::Env env;
+  env.prog_type = ps.type;
+  env.helpers = opts_.helpers;
+  env.func_info = !ps.func_info.empty();
+  for (const loader::MapSpec& m : spec_.maps)
+    env.maps.push_back({m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags,
+                        (m.flags & maps::kFRdonlyProg) != 0, m.inner_map ? int32_t(*m.inner_map) : -1});
+  const verifier::Verdict v = verifier::verify(ps.insns, env);
+  if (!v.ok)
+    return fail(Errc::invalid_program, "prog '{}': rejected by the verifier at insn {}: {}", ps.name, v.pc, v.message);
+  return {};
+}
+
 Expected<void> Object::load_programs() {
   for (const loader::ProgramSpec& ps : spec_.programs) {
     std::vector<uint64_t> xlated;
     auto insns = relocate(ps, &xlated);
     if (!insns) return xbpf::unexpected(insns.error());
+    if (opts_.mode == vm::Mode::Verified && !opts_.trusted)
+      if (auto r = verify_program(ps); !r) return r;
     tables_.push_back(std::make_unique<vm::HelperTable>(opts_.helpers->table_for(ps.type)));
     auto vp = vm::Program::load(*insns, vm::LoadOptions{opts_.mode, tables_.back().get()});
     if (!vp) return xbpf::unexpected(with_context(vp.error(), fmt::format("prog '{}'", ps.name)));

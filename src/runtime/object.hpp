@@ -34,8 +34,10 @@ namespace xbpf::runtime {
 using kabi::ProgType;
 
 struct LoadOptions {
-  // Checked until a verifier exists; Verified only for trusted programs.
+  // Checked: every access checked at run time. Verified: xbpf's verifier must
+  // accept each program first (unless `trusted`), then it runs unchecked.
   vm::Mode mode = vm::Mode::Checked;
+  bool trusted = false;  // Verified without verifying (the caller vouches, e.g. the kernel accepted it)
   const helpers::Registry* helpers = nullptr;  // nullptr: Registry::standard()
   uint64_t insn_budget = 1'000'000;            // checked mode, per run
 };
@@ -93,6 +95,7 @@ class Object {
   Object() = default;
   Expected<void> create_maps();
   Expected<void> load_programs();
+  Expected<void> verify_program(const loader::ProgramSpec& ps) const;
   Expected<void> init_slots();
   Expected<std::vector<isa::RawInsn>> relocate(const loader::ProgramSpec& p, std::vector<uint64_t>* record);
 
