@@ -17,3 +17,15 @@ else
   echo "(../shared/conformance/tests not found: skipping the shared conformance suite)"
 fi
 step "bad input gets a clear error and exit code 1" bash -c "printf 'mov %%r0, 1\nfrob %%r1\n' > build/bad.s; $X asm build/bad.s || echo \"exit code \$?\""
+
+# A BPF program of ours, from object file to map contents. The store (where
+# maps and programs live, shared between processes) is build/demo-store here.
+OBJ=build/examples/api/count_packets.bpf.o
+S="--store build/demo-store"
+rm -rf build/demo-store
+step "what the loader sees in a clang-built object" $X object show $OBJ
+step "verify it as the kernel would" $X verify $OBJ
+step "run it, verified, over a packet capture, and keep its maps" \
+  $X prog run $OBJ --mode verified --pcap examples/pcap/mixed.pcap --pinmaps demo $S
+step "another process reads the map it filled (IPv4 / other)" $X map dump pinned demo/counts $S
+step "bpftool's JSON, for scripts" $X map -j show pinned demo/counts $S
