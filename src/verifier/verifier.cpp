@@ -242,6 +242,17 @@ std::vector<std::vector<bool>> liveness(std::span<const Insn> insns, const Cfg& 
   return live;
 }
 
+constexpr size_t kMaxLog = 16u << 20;  // the kernel's log buffer is at most 16 MiB too
+
+// " R0=scalar(...) R1=ctx() R10=fp0" for the current frame's live registers.
+std::string state_text(const State& s) {
+  std::string out;
+  const Frame& f = s.cur();
+  for (int r = 0; r < 11; ++r)
+    if (f.regs[r].type != RegType::NotInit) out += fmt::format(" R{}={}", r, f.regs[r].to_string());
+  return out;
+}
+
 struct Checkpoint {
   State st;
   uint32_t pc;
@@ -303,14 +314,14 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
     v.ok = false;
     v.pc = pc;
     v.message = std::move(msg);
-    if (env.log_level >= 1) {
+    if (env.log_level == 1) {
       const size_t from = trail.size() > 200 ? trail.size() - 200 : 0;
       for (size_t k = from; k < trail.size(); ++k) {
         const Insn& i = checker.insn_at(trail[k]);
         v.log += fmt::format("{}: {}\n", i.pc, isa::format_insn(i, isa::Syntax::Kernel));
       }
-      v.log += v.message + "\n";
     }
+    if (env.log_level >= 1) v.log += v.message + "\n";
   };
   uint64_t& processed = v.stats.insns_processed;
   while (!pending.empty()) {
@@ -365,6 +376,12 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
       }
       trail.push_back(p.pc);
       auto r = checker.step(p.st, i);
+      if (env.log_level >= 2 && v.log.size() < kMaxLog) {
+        v.log += fmt::format("{}: {}", i.pc, isa::format_insn(i, isa::Syntax::Kernel));
+        if (r) v.log += " ;" + state_text(p.st);
+        v.log += '\n';
+        if (v.log.size() >= kMaxLog) v.log += "... log truncated\n";
+      }
       if (!r) {
         reject_at(p.pc, r.error().message);
         return finish(v);
