@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 
+#include "corpus_verdicts.hpp"
 #include "loader/loader.hpp"
 
 namespace fs = std::filesystem;
@@ -17,27 +18,9 @@ using namespace xbpf;
 
 namespace {
 
-const fs::path kCorpus = fs::path(XBPF_SHARED_DIR) / "corpus" / "ebpf-samples";
-
-struct Row {
-  std::string file, section, program, prog_type, verdict;
-  size_t insn_cnt = 0;
-};
-
-std::vector<Row> read_verdicts() {
-  std::vector<Row> rows;
-  std::ifstream in(kCorpus / "kernel-6.18-verdicts.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string col; std::getline(ss, col, '\t');) f.push_back(col);
-    if (f.size() < 6) continue;
-    rows.push_back({f[0], f[1], f[2], f[3], f[5], std::stoul(f[4])});
-  }
-  return rows;
-}
+using test::kCorpus;
+using Row = test::VerdictRow;
+using test::read_verdicts;
 
 // Every regular file of the corpus except the verdict table and notes.
 std::vector<std::string> corpus_files() {

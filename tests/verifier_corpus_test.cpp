@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "corpus_verdicts.hpp"
 #include "loader/loader.hpp"
 #include "verifier/verifier.hpp"
 
@@ -20,30 +21,9 @@ using namespace xbpf;
 
 namespace {
 
-const fs::path kCorpus = fs::path(XBPF_SHARED_DIR) / "corpus" / "ebpf-samples";
-
-struct Row {
-  std::string file, section, program, prog_type, verdict, reason;
-  double kernel_usec = 0;
-};
-
-std::vector<Row> read_verdicts() {
-  std::vector<Row> rows;
-  std::ifstream in(kCorpus / "kernel-6.18-verdicts.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string cell;
-    while (std::getline(ss, cell, '\t')) f.push_back(cell);
-    if (f.size() < 8) continue;
-    Row r{f[0], f[1], f[2], f[3], f[5], f.size() > 8 ? f[8] : "", 0};
-    r.kernel_usec = std::atof(f[7].c_str());
-    rows.push_back(r);
-  }
-  return rows;
-}
+using test::kCorpus;
+using Row = test::VerdictRow;
+using test::read_verdicts;
 
 verifier::Env env_for(const loader::ObjectSpec& o, kabi::ProgType t) {
   verifier::Env env;
@@ -75,7 +55,7 @@ TEST(VerifierCorpus, AgreementWithTheKernel) {
     for (const auto& q : it->second->programs)
       if (q.section == r.section && q.name == r.program) p = &q;
     if (!p) continue;
-    auto type = kabi::prog_type_from_name(r.prog_type.substr(0, r.prog_type.find('(')));
+    auto type = test::row_type(r);
     if (!type) continue;
     ++rows;
     if (std::getenv("XBPF_VERIFIER_CORPUS_TRACE"))
