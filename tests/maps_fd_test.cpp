@@ -152,3 +152,27 @@ TEST_F(MapFixture, MapInMapRejectsNestedTemplates) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(MapFixture, ProgArrayKeepsProgramsAlive) {
+  auto m = make(attr(MapType::ProgArray, 4, 4, 2));
+  auto prog = store_->add_program(ProgramRecord{.name = "tail"});
+  ASSERT_TRUE(prog);
+  uint32_t k = 0, id = *prog;
+  ASSERT_TRUE(m->update(&k, &id, kAny));
+  // A new Store instance drops nothing, but a fresh process's view is what
+  // matters: release this process's creation hold by reopening the store.
+  const uint32_t map_id = m->id();
+  ASSERT_TRUE(store_->pin(ObjectKind::Map, map_id, "pa"));
+  m.reset();
+  store_.reset();
+  store_ = *Store::open(dir_ + "/s");
+  EXPECT_TRUE(store_->has_program(id)) << "held by the prog_array";
+  auto again = store_->open_map(map_id);
+  ASSERT_TRUE(again);
+  ASSERT_TRUE((*again)->remove(&k));
+  EXPECT_FALSE(store_->has_program(id)) << "released with the slot";
+}
+
+}  // namespace

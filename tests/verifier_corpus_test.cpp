@@ -62,6 +62,7 @@ TEST(VerifierCorpus, AgreementWithTheKernel) {
       std::fprintf(stderr, "start %s %s %zu insns\n", r.file.c_str(), r.section.c_str(), p->insns.size());
     auto env = env_for(*it->second, *type);
     env.func_info = !p->func_info.empty();
+    env.attach_type = p->attach_type;
     auto v = verifier::verify(p->insns, env);
     if (std::getenv("XBPF_VERIFIER_CORPUS_TRACE"))
       std::fprintf(stderr, "%s\t%s\t%s\t%s\t%.4f\t%llu\t%s\n", r.file.c_str(), r.section.c_str(), r.verdict.c_str(),

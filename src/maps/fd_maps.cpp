@@ -1,8 +1,8 @@
 // prog_array, array_of_maps, hash_of_maps (see fd_maps.hpp).
 //
-// A map-in-map keeps its inner maps alive like the kernel's references: one
-// hard link <store>/refs/<outer>.<inner>.<slot> per occupied slot, removed
-// when the slot is cleared or the outer map is reclaimed.
+// A map-in-map keeps its inner maps (a prog_array its programs) alive like
+// the kernel's references: one hard link <store>/refs/<outer>.<inner>.<slot>
+// per occupied slot, removed when the slot is cleared or the outer map is reclaimed.
 #include "maps/fd_maps.hpp"
 
 #include <cstring>
@@ -176,9 +176,9 @@ class FdArrayMap : public ArrayMap {
     std::memcpy(&id, value, 4);
     if (i >= attr_.max_entries) return fail_errno(E2BIG, "map '{}': index {} >= max_entries", name(), i);
     if (auto r = check_target(id); !r) return r;
-    if (inner_) inner_->add_ref(id, std::to_string(i));
+    add_ref(id, i);
     const uint32_t old = std::atomic_ref(ids()[i]).exchange(id, std::memory_order_acq_rel);
-    if (inner_ && old != id) inner_->drop_ref(old, std::to_string(i));
+    if (old != id) drop_ref(old, i);
     return {};
   }
   Expected<void> remove(const void* key) override {
@@ -188,12 +188,31 @@ class FdArrayMap : public ArrayMap {
     if (i >= attr_.max_entries) return fail_errno(EINVAL, "map '{}': index {} out of range", name(), i);
     const uint32_t old = std::atomic_ref(ids()[i]).exchange(0, std::memory_order_acq_rel);
     if (old == 0) return fail_errno(ENOENT, "map '{}': slot {} is empty", name(), i);
-    if (inner_) inner_->drop_ref(old, std::to_string(i));
+    drop_ref(old, i);
     return {};
   }
 
  private:
   uint32_t* ids() const noexcept { return reinterpret_cast<uint32_t*>(storage_); }
+  // A prog_array keeps its programs' records alive as the kernel keeps prog
+  // references: refs/<array>.p<prog>.<index> hard links.
+  void add_ref(uint32_t id, uint32_t i) {
+    if (inner_) return inner_->add_ref(id, std::to_string(i));
+    if (auto s = store_.lock()) {
+      (void)link(fmt::format("{}/progs/{}", s->dir(), id).c_str(), prog_ref(*s, id, i).c_str());
+    }
+  }
+  void drop_ref(uint32_t id, uint32_t i) {
+    if (inner_) return inner_->drop_ref(id, std::to_string(i));
+    if (id == 0) return;
+    if (auto s = store_.lock()) {
+      unlink(prog_ref(*s, id, i).c_str());
+      try_reclaim(fmt::format("{}/progs/{}", s->dir(), id));
+    }
+  }
+  std::string prog_ref(const Store& s, uint32_t prog, uint32_t i) const {
+    return fmt::format("{}/refs/{}.p{}.{}", s.dir(), id_, prog, i);
+  }
   Expected<void> check_target(uint32_t id) {
     if (inner_) return inner_->check(id);
     auto s = store_.lock();

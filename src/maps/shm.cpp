@@ -174,7 +174,10 @@ void release_refs(const std::string& path) {
     inner.push_back(n.substr(prefix.size(), n.find('.', prefix.size()) - prefix.size()));
   }
   closedir(dp);
-  for (const std::string& id : inner) try_reclaim(dir + "/maps/" + id);
+  // "p<id>" names a program (prog_array references), a bare id a map.
+  for (const std::string& id : inner) {
+    try_reclaim(id.starts_with('p') ? dir + "/progs/" + id.substr(1) : dir + "/maps/" + id);
+  }
 }
 
 }  // namespace xbpf::maps::detail

@@ -84,7 +84,8 @@ class ObjectFile {
 // openers (they see nlink == 0 and report ENOENT).
 void try_reclaim(const std::string& path);
 // After map `path` was removed: drops the references it held on inner maps
-// (<dir>/refs/<outer>.<inner>.<slot> hard links) and reclaims those maps.
+// (<dir>/refs/<outer>.<inner>.<slot> hard links; <inner> is p<id> for a
+// program held by a prog_array) and reclaims those objects.
 void release_refs(const std::string& path);
 
 // A 64-bit hash of a byte string (keys, stacks, bloom filter values).

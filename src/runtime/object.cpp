@@ -160,6 +160,7 @@ Expected<void> Object::verify_program(const loader::ProgramSpec& ps) const {
   env.prog_type = ps.type;
   env.helpers = opts_.helpers;
   env.func_info = !ps.func_info.empty();
+  env.attach_type = ps.attach_type;
   for (const loader::MapSpec& m : spec_.maps)
     env.maps.push_back({m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags,
                         (m.flags & maps::kFRdonlyProg) != 0, m.inner_map ? int32_t(*m.inner_map) : -1});

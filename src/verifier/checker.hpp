@@ -84,7 +84,7 @@ class Checker {
 
 // Kernel's rules for context fields (context_rules.cpp): the type a load of
 // `size` bytes at `off` yields, or nullopt when the access is invalid.
-[[nodiscard]] std::optional<RegType> context_access(kabi::ProgType t, int off, int size, bool write, bool privileged);
+[[nodiscard]] std::optional<RegType> context_access(const Env& env, int off, int size, bool write);
 [[nodiscard]] int context_size(kabi::ProgType t);
 
 }  // namespace xbpf::verifier::detail

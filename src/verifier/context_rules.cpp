@@ -153,10 +153,34 @@ std::optional<RegType> cgroup_sock(int off, int size, bool write) {
   return narrow_ok(size, 4) ? std::optional(RegType::Scalar) : std::nullopt;
 }
 
+// Which address fields a cgroup_sock_addr program may touch depends on its
+// attach type: IPv4 fields for the *4 hooks, IPv6 for *6, msg_src_* only
+// for sendmsg.
+bool sock_addr_field_allowed(int off, std::optional<kabi::AttachType> at) {
+  using S = bpf_sock_addr;
+  using A = kabi::AttachType;
+  auto is = [&](std::initializer_list<A> set) {
+    if (!at) return false;
+    for (A a : set)
+      if (*at == a) return true;
+    return false;
+  };
+  if (in(off, field(XBPF_FIELD(S, user_ip4))))
+    return is({A::CgroupInet4Bind, A::CgroupInet4Connect, A::CgroupInet4Getpeername, A::CgroupInet4Getsockname,
+               A::CgroupUdp4Sendmsg, A::CgroupUdp4Recvmsg});
+  if (in(off, field(XBPF_FIELD(S, user_ip6))))
+    return is({A::CgroupInet6Bind, A::CgroupInet6Connect, A::CgroupInet6Getpeername, A::CgroupInet6Getsockname,
+               A::CgroupUdp6Sendmsg, A::CgroupUdp6Recvmsg});
+  if (in(off, field(XBPF_FIELD(S, msg_src_ip4)))) return is({A::CgroupUdp4Sendmsg});
+  if (in(off, field(XBPF_FIELD(S, msg_src_ip6)))) return is({A::CgroupUdp6Sendmsg});
+  return true;
+}
+
 // struct bpf_sock_addr (cgroup_sock_addr programs), as its uapi comments say.
-std::optional<RegType> sock_addr(int off, int size, bool write) {
+std::optional<RegType> sock_addr(int off, int size, bool write, std::optional<kabi::AttachType> at) {
   using S = bpf_sock_addr;
   if (off < 0 || off >= static_cast<int>(sizeof(S)) || off % size != 0) return std::nullopt;
+  if (!sock_addr_field_allowed(off, at)) return std::nullopt;
   const bool ip6 = in(off, field(XBPF_FIELD(S, user_ip6))) || in(off, field(XBPF_FIELD(S, msg_src_ip6)));
   const bool ip4ish = in(off, field(XBPF_FIELD(S, user_ip4))) || in(off, field(XBPF_FIELD(S, user_port))) ||
                       in(off, field(XBPF_FIELD(S, msg_src_ip4)));
@@ -165,7 +189,7 @@ std::optional<RegType> sock_addr(int off, int size, bool write) {
     if (ip6) return size == 4 || size == 8 ? std::optional(RegType::Scalar) : std::nullopt;
     return ip4ish && size == 4 ? std::optional(RegType::Scalar) : std::nullopt;
   }
-  if (ip6) return narrow_ok(size, 8) ? std::optional(RegType::Scalar) : std::nullopt;
+  if (ip6) return narrow_ok(size, 4) || size == 8 ? std::optional(RegType::Scalar) : std::nullopt;
   if (ip4ish) return narrow_ok(size, 4) ? std::optional(RegType::Scalar) : std::nullopt;
   return size == 4 ? std::optional(RegType::Scalar) : std::nullopt;
 }
@@ -189,8 +213,9 @@ int context_size(ProgType t) {
   }
 }
 
-std::optional<RegType> context_access(ProgType t, int off, int size, bool write, bool privileged) {
-  switch (t) {
+std::optional<RegType> context_access(const Env& env, int off, int size, bool write) {
+  const bool privileged = env.privileged;
+  switch (env.prog_type) {
     case ProgType::SocketFilter: return socket_filter(off, size, write);
     case ProgType::SchedCls:
     case ProgType::SchedAct: return tc(off, size, write);
@@ -208,7 +233,7 @@ std::optional<RegType> context_access(ProgType t, int off, int size, bool write,
     case ProgType::PerfEvent: return perf_event(off, size, write);
     case ProgType::SockOps: return sock_ops(off, size, write);
     case ProgType::CgroupSock: return cgroup_sock(off, size, write);
-    case ProgType::CgroupSockAddr: return sock_addr(off, size, write);
+    case ProgType::CgroupSockAddr: return sock_addr(off, size, write, env.attach_type);
     default: return std::nullopt;
   }
 }

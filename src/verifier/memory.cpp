@@ -165,13 +165,16 @@ static VoidResult region_access(const RegState& r, int regno, int off, int size,
     return no(reject("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", regno));
   if (r.var.umax >= (uint64_t{1} << 29))
     return no(reject("R{} unbounded memory access, make sure to bounds check any such access", regno));
+  // The kernel checks the lowest and then the highest address, and names the
+  // end that failed after the access itself.
   const int64_t lo = base + r.var.smin, hi = base + static_cast<int64_t>(r.var.umax);
-  const int64_t bad = lo < 0 ? lo : hi;
-  if (lo < 0 || hi + size > static_cast<int64_t>(limit)) {
-    if (what == "map value")
-      return no(reject("invalid access to map value, value_size={} off={} size={}", limit, bad, size));
-    return no(reject("invalid access to {}, {}={} off={} size={}", what,
-                     what == "memory" ? "mem_size" : "key_size", limit, bad, size));
+  for (const auto& [at, end] : {std::pair{lo, "min"}, std::pair{hi, "max"}}) {
+    if (at >= 0 && at + size <= static_cast<int64_t>(limit)) continue;
+    const std::string access =
+        what == "map value" ? fmt::format("invalid access to map value, value_size={} off={} size={}", limit, at, size)
+                            : fmt::format("invalid access to {}, {}={} off={} size={}", what,
+                                          what == "memory" ? "mem_size" : "key_size", limit, at, size);
+    return no(reject("R{} {} value is outside of the allowed memory range ({})", regno, end, access));
   }
   return {};
 }
@@ -181,8 +184,8 @@ static VoidResult packet_access(const RegState& r, int regno, int off, int size)
     return no(reject("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", regno));
   const int64_t o = int64_t{r.off} + off;
   if (o < 0 || o + size > int64_t{r.range})
-    return no(reject("invalid access to packet, off={} size={}, R{}(id={},off={},r={})", o, size, regno, r.id, r.off,
-                     r.range));
+    return no(reject("R{} offset is outside of the packet (invalid access to packet, off={} size={}, R{}(id={},off={},r={}))",
+                     regno, o, size, regno, r.id, r.off, r.range));
   return {};
 }
 
@@ -215,7 +218,7 @@ static BasicExpected<RegState, Reject> access(Checker& c, State& s, int regno, i
       if (base.off != 0) return no(reject("dereference of modified ctx ptr R{} off={} disallowed", regno, base.off));
       if (!base.var.is_const() || base.var.const_value() != 0)
         return no(reject("variable ctx access var_off={} off={} size={}", tnum_text(base.var), off, size));
-      auto t = context_access(env.prog_type, off, size, write, env.privileged);
+      auto t = context_access(env, off, size, write);
       if (!t) return no(reject("invalid bpf_context access off={} size={}", off, size));
       if (write) return RegState{};
       if (*t == RegType::Scalar) return RegState::scalar(loaded(size));

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@ struct MapDesc {
 
 struct Env {
   kabi::ProgType prog_type = kabi::ProgType::SocketFilter;
+  std::optional<kabi::AttachType> attach_type;  // expected_attach_type (from the section name)
   bool privileged = true;             // bpf_capable: loops, pointer arithmetic, uninit stack reads...
   std::vector<MapDesc> maps;
   const helpers::Registry* helpers = nullptr;  // nullptr: Registry::standard()
