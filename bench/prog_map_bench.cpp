@@ -29,7 +29,7 @@ namespace {
 using namespace xbpf;
 constexpr int kOps = 256;
 constexpr uint32_t kRepeat = 200;
-const char* const kProgs[] = {"array_lookup", "hash_lookup", "hash_update"};
+const char* const kProgs[] = {"loop_only", "array_lookup", "hash_lookup", "hash_update"};
 
 std::string g_obj = XBPF_PROG_MAP_OBJ;
 std::vector<uint8_t> g_packet(64, 0);
@@ -55,7 +55,7 @@ std::unique_ptr<runtime::Object> load_xbpf(vm::Mode mode) {
     std::exit(1);
   }
   runtime::LoadOptions opts;
-  // Verified rows: the kernel's verifier accepts this object (xbpf's own is not wired yet).
+  // Verified rows: xbpf's verifier must accept the object (Object::load checks it).
   opts.mode = mode;
   auto o = runtime::Object::load(std::move(*spec), g_xbpf->store, opts);
   if (!o) {
