@@ -330,6 +330,16 @@ inline const Case kCases[] = {
      "misaligned value access off 0+0+2 size 4"},
     {"atomic on the context", ProgType::SchedCls, "mov %r2, 1\nlock add32 [%r1+8], %r2\nmov %r0, 0\nexit\n",
      "BPF_ATOMIC stores into R1 ctx is not allowed"},
+    {"packet pointer after a packet-moving helper", ProgType::Xdp,
+     "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 1\njgt %r4, %r3, +5\nmov %r6, %r2\nmov %r2, 0\n"
+     "call 44\nldxb %r0, [%r6+0]\nexit\nmov %r0, 1\nexit\n",
+     "R6 invalid mem access 'scalar'"},
+    {"packet pointer reloaded after a packet-moving helper", ProgType::Xdp,
+     "mov %r6, %r1\nmov %r2, 0\ncall 44\nldxw %r2, [%r6+0]\nldxw %r3, [%r6+4]\nmov %r4, %r2\nadd %r4, 1\n"
+     "jgt %r4, %r3, +2\nldxb %r0, [%r2+0]\nexit\nmov %r0, 1\nexit\n",
+     ""},
+    {"redirect_map with a hash", ProgType::Xdp, "lddw %r1, map_idx 0\nmov %r2, 0\nmov %r3, 0\ncall 51\nexit\n",
+     "cannot pass map_type 1 into func bpf_redirect_map#51"},
     {"pointer comparison unprivileged", ProgType::SocketFilter, "mov %r0, 0\njeq %r1, %r10, +0\nexit\n",
      "pointer comparison prohibited", false},
     {"back-edge unprivileged", ProgType::SocketFilter, "mov %r0, 0\nadd %r0, 1\njlt %r0, 100, -2\nexit\n",

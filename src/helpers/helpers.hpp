@@ -24,7 +24,8 @@ namespace xbpf::helpers {
 
 using kabi::ProgType;
 
-// enum bpf_arg_type (the subset helpers here use), same meaning as the kernel's.
+// enum bpf_arg_type (the kinds xbpf's verifier checks), same meaning as the
+// kernel's. MEM_RDONLY is implied: PtrToMem only needs readable memory.
 enum class Arg : uint8_t {
   DontCare,            // unused argument
   ConstMapPtr,         // ARG_CONST_MAP_PTR
@@ -55,6 +56,64 @@ enum class Ret : uint8_t {
   PtrToAllocMemOrNull,   // RET_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_ALLOC (ringbuf_reserve)
 };
 
+// Kernel argument and return kinds xbpf's verifier does not check yet. They
+// are deliberately not enumerators of Arg/Ret: the verifier switches over
+// every enumerator, and a kind it does not know must never reach it. A row
+// that uses one is "pending": Registry::allowed() refuses it (so the verifier
+// rejects the call) until the verifier handles the kind; then the kind moves
+// into the enum above with its check. Values >= kPendingBase.
+inline constexpr uint8_t kPendingBase = 100;
+namespace pending {
+// ARG_PTR_TO_SOCK_COMMON (sk_fullsock, tcp_sock, get_listener_sock)
+inline constexpr Arg PtrToSockCommon{kPendingBase + 0};
+// ARG_PTR_TO_SOCKET | PTR_MAYBE_NULL (sk_assign in sk_lookup programs)
+inline constexpr Arg PtrToSocketOrNull{kPendingBase + 1};
+// ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket from a lookup, skb->sk or BTF
+inline constexpr Arg PtrToBtfIdSockCommon{kPendingBase + 2};
+// ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE (sk_release)
+inline constexpr Arg PtrToBtfIdSockCommonRelease{kPendingBase + 3};
+// ARG_PTR_TO_BTF_ID (task_struct, inode, file, path, seq_file, ...; see the row)
+inline constexpr Arg PtrToBtfId{kPendingBase + 4};
+// ARG_PTR_TO_BTF_ID_OR_NULL | OBJ_RELEASE (kptr_xchg's new value)
+inline constexpr Arg PtrToBtfIdOrNullRelease{kPendingBase + 5};
+// ARG_PTR_TO_PERCPU_BTF_ID (per_cpu_ptr, this_cpu_ptr)
+inline constexpr Arg PtrToPercpuBtfId{kPendingBase + 6};
+// ARG_PTR_TO_TIMER: a struct bpf_timer inside a map value
+inline constexpr Arg PtrToTimer{kPendingBase + 7};
+// ARG_PTR_TO_KPTR: a kptr field inside a map value
+inline constexpr Arg PtrToKptr{kPendingBase + 8};
+// ARG_PTR_TO_DYNPTR with the row's flags (local/ringbuf, uninit, release, rdonly)
+inline constexpr Arg PtrToDynptr{kPendingBase + 9};
+// ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL (local storage initial value)
+inline constexpr Arg PtrToMapValueOrNull{kPendingBase + 10};
+// ARG_PTR_TO_FIXED_SIZE_MEM (| MEM_UNINIT), 4 bytes: check_mtu's mtu_len
+inline constexpr Arg PtrToInt{kPendingBase + 11};
+// ARG_PTR_TO_FIXED_SIZE_MEM: the row's comment gives the size (IP/TCP headers)
+inline constexpr Arg PtrToFixedSizeMem{kPendingBase + 12};
+// ARG_PTR_TO_CTX_OR_NULL: the ctx (offset 0) or the constant 0 (get_netns_cookie)
+inline constexpr Arg PtrToCtxOrNull{kPendingBase + 13};
+
+// RET_PTR_TO_MAP_VALUE (never NULL: get_local_storage)
+inline constexpr Ret RetPtrToMapValue{kPendingBase + 0};
+// RET_PTR_TO_SOCKET_OR_NULL (acquires a reference for the lookups)
+inline constexpr Ret RetPtrToSocketOrNull{kPendingBase + 1};
+// RET_PTR_TO_TCP_SOCK_OR_NULL
+inline constexpr Ret RetPtrToTcpSockOrNull{kPendingBase + 2};
+// RET_PTR_TO_SOCK_COMMON_OR_NULL (acquires a reference: skc_lookup_tcp)
+inline constexpr Ret RetPtrToSockCommonOrNull{kPendingBase + 3};
+// RET_PTR_TO_BTF_ID_OR_NULL (skc_to_*, sock_from_file, kptr_xchg)
+inline constexpr Ret RetPtrToBtfIdOrNull{kPendingBase + 4};
+// RET_PTR_TO_BTF_ID (task_pt_regs) and RET_PTR_TO_BTF_ID_TRUSTED (get_current_task_btf)
+inline constexpr Ret RetPtrToBtfId{kPendingBase + 5};
+// RET_PTR_TO_MEM_OR_BTF_ID | MEM_RDONLY (| PTR_MAYBE_NULL for per_cpu_ptr)
+inline constexpr Ret RetPtrToMemOrBtfId{kPendingBase + 6};
+// RET_PTR_TO_DYNPTR_MEM_OR_NULL (dynptr_data)
+inline constexpr Ret RetPtrToDynptrMemOrNull{kPendingBase + 7};
+}  // namespace pending
+
+[[nodiscard]] constexpr bool is_pending(Arg a) { return uint8_t(a) >= kPendingBase; }
+[[nodiscard]] constexpr bool is_pending(Ret r) { return uint8_t(r) >= kPendingBase; }
+
 [[nodiscard]] std::string_view name(Arg a);
 [[nodiscard]] std::string_view name(Ret r);
 
@@ -82,10 +141,29 @@ struct HelperSpec {
   Ret ret = Ret::Integer;
   std::array<Arg, 5> args{};
   ProgTypeSet prog_types = kAllProgTypes;
-  vm::HelperFn fn = nullptr;  // nullptr: handled by the interpreter itself (tail_call)
+  vm::HelperFn fn = nullptr;  // nullptr: not implemented by xbpf (tail_call: the interpreter's own)
+
+  // True when every argument and the return kind are ones xbpf's verifier checks.
+  [[nodiscard]] constexpr bool verifiable() const {
+    for (Arg a : args)
+      if (is_pending(a)) return false;
+    return !is_pending(ret);
+  }
 };
 
-// The built-in rows (the kernel helpers xbpf implements), sorted by id.
+// bpf_tail_call: fn is nullptr because the interpreter performs it itself.
+inline constexpr uint32_t kTailCallId = 12;
+
+// True when xbpf can run the helper (it has an implementation, or it is
+// tail_call). Programs calling any other helper fail to load.
+[[nodiscard]] constexpr bool implemented(const HelperSpec& h) { return h.fn != nullptr || h.id == kTailCallId; }
+
+// True for the helpers after which the kernel's verifier invalidates every
+// packet pointer (bpf_helper_changes_pkt_data: they may move skb/xdp data).
+[[nodiscard]] bool changes_packet_data(uint32_t id);
+
+// The built-in rows, sorted by id: one for every kernel helper of enum
+// bpf_func_id (fn == nullptr for those xbpf does not implement).
 [[nodiscard]] std::span<const HelperSpec> builtin_helpers();
 
 // A helper table plus embedder additions. Copyable value; not thread-safe
@@ -101,9 +179,14 @@ class Registry {
 
   // Row for `id`, nullptr when unknown.
   [[nodiscard]] const HelperSpec* find(uint32_t id) const;
-  // True when a program of type `t` may call helper `id`.
+  // True when the kernel lets a program of type `t` call helper `id`.
+  [[nodiscard]] bool kernel_allowed(uint32_t id, ProgType t) const;
+  // What the verifier uses: kernel_allowed() and the row is verifiable() (a
+  // call to a helper whose prototype uses a pending kind is refused, never
+  // checked half-way).
   [[nodiscard]] bool allowed(uint32_t id, ProgType t) const;
-  // The vm::HelperTable for programs of type `t`: every helper allowed for it.
+  // The vm::HelperTable for programs of type `t`: every implemented helper
+  // (fn != nullptr) the kernel allows for it.
   [[nodiscard]] vm::HelperTable table_for(ProgType t) const;
   [[nodiscard]] std::span<const HelperSpec> all() const { return rows_; }
 

@@ -170,6 +170,20 @@ Expected<void> Object::verify_program(const loader::ProgramSpec& ps) const {
   return {};
 }
 
+// The helper table knows every kernel helper, so the verifier may accept a
+// call to one xbpf cannot run: such a program fails to load here, by name.
+static Expected<void> check_helpers_implemented(const loader::ProgramSpec& ps, const helpers::Registry& reg) {
+  constexpr uint8_t kCallHelper = 0x85;  // BPF_JMP | BPF_CALL, src_reg 0: a helper id in imm
+  for (const isa::RawInsn& insn : ps.insns) {
+    if (insn.code != kCallHelper || insn.src != 0) continue;
+    const helpers::HelperSpec* h = reg.find(static_cast<uint32_t>(insn.imm));
+    if (h && !helpers::implemented(*h))
+      return fail(Errc::unsupported, "prog '{}': helper bpf_{}#{} is not implemented by xbpf", ps.name, h->name,
+                  h->id);
+  }
+  return {};
+}
+
 Expected<void> Object::load_programs() {
   for (const loader::ProgramSpec& ps : spec_.programs) {
     std::vector<uint64_t> xlated;
@@ -177,6 +191,7 @@ Expected<void> Object::load_programs() {
     if (!insns) return xbpf::unexpected(insns.error());
     if (opts_.mode == vm::Mode::Verified && !opts_.trusted)
       if (auto r = verify_program(ps); !r) return r;
+    if (auto r = check_helpers_implemented(ps, *opts_.helpers); !r) return r;
     tables_.push_back(std::make_unique<vm::HelperTable>(opts_.helpers->table_for(ps.type)));
     auto vp = vm::Program::load(*insns, vm::LoadOptions{opts_.mode, tables_.back().get()});
     if (!vp) return xbpf::unexpected(with_context(vp.error(), fmt::format("prog '{}'", ps.name)));

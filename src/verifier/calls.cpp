@@ -39,8 +39,28 @@ VoidResult map_compatible(const MapDesc& m, const HelperSpec& h) {
     case MapType::Queue: case MapType::Stack: ok = n == "map_push_elem" || n == "map_pop_elem" || n == "map_peek_elem"; break;
     case MapType::BloomFilter: ok = n == "map_push_elem" || n == "map_peek_elem"; break;
     case MapType::ArrayOfMaps: case MapType::HashOfMaps: ok = n == "map_lookup_elem"; break;
-    default: ok = !ringbuf_fn && h.id != kTailCall && n != "perf_event_output" && n != "get_stackid" &&
-                  (generic || (n != "map_push_elem" && n != "map_pop_elem" && n != "map_peek_elem"));
+    case MapType::Devmap: case MapType::DevmapHash: case MapType::Cpumap: case MapType::Xskmap:
+      ok = n == "redirect_map" || (m.type == MapType::Xskmap && generic); break;
+    case MapType::Sockmap:
+      ok = n == "sk_redirect_map" || n == "msg_redirect_map" || n == "sock_map_update" || n == "sk_select_reuseport" ||
+           generic;
+      break;
+    case MapType::Sockhash:
+      ok = n == "sk_redirect_hash" || n == "msg_redirect_hash" || n == "sock_hash_update" ||
+           n == "sk_select_reuseport" || generic;
+      break;
+    case MapType::ReuseportSockarray: ok = n == "sk_select_reuseport" || generic; break;
+    case MapType::CgroupArray: ok = n == "skb_under_cgroup" || n == "current_task_under_cgroup"; break;
+    case MapType::CgroupStorage: case MapType::PercpuCgroupStorage: ok = n == "get_local_storage"; break;
+    default: {
+      static constexpr std::string_view kTyped[] = {
+          "perf_event_output", "perf_event_read", "perf_event_read_value", "get_stackid", "redirect_map",
+          "sk_redirect_map", "msg_redirect_map", "sock_map_update", "sk_redirect_hash", "msg_redirect_hash",
+          "sock_hash_update", "sk_select_reuseport", "skb_under_cgroup", "current_task_under_cgroup",
+          "get_local_storage", "map_push_elem", "map_pop_elem", "map_peek_elem"};
+      ok = !ringbuf_fn && h.id != kTailCall;
+      for (std::string_view t : kTyped) ok = ok && n != t;
+    }
   }
   if (h.id == kTailCall && m.type != MapType::ProgArray) return no(reject("expected prog array map for tail call"));
   if (!ok)
@@ -167,6 +187,14 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
     for (int r = 1; r <= 5; ++r) f.regs[r] = RegState{};
     f.regs[0] = RegState::unknown();
     return Step{Step::Fork, i.pc + 1, std::move(enter), callback};
+  }
+  // A helper that may move or resize the packet invalidates every packet
+  // pointer, in every frame and spill slot (the kernel's clear_all_pkt_pointers).
+  if (helpers::changes_packet_data(id)) {
+    for_each_reg(s, [&](RegState& r) {
+      if (is_packet(r.type) || r.type == RegType::PtrToPacketEnd)
+        r = env().privileged ? RegState::unknown() : RegState{};
+    });
   }
   if (release) {
     std::erase_if(s.refs, [&](const Reference& x) { return x.id == release; });
