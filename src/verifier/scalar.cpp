@@ -293,7 +293,8 @@ Scalar shift(AluOp op, const Scalar& a, unsigned k, bool alu32) {
   if (op == AluOp::Lsh) {
     r.var = tnum_lshift(a.var, k);
     if (!alu32 && (k == 0 || (a.umax >> (64 - k)) == 0)) r.umin = a.umin << k, r.umax = a.umax << k;
-    if (k == 0 || (a.u32_max >> (32 - k)) == 0) r.u32_min = a.u32_min << k, r.u32_max = a.u32_max << k;
+    if (k >= 32) r.u32_min = r.u32_max = 0;  // a 64-bit shift by 32+ leaves the low half zero
+    else if (k == 0 || (a.u32_max >> (32 - k)) == 0) r.u32_min = a.u32_min << k, r.u32_max = a.u32_max << k;
   } else if (op == AluOp::Rsh) {
     if (alu32) {
       r.var = tnum_rshift(tnum_subreg(a.var), k);
