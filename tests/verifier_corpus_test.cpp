@@ -14,6 +14,7 @@
 
 #include "corpus_verdicts.hpp"
 #include "loader/loader.hpp"
+#include "runtime/object.hpp"
 #include "verifier/verifier.hpp"
 
 namespace fs = std::filesystem;
@@ -24,17 +25,6 @@ namespace {
 using test::kCorpus;
 using Row = test::VerdictRow;
 using test::read_verdicts;
-
-verifier::Env env_for(const loader::ObjectSpec& o, kabi::ProgType t) {
-  verifier::Env env;
-  env.prog_type = t;
-  for (const auto& m : o.maps) {
-    verifier::MapDesc d{m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags, (m.flags & (1u << 7)) != 0,
-                        m.inner_map ? static_cast<int32_t>(*m.inner_map) : -1};
-    env.maps.push_back(d);
-  }
-  return env;
-}
 
 }  // namespace
 
@@ -60,9 +50,8 @@ TEST(VerifierCorpus, AgreementWithTheKernel) {
     ++rows;
     if (std::getenv("XBPF_VERIFIER_CORPUS_TRACE"))
       std::fprintf(stderr, "start %s %s %zu insns\n", r.file.c_str(), r.section.c_str(), p->insns.size());
-    auto env = env_for(*it->second, *type);
-    env.func_info = !p->func_info.empty();
-    env.attach_type = p->attach_type;
+    auto env = runtime::verifier_env(*it->second, *p);
+    env.prog_type = *type;  // the type the kernel was asked for
     auto v = verifier::verify(p->insns, env);
     if (std::getenv("XBPF_VERIFIER_CORPUS_TRACE"))
       std::fprintf(stderr, "%s\t%s\t%s\t%s\t%.4f\t%llu\t%s\n", r.file.c_str(), r.section.c_str(), r.verdict.c_str(),

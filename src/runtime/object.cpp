@@ -155,15 +155,21 @@ Expected<std::vector<isa::RawInsn>> Object::relocate(const loader::ProgramSpec& 
 
 // xbpf's verifier on the program as the loader produced it (map references
 // as map_idx pseudo lddw, which the verifier resolves against spec_.maps).
-Expected<void> Object::verify_program(const loader::ProgramSpec& ps) const {
+verifier::Env verifier_env(const loader::ObjectSpec& o, const loader::ProgramSpec& p,
+                          const helpers::Registry* helpers) {
   verifier::Env env;
-  env.prog_type = ps.type;
-  env.helpers = opts_.helpers;
-  env.func_info = !ps.func_info.empty();
-  env.attach_type = ps.attach_type;
-  for (const loader::MapSpec& m : spec_.maps)
+  env.prog_type = p.type;
+  env.attach_type = p.attach_type;
+  env.func_info = !p.func_info.empty();
+  env.helpers = helpers;
+  for (const loader::MapSpec& m : o.maps)
     env.maps.push_back({m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags,
                         (m.flags & maps::kFRdonlyProg) != 0, m.inner_map ? int32_t(*m.inner_map) : -1});
+  return env;
+}
+
+Expected<void> Object::verify_program(const loader::ProgramSpec& ps) const {
+  const verifier::Env env = verifier_env(spec_, ps, opts_.helpers);
   const verifier::Verdict v = verifier::verify(ps.insns, env);
   if (!v.ok)
     return fail(Errc::invalid_program, "prog '{}': rejected by the verifier at insn {}: {}", ps.name, v.pc, v.message);

@@ -27,6 +27,7 @@
 #include "helpers/run_state.hpp"
 #include "loader/loader.hpp"
 #include "maps/store.hpp"
+#include "verifier/verifier.hpp"
 #include "vm/vm.hpp"
 
 namespace xbpf::runtime {
@@ -108,6 +109,12 @@ class Object {
   std::vector<helpers::MapRef> map_refs_;  // every map a program may name
   std::vector<vm::Region> regions_;        // global data / direct value access
 };
+
+// What xbpf's verifier needs to check `p` as BPF_PROG_LOAD would: its type,
+// attach type, func info and the object's maps (map_idx N = o.maps[N]).
+// Privileged, log level 0; callers adjust those.
+[[nodiscard]] verifier::Env verifier_env(const loader::ObjectSpec& o, const loader::ProgramSpec& p,
+                                         const helpers::Registry* helpers = nullptr);
 
 // A program loaded by any Object of this process, by store id (tail calls
 // through prog arrays); nullptr when none.

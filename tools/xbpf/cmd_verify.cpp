@@ -13,6 +13,7 @@
 #include "io.hpp"
 #include "isa/disasm.hpp"
 #include "loader/loader.hpp"
+#include "runtime/object.hpp"
 #include "verifier/verifier.hpp"
 
 namespace xbpf::cli {
@@ -26,15 +27,9 @@ struct VerifyArgs {
 };
 
 verifier::Env env_for(const loader::ObjectSpec& o, const loader::ProgramSpec& p, const VerifyArgs& a) {
-  verifier::Env env;
-  env.prog_type = p.type;
+  verifier::Env env = runtime::verifier_env(o, p);
   env.privileged = !a.unprivileged;
   env.log_level = a.log_level;
-  env.func_info = !p.func_info.empty();
-  env.attach_type = p.attach_type;
-  for (const auto& m : o.maps)
-    env.maps.push_back({m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags,
-                        (m.flags & (1u << 7)) != 0, m.inner_map ? static_cast<int32_t>(*m.inner_map) : -1});
   return env;
 }
 
