@@ -111,10 +111,15 @@ TEST_F(ProgCli, TracelogShowsWhatProgramsPrinted) {
   auto r = run_xbpf("prog tracelog" + store());
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(r.out, "");
-  r = run_xbpf("prog run " + kObjects + "/rt_trace.o --program on_call --ctx-in " + (dir_ / "pkt.bin").string() + store());
-  (void)r;  // the uprobe program reads user memory named by the context; only its printk matters here
+  // A raw tracepoint whose first argument is 42.
+  std::vector<uint8_t> args(8, 0);
+  args[0] = 42;
+  std::ofstream(dir_ / "args.bin", std::ios::binary).write(reinterpret_cast<const char*>(args.data()), 8);
+  r = run_xbpf("prog run " + kObjects + "/rt_printk.o --ctx-in " + (dir_ / "args.bin").string() + store());
+  ASSERT_EQ(r.code, 0) << r.out;
   r = run_xbpf("prog tracelog" + store());
   EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("bpf_trace_printk: say 42\n"), std::string::npos) << r.out;
 }
 
 }  // namespace
