@@ -100,7 +100,6 @@ struct Reference {
 struct State {
   std::vector<Frame> frames;  // frames.back() is the current function
   std::vector<Reference> refs;
-  uint32_t loop_iter = 0;     // callback iterations (bpf_loop) are not unrolled
   bool operator==(const State&) const = default;
   [[nodiscard]] Frame& cur() { return frames.back(); }
   [[nodiscard]] const Frame& cur() const { return frames.back(); }
