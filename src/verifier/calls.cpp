@@ -151,6 +151,19 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
   return {};
 }
 
+// A map reached through a map-in-map lookup is only the inner template: the
+// real map differs per lookup, so such calls are never bound to one map.
+void Checker::record_call_map(uint32_t pc, const MapDesc& map) {
+  const auto idx = static_cast<int32_t>(&map - env().maps.data());
+  bool inner = false;
+  for (const MapDesc& m : env().maps) inner = inner || m.inner == idx;
+  if (call_maps_.size() <= pc) call_maps_.resize(pc + 1, kUnseen);
+  int32_t& seen = call_maps_[pc];
+  if (inner) seen = kPoisoned;
+  else if (seen == kUnseen) seen = idx;
+  else if (seen != idx) seen = kPoisoned;
+}
+
 StepResult Checker::call_helper(State& s, const Insn& i) {
   const auto id = static_cast<uint32_t>(i.imm);
   const HelperSpec* h = helpers_.find(id);
@@ -163,8 +176,10 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
     if (h->args[k] == Arg::DontCare) break;
     if (auto r = check_arg(*this, s, *h, k, map, release, callback); !r) return no(r.error());
   }
-  if (map)
+  if (map) {
     if (auto r = map_compatible(*map, *h); !r) return no(r.error());
+    record_call_map(i.pc, *map);
+  }
   if (id == kTailCall && !s.refs.empty()) return no(reject("tail_call would lead to reference leak"));
   if (callback != UINT32_MAX) {
     if (id != kLoop) return no(reject("callback helper bpf_{} is not supported by xbpf's verifier yet", h->name));

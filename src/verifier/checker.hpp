@@ -45,6 +45,11 @@ class Checker {
   [[nodiscard]] const Env& env() const { return env_; }
   [[nodiscard]] const isa::Insn& insn_at(uint32_t pc) const { return insns_[*cfg_.index_of(pc)]; }
   uint32_t new_id() { return ++last_id_; }
+  // Per slot: the map a helper call's map argument names on every path so far
+  // (Verdict::call_map; kPoisoned once two paths disagree).
+  static constexpr int32_t kUnseen = -2, kPoisoned = -1;
+  [[nodiscard]] std::vector<int32_t>& call_maps() { return call_maps_; }
+  void record_call_map(uint32_t pc, const MapDesc& map);
 
   // transfer.cpp
   [[nodiscard]] StepResult alu(State& s, const isa::Insn& i);
@@ -80,6 +85,7 @@ class Checker {
   const Env& env_;
   const helpers::Registry& helpers_;
   uint32_t last_id_ = 0;
+  std::vector<int32_t> call_maps_;
 };
 
 // Kernel's rules for context fields (context_rules.cpp): the type a load of

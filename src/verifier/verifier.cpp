@@ -400,6 +400,9 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
     }
   }
   v.ok = true;
+  v.call_map = std::move(checker.call_maps());
+  v.call_map.resize(slots, Verdict::kNoMap);
+  for (int32_t& m : v.call_map) m = std::max(m, Verdict::kNoMap);
   if (env.log_level >= 1)
     v.log += fmt::format("processed {} insns (limit {}) max_states_per_insn ? total_states {} peak_states {}\n",
                          processed, env.insn_limit, v.stats.states_total, v.stats.peak_states);

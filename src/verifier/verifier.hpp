@@ -59,6 +59,12 @@ struct Verdict {
   uint32_t pc = 0;      // on reject: the instruction
   std::string log;      // verifier log at the requested level
   Stats stats;
+  // Accepted programs, per instruction slot: for a helper call whose map
+  // argument is the same map (from an `lddw map`) on every explored path, that
+  // map's index in Env::maps; kNoMap otherwise (the kernel's map_ptr_state in
+  // insn_aux_data). The runtime uses it to bind or inline such calls.
+  static constexpr int32_t kNoMap = -1;
+  std::vector<int32_t> call_map;
 };
 
 // Verifies `code` (relocated: map references as lddw map_idx / map_idx_value).
