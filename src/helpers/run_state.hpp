@@ -48,9 +48,6 @@ struct MapRef {
   bool rdonly_prog = false;  // BPF_F_RDONLY_PROG: values granted read-only
 };
 
-// A perf_event_output record sink (cpu, bytes).
-using PerfSink = std::function<void(uint32_t cpu, std::span<const uint8_t> data)>;
-
 struct RunState {
   kabi::ProgType prog_type = kabi::ProgType::Unspec;
   // Checked mode: the regions the program may access. ExecContext::regions
@@ -60,7 +57,6 @@ struct RunState {
   std::vector<MapRef> maps;        // maps the program may pass to helpers
   PacketState packet;
   TraceLog* trace = nullptr;       // bpf_trace_printk sink; null: discarded
-  PerfSink perf_output;            // bpf_perf_event_output sink; empty: -ENOENT
   uint64_t attach_cookie = 0;      // bpf_get_attach_cookie
   uint64_t func_ip = 0;            // bpf_get_func_ip
   uint32_t redirect_ifindex = 0;   // last bpf_redirect target

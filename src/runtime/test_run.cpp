@@ -39,7 +39,6 @@ Expected<TestRunResult> run_repeated(const Program& prog, void* ctx, size_t ctx_
 helpers::RunState base_state(const TestRun& o) {
   helpers::RunState s;
   s.trace = o.trace;
-  s.perf_output = o.perf_output;
   return s;
 }
 

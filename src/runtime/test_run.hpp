@@ -39,7 +39,6 @@ struct TestRun {
   uint32_t repeat = 1;                              // 0 behaves as 1, as the kernel
   uint32_t flags = 0;                               // must be 0 (no live frames, no cpu)
   helpers::TraceLog* trace = nullptr;               // bpf_trace_printk sink
-  helpers::PerfSink perf_output;                    // bpf_perf_event_output sink
 };
 
 struct TestRunResult {
