@@ -1,16 +1,26 @@
 // The verifier's small programs through the Linux verifier (BPF_PROG_LOAD on
-// this machine's kernel, through libbpf's low-level API): for every
-// privileged case, the kernel's verdict must equal the one the case states,
-// and the kernel's log must contain the message xbpf is expected to give, so
-// the expectations in verifier_cases.hpp are the kernel's, not ours.
+// this machine's kernel, through libbpf's low-level API): for every case,
+// the kernel's verdict must equal the one the case states, and the kernel's
+// log must contain the message xbpf is expected to give, so the
+// expectations in verifier_cases.hpp are the kernel's, not ours.
 //
-// Left out: unprivileged cases (this test runs as root, and the kernel's
-// unprivileged mode cannot be entered from here) and cases that assume BTF
-// func info (the kernel needs real BTF for them). Without bpf(2) the test
-// skips naming what is missing; under CI=true it fails instead.
+// Privileged cases load as this process (root). Unprivileged cases load in a
+// forked child that drops every capability (setuid to nobody) and sends the
+// verdict and log back through a pipe; the maps are created beforehand by
+// the parent and inherited as fds. The kernel refuses all unprivileged loads
+// while kernel.unprivileged_bpf_disabled is non-zero: the test sets it to 0
+// for its duration when it may (value 2, as root) and restores it; value 1 is
+// locked until reboot, and then the unprivileged part is skipped loudly.
+//
+// Left out: cases that assume BTF func info (the kernel needs real BTF for
+// them). Without bpf(2) the test skips naming what is missing; under CI=true
+// it fails instead.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +29,9 @@
 
 #ifdef XBPF_HAVE_LIBBPF
 #include <bpf/bpf.h>
+#include <grp.h>
 #include <linux/bpf.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #endif
 
@@ -27,14 +39,20 @@ namespace {
 
 using namespace xbpf::test;
 
-#define REQUIRE_KERNEL(missing)                                                              \
-  do {                                                                                       \
-    const char* ci = std::getenv("CI");                                                      \
-    if (ci && std::string(ci) == "true") FAIL() << "kernel oracle unavailable: " << missing; \
-    GTEST_SKIP() << "kernel oracle unavailable: " << missing;                                \
+bool under_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+#define REQUIRE_KERNEL(missing)                                                         \
+  do {                                                                                  \
+    if (under_ci()) FAIL() << "kernel oracle unavailable: " << missing;                 \
+    GTEST_SKIP() << "kernel oracle unavailable: " << missing;                           \
   } while (0)
 
 #ifdef XBPF_HAVE_LIBBPF
+constexpr const char* kUnprivSysctl = "/proc/sys/kernel/unprivileged_bpf_disabled";
+
 // The kernel twins of kMaps; returns their fds (or an empty vector).
 std::vector<int> create_kernel_maps() {
   std::vector<int> fds;
@@ -57,18 +75,8 @@ struct KernelVerdict {
   std::string log;
 };
 
-KernelVerdict kernel_verify(const Case& c, const std::vector<int>& fds) {
-  auto insns = xbpf::isa::assemble(c.text, c.name);
-  if (!insns) return {false, "assemble: " + insns.error().message};
-  auto raw = xbpf::isa::encode_program(*insns);
-  for (size_t k = 0; k + 1 < raw.size(); ++k) {
-    if (raw[k].code != 0x18) continue;
-    if (raw[k].src == 5 || raw[k].src == 6) {  // map_idx -> map fd, map_idx_value -> map value
-      raw[k].imm = fds.at(static_cast<size_t>(raw[k].imm));
-      raw[k].src = raw[k].src == 5 ? BPF_PSEUDO_MAP_FD : BPF_PSEUDO_MAP_VALUE;
-    }
-    ++k;  // second slot
-  }
+// Loads `raw` (map references already resolved) as this process.
+KernelVerdict load(const Case& c, const std::vector<xbpf::isa::RawInsn>& raw) {
   std::vector<char> log(1 << 20);
   LIBBPF_OPTS(bpf_prog_load_opts, o, .log_level = 1, .log_size = static_cast<__u32>(log.size()),
               .log_buf = log.data());
@@ -77,6 +85,112 @@ KernelVerdict kernel_verify(const Case& c, const std::vector<int>& fds) {
   KernelVerdict v{fd >= 0, log.data()};
   if (fd >= 0) close(fd);
   return v;
+}
+
+// Loads `raw` in a child without any capability: setuid from root to nobody
+// clears the permitted, effective and ambient sets. The child writes one
+// verdict byte ('1' accepted, '0' rejected) and then the log.
+KernelVerdict load_unprivileged(const Case& c, const std::vector<xbpf::isa::RawInsn>& raw) {
+  int p[2];
+  if (pipe(p) != 0) return {false, "pipe failed"};
+  const pid_t pid = fork();
+  if (pid < 0) return {false, "fork failed"};
+  if (pid == 0) {
+    close(p[0]);
+    if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    KernelVerdict v = load(c, raw);
+    const char verdict = v.ok ? '1' : '0';
+    bool sent = write(p[1], &verdict, 1) == 1;
+    for (size_t at = 0; sent && at < v.log.size();) {
+      ssize_t n = write(p[1], v.log.data() + at, v.log.size() - at);
+      sent = n > 0;
+      at += sent ? static_cast<size_t>(n) : 0;
+    }
+    _exit(sent ? 0 : 3);
+  }
+  close(p[1]);
+  std::string out;
+  char buf[65536];
+  for (ssize_t n; (n = read(p[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(p[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (out.empty()) return {false, "unprivileged child failed (status " + std::to_string(status) + ")"};
+  return {out[0] == '1', out.substr(1)};
+}
+
+KernelVerdict kernel_verify(const Case& c, const std::vector<int>& fds) {
+  auto insns = xbpf::isa::assemble(c.text, c.name);
+  if (!insns) return {false, "assemble: " + insns.error().message};
+  auto raw = xbpf::isa::encode_program(*insns);
+  apply_patch(c, raw);
+  for (size_t k = 0; k + 1 < raw.size(); ++k) {
+    if (raw[k].code != 0x18) continue;
+    if (raw[k].src == 5 || raw[k].src == 6) {  // map_idx -> map fd, map_idx_value -> map value
+      raw[k].imm = fds.at(static_cast<size_t>(raw[k].imm));
+      raw[k].src = raw[k].src == 5 ? BPF_PSEUDO_MAP_FD : BPF_PSEUDO_MAP_VALUE;
+    }
+    ++k;  // second slot
+  }
+  return c.privileged ? load(c, raw) : load_unprivileged(c, raw);
+}
+
+std::optional<int> read_sysctl() {
+  std::ifstream in(kUnprivSysctl);
+  int v = 0;
+  if (!(in >> v)) return std::nullopt;
+  return v;
+}
+
+bool write_sysctl(int v) {
+  std::ofstream out(kUnprivSysctl);
+  out << v;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+// Lets unprivileged programs load while alive (unprivileged_bpf_disabled = 0)
+// and puts the original value back. `why_not` says why it could not.
+class UnprivilegedBpf {
+ public:
+  UnprivilegedBpf() {
+    original_ = read_sysctl();
+    if (!original_) {
+      why_not_ = std::string("cannot read ") + kUnprivSysctl;
+    } else if (*original_ == 1) {
+      why_not_ = "kernel.unprivileged_bpf_disabled is 1 (locked until reboot)";
+    } else if (*original_ != 0 && !(geteuid() == 0 && write_sysctl(0) && read_sysctl() == 0)) {
+      why_not_ = "kernel.unprivileged_bpf_disabled is " + std::to_string(*original_) + " and cannot be set to 0";
+    }
+  }
+  ~UnprivilegedBpf() {
+    if (original_ && *original_ != 0 && read_sysctl() != original_) write_sysctl(*original_);
+  }
+  UnprivilegedBpf(const UnprivilegedBpf&) = delete;
+  UnprivilegedBpf& operator=(const UnprivilegedBpf&) = delete;
+  [[nodiscard]] const std::string& why_not() const { return why_not_; }
+
+ private:
+  std::optional<int> original_;
+  std::string why_not_;
+};
+
+struct Counts {
+  size_t accepts = 0, rejects = 0, privileged = 0, unprivileged = 0;
+};
+
+// Compares one case with the kernel; counts it.
+void compare(const Case& c, const std::vector<int>& fds, Counts& n) {
+  auto k = kernel_verify(c, fds);
+  const bool expect_ok = std::string(c.verdict).empty();
+  (expect_ok ? n.accepts : n.rejects)++;
+  (c.privileged ? n.privileged : n.unprivileged)++;
+  EXPECT_EQ(k.ok, expect_ok) << c.name << (c.privileged ? "" : " (unprivileged)") << ": the kernel "
+                             << (k.ok ? "accepts" : "rejects") << "\n" << k.log;
+  if (!expect_ok && !k.ok) {
+    EXPECT_NE(k.log.find(c.verdict), std::string::npos)
+        << c.name << ": the kernel's log lacks '" << c.verdict << "':\n" << k.log;
+  }
 }
 #endif
 
@@ -88,20 +202,79 @@ TEST(VerifierKernel, CasesAgreeWithTheLinuxVerifier) {
 #else
   auto fds = create_kernel_maps();
   if (fds.empty()) REQUIRE_KERNEL("bpf(BPF_MAP_CREATE) failed: no bpf(2) or not privileged");
-  size_t compared = 0;
+  Counts n;
   for (const Case& c : kCases) {
-    if (!c.privileged || c.func_info) continue;  // see the header comment
-    auto k = kernel_verify(c, fds);
-    ++compared;
-    const bool expect_ok = std::string(c.verdict).empty();
-    EXPECT_EQ(k.ok, expect_ok) << c.name << ": the kernel " << (k.ok ? "accepts" : "rejects") << "\n" << k.log;
-    if (!expect_ok && !k.ok) {
-      EXPECT_NE(k.log.find(c.verdict), std::string::npos)
-          << c.name << ": the kernel's log lacks '" << c.verdict << "':\n" << k.log;
+    if (!c.privileged || c.func_info) continue;  // func info: see the header comment
+    compare(c, fds, n);
+  }
+  for (int f : fds) close(f);
+  std::printf("compared %zu privileged programs with the Linux verifier: %zu rejects, %zu accepts\n",
+              n.privileged, n.rejects, n.accepts);
+  EXPECT_GT(n.privileged, 40u);
+#endif
+}
+
+TEST(VerifierKernel, UnprivilegedCasesAgreeWithTheLinuxVerifier) {
+#ifndef XBPF_HAVE_LIBBPF
+  REQUIRE_KERNEL("built without libbpf (libbpf-dev)");
+#else
+  auto fds = create_kernel_maps();
+  if (fds.empty()) REQUIRE_KERNEL("bpf(BPF_MAP_CREATE) failed: no bpf(2) or not privileged");
+  Counts n;
+  {
+    UnprivilegedBpf unpriv;
+    if (!unpriv.why_not().empty()) {
+      for (int f : fds) close(f);
+      std::printf("SKIPPING the unprivileged cases: %s\n", unpriv.why_not().c_str());
+      REQUIRE_KERNEL(unpriv.why_not());
+    }
+    for (const Case& c : kCases) {
+      if (c.privileged || c.func_info) continue;
+      compare(c, fds, n);
     }
   }
   for (int f : fds) close(f);
-  std::printf("compared %zu programs with the Linux verifier\n", compared);
-  EXPECT_GT(compared, 40u);
+  std::printf("compared %zu unprivileged programs with the Linux verifier: %zu rejects, %zu accepts\n",
+              n.unprivileged, n.rejects, n.accepts);
+  EXPECT_GE(n.unprivileged, 40u);
+  EXPECT_GE(n.rejects, 20u);
+#endif
+}
+
+// The floor of the negative suite, counted over every case the kernel judges.
+TEST(VerifierKernel, NegativeSuiteFloor) {
+  size_t rejects = 0, accepts = 0, privileged = 0, unprivileged = 0, kernel_only_skipped = 0;
+  for (const Case& c : kCases) {
+    if (c.func_info) {
+      ++kernel_only_skipped;
+      continue;
+    }
+    (std::string(c.verdict).empty() ? accepts : rejects)++;
+    (c.privileged ? privileged : unprivileged)++;
+  }
+  std::printf("kernel-checked cases: %zu rejects, %zu accepts; %zu privileged, %zu unprivileged; "
+              "%zu need BTF func info (xbpf only)\n",
+              rejects, accepts, privileged, unprivileged, kernel_only_skipped);
+  EXPECT_GE(rejects, 150u);
+  EXPECT_GE(accepts, 100u);
+}
+
+// The known disagreements' verdicts are the kernel's too.
+TEST(VerifierKernel, KnownDisagreementsStateTheKernelsVerdict) {
+#ifndef XBPF_HAVE_LIBBPF
+  REQUIRE_KERNEL("built without libbpf (libbpf-dev)");
+#else
+  auto fds = create_kernel_maps();
+  if (fds.empty()) REQUIRE_KERNEL("bpf(BPF_MAP_CREATE) failed: no bpf(2) or not privileged");
+  Counts n;
+  {
+    UnprivilegedBpf unpriv;
+    for (const KnownDisagreement& d : kKnownDisagreements) {
+      if (d.c.func_info || (!d.c.privileged && !unpriv.why_not().empty())) continue;
+      compare(d.c, fds, n);
+    }
+  }
+  for (int f : fds) close(f);
+  std::printf("checked %zu known disagreements against the Linux verifier\n", n.privileged + n.unprivileged);
 #endif
 }

@@ -2,6 +2,8 @@
 // prototypes (argument types, map compatibility, memory sizes, references),
 // bpf-to-bpf calls with a frame each, callbacks (bpf_loop), and the exit
 // rules of subprograms, callbacks and the main program.
+#include <algorithm>
+
 #include "verifier/checker.hpp"
 
 namespace xbpf::verifier::detail {
@@ -86,7 +88,10 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
     return no(reject("R{} type={} expected={}", regno, r.type_name(), what));
   };
   switch (a) {
-    case Arg::DontCare: case Arg::Anything:
+    case Arg::DontCare:
+      return {};
+    case Arg::Anything:  // a pointer would reach the helper as a number
+      if (r.type != RegType::Scalar && !c.env().privileged) return no(reject("R{} leaks addr into helper function", regno));
       return {};
     case Arg::ConstMapPtr:
       if (r.type != RegType::ConstPtrToMap) return expected("map_ptr");
@@ -153,6 +158,15 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
 
 // A map reached through a map-in-map lookup is only the inner template: the
 // real map differs per lookup, so such calls are never bound to one map.
+// Helpers bpf_base_func_proto offers only with CAP_BPF or CAP_PERFMON:
+// refused to unprivileged programs whatever their type allows.
+static bool needs_capability(uint32_t id) {
+  static constexpr uint32_t kIds[] = {
+      6,   16,  35,  80,  81,  93,  94,  112, 113, 114, 115, 118, 149, 153, 154, 158, 164, 165, 169, 170,
+      171, 172, 175, 177, 181, 194, 197, 198, 199, 200, 201, 202, 203, 209, 210, 211};
+  return std::find(std::begin(kIds), std::end(kIds), id) != std::end(kIds);
+}
+
 void Checker::record_call_map(uint32_t pc, const MapDesc& map) {
   const auto idx = static_cast<int32_t>(&map - env().maps.data());
   bool inner = false;
@@ -168,7 +182,7 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
   const auto id = static_cast<uint32_t>(i.imm);
   const HelperSpec* h = helpers_.find(id);
   if (!h) return no(reject("invalid func unknown#{}", id));
-  if (!helpers_.allowed(id, env().prog_type))
+  if (!helpers_.allowed(id, env().prog_type) || (!env().privileged && needs_capability(id)))
     return no(reject("program of this type cannot use helper bpf_{}#{}", h->name, id));
   const MapDesc* map = nullptr;
   uint32_t release = 0, callback = UINT32_MAX;

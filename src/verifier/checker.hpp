@@ -37,6 +37,28 @@ struct Step {
 
 using StepResult = BasicExpected<Step, Reject>;
 
+// What one step did that precision tracking (precision.hpp) needs: the
+// scalars whose exact values its checks read, the stack slot it spilled to
+// or filled from, and the locations a comparison refined together.
+struct StepTrace {
+  enum StackKind : uint8_t { None, Spill, Fill };
+  uint16_t precise_regs = 0;  // current frame's registers, values before the insn
+  StackKind stack = None;     // an 8-byte spill of a register or fill of a spilled one
+  uint8_t stack_frame = 0;    // whose stack
+  uint8_t slot = 0;
+  bool callback_exit = false;  // exit of a callback (back to its helper call)
+  // Groups of locations sharing a scalar id, each ended by kGroupEnd; a
+  // location is frame << 7 | reg, or frame << 7 | 64 + slot.
+  std::vector<uint16_t> linked;
+  static constexpr uint16_t kGroupEnd = 0xffff;
+  void clear() {
+    precise_regs = 0;
+    stack = None;
+    callback_exit = false;
+    linked.clear();
+  }
+};
+
 class Checker {
  public:
   Checker(std::span<const isa::Insn> insns, const Cfg& cfg, const Env& env);
@@ -50,6 +72,13 @@ class Checker {
   static constexpr int32_t kUnseen = -2, kPoisoned = -1;
   [[nodiscard]] std::vector<int32_t>& call_maps() { return call_maps_; }
   void record_call_map(uint32_t pc, const MapDesc& map);
+  // Precision tracking: the driver clears the trace before each step.
+  [[nodiscard]] StepTrace& trace() { return trace_; }
+  // The check being made reads the exact value of current-frame register
+  // `regno` (a scalar): it must be precise in every stored state it came from.
+  void need_precise(int regno) { trace_.precise_regs |= static_cast<uint16_t>(1u << regno); }
+  // Records the scalars sharing r's id (refined together by a comparison).
+  void record_linked(const State& s, const RegState& r);
 
   // transfer.cpp
   [[nodiscard]] StepResult alu(State& s, const isa::Insn& i);
@@ -86,6 +115,7 @@ class Checker {
   const helpers::Registry& helpers_;
   uint32_t last_id_ = 0;
   std::vector<int32_t> call_maps_;
+  StepTrace trace_;
 };
 
 // Kernel's rules for context fields (context_rules.cpp): the type a load of

@@ -100,8 +100,10 @@ std::optional<RegType> cgroup_skb(int off, int size, bool write, bool capable) {
   return r;
 }
 
-std::optional<RegType> xdp(int off, int size, bool write) {
+// egress_ifindex exists only for programs run from a devmap (expected_attach_type).
+std::optional<RegType> xdp(int off, int size, bool write, std::optional<kabi::AttachType> attach) {
   if (write || off < 0 || off >= static_cast<int>(sizeof(xdp_md)) || off % size != 0 || size != 4) return std::nullopt;
+  if (off == offsetof(xdp_md, egress_ifindex) && attach != kabi::AttachType::XdpDevmap) return std::nullopt;
   if (off == offsetof(xdp_md, data)) return RegType::PtrToPacket;
   if (off == offsetof(xdp_md, data_end)) return RegType::PtrToPacketEnd;
   if (off == offsetof(xdp_md, data_meta)) return RegType::PtrToPacketMeta;
@@ -122,8 +124,8 @@ std::optional<RegType> sock_ops(int off, int size, bool write) {
   using S = bpf_sock_ops;
   if (off < 0 || off >= static_cast<int>(sizeof(S)) || off % size != 0) return std::nullopt;
   if (write) {
-    const bool ok = in(off, field(XBPF_FIELD(S, reply))) || in(off, field(XBPF_FIELD(S, sk_txhash))) ||
-                    in(off, field(XBPF_FIELD(S, replylong)));
+    // replylong[0] shares reply's offset; replylong[1..3] are read-only.
+    const bool ok = in(off, field(XBPF_FIELD(S, reply))) || in(off, field(XBPF_FIELD(S, sk_txhash)));
     return ok && size == 4 ? std::optional(RegType::Scalar) : std::nullopt;
   }
   if (in(off, field(XBPF_FIELD(S, bytes_received))) || in(off, field(XBPF_FIELD(S, bytes_acked))))
@@ -220,7 +222,7 @@ std::optional<RegType> context_access(const Env& env, int off, int size, bool wr
     case ProgType::SchedCls:
     case ProgType::SchedAct: return tc(off, size, write);
     case ProgType::CgroupSkb: return cgroup_skb(off, size, write, privileged);
-    case ProgType::Xdp: return xdp(off, size, write);
+    case ProgType::Xdp: return xdp(off, size, write, env.attach_type);
     case ProgType::Kprobe:
       if (write || off < 0 || off >= kPtRegsSize || off % size != 0) return std::nullopt;
       return RegType::Scalar;

@@ -99,21 +99,26 @@ static VoidResult stack_write(Checker& c, State& s, const RegState& base, int re
 }
 
 // Reads bytes [off, off+size) of `f` as data (not a fill): uninitialised
-// bytes are an error unless privileged (allow_uninit_stack).
+// bytes are an error unless privileged (allow_uninit_stack). Bytes below
+// the stack the writes so far have allocated (8-byte slots) are reported as
+// out of bounds, as the kernel does; helpers (`indirect`) may not read
+// spilled pointers either.
 static BasicExpected<bool, Reject> stack_bytes_readable(Checker& c, Frame& f, int off, int size, bool indirect,
                                                         int regno) {
+  const int allocated = (f.stack_depth + 7) / 8 * 8;
+  if (!c.env().privileged && off < -allocated)
+    return no(reject("invalid read from stack R{} off={} size={}", regno, off, size));
   bool all_zero = true;
   for (int k = 0; k < size; ++k) {
     const SlotType t = stack_byte(f, off + k);
-    if (t == SlotType::Invalid && !c.env().privileged) {
-      if (indirect)
-        return no(reject("invalid indirect read from stack R{} off {}+{} size {}", regno, off, k, size));
+    const bool hidden_ptr =
+        t == SlotType::Spill && indirect && stack_slot(f, off + k).spilled.type != RegType::Scalar;
+    if ((t == SlotType::Invalid || hidden_ptr) && !c.env().privileged) {
+      if (indirect) return no(reject("invalid read from stack R{} off {}+{} size {}", regno, off, k, size));
       return no(reject("invalid read from stack off {}+{} size {}", off, k, size));
     }
     if (t == SlotType::Spill) {
       const StackSlot& slot = stack_slot(f, off + k);
-      if (slot.spilled.type != RegType::Scalar && !c.env().privileged)
-        return no(reject("R{} leaks addr into helper function", regno));
       all_zero = all_zero && slot.spilled.type == RegType::Scalar && slot.spilled.var.is_const() &&
                  slot.spilled.var.const_value() == 0;
     } else {
@@ -252,6 +257,20 @@ static BasicExpected<RegState, Reject> access(Checker& c, State& s, int regno, i
   }
 }
 
+// Unprivileged programs may not store a pointer where it can be read back as
+// a number (is_pointer_value): the message names the stored register.
+static BasicExpected<void, Reject> store_leak(const Env& env, const RegState& base, const RegState& value,
+                                              int value_regno) {
+  if (env.privileged || value.type == RegType::Scalar || base.maybe_null()) return {};
+  const char* into = base.type == RegType::PtrToMapValue ? "map"
+                     : base.type == RegType::PtrToCtx    ? "ctx"
+                     : is_packet(base.type)              ? "packet"
+                     : base.type == RegType::PtrToMem    ? "mem"
+                                                         : nullptr;
+  if (!into) return {};
+  return no(reject("R{} leaks addr into {}", value_regno, into));
+}
+
 StepResult Checker::load_store(State& s, const Insn& i) {
   Frame& f = s.cur();
   const Form form = isa::info(i.op).form;
@@ -273,6 +292,9 @@ StepResult Checker::load_store(State& s, const Insn& i) {
     return Step{Step::Next, next, {}, 0};
   }
   if (f.regs[i.src].type == RegType::NotInit) return no(reject("R{} !read_ok", i.src));
+  if (form == Form::StoreReg) {
+    if (auto r = store_leak(env(), f.regs[i.dst], f.regs[i.src], i.src); !r) return no(r.error());
+  }
   const RegState v = f.regs[i.src];
   const bool zero = v.type == RegType::Scalar && v.var.is_const() && v.var.const_value() == 0;
   if (form == Form::StoreReg) {
@@ -291,6 +313,15 @@ StepResult Checker::load_store(State& s, const Insn& i) {
   if (!aligned && is_pointer(base.type) && !base.maybe_null()) {
     const char* desc = base.type == RegType::PtrToMapValue ? "value " : base.type == RegType::PtrToStack ? "stack " : "";
     return no(reject("misaligned {}access off {}+{}+{} size {}", desc, align_text(base.var), base.off, i.off, size));
+  }
+  // The old value is loaded without a destination register: for an
+  // unprivileged program, a spilled pointer there would leak.
+  if (!env().privileged && base.type == RegType::PtrToStack && base.var.is_const()) {
+    const int off = base.off + i.off + static_cast<int>(static_cast<int64_t>(base.var.const_value()));
+    Frame& bf = frame_of(s, base);
+    if (off >= -kStackSize && off + size <= 0 && stack_byte(bf, off) == SlotType::Spill &&
+        stack_slot(bf, off).spilled.type != RegType::Scalar)
+      return no(reject("leaking pointer from stack off {}", off));
   }
   if (auto r = access(*this, s, i.dst, i.off, size, false, nullptr, false); !r) return no(r.error());
   if (auto r = access(*this, s, i.dst, i.off, size, true, nullptr, false); !r) return no(r.error());
@@ -326,13 +357,14 @@ BasicExpected<void, Reject> Checker::check_helper_mem(State& s, int regno, int64
       }
       const int off = r.off + static_cast<int>(static_cast<int64_t>(r.var.const_value()));
       if (off < -kStackSize || off + size > 0) return no(stack_bounds(write, regno, off, static_cast<int>(size)));
-      f.stack_depth = std::max<int32_t>(f.stack_depth, -off);
       if (write) {
+        f.stack_depth = std::max<int32_t>(f.stack_depth, -off);
         scrub(f, off, sz, SlotType::Misc);
         return {};
       }
       auto ok = stack_bytes_readable(*this, f, off, sz, true, regno);
       if (!ok) return no(ok.error());
+      f.stack_depth = std::max<int32_t>(f.stack_depth, -off);
       return {};
     }
     case RegType::PtrToMapValue:
@@ -402,13 +434,13 @@ StepResult Checker::legacy_packet_load(State& s, const Insn& i) {
   const ProgType t = env().prog_type;
   if (t != ProgType::SocketFilter && t != ProgType::SchedCls && t != ProgType::SchedAct)
     return no(reject("BPF_LD_[ABS|IND] instructions not allowed for this program type"));
-  if (!s.refs.empty()) return no(reject("BPF_LD_[ABS|IND] cannot be mixed with socket references"));
   Frame& f = s.cur();
   if (f.regs[6].type == RegType::NotInit) return no(reject("R6 !read_ok"));
+  if (!s.refs.empty()) return no(reject("BPF_LD_[ABS|IND] would lead to reference leak"));
   if (f.regs[6].type != RegType::PtrToCtx) return no(reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb"));
-  if (isa::info(i.op).form == Form::LoadInd && f.regs[i.src].type != RegType::Scalar)
-    return no(f.regs[i.src].type == RegType::NotInit ? reject("R{} !read_ok", i.src)
-                                                     : reject("R{} type={} expected=scalar", i.src, f.regs[i.src].type_name()));
+  // The index register is only read (the kernel does not type it).
+  if (isa::info(i.op).form == Form::LoadInd && f.regs[i.src].type == RegType::NotInit)
+    return no(reject("R{} !read_ok", i.src));
   for (int r = 1; r <= 5; ++r) f.regs[r] = RegState{};
   f.regs[0] = RegState::scalar(loaded(access_size(i)));
   return Step{Step::Next, i.pc + 1, {}, 0};

@@ -45,9 +45,45 @@ void propagate_scalar(Checker& c, State& s, const RegState& r) {
 
 }  // namespace
 
-// ptr OP= scalar (ADD/SUB, 64-bit): adjust_ptr_min_max_vals.
+// Unprivileged programs (!bypass_spec_v1): a register offset must not have
+// mixed signed bounds and may only move stack and map value pointers
+// (sanitize_ptr_alu); `ptr_regno` / `off_regno` name the operands.
+static BasicExpected<void, Reject> sanitize_operands(const RegState& ptr, const Scalar& k, int ptr_regno,
+                                                     int off_regno) {
+  constexpr const char* kWhy = "pointer arithmetic with it prohibited for !root";
+  if (!k.is_const() && (k.smin < 0) != (k.smax < 0))
+    return Unexpected<Reject>(reject("R{} has unknown scalar with mixed signed bounds, {}", off_regno, kWhy));
+  if (ptr.type != RegType::PtrToStack && ptr.type != RegType::PtrToMapValue)
+    return Unexpected<Reject>(reject("R{} has pointer with unsupported alu operation, {}", ptr_regno, kWhy));
+  return {};
+}
+
+// Unprivileged programs: the moved pointer must stay inside its object
+// (sanitize_check_bounds), so that later accesses can be masked.
+static BasicExpected<void, Reject> sanitize_result(const RegState& r, int regno) {
+  if (r.type == RegType::PtrToStack) {
+    if (!r.var.is_const())
+      return Unexpected<Reject>(reject("R{} variable stack access prohibited for !root, var_off={} off={}", regno,
+                                       r.var.var.to_string(), r.off));
+    const int64_t off = r.off + static_cast<int64_t>(r.var.const_value());
+    if (off >= 0 || off < -kStackSize)
+      return Unexpected<Reject>(
+          reject("R{} stack pointer arithmetic goes out of range, prohibited for !root; off={}", regno, off));
+  } else if (r.type == RegType::PtrToMapValue) {
+    const int64_t size = r.map->value_size;
+    const bool in = r.var.umax < static_cast<uint64_t>(kMaxPtrOff) && r.var.smin + r.off >= 0 &&
+                    r.var.smin + r.off + 1 <= size && static_cast<int64_t>(r.var.umax) + r.off + 1 <= size;
+    if (!in)
+      return Unexpected<Reject>(
+          reject("R{} pointer arithmetic of map value goes out of range, prohibited for !root", regno));
+  }
+  return {};
+}
+
+// ptr OP= scalar (ADD/SUB, 64-bit): adjust_ptr_min_max_vals. off_regno < 0:
+// the scalar is an immediate.
 static BasicExpected<void, Reject> pointer_arith(Checker& c, RegState& dst, const RegState& ptr, const Scalar& k,
-                                                 AluOp op, int regno) {
+                                                 AluOp op, int regno, int ptr_regno, int off_regno) {
   if (ptr.maybe_null())
     return Unexpected<Reject>(reject("R{} pointer arithmetic on {} prohibited, null-check it first", regno,
                                      ptr.type_name()));
@@ -79,6 +115,11 @@ static BasicExpected<void, Reject> pointer_arith(Checker& c, RegState& dst, cons
     return {};
   };
   if (auto ok = sane(k, ptr.off); !ok) return ok;
+  if (!c.env().privileged && off_regno >= 0) {
+    if (auto ok = sanitize_operands(ptr, k, ptr_regno, off_regno); !ok) return ok;
+  }
+  if (op == AluOp::Sub && ptr.type == RegType::PtrToStack)
+    return Unexpected<Reject>(reject("R{} subtraction from stack pointer prohibited", regno));
   RegState r = ptr;
   if (known) {
     const auto v = static_cast<int64_t>(k.const_value());
@@ -91,6 +132,9 @@ static BasicExpected<void, Reject> pointer_arith(Checker& c, RegState& dst, cons
     }
   }
   if (auto ok = sane(r.var, r.off); !ok) return ok;
+  if (!c.env().privileged) {
+    if (auto ok = sanitize_result(r, regno); !ok) return ok;
+  }
   dst = r;
   return {};
 }
@@ -137,7 +181,12 @@ StepResult Checker::alu(State& s, const Insn& i) {
   }
   if (dst.type == RegType::NotInit) return Unexpected<Reject>(reject("R{} !read_ok", i.dst));
   if (form == Form::AluUnary || form == Form::Endian) {
-    if (dst.type != RegType::Scalar) return Unexpected<Reject>(reject("R{} pointer arithmetic prohibited", i.dst));
+    if (dst.type != RegType::Scalar) {
+      // allow_ptr_leaks: the pointer becomes an unknown scalar.
+      if (!env().privileged) return Unexpected<Reject>(reject("R{} pointer arithmetic prohibited", i.dst));
+      dst = RegState::unknown();
+      return Step{Step::Next, next, {}, 0};
+    }
     if (form == Form::AluUnary) {
       dst = RegState::scalar(verifier::alu(AluOp::Neg, dst.var, dst.var, w32));
     } else {
@@ -182,7 +231,9 @@ StepResult Checker::alu(State& s, const Insn& i) {
     return Unexpected<Reject>(reject("R{} tried to subtract pointer from scalar", i.dst));
   const RegState ptr = dptr ? dst : src;
   const Scalar k = dptr ? src.var : dst.var;
-  if (auto r = pointer_arith(*this, dst, ptr, k, op, i.dst); !r) return Unexpected<Reject>(r.error());
+  const int src_regno = form == Form::AluReg ? i.src : -1;
+  if (auto r = pointer_arith(*this, dst, ptr, k, op, i.dst, dptr ? i.dst : i.src, dptr ? src_regno : i.dst); !r)
+    return Unexpected<Reject>(r.error());
   return Step{Step::Next, next, {}, 0};
 }
 
@@ -280,15 +331,21 @@ StepResult Checker::jump(State& s, const Insn& i) {
   const bool a_ptr = a.type != RegType::Scalar, b_ptr = b.type != RegType::Scalar;
   const RegState& ptr = a_ptr ? a : b;
   const RegState& other = a_ptr ? b : a;
-  if (a_ptr != b_ptr && other.var.is_const() && other.var.const_value() == 0 &&
-      (op == JmpOp::Jeq || op == JmpOp::Jne)) {
-    const bool eq_taken = op == JmpOp::Jeq;
-    if (!ptr.maybe_null()) return go(!eq_taken);  // a valid pointer is never NULL
+  const bool eq_zero = a_ptr != b_ptr && other.var.is_const() && other.var.const_value() == 0 &&
+                       (op == JmpOp::Jeq || op == JmpOp::Jne);
+  const bool eq_taken = op == JmpOp::Jeq;
+  // A null check: only `if rX ==/!= 0` with an immediate, 64-bit.
+  if (eq_zero && a_ptr && ptr.maybe_null() && form == Form::JumpImm && !w32) {
     State t = s;
     mark_null_checked(*this, t, ptr.id, eq_taken);
     mark_null_checked(*this, s, ptr.id, !eq_taken);
     return Step{Step::Fork, fall, std::move(t), target};
   }
+  // Pointers the kernel knows are never NULL (reg_not_null); ctx, stack and
+  // packet pointers are not among them, so both outcomes are explored.
+  const bool not_null = !ptr.maybe_null() && (ptr.type == RegType::PtrToMapValue || ptr.type == RegType::PtrToMapKey ||
+                                              ptr.type == RegType::PtrToMem || ptr.type == RegType::ConstPtrToMap);
+  if (eq_zero && not_null) return go(!eq_taken);
   if (!env().privileged) return Unexpected<Reject>(reject("R{} pointer comparison prohibited", a_ptr ? i.dst : i.src));
   if (!w32 && a_ptr && b_ptr) {
     const RegState* pkt = nullptr;

@@ -8,6 +8,7 @@
 
 #include "isa/disasm.hpp"
 #include "verifier/checker.hpp"
+#include "verifier/precision.hpp"
 
 namespace xbpf::verifier {
 
@@ -108,14 +109,28 @@ class IdMap {
     pairs_.push_back({old_id, cur_id});
     return true;
   }
+  // Precise scalars (the kernel's check_scalar_ids): an unlinked current
+  // scalar gets a fresh id, so two old scalars sharing an id still need two
+  // linked current ones.
+  bool match_scalar(uint32_t old_id, uint32_t cur_id) {
+    if (old_id == 0) return true;
+    return match(old_id, cur_id ? cur_id : ++tmp_);
+  }
 
  private:
   std::vector<std::pair<uint32_t, uint32_t>> pairs_;
+  uint32_t tmp_ = 0x80000000u;  // above every id the checker hands out
 };
 
-bool reg_covers(const RegState& o, const RegState& c, IdMap& ids) {
+// How scalars of the old state compare: exactly (no precision information:
+// unprivileged, or a state still being explored), or by precision marks.
+enum class ScalarRule : uint8_t { Exact, Imprecise, Precise };
+
+bool reg_covers(const RegState& o, const RegState& c, IdMap& ids, ScalarRule rule = ScalarRule::Exact) {
   if (o.type == RegType::NotInit) return true;  // never read on the explored path
+  if (o.type == RegType::Scalar && rule == ScalarRule::Imprecise) return c.type == RegType::Scalar;
   if (o.type != c.type || o.flags != c.flags) return false;
+  if (o.type == RegType::Scalar && rule == ScalarRule::Precise) return o.var.includes(c.var) && ids.match_scalar(o.id, c.id);
   if (o.type == RegType::Scalar) return o.var.includes(c.var) && (o.id == 0 || ids.match(o.id, c.id));
   return o.off == c.off && o.var.includes(c.var) && o.map == c.map && o.range <= c.range &&
          o.mem_size == c.mem_size && o.frameno == c.frameno && o.subprog == c.subprog && ids.match(o.id, c.id) &&
@@ -139,16 +154,32 @@ bool byte_covers(SlotType o, const StackSlot& cs, SlotType c, bool privileged) {
   return false;
 }
 
-bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, const std::vector<bool>* live) {
+// Bytes a read turns into an unknown scalar or zero, never a pointer.
+bool plain_data(const StackSlot& s) {
+  for (SlotType b : s.bytes)
+    if (b != SlotType::Misc && b != SlotType::Zero) return false;
+  return true;
+}
+
+// `precise` null: every scalar compared exactly.
+bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, const std::vector<bool>* live,
+                  const uint16_t* precise_regs, const uint64_t* precise_slots) {
   if (o.callsite != c.callsite || o.callback != c.callback) return false;
+  auto rule = [&](bool precise) {
+    return !precise_regs ? ScalarRule::Exact : precise ? ScalarRule::Precise : ScalarRule::Imprecise;
+  };
   for (int r = 0; r < 11; ++r) {
     if (live && !(*live)[r]) continue;
-    if (!reg_covers(o.regs[r], c.regs[r], ids)) return false;
+    if (!reg_covers(o.regs[r], c.regs[r], ids, rule(precise_regs && (*precise_regs >> r & 1)))) return false;
   }
   for (int k = 0; k < kStackSlots; ++k) {
     const StackSlot &os = o.stack[k], &cs = c.stack[k];
     if (os.bytes[0] == SlotType::Spill) {
-      if (cs.bytes[0] != SlotType::Spill || !reg_covers(os.spilled, cs.spilled, ids)) return false;
+      const ScalarRule sr = rule(precise_slots && (*precise_slots >> k & 1));
+      // An imprecise spilled scalar is as good as plain data (the kernel's
+      // scalar_reg_for_stack): reading either gives some scalar.
+      if (sr == ScalarRule::Imprecise && os.spilled.type == RegType::Scalar && plain_data(cs)) continue;
+      if (cs.bytes[0] != SlotType::Spill || !reg_covers(os.spilled, cs.spilled, ids, sr)) return false;
       continue;
     }
     for (int b = 0; b < 8; ++b)
@@ -159,12 +190,16 @@ bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, c
 
 }  // namespace
 
-// Every concrete state of `c` is a state of `o` (so o's proof covers c).
-bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top) {
+// Every concrete state of `c` is a state of `o` (so o's proof covers c), as
+// far as o's exploration looked: only o's precise scalars are compared when
+// `precise` is given (else every scalar is).
+bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top,
+            const Marks* precise) {
   if (o.frames.size() != c.frames.size() || o.refs.size() != c.refs.size()) return false;
   IdMap ids;
   for (size_t f = 0; f < o.frames.size(); ++f)
-    if (!frame_covers(o.frames[f], c.frames[f], ids, privileged, f + 1 == o.frames.size() ? live_top : nullptr))
+    if (!frame_covers(o.frames[f], c.frames[f], ids, privileged, f + 1 == o.frames.size() ? live_top : nullptr,
+                      precise ? &precise->regs[f] : nullptr, precise ? &precise->slots[f] : nullptr))
       return false;
   for (size_t k = 0; k < o.refs.size(); ++k)
     if (!ids.match(o.refs[k].id, c.refs[k].id)) return false;
@@ -253,24 +288,20 @@ std::string state_text(const State& s) {
   return out;
 }
 
-struct Checkpoint {
-  State st;
-  uint32_t pc;
-  int32_t parent;
-  uint32_t branches;
-  uint32_t hits = 0, misses = 0;
-};
+using detail::Checkpoint;
+using detail::Marks;
 
 struct Path {
   State st;
   uint32_t pc;
-  int32_t cp;
+  int32_t cp;    // latest checkpoint on the path (-1: none yet)
+  int32_t hist;  // latest history entry (-1: none yet)
 };
 
 }  // namespace
 
 namespace detail {
-bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top);
+bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top, const Marks* precise);
 }
 
 Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
@@ -300,9 +331,10 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   Checker checker(insns, *cfg, env);
 
   std::vector<Checkpoint> cps;
+  detail::Precision precision(checker, cps);
   std::vector<std::vector<int32_t>> at_pc(slots);
   std::vector<Path> pending;
-  pending.push_back(Path{checker.initial_state(), 0, -1});
+  pending.push_back(Path{checker.initial_state(), 0, -1, -1});
   auto end_path = [&](int32_t k) {
     while (k >= 0) {
       if (--cps[size_t(k)].branches > 0) return;
@@ -339,20 +371,31 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         int depth = 0;
         for (int32_t k = p.cp; k >= 0 && depth < 64; k = cps[size_t(k)].parent, ++depth) {
           const Checkpoint& a = cps[size_t(k)];
-          if (a.pc == p.pc && !loop_call && detail::covers(a.st, p.st, env.privileged, nullptr) &&
-              detail::covers(p.st, a.st, env.privileged, nullptr)) {
+          if (a.pc == p.pc && !loop_call && detail::covers(a.st, p.st, env.privileged, nullptr, nullptr) &&
+              detail::covers(p.st, a.st, env.privileged, nullptr, nullptr)) {
             reject_at(p.pc, fmt::format("infinite loop detected at insn {}", p.pc));
             return finish(v);
           }
         }
         bool pruned = false;
         auto& list = at_pc[p.pc];
+        const int frame = static_cast<int>(p.st.frames.size()) - 1;
         for (size_t n = 0; n < list.size(); ++n) {
           Checkpoint& a = cps[size_t(list[n])];
           if (a.branches != 0 && !loop_call) continue;
-          if (detail::covers(a.st, p.st, env.privileged, &live[p.pc])) {
+          // Precision marks are final only once a state's subtree is done;
+          // unprivileged programs keep every scalar precise, as the kernel does.
+          const bool by_marks = a.branches == 0 && env.privileged;
+          if (detail::covers(a.st, p.st, env.privileged, &live[p.pc], by_marks ? &a.precise : nullptr)) {
             ++a.hits;
             pruned = true;
+            // What a's proof relied on, the current path must keep precise
+            // (the kernel's propagate_precision). A state still being explored
+            // (bpf_loop fixpoint) may yet rely on anything.
+            Marks want = by_marks ? a.precise : detail::scalar_locations(p.st);
+            for (int r = 0; r < 11; ++r)
+              if (!live[p.pc][size_t(r)]) want.regs[size_t(frame)] &= static_cast<uint16_t>(~(1u << r));
+            if (env.privileged) precision.mark(want, p.hist, p.cp, frame);
             break;
           }
           // A completed state that keeps missing costs more than it saves
@@ -369,12 +412,14 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           end_path(p.cp);
           break;
         }
-        cps.push_back(Checkpoint{p.st, p.pc, p.cp, 1, 0, 0});
+        cps.push_back(Checkpoint{p.st, {}, p.pc, p.cp, precision.size(), 1, 0, 0});
         p.cp = static_cast<int32_t>(cps.size() - 1);
         at_pc[p.pc].push_back(p.cp);
         ++v.stats.states_total;
       }
       trail.push_back(p.pc);
+      const auto frame = static_cast<uint8_t>(p.st.frames.size() - 1);
+      checker.trace().clear();
       auto r = checker.step(p.st, i);
       if (env.log_level >= 2 && v.log.size() < kMaxLog) {
         v.log += fmt::format("{}: {}", i.pc, isa::format_insn(i, isa::Syntax::Kernel));
@@ -387,13 +432,21 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         return finish(v);
       }
       v.stats.max_stack_depth = std::max<uint32_t>(v.stats.max_stack_depth, static_cast<uint32_t>(p.st.cur().stack_depth));
+      // Values this instruction's checks read (before it ran) become precise
+      // in the states they came from; then the instruction joins the history.
+      if (const uint16_t want = checker.trace().precise_regs; want && env.privileged) {
+        Marks m;
+        m.regs[frame] = want;
+        precision.mark(m, p.hist, p.cp, frame);
+      }
+      p.hist = precision.record(p.hist, i, frame, checker.trace());
       if (r->kind == Step::End) {
         end_path(p.cp);
         break;
       }
       if (r->kind == Step::Fork) {
         if (p.cp >= 0) ++cps[size_t(p.cp)].branches;
-        pending.push_back(Path{std::move(*r->branch), r->branch_pc, p.cp});
+        pending.push_back(Path{std::move(*r->branch), r->branch_pc, p.cp, p.hist});
         v.stats.peak_states = std::max<uint64_t>(v.stats.peak_states, pending.size());
       }
       p.pc = r->next;
