@@ -103,11 +103,13 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
       return c.check_helper_mem(s, regno, size, a == Arg::PtrToUninitMapValue, false);
     }
     case Arg::PtrToMem: case Arg::PtrToMemOrNull: case Arg::PtrToUninitMem: {
+      if (a == Arg::PtrToMemOrNull && r.type == RegType::Scalar) c.need_precise(regno);  // NULL or not
       if (a == Arg::PtrToMemOrNull && r.type == RegType::Scalar && r.var.is_const() && r.var.const_value() == 0)
         return {};
       if (argno + 1 >= 5 || !is_size_arg(h.args[argno + 1])) return no(reject("arg {} has no size argument", regno));
       const RegState& sz = f.regs[regno + 1];
       if (sz.type != RegType::Scalar) return no(reject("R{} type={} expected=scalar", regno + 1, sz.type_name()));
+      c.need_precise(regno + 1);  // the size decides the access
       if (sz.var.smin < 0)
         return no(reject("R{} min value is negative, either use unsigned or 'var &= const'", regno + 1));
       if (sz.var.umax >= (uint64_t{1} << 29))
@@ -122,6 +124,7 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
       return {};
     case Arg::ConstAllocSizeOrZero:
       if (r.type != RegType::Scalar) return expected("scalar");
+      c.need_precise(regno);
       if (!r.var.is_const()) return no(reject("R{} is not a known constant'", regno));
       return {};
     case Arg::PtrToCtx:
@@ -136,6 +139,7 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
       callback = r.subprog;
       return {};
     case Arg::PtrToStackOrNull:
+      if (r.type == RegType::Scalar) c.need_precise(regno);
       if (r.type == RegType::Scalar && r.var.is_const() && r.var.const_value() == 0) return {};
       if (r.type != RegType::PtrToStack) return expected("fp");
       return {};
@@ -293,6 +297,8 @@ StepResult Checker::exit(State& s, const Insn& i) {
     const bool callback = f.callback;
     const uint32_t callsite = f.callsite;
     if (callback) {
+      trace().callback_exit = true;
+      if (r0.type == RegType::Scalar) need_precise(0);
       if (r0.type != RegType::Scalar || r0.var.smin < 0 || r0.var.smax > 1)
         return no(reject("At callback return the register R0 has {} should have been in [0, 1]",
                          r0.type == RegType::Scalar ? range_text(r0.var) : r0.type_name()));
@@ -320,6 +326,7 @@ StepResult Checker::exit(State& s, const Insn& i) {
       t == ProgType::CgroupSockAddr) {
     if (r0.type != RegType::Scalar)
       return no(reject("At program exit the register R0 is not a known value ({})", r0.type_name()));
+    need_precise(0);
     if (r0.var.smin < 0 || r0.var.smax > 1)
       return no(reject("At program exit the register R0 has {} should have been in [0, 1]", range_text(r0.var)));
   }

@@ -86,6 +86,9 @@ static VoidResult stack_write(Checker& c, State& s, const RegState& base, int re
   f.stack_depth = std::max<int32_t>(f.stack_depth, -off);
   StackSlot& slot = stack_slot(f, off);
   if (size == 8 && value && value->type != RegType::NotInit) {
+    c.trace().stack = StepTrace::Spill;
+    c.trace().stack_frame = base.frameno;
+    c.trace().slot = static_cast<uint8_t>((kStackSize + off) / 8);
     slot.bytes.fill(SlotType::Spill);
     slot.spilled = *value;
     return {};
@@ -150,7 +153,12 @@ static BasicExpected<RegState, Reject> stack_read(Checker& c, State& s, const Re
                      off - base.off, size));
   StackSlot& slot = stack_slot(f, off);
   if (slot.bytes[0] == SlotType::Spill) {
-    if (size == 8) return slot.spilled;
+    if (size == 8) {
+      c.trace().stack = StepTrace::Fill;
+      c.trace().stack_frame = base.frameno;
+      c.trace().slot = static_cast<uint8_t>((kStackSize + off) / 8);
+      return slot.spilled;
+    }
     if (slot.spilled.type != RegType::Scalar) return no(reject("invalid size of register fill"));
     return RegState::scalar(loaded(size));
   }
@@ -298,6 +306,9 @@ StepResult Checker::load_store(State& s, const Insn& i) {
   const RegState v = f.regs[i.src];
   const bool zero = v.type == RegType::Scalar && v.var.is_const() && v.var.const_value() == 0;
   if (form == Form::StoreReg) {
+    // Zero bytes read back as the constant 0, a fact the history cannot trace
+    // (the kernel marks the register precise too).
+    if (zero && size != 8 && f.regs[i.dst].type == RegType::PtrToStack) need_precise(i.src);
     auto r = access(*this, s, i.dst, i.off, size, true, &v, zero);
     if (!r) return no(r.error());
     return Step{Step::Next, next, {}, 0};

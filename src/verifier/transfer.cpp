@@ -45,6 +45,24 @@ void propagate_scalar(Checker& c, State& s, const RegState& r) {
 
 }  // namespace
 
+void Checker::record_linked(const State& s, const RegState& r) {
+  if (r.type != RegType::Scalar || r.id == 0) return;
+  std::vector<uint16_t>& out = trace_.linked;
+  const size_t start = out.size();
+  for (size_t f = 0; f < s.frames.size(); ++f) {
+    const Frame& fr = s.frames[f];
+    for (int k = 0; k < 11; ++k)
+      if (fr.regs[k].type == RegType::Scalar && fr.regs[k].id == r.id) out.push_back(static_cast<uint16_t>(f << 7 | k));
+    for (int k = 0; k < kStackSlots; ++k) {
+      const StackSlot& sl = fr.stack[k];
+      if (sl.bytes[0] == SlotType::Spill && sl.spilled.type == RegType::Scalar && sl.spilled.id == r.id)
+        out.push_back(static_cast<uint16_t>(f << 7 | (64 + k)));
+    }
+  }
+  if (out.size() - start < 2) out.resize(start);
+  else out.push_back(StepTrace::kGroupEnd);
+}
+
 // Unprivileged programs (!bypass_spec_v1): a register offset must not have
 // mixed signed bounds and may only move stack and map value pointers
 // (sanitize_ptr_alu); `ptr_regno` / `off_regno` name the operands.
@@ -231,6 +249,9 @@ StepResult Checker::alu(State& s, const Insn& i) {
     return Unexpected<Reject>(reject("R{} tried to subtract pointer from scalar", i.dst));
   const RegState ptr = dptr ? dst : src;
   const Scalar k = dptr ? src.var : dst.var;
+  // The offset's exact value decides the pointer (and the checks below).
+  if (!dptr) need_precise(i.dst);
+  else if (form == Form::AluReg) need_precise(i.src);
   const int src_regno = form == Form::AluReg ? i.src : -1;
   if (auto r = pointer_arith(*this, dst, ptr, k, op, i.dst, dptr ? i.dst : i.src, dptr ? src_regno : i.dst); !r)
     return Unexpected<Reject>(r.error());
@@ -300,8 +321,20 @@ StepResult Checker::jump(State& s, const Insn& i) {
   }
   auto go = [&](bool taken) { return Step{Step::Next, taken ? target : fall, {}, 0}; };
 
+  // A scalar whose value decides the outcome must be precise (the kernel
+  // marks both operands when is_branch_taken decides).
+  auto decided = [&] {
+    if (a.type == RegType::Scalar) need_precise(i.dst);
+    if (form == Form::JumpReg && b.type == RegType::Scalar) need_precise(i.src);
+  };
   if (a.type == RegType::Scalar && b.type == RegType::Scalar) {
-    if (auto d = branch_taken(op, a.var, b.var, w32)) return go(*d);
+    if (auto d = branch_taken(op, a.var, b.var, w32)) {
+      decided();
+      return go(*d);
+    }
+    // Refinement reaches every copy: backtracking must know the copies.
+    record_linked(s, a);
+    if (form == Form::JumpReg) record_linked(s, b);
     State t = s;
     RegState &ta = t.cur().regs[i.dst], &fa = f.regs[i.dst];
     Scalar at = a.var, bt = b.var, af = a.var, bf = b.var;
@@ -319,6 +352,7 @@ StepResult Checker::jump(State& s, const Insn& i) {
       propagate_scalar(*this, s, fa);
       if (form == Form::JumpReg) propagate_scalar(*this, s, f.regs[i.src]);
     }
+    if (!t_ok || !f_ok) decided();
     if (!t_ok) return go(false);
     if (!f_ok) {
       s = std::move(t);
@@ -331,6 +365,7 @@ StepResult Checker::jump(State& s, const Insn& i) {
   const bool a_ptr = a.type != RegType::Scalar, b_ptr = b.type != RegType::Scalar;
   const RegState& ptr = a_ptr ? a : b;
   const RegState& other = a_ptr ? b : a;
+  if (a_ptr != b_ptr) decided();  // whether the scalar is 0 makes this a null check
   const bool eq_zero = a_ptr != b_ptr && other.var.is_const() && other.var.const_value() == 0 &&
                        (op == JmpOp::Jeq || op == JmpOp::Jne);
   const bool eq_taken = op == JmpOp::Jeq;
