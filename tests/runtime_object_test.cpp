@@ -31,11 +31,13 @@ class RuntimeTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  std::unique_ptr<runtime::Object> load(const char* name) {
+  std::unique_ptr<runtime::Object> load(const char* name, vm::Mode mode = vm::Mode::Checked) {
     auto spec = loader::open_object(obj(name));
     EXPECT_TRUE(spec) << spec.error().message;
     if (!spec) return nullptr;
-    auto o = runtime::Object::load(std::move(*spec), store_);
+    runtime::LoadOptions lo;
+    lo.mode = mode;
+    auto o = runtime::Object::load(std::move(*spec), store_, lo);
     EXPECT_TRUE(o) << o.error().message;
     return o ? std::move(*o) : nullptr;
   }
@@ -231,6 +233,39 @@ TEST_F(RuntimeTest, LoopStringsRingbuf) {
   ASSERT_EQ(recs.size(), 2U);
   EXPECT_EQ(recs[0].size(), 24U);
   EXPECT_EQ(recs[1].size(), 8U);
+}
+
+// Verified mode replaces lookups on one known array map with inline code; the
+// results must be the helper's, index by index, in range and out of it.
+TEST_F(RuntimeTest, InlinedArrayLookupsMatchTheHelper) {
+  auto verified = load("rt_array", vm::Mode::Verified);
+  auto checked = load("rt_array", vm::Mode::Checked);
+  ASSERT_TRUE(verified && checked);
+  EXPECT_EQ(verified->program("array_get")->vm().inlined_calls(), 1U);
+  EXPECT_EQ(verified->program("hash_get")->vm().inlined_calls(), 0U);
+  EXPECT_EQ(checked->program("array_get")->vm().inlined_calls(), 0U);  // checked mode keeps the helper
+  const uint32_t k = 3;
+  const uint64_t one = 1;
+  ASSERT_TRUE(verified->map("small_hash")->update(&k, &one, 0));
+  ASSERT_TRUE(checked->map("small_hash")->update(&k, &one, 0));
+  for (const char* prog : {"array_get", "array_either", "hash_get"}) {
+    for (int round = 0; round < 2; ++round) {
+      for (uint32_t key : {0U, 1U, 3U, 4U, 5U, 6U, 7U, 8U, 0x80U, 0x84U, 0x85U, 0x87U, 0x88U, 0xffU}) {
+        SCOPED_TRACE(std::string(prog) + " key " + std::to_string(key));
+        std::vector<uint8_t> pkt(16, uint8_t(key));
+        runtime::TestRun tr;
+        tr.data_in = pkt;
+        auto rv = runtime::test_run(*verified->program(prog), tr);
+        auto rc = runtime::test_run(*checked->program(prog), tr);
+        ASSERT_TRUE(rv && rc);
+        EXPECT_EQ(rv->retval, rc->retval);
+      }
+    }
+  }
+  // array_get incremented five[0..4] twice per round in both objects.
+  for (uint32_t i = 0; i < 5; ++i)
+    EXPECT_EQ(lookup<uint64_t>(*verified->map("five"), i), lookup<uint64_t>(*checked->map("five"), i)) << i;
+  EXPECT_EQ(lookup<uint64_t>(*verified->map("five"), 4), 2U);
 }
 
 TEST_F(RuntimeTest, SkbPrograms) {

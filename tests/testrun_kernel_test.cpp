@@ -153,7 +153,10 @@ std::map<Bytes, Bytes> xbpf_map(maps::Map& mp) {
   return m;
 }
 
-class TestRunKernelDiff : public ::testing::Test {
+// Every case runs twice: the checked interpreter, and verified mode (xbpf's
+// verifier accepts the program, which then runs unchecked with inlined array
+// lookups) -- both must equal the kernel.
+class TestRunKernelDiff : public ::testing::TestWithParam<vm::Mode> {
  protected:
   void SetUp() override {
     char tmpl[] = "/dev/shm/xbpf-kdiff-XXXXXX";
@@ -187,7 +190,9 @@ class TestRunKernelDiff : public ::testing::Test {
     auto spec = loader::open_object(obj(name));
     EXPECT_TRUE(spec) << spec.error().message;
     if (!spec) return false;
-    auto o = runtime::Object::load(std::move(*spec), store_);
+    runtime::LoadOptions lo;
+    lo.mode = GetParam();
+    auto o = runtime::Object::load(std::move(*spec), store_, lo);
     EXPECT_TRUE(o) << o.error().message;
     if (!o) return false;
     ours_ = std::move(*o);
@@ -271,7 +276,7 @@ class TestRunKernelDiff : public ::testing::Test {
 constexpr size_t kSkbCtx = 192;  // sizeof(struct __sk_buff)
 constexpr size_t kXdpCtx = 24;   // sizeof(struct xdp_md)
 
-TEST_F(TestRunKernelDiff, XdpParse) {
+TEST_P(TestRunKernelDiff, XdpParse) {
   LOAD_OR_SKIP("rt_xdp");
   const int n = compare_program("xdp_parse", kXdpCtx);
   EXPECT_EQ(n, int(packets().size()));
@@ -280,7 +285,7 @@ TEST_F(TestRunKernelDiff, XdpParse) {
               packets().size(), (unsigned long)kernel_ns_, (unsigned long)ours_ns_);
 }
 
-TEST_F(TestRunKernelDiff, XdpAdjust) {
+TEST_P(TestRunKernelDiff, XdpAdjust) {
   LOAD_OR_SKIP("rt_xdp");
   const int n = compare_program("xdp_adjust", kXdpCtx);
   EXPECT_EQ(n, int(packets().size()));
@@ -288,7 +293,7 @@ TEST_F(TestRunKernelDiff, XdpAdjust) {
   std::printf("[ diff ] rt_xdp/xdp_adjust: %d/%zu packets agree\n", n, packets().size());
 }
 
-TEST_F(TestRunKernelDiff, TcRewrite) {
+TEST_P(TestRunKernelDiff, TcRewrite) {
   LOAD_OR_SKIP("rt_tc");
   const int n = compare_program("tc_rewrite", kSkbCtx);
   EXPECT_EQ(n, int(packets().size()));
@@ -296,7 +301,7 @@ TEST_F(TestRunKernelDiff, TcRewrite) {
   std::printf("[ diff ] rt_tc/tc_rewrite: %d/%zu packets agree\n", n, packets().size());
 }
 
-TEST_F(TestRunKernelDiff, SocketFilter) {
+TEST_P(TestRunKernelDiff, SocketFilter) {
   LOAD_OR_SKIP("rt_tc");
   const int n = compare_program("sock_udp", kSkbCtx);
   EXPECT_EQ(n, int(packets().size()));
@@ -304,7 +309,7 @@ TEST_F(TestRunKernelDiff, SocketFilter) {
   std::printf("[ diff ] rt_tc/sock_udp: %d/%zu packets agree\n", n, packets().size());
 }
 
-TEST_F(TestRunKernelDiff, CgroupSkb) {
+TEST_P(TestRunKernelDiff, CgroupSkb) {
   LOAD_OR_SKIP("rt_tc");
   const int n = compare_program("cg_ingress", kSkbCtx);
   EXPECT_EQ(n, int(packets().size()));
@@ -314,7 +319,7 @@ TEST_F(TestRunKernelDiff, CgroupSkb) {
 
 // ctx_in cases: accepted fields come back in ctx_out, forbidden ones are EINVAL
 // in both; XDP metadata in front of the packet; repeat counts in maps.
-TEST_F(TestRunKernelDiff, ContextInAndRepeat) {
+TEST_P(TestRunKernelDiff, ContextInAndRepeat) {
   LOAD_OR_SKIP("rt_tc");
   bpf_program* kp = bpf_object__find_program_by_name(kobj_, "tc_rewrite");
   runtime::Program* op = ours_->program("tc_rewrite");
@@ -356,7 +361,7 @@ TEST_F(TestRunKernelDiff, ContextInAndRepeat) {
   std::printf("[ diff ] rt_tc/tc_rewrite ctx_in: %d/%zu cases agree (repeat 3)\n", agreed, std::size(cases));
 }
 
-TEST_F(TestRunKernelDiff, XdpMetadataIn) {
+TEST_P(TestRunKernelDiff, XdpMetadataIn) {
   LOAD_OR_SKIP("rt_xdp");
   int agreed = 0, total = 0;
   for (uint32_t meta : {4U, 8U, 32U, 3U, 36U, 216U, 220U, 252U, 256U}) {
@@ -392,7 +397,7 @@ TEST_F(TestRunKernelDiff, XdpMetadataIn) {
   std::printf("[ diff ] rt_xdp metadata ctx_in: %d/%d cases agree\n", agreed, total);
 }
 
-TEST_F(TestRunKernelDiff, RawTracepoint) {
+TEST_P(TestRunKernelDiff, RawTracepoint) {
   LOAD_OR_SKIP("rt_rawtp");
   const int fd = bpf_program__fd(bpf_object__find_program_by_name(kobj_, "raw_sum"));
   int agreed = 0, total = 0;
@@ -425,7 +430,7 @@ TEST_F(TestRunKernelDiff, RawTracepoint) {
   std::printf("[ diff ] rt_rawtp/raw_sum: %d/%d cases agree\n", agreed, total);
 }
 
-TEST_F(TestRunKernelDiff, TailCallsAndGlobalData) {
+TEST_P(TestRunKernelDiff, TailCallsAndGlobalData) {
   LOAD_OR_SKIP("rt_tail");
   const int n = compare_program("tail_entry", kXdpCtx);
   EXPECT_EQ(n, int(packets().size()));
@@ -433,7 +438,12 @@ TEST_F(TestRunKernelDiff, TailCallsAndGlobalData) {
   std::printf("[ diff ] rt_tail/tail_entry: %d/%zu packets agree\n", n, packets().size());
 }
 
-TEST_F(TestRunKernelDiff, RingbufLoopStrings) {
+TEST_P(TestRunKernelDiff, RingbufLoopStrings) {
+  // Known gap (issue 5): xbpf's verifier does not converge on this bpf_loop
+  // callback (it hits the 1M-instruction limit, the kernel accepts it), so
+  // only the checked interpreter can run it today.
+  if (GetParam() == vm::Mode::Verified)
+    GTEST_SKIP() << "KNOWN GAP: xbpf's verifier refuses rt_ringbuf/rb_summary (bpf_loop callback does not converge)";
   LOAD_OR_SKIP("rt_ringbuf");
   const int n = compare_program("rb_summary", kXdpCtx);
   EXPECT_EQ(n, int(packets().size()));
@@ -460,6 +470,11 @@ TEST_F(TestRunKernelDiff, RingbufLoopStrings) {
   std::printf("[ diff ] rt_ringbuf/rb_summary: %d/%zu packets agree, %zu ring buffer records compared\n", n,
               packets().size(), krec.size());
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, TestRunKernelDiff, ::testing::Values(vm::Mode::Checked, vm::Mode::Verified),
+                         [](const ::testing::TestParamInfo<vm::Mode>& i) {
+                           return std::string(i.param == vm::Mode::Checked ? "Checked" : "Verified");
+                         });
 
 #else
 TEST(TestRunKernelDiff, Oracle) { REQUIRE_KERNEL("xbpf was built without libbpf (pkg-config libbpf not found)"); }

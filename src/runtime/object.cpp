@@ -168,12 +168,31 @@ verifier::Env verifier_env(const loader::ObjectSpec& o, const loader::ProgramSpe
   return env;
 }
 
-Expected<void> Object::verify_program(const loader::ProgramSpec& ps) const {
+Expected<verifier::Verdict> Object::verify_program(const loader::ProgramSpec& ps) const {
   const verifier::Env env = verifier_env(spec_, ps, opts_.helpers);
-  const verifier::Verdict v = verifier::verify(ps.insns, env);
+  verifier::Verdict v = verifier::verify(ps.insns, env);
   if (!v.ok)
     return fail(Errc::invalid_program, "prog '{}': rejected by the verifier at insn {}: {}", ps.name, v.pc, v.message);
-  return {};
+  return v;
+}
+
+// Lookups the verifier bound to one flat array map, for the interpreter to
+// inline (see vm::InlineArrayLookup).
+std::vector<vm::InlineArrayLookup> Object::inline_lookups(const loader::ProgramSpec& ps,
+                                                           const verifier::Verdict& v) const {
+  constexpr uint8_t kCallHelper = 0x85;
+  constexpr int32_t kMapLookupElem = 1;
+  std::vector<vm::InlineArrayLookup> out;
+  for (size_t pc = 0; pc < ps.insns.size() && pc < v.call_map.size(); ++pc) {
+    const isa::RawInsn& insn = ps.insns[pc];
+    if (insn.code != kCallHelper || insn.src != 0 || insn.imm != kMapLookupElem) continue;
+    const int32_t m = v.call_map[pc];
+    if (m < 0 || size_t(m) >= maps_.size() || !maps_[size_t(m)]) continue;
+    const maps::ArrayLayout a = maps_[size_t(m)]->array_layout();
+    if (a.base && a.max_entries)
+      out.push_back(vm::InlineArrayLookup{uint32_t(pc), a.base, a.stride, a.max_entries});
+  }
+  return out;
 }
 
 // The helper table knows every kernel helper, so the verifier may accept a
@@ -195,11 +214,15 @@ Expected<void> Object::load_programs() {
     std::vector<uint64_t> xlated;
     auto insns = relocate(ps, &xlated);
     if (!insns) return xbpf::unexpected(insns.error());
-    if (opts_.mode == vm::Mode::Verified && !opts_.trusted)
-      if (auto r = verify_program(ps); !r) return r;
+    std::vector<vm::InlineArrayLookup> lookups;
+    if (opts_.mode == vm::Mode::Verified && !opts_.trusted) {
+      auto v = verify_program(ps);
+      if (!v) return xbpf::unexpected(v.error());
+      lookups = inline_lookups(ps, *v);
+    }
     if (auto r = check_helpers_implemented(ps, *opts_.helpers); !r) return r;
     tables_.push_back(std::make_unique<vm::HelperTable>(opts_.helpers->table_for(ps.type)));
-    auto vp = vm::Program::load(*insns, vm::LoadOptions{opts_.mode, tables_.back().get()});
+    auto vp = vm::Program::load(*insns, vm::LoadOptions{opts_.mode, tables_.back().get(), lookups});
     if (!vp) return xbpf::unexpected(with_context(vp.error(), fmt::format("prog '{}'", ps.name)));
     auto prog = std::unique_ptr<Program>(new Program(this, &ps, std::move(*vp)));
     maps::ProgramRecord rec;

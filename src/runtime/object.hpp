@@ -96,7 +96,8 @@ class Object {
   Object() = default;
   Expected<void> create_maps();
   Expected<void> load_programs();
-  Expected<void> verify_program(const loader::ProgramSpec& ps) const;
+  Expected<verifier::Verdict> verify_program(const loader::ProgramSpec& ps) const;
+  std::vector<vm::InlineArrayLookup> inline_lookups(const loader::ProgramSpec& ps, const verifier::Verdict& v) const;
   Expected<void> init_slots();
   Expected<std::vector<isa::RawInsn>> relocate(const loader::ProgramSpec& p, std::vector<uint64_t>* record);
 

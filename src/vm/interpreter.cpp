@@ -7,6 +7,8 @@
 // The handler bodies come from the X-macro list in isa/opcodes.def: every
 // operation of the table has a label L_<Name> below; a missing one is a
 // compile error, so the interpreter cannot fall behind the table.
+#include <algorithm>
+#include <bit>
 #include <cstring>
 #include <type_traits>
 
@@ -26,14 +28,25 @@ struct Program::Slot {
     uint64_t imm64;  // second slot of lddw: the full immediate
     HelperFn fn;     // helper call: the resolved implementation
     const Slot* target;  // local call: the callee's first slot
+    const Program::ArraySlot* array;  // inlined array lookup
   };
 };
 using Slot = Program::Slot;
 
+struct Program::ArraySlot {
+  uint64_t base;
+  uint64_t stride;
+  uint32_t max_entries;
+  uint32_t index_mask;  // next power of two minus one: the index is masked after the
+                        // bounds check, so a mispredicted check cannot read past the
+                        // array speculatively (the kernel does the same)
+};
+
 namespace {
 
-// Labels that are not opcodes: end-of-program sentinel and tail call.
-enum Special { kFellOff, kTailCall, kLdAbsFail, kNumSpecial };
+// Labels that are not opcodes: end-of-program sentinel, tail call, inlined
+// array lookup.
+enum Special { kFellOff, kTailCall, kLdAbsFail, kArrayLookup, kNumSpecial };
 
 struct Frame {
   const Slot* ret;
@@ -103,7 +116,7 @@ Expected<uint64_t> execute(const Program* prog, const Slot* start, const uint64_
 #define XBPF_X(name, ...) &&L_##name,
       XBPF_OPCODES(XBPF_X)
 #undef XBPF_X
-      &&L_fell_off, &&L_tail_call, &&L_ld_abs_fail,
+      &&L_fell_off, &&L_tail_call, &&L_ld_abs_fail, &&L_array_lookup,
   };
   if (labels_out) {
     *labels_out = labels;
@@ -382,6 +395,13 @@ L_CALLX : {
   reg[0] = fn(reg[1], reg[2], reg[3], reg[4], reg[5], ctx);
   NEXT();
 }
+L_array_lookup : {
+  // r1-r5 are dead after a call (the verifier marks them unreadable).
+  const Program::ArraySlot* a = pc->array;
+  const uint32_t key = load_mem<uint32_t>(reg[2]);
+  reg[0] = key < a->max_entries ? a->base + uint64_t(key & a->index_mask) * a->stride : 0;
+  NEXT();
+}
 L_tail_call : {
   const Program* next = nullptr;
   if (ctx->tail_call && tail_calls < kMaxTailCalls && reg[3] <= UINT32_MAX)
@@ -496,6 +516,27 @@ Expected<Program> Program::load(std::span<const isa::RawInsn> code, LoadOptions 
                       insn.pc, isa::info(insn.op).mnemonic);
         break;
     }
+  }
+  if (opts.mode == Mode::Verified && !opts.array_lookups.empty()) {
+    constexpr uint32_t kMapLookupElem = 1;  // BPF_FUNC_map_lookup_elem
+    p.arrays_ = std::make_unique<ArraySlot[]>(opts.array_lookups.size());
+    size_t n = 0;
+    for (const InlineArrayLookup& l : opts.array_lookups) {
+      const size_t at = std::lower_bound(p.insns_.begin(), p.insns_.end(), l.pc,
+                                         [](const isa::Insn& i, uint32_t pc) { return i.pc < pc; }) -
+                        p.insns_.begin();
+      if (at == p.insns_.size() || p.insns_[at].pc != l.pc || p.insns_[at].op != isa::Op::CALL ||
+          uint32_t(p.insns_[at].imm) != kMapLookupElem || !l.base || l.max_entries == 0)
+        return fail(Errc::invalid_argument, "insn {}: not a bpf_map_lookup_elem call on an array map", l.pc);
+      ArraySlot& a = p.arrays_[n++];
+      a.base = reinterpret_cast<uint64_t>(l.base);
+      a.stride = l.stride;
+      a.max_entries = l.max_entries;
+      a.index_mask = uint32_t((uint64_t{1} << std::bit_width(l.max_entries - 1)) - 1);
+      slots[l.pc].handler = labels[isa::kNumOps + kArrayLookup];
+      slots[l.pc].array = &a;
+    }
+    p.inlined_ = n;
   }
   return p;
 }

@@ -85,9 +85,22 @@ struct ExecContext {
 // running program's stack or one granted region (writable for `write`).
 [[nodiscard]] bool helper_access_ok(const ExecContext& ctx, uint64_t addr, uint64_t size, bool write);
 
+// A bpf_map_lookup_elem call the loader replaces with direct code (the
+// kernel's map_gen_lookup): the verifier proved that the call's map argument
+// is this one flat array map on every path, so the call becomes a bounds
+// check and an address computation, with no helper call at all.
+struct InlineArrayLookup {
+  uint32_t pc = 0;           // the call instruction
+  uint8_t* base = nullptr;   // element 0; the map outlives the program
+  uint32_t stride = 0;       // bytes per element
+  uint32_t max_entries = 0;
+};
+
 struct LoadOptions {
   Mode mode = Mode::Checked;
   const HelperTable* helpers = nullptr;  // nullptr = no helpers; calls fail to load
+  // Verified mode only (checked programs keep the helper, which grants access).
+  std::span<const InlineArrayLookup> array_lookups;
 };
 
 // A pre-decoded program. Immutable after load; run() may be called from many
@@ -113,9 +126,12 @@ class Program {
   [[nodiscard]] size_t size() const { return insns_.size(); }
   [[nodiscard]] std::span<const isa::Insn> insns() const { return insns_; }
 
-  struct Slot;  // threaded-code slot, defined in interpreter.cpp
+  struct Slot;       // threaded-code slot, defined in interpreter.cpp
+  struct ArraySlot;  // an inlined array lookup's constants (interpreter.cpp)
   [[nodiscard]] const Slot* first_slot() const { return slots_.get(); }
   [[nodiscard]] const HelperTable* helper_table() const { return helpers_; }
+  // Calls replaced by inline code at load (LoadOptions::array_lookups).
+  [[nodiscard]] size_t inlined_calls() const { return inlined_; }
 
   Program(Program&&) noexcept;
   Program& operator=(Program&&) noexcept;
@@ -128,6 +144,9 @@ class Program {
   std::unique_ptr<Slot[]> slots_;  // size() + 1 slots (last: fell off the end)
   size_t slot_count_ = 0;
   const HelperTable* helpers_ = nullptr;
+  // What inlined lookup slots point to (InlineArrayLookup plus the index mask).
+  std::unique_ptr<ArraySlot[]> arrays_;
+  size_t inlined_ = 0;
 };
 
 }  // namespace xbpf::vm
