@@ -76,6 +76,14 @@ TEST(VerifierPrecision, UnsafePathIsNotPrunedAtTheJoin) {
        fork_r6(600, "mov %r1, %r6\ncall local f\nmov %r8, 0\nsub %r8, %r0\nmov %r2, %r10\nadd %r2, %r8\nstb [%r2+0], 0\nmov %r0, 0\nexit\n"
                     "f:\nmov %r0, %r1\nexit\n"),
        "stack R2 off=-600"},
+      // The second path is pruned at p against the first, which needed r6:
+      // that need must reach the state stored at a on the second path
+      // (propagate_precision), or the third path (r6 = 600) is pruned at a.
+      {"precision needed beyond a pruned path",
+       "call 7\nmov %r6, 8\njne %r0, 0, b\ncall 7\njne %r0, 0, a\nmov %r7, 1\nja p\na:\nmov %r7, 2\np:\n"
+       "mov %r8, 0\nsub %r8, %r6\nmov %r2, %r10\nadd %r2, %r8\nstb [%r2+0], 0\nmov %r0, 0\nexit\n"
+       "b:\nmov %r6, 600\nja a\n",
+       "stack R2 off=-600"},
       // r7 is bounded through its copy r6 on the first path only: the
       // comparison refines both there, so both must be precise at the join.
       {"bounded through a linked copy",
@@ -128,6 +136,21 @@ TEST(VerifierPrecision, ImpreciseScalarsArePruned) {
   v = run(text, ProgType::SocketFilter, false, 100'000);
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.message.find("BPF program is too large"), std::string::npos) << v.message;
+}
+
+// Stack liveness: a stored state compares only the stack slots its subtree
+// read. Zero bytes read back as the constant 0, other data as unknown.
+TEST(VerifierPrecision, StackSlotsReadAfterTheJoinAreCompared) {
+  Verdict v = run("call 7\nstw [%r10-8], 5\njne %r0, 0, join\nstw [%r10-8], 0\njoin:\nldxw %r7, [%r10-8]\n"
+                  "mov %r2, %r10\nadd %r2, -8\nadd %r2, %r7\nstb [%r2+0], 0\nmov %r0, 0\nexit\n");
+  EXPECT_FALSE(v.ok) << "the Misc path was pruned against the Zero one\n" << v.log;
+}
+
+TEST(VerifierPrecision, StackSlotsOverwrittenAfterTheJoinAreNotCompared) {
+  Verdict v = run("call 7\nstw [%r10-8], 5\njne %r0, 0, join\nstw [%r10-8], 0\njoin:\nstdw [%r10-8], 1\n"
+                  "ldxw %r0, [%r10-8]\nexit\n");
+  ASSERT_TRUE(v.ok) << v.message;
+  EXPECT_GE(v.stats.states_pruned, 1u);
 }
 
 // A value made precise on the second path is still checked: two diamonds,

@@ -51,11 +51,23 @@ struct StepTrace {
   // location is frame << 7 | reg, or frame << 7 | 64 + slot.
   std::vector<uint16_t> linked;
   static constexpr uint16_t kGroupEnd = 0xffff;
+  // Stack liveness, per frame: slots whose contents the step read, and slots
+  // it overwrote whole (8-byte stores) after reading.
+  std::array<uint64_t, kMaxCallFrames> stack_read{}, stack_written{};
+  bool stack_touched = false;
   void clear() {
     precise_regs = 0;
     stack = None;
     callback_exit = false;
     linked.clear();
+    if (stack_touched) stack_read.fill(0), stack_written.fill(0), stack_touched = false;
+  }
+  // Bytes [lo, hi) below frame `frame`'s pointer (lo, hi < 0 ... <= 0) were read.
+  void read_stack(uint8_t frame, int64_t lo, int64_t hi) {
+    if (hi <= lo || lo < -kStackSize || hi > 0) return;
+    const auto first = static_cast<int>((kStackSize + lo) / 8), last = static_cast<int>((kStackSize + hi - 1) / 8);
+    for (int k = first; k <= last; ++k) stack_read[frame] |= uint64_t{1} << k;
+    stack_touched = true;
   }
 };
 

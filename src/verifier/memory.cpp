@@ -86,6 +86,8 @@ static VoidResult stack_write(Checker& c, State& s, const RegState& base, int re
   f.stack_depth = std::max<int32_t>(f.stack_depth, -off);
   StackSlot& slot = stack_slot(f, off);
   if (size == 8 && value && value->type != RegType::NotInit) {
+    c.trace().stack_written[base.frameno] |= uint64_t{1} << ((kStackSize + off) / 8);
+    c.trace().stack_touched = true;
     c.trace().stack = StepTrace::Spill;
     c.trace().stack_frame = base.frameno;
     c.trace().slot = static_cast<uint8_t>((kStackSize + off) / 8);
@@ -142,6 +144,7 @@ static BasicExpected<RegState, Reject> stack_read(Checker& c, State& s, const Re
     if (lo < -kStackSize || hi + size > 0)
       return no(reject("invalid variable-offset read from stack R{} var_off={} off={} size={}", regno,
                        tnum_text(base.var), off, size));
+    c.trace().read_stack(base.frameno, lo, hi + size);
     auto ok = stack_bytes_readable(c, f, static_cast<int>(lo), static_cast<int>(hi - lo) + size, false, regno);
     if (!ok) return no(ok.error());
     return RegState::scalar(loaded(size));
@@ -151,6 +154,7 @@ static BasicExpected<RegState, Reject> stack_read(Checker& c, State& s, const Re
   if (off % size != 0)
     return no(reject("misaligned stack access off {}+{}+{} size {}", align_text(base.var), base.off,
                      off - base.off, size));
+  c.trace().read_stack(base.frameno, off, off + size);
   StackSlot& slot = stack_slot(f, off);
   if (slot.bytes[0] == SlotType::Spill) {
     if (size == 8) {
@@ -360,6 +364,7 @@ BasicExpected<void, Reject> Checker::check_helper_mem(State& s, int regno, int64
         if (lo < -kStackSize || hi + size > 0)
           return no(reject("invalid variable-offset indirect access to stack R{} var_off={} off={} size={}", regno,
                            tnum_text(r.var), r.off, size));
+        if (!write) trace().read_stack(r.frameno, lo, hi + sz);
         if (write) scrub(f, static_cast<int>(lo), static_cast<int>(hi - lo) + sz, SlotType::Misc);
         else if (auto ok = stack_bytes_readable(*this, f, static_cast<int>(lo), static_cast<int>(hi - lo) + sz, true, regno); !ok)
           return no(ok.error());
@@ -373,6 +378,7 @@ BasicExpected<void, Reject> Checker::check_helper_mem(State& s, int regno, int64
         scrub(f, off, sz, SlotType::Misc);
         return {};
       }
+      trace().read_stack(r.frameno, off, off + sz);
       auto ok = stack_bytes_readable(*this, f, off, sz, true, regno);
       if (!ok) return no(ok.error());
       f.stack_depth = std::max<int32_t>(f.stack_depth, -off);

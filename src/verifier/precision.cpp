@@ -25,6 +25,19 @@ Marks scalar_locations(const State& s) {
   return m;
 }
 
+void mark_stack_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint64_t, kMaxCallFrames>& written,
+                     size_t frame, uint64_t mask) {
+  mask &= ~written[frame];
+  while (mask && cp >= 0) {
+    Checkpoint& c = cps[static_cast<size_t>(cp)];
+    if (c.st.frames.size() <= frame) return;
+    mask &= ~c.read[frame];  // already read there: its ancestors are marked
+    c.read[frame] |= mask;
+    mask &= ~c.seg_written[frame];
+    cp = c.parent;
+  }
+}
+
 int32_t Precision::record(int32_t prev, const isa::Insn& i, uint8_t frame, const StepTrace& t) {
   HistEntry h;
   h.pc = i.pc;

@@ -47,6 +47,10 @@ struct Marks {
 struct Checkpoint {
   State st;
   Marks precise;
+  // Stack liveness, per frame: slots whose contents here some path below
+  // reads (final once branches == 0), and slots overwritten whole between
+  // the parent checkpoint and this one (they screen reads from the parent).
+  std::array<uint64_t, kMaxCallFrames> read{}, seg_written{};
   uint32_t pc = 0;
   int32_t parent = -1;
   int32_t first = 0;
@@ -67,6 +71,12 @@ struct HistEntry {
   uint8_t kind = 0;      // StepTrace::StackKind | kCallbackExit
   static constexpr uint8_t kCallbackExit = 0x80;
 };
+
+// Marks slots `mask` of frame `frame`, read by the path whose latest
+// checkpoint is `cp` and which overwrote `written` since, as read in every
+// checkpoint up the chain until a whole overwrite screens them.
+void mark_stack_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint64_t, kMaxCallFrames>& written,
+                     size_t frame, uint64_t mask);
 
 class Precision {
  public:

@@ -162,8 +162,9 @@ bool plain_data(const StackSlot& s) {
 }
 
 // `precise` null: every scalar compared exactly.
+// `read_slots` non-null: slots o's exploration never read are not compared.
 bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, const std::vector<bool>* live,
-                  const uint16_t* precise_regs, const uint64_t* precise_slots) {
+                  const uint16_t* precise_regs, const uint64_t* precise_slots, const uint64_t* read_slots) {
   if (o.callsite != c.callsite || o.callback != c.callback) return false;
   auto rule = [&](bool precise) {
     return !precise_regs ? ScalarRule::Exact : precise ? ScalarRule::Precise : ScalarRule::Imprecise;
@@ -173,6 +174,7 @@ bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, c
     if (!reg_covers(o.regs[r], c.regs[r], ids, rule(precise_regs && (*precise_regs >> r & 1)))) return false;
   }
   for (int k = 0; k < kStackSlots; ++k) {
+    if (read_slots && !(*read_slots >> k & 1)) continue;
     const StackSlot &os = o.stack[k], &cs = c.stack[k];
     if (os.bytes[0] == SlotType::Spill) {
       const ScalarRule sr = rule(precise_slots && (*precise_slots >> k & 1));
@@ -191,15 +193,18 @@ bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, c
 }  // namespace
 
 // Every concrete state of `c` is a state of `o` (so o's proof covers c), as
-// far as o's exploration looked: only o's precise scalars are compared when
-// `precise` is given (else every scalar is).
+// far as o's exploration looked: when `done` (o's subtree is explored) is
+// given, only o's precise scalars and the stack slots it read are compared
+// (else everything is).
 bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top,
-            const Marks* precise) {
+            const Checkpoint* done) {
+  const Marks* precise = done ? &done->precise : nullptr;
   if (o.frames.size() != c.frames.size() || o.refs.size() != c.refs.size()) return false;
   IdMap ids;
   for (size_t f = 0; f < o.frames.size(); ++f)
     if (!frame_covers(o.frames[f], c.frames[f], ids, privileged, f + 1 == o.frames.size() ? live_top : nullptr,
-                      precise ? &precise->regs[f] : nullptr, precise ? &precise->slots[f] : nullptr))
+                      precise ? &precise->regs[f] : nullptr, precise ? &precise->slots[f] : nullptr,
+                      done ? &done->read[f] : nullptr))
       return false;
   for (size_t k = 0; k < o.refs.size(); ++k)
     if (!ids.match(o.refs[k].id, c.refs[k].id)) return false;
@@ -296,12 +301,14 @@ struct Path {
   uint32_t pc;
   int32_t cp;    // latest checkpoint on the path (-1: none yet)
   int32_t hist;  // latest history entry (-1: none yet)
+  std::array<uint64_t, kMaxCallFrames> written{};  // stack slots overwritten whole since cp
 };
 
 }  // namespace
 
 namespace detail {
-bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top, const Marks* precise);
+bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top,
+            const Checkpoint* done);
 }
 
 Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
@@ -334,7 +341,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   detail::Precision precision(checker, cps);
   std::vector<std::vector<int32_t>> at_pc(slots);
   std::vector<Path> pending;
-  pending.push_back(Path{checker.initial_state(), 0, -1, -1});
+  pending.push_back(Path{checker.initial_state(), 0, -1, -1, {}});
   auto end_path = [&](int32_t k) {
     while (k >= 0) {
       if (--cps[size_t(k)].branches > 0) return;
@@ -386,7 +393,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           // Precision marks are final only once a state's subtree is done;
           // unprivileged programs keep every scalar precise, as the kernel does.
           const bool by_marks = a.branches == 0 && env.privileged;
-          if (detail::covers(a.st, p.st, env.privileged, &live[p.pc], by_marks ? &a.precise : nullptr)) {
+          if (detail::covers(a.st, p.st, env.privileged, &live[p.pc], by_marks ? &a : nullptr)) {
             ++a.hits;
             pruned = true;
             // What a's proof relied on, the current path must keep precise
@@ -396,6 +403,9 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
             for (int r = 0; r < 11; ++r)
               if (!live[p.pc][size_t(r)]) want.regs[size_t(frame)] &= static_cast<uint16_t>(~(1u << r));
             if (env.privileged) precision.mark(want, p.hist, p.cp, frame);
+            // Likewise the stack slots a's subtree read (the kernel's propagate_liveness).
+            for (size_t f = 0; f < p.st.frames.size(); ++f)
+              detail::mark_stack_read(cps, p.cp, p.written, f, by_marks ? a.read[f] : ~uint64_t{0});
             break;
           }
           // A completed state that keeps missing costs more than it saves
@@ -412,7 +422,8 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           end_path(p.cp);
           break;
         }
-        cps.push_back(Checkpoint{p.st, {}, p.pc, p.cp, precision.size(), 1, 0, 0});
+        cps.push_back(Checkpoint{p.st, {}, {}, p.written, p.pc, p.cp, precision.size(), 1, 0, 0});
+        p.written = {};
         p.cp = static_cast<int32_t>(cps.size() - 1);
         at_pc[p.pc].push_back(p.cp);
         ++v.stats.states_total;
@@ -440,13 +451,22 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         precision.mark(m, p.hist, p.cp, frame);
       }
       p.hist = precision.record(p.hist, i, frame, checker.trace());
+      if (const detail::StepTrace& t = checker.trace(); t.stack_touched) {
+        for (size_t f = 0; f < kMaxCallFrames; ++f) {
+          if (t.stack_read[f]) detail::mark_stack_read(cps, p.cp, p.written, f, t.stack_read[f]);
+          p.written[f] |= t.stack_written[f];
+        }
+      }
+      // A frame pushed or popped: its slots start anew (nothing above reads them).
+      if (p.st.frames.size() != size_t(frame) + 1) p.written[std::max<size_t>(frame, p.st.frames.size() - 1)] = ~uint64_t{0};
       if (r->kind == Step::End) {
         end_path(p.cp);
         break;
       }
       if (r->kind == Step::Fork) {
         if (p.cp >= 0) ++cps[size_t(p.cp)].branches;
-        pending.push_back(Path{std::move(*r->branch), r->branch_pc, p.cp, p.hist});
+        pending.push_back(Path{std::move(*r->branch), r->branch_pc, p.cp, p.hist, p.written});
+        if (pending.back().st.frames.size() > size_t(frame) + 1) pending.back().written[size_t(frame) + 1] = ~uint64_t{0};
         v.stats.peak_states = std::max<uint64_t>(v.stats.peak_states, pending.size());
       }
       p.pc = r->next;
