@@ -1,6 +1,9 @@
 // Map operations from running programs: the same clang-built object
 // (prog_map/prog_map.bpf.c) runs in xbpf's interpreter (checked and verified
 // mode) and in the kernel through BPF_PROG_TEST_RUN (libbpf), side by side.
+// Rows: xbpf checked, xbpf verified (array lookups inlined), xbpf verified
+// without inlining (array_lookup only: what inlining saves), kernel JIT.
+// The ring buffer is drained between test-run calls, outside the timed runs.
 // Each program makes kOps (256) map helper calls per run; the reported
 // `ns_per_op` is the test-run duration per run (each engine's own timer,
 // over `repeat` runs) divided by kOps.
@@ -16,6 +19,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "maps/ringbuf.hpp"
 #include "runtime/object.hpp"
 #include "runtime/test_run.hpp"
 
@@ -29,7 +33,7 @@ namespace {
 using namespace xbpf;
 constexpr int kOps = 256;
 constexpr uint32_t kRepeat = 200;
-const char* const kProgs[] = {"loop_only", "array_lookup", "hash_lookup", "hash_update"};
+const char* const kProgs[] = {"loop_only", "array_lookup", "hash_lookup", "hash_update", "ringbuf_reserve_submit"};
 
 std::string g_obj = XBPF_PROG_MAP_OBJ;
 std::vector<uint8_t> g_packet(64, 0);
@@ -37,7 +41,7 @@ std::vector<uint8_t> g_packet(64, 0);
 struct XbpfSide {
   std::string dir;
   std::shared_ptr<maps::Store> store;
-  std::unique_ptr<runtime::Object> checked, verified;
+  std::unique_ptr<runtime::Object> checked, verified, verified_noinline;
 };
 XbpfSide* g_xbpf = nullptr;
 
@@ -48,7 +52,7 @@ void fill_hash(maps::Map& m) {
   }
 }
 
-std::unique_ptr<runtime::Object> load_xbpf(vm::Mode mode) {
+std::unique_ptr<runtime::Object> load_xbpf(vm::Mode mode, bool inline_lookups = true) {
   auto spec = loader::open_object(g_obj);
   if (!spec) {
     std::fprintf(stderr, "%s\n", spec.error().message.c_str());
@@ -57,6 +61,7 @@ std::unique_ptr<runtime::Object> load_xbpf(vm::Mode mode) {
   runtime::LoadOptions opts;
   // Verified rows: xbpf's verifier must accept the object (Object::load checks it).
   opts.mode = mode;
+  opts.inline_lookups = inline_lookups;
   auto o = runtime::Object::load(std::move(*spec), g_xbpf->store, opts);
   if (!o) {
     std::fprintf(stderr, "%s\n", o.error().message.c_str());
@@ -66,16 +71,30 @@ std::unique_ptr<runtime::Object> load_xbpf(vm::Mode mode) {
   return std::move(*o);
 }
 
-void BM_xbpf(benchmark::State& state, const char* prog, bool verified) {
-  runtime::Object& o = verified ? *g_xbpf->verified : *g_xbpf->checked;
+enum class Engine { Checked, Verified, VerifiedNoInline };
+
+void BM_xbpf(benchmark::State& state, const char* prog, Engine e) {
+  runtime::Object& o = e == Engine::Checked    ? *g_xbpf->checked
+                       : e == Engine::Verified ? *g_xbpf->verified
+                                               : *g_xbpf->verified_noinline;
   runtime::TestRun tr;
   tr.data_in = g_packet;
   tr.repeat = kRepeat;
+  maps::RingBufferConsumer drain;  // empties the ring between calls (untimed)
+  if (!drain.add(o.map("rb"), [](const void*, size_t) { return 0; })) {
+    state.SkipWithError("no ring buffer map 'rb' in the object");
+    return;
+  }
   double total_ns = 0;  // sum of per-run durations
   for (auto _ : state) {
     auto r = runtime::test_run(*o.program(prog), tr);
+    drain.consume();
     if (!r) {
       state.SkipWithError(r.error().message.c_str());
+      return;
+    }
+    if (r->retval != 2 && r->retval != 0) {
+      state.SkipWithError("the program failed some operations (ring buffer full?)");
       return;
     }
     state.SetIterationTime(double(r->duration_ns) * kRepeat / 1e9);
@@ -94,19 +113,34 @@ void BM_kernel(benchmark::State& state, const char* prog) {
     return;
   }
   const int fd = bpf_program__fd(bpf_object__find_program_by_name(g_kobj, prog));
+  ring_buffer* drain = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(g_kobj, "rb")),
+                                        [](void*, void*, size_t) { return 0; }, nullptr, nullptr);
+  if (!drain) {
+    state.SkipWithError("cannot map the kernel's ring buffer");
+    return;
+  }
   double total_ns = 0;  // sum of per-run durations
   for (auto _ : state) {
     LIBBPF_OPTS(bpf_test_run_opts, o);
     o.data_in = g_packet.data();
     o.data_size_in = uint32_t(g_packet.size());
     o.repeat = kRepeat;
-    if (int err = bpf_prog_test_run_opts(fd, &o); err) {
+    const int err = bpf_prog_test_run_opts(fd, &o);
+    ring_buffer__consume(drain);
+    if (err) {
+      ring_buffer__free(drain);
       state.SkipWithError(std::strerror(-err));
+      return;
+    }
+    if (o.retval != 2 && o.retval != 0) {
+      ring_buffer__free(drain);
+      state.SkipWithError("the program failed some operations (ring buffer full?)");
       return;
     }
     state.SetIterationTime(double(o.duration) * kRepeat / 1e9);
     total_ns += double(o.duration);
   }
+  ring_buffer__free(drain);
   state.SetItemsProcessed(int64_t(state.iterations()) * kRepeat * kOps);
   if (state.iterations()) state.counters["ns_per_op"] = total_ns / double(state.iterations() * kOps);
 }
@@ -145,9 +179,15 @@ int main(int argc, char** argv) {
   g_xbpf = &side;
   side.checked = load_xbpf(vm::Mode::Checked);
   side.verified = load_xbpf(vm::Mode::Verified);
+  side.verified_noinline = load_xbpf(vm::Mode::Verified, false);
   for (const char* p : kProgs) {
-    benchmark::RegisterBenchmark((std::string("xbpf_checked/") + p).c_str(), BM_xbpf, p, false)->UseManualTime();
-    benchmark::RegisterBenchmark((std::string("xbpf_verified/") + p).c_str(), BM_xbpf, p, true)->UseManualTime();
+    benchmark::RegisterBenchmark((std::string("xbpf_checked/") + p).c_str(), BM_xbpf, p, Engine::Checked)
+        ->UseManualTime();
+    benchmark::RegisterBenchmark((std::string("xbpf_verified/") + p).c_str(), BM_xbpf, p, Engine::Verified)
+        ->UseManualTime();
+    if (std::string(p) == "array_lookup")
+      benchmark::RegisterBenchmark("xbpf_verified_noinline/array_lookup", BM_xbpf, p, Engine::VerifiedNoInline)
+          ->UseManualTime();
 #ifdef XBPF_HAVE_LIBBPF
     benchmark::RegisterBenchmark((std::string("kernel/") + p).c_str(), BM_kernel, p)->UseManualTime();
 #endif
@@ -162,6 +202,7 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   side.checked.reset();
   side.verified.reset();
+  side.verified_noinline.reset();
   side.store.reset();
   std::filesystem::remove_all(side.dir);
 #ifdef XBPF_HAVE_LIBBPF

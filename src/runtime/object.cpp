@@ -218,7 +218,7 @@ Expected<void> Object::load_programs() {
     if (opts_.mode == vm::Mode::Verified && !opts_.trusted) {
       auto v = verify_program(ps);
       if (!v) return xbpf::unexpected(v.error());
-      lookups = inline_lookups(ps, *v);
+      if (opts_.inline_lookups) lookups = inline_lookups(ps, *v);
     }
     if (auto r = check_helpers_implemented(ps, *opts_.helpers); !r) return r;
     tables_.push_back(std::make_unique<vm::HelperTable>(opts_.helpers->table_for(ps.type)));

@@ -41,6 +41,9 @@ struct LoadOptions {
   bool trusted = false;  // Verified without verifying (the caller vouches, e.g. the kernel accepted it)
   const helpers::Registry* helpers = nullptr;  // nullptr: Registry::standard()
   uint64_t insn_budget = 1'000'000;            // checked mode, per run
+  // Verified mode: replace lookups the verifier bound to one array map with
+  // inline code (vm::InlineArrayLookup). Off only to measure or debug it.
+  bool inline_lookups = true;
 };
 
 class Object;
