@@ -20,6 +20,7 @@ struct VerdictRow {
   std::string file, section, program, prog_type, verdict, reason;
   size_t insn_cnt = 0;
   double kernel_usec = 0;  // the kernel's own "verification time"
+  uint64_t insns_processed = 0;  // the kernel's "processed N insns"
 };
 
 inline std::vector<VerdictRow> read_verdicts() {
@@ -34,6 +35,7 @@ inline std::vector<VerdictRow> read_verdicts() {
     if (f.size() < 8) continue;
     rows.push_back({f[0], f[1], f[2], f[3], f[5], f.size() > 8 ? f[8] : "", std::stoul(f[4]),
                     std::atof(f[7].c_str())});
+    rows.back().insns_processed = std::strtoull(f[6].c_str(), nullptr, 10);
   }
   return rows;
 }

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include <sys/resource.h>
+
 #include "corpus_verdicts.hpp"
 #include "loader/loader.hpp"
 #include "runtime/object.hpp"
@@ -34,7 +36,8 @@ TEST(VerifierCorpus, AgreementWithTheKernel) {
   std::map<std::string, Expected<loader::ObjectSpec>> objects;
   std::map<std::string, size_t> table;  // "ACCEPT/accept" -> count
   std::map<std::string, size_t> wrong;  // our message class for disagreements
-  double ours_accept_s = 0, kernel_accept_s = 0;
+  double ours_accept_s = 0, ours_accept_cpu_s = 0, kernel_accept_s = 0;
+  uint64_t ours_insns = 0, kernel_insns = 0;
   size_t rows = 0;
   for (const Row& r : read_verdicts()) {
     if (r.verdict != "ACCEPT" && r.verdict != "REJECT") continue;
@@ -59,7 +62,11 @@ TEST(VerifierCorpus, AgreementWithTheKernel) {
                    v.message.c_str());
     const std::string key = r.verdict + "/" + (v.ok ? "accept" : "reject");
     ++table[key];
-    if (r.verdict == "ACCEPT") ours_accept_s += v.stats.seconds, kernel_accept_s += r.kernel_usec / 1e6;
+    if (r.verdict == "ACCEPT") {
+      ours_accept_s += v.stats.seconds, ours_accept_cpu_s += v.stats.cpu_seconds;
+      kernel_accept_s += r.kernel_usec / 1e6;
+      ours_insns += v.stats.insns_processed, kernel_insns += r.insns_processed;
+    }
     if (r.verdict == "ACCEPT" && !v.ok) {
       std::string cls = v.message.substr(0, 60);
       ++wrong["false reject: " + cls];
@@ -68,7 +75,13 @@ TEST(VerifierCorpus, AgreementWithTheKernel) {
   }
   std::printf("verifier agreement over %zu programs:\n", rows);
   for (const auto& [k, n] : table) std::printf("  kernel %-16s %zu\n", k.c_str(), n);
-  std::printf("  time over ACCEPT programs: xbpf %.3f s, kernel %.3f s\n", ours_accept_s, kernel_accept_s);
+  std::printf("  time over ACCEPT programs: xbpf %.3f s (cpu %.3f s), kernel %.3f s\n", ours_accept_s,
+              ours_accept_cpu_s, kernel_accept_s);
+  std::printf("  insns processed over ACCEPT programs: xbpf %llu, kernel %llu\n",
+              static_cast<unsigned long long>(ours_insns), static_cast<unsigned long long>(kernel_insns));
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("  peak memory (ru_maxrss, whole test): %ld MiB\n", ru.ru_maxrss / 1024);
   std::vector<std::pair<size_t, std::string>> top;
   for (const auto& [k, n] : wrong) top.push_back({n, k});
   std::sort(top.rbegin(), top.rend());

@@ -29,6 +29,7 @@ Verdict run(const std::string& text, ProgType type = ProgType::SocketFilter, boo
   env.privileged = privileged;
   env.log_level = 1;
   env.insn_limit = limit;
+  env.test_state_freq = true;  // a stored state at every join: the cases are about pruning there
   return verify(xbpf::isa::encode_program(*insns), env);
 }
 

@@ -159,10 +159,15 @@ uint64_t concrete(AluOp op, uint64_t a, uint64_t b, bool alu32);
 
 }  // namespace
 
+// Every view is the value itself (what sync() computes, without its cost:
+// constants are made for every register and stack slot of every new frame).
 Scalar Scalar::constant(uint64_t v) {
   Scalar s;
   s.var = Tnum::constant(v);
-  s.sync();
+  s.umin = s.umax = v;
+  s.smin = s.smax = static_cast<int64_t>(v);
+  s.u32_min = s.u32_max = static_cast<uint32_t>(v);
+  s.s32_min = s.s32_max = static_cast<int32_t>(v);
   return s;
 }
 

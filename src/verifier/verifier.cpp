@@ -4,7 +4,9 @@
 // work limit.
 #include "verifier/verifier.hpp"
 
+#include <bit>
 #include <chrono>
+#include <ctime>
 
 #include "isa/disasm.hpp"
 #include "verifier/checker.hpp"
@@ -173,8 +175,8 @@ bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, c
     if (live && !(*live)[r]) continue;
     if (!reg_covers(o.regs[r], c.regs[r], ids, rule(precise_regs && (*precise_regs >> r & 1)))) return false;
   }
-  for (int k = 0; k < kStackSlots; ++k) {
-    if (read_slots && !(*read_slots >> k & 1)) continue;
+  for (uint64_t todo = read_slots ? *read_slots : ~uint64_t{0}; todo; todo &= todo - 1) {
+    const int k = std::countr_zero(todo);
     const StackSlot &os = o.stack[k], &cs = c.stack[k];
     if (os.bytes[0] == SlotType::Spill) {
       const ScalarRule sr = rule(precise_slots && (*precise_slots >> k & 1));
@@ -313,8 +315,15 @@ bool covers(const State& o, const State& c, bool privileged, const std::vector<b
 
 Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   const auto t0 = std::chrono::steady_clock::now();
+  auto cpu_now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  };
+  const double cpu0 = cpu_now();
   Verdict v;
   auto finish = [&](Verdict& out) -> Verdict {
+    out.stats.cpu_seconds = cpu_now() - cpu0;
     out.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
   };
@@ -342,9 +351,11 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   std::vector<std::vector<int32_t>> at_pc(slots);
   std::vector<Path> pending;
   pending.push_back(Path{checker.initial_state(), 0, -1, -1, {}});
+  std::vector<uint32_t> in_progress(slots, 0);  // per pc: stored states still being explored
   auto end_path = [&](int32_t k) {
     while (k >= 0) {
       if (--cps[size_t(k)].branches > 0) return;
+      --in_progress[cps[size_t(k)].pc];
       k = cps[size_t(k)].parent;
     }
   };
@@ -363,6 +374,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
     if (env.log_level >= 1) v.log += v.message + "\n";
   };
   uint64_t& processed = v.stats.insns_processed;
+  uint64_t jmps_since = 0, insns_since = 0;  // since the last stored state
   while (!pending.empty()) {
     Path p = std::move(pending.back());
     pending.pop_back();
@@ -375,7 +387,8 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
       const Insn& i = checker.insn_at(p.pc);
       const bool loop_call = isa::info(i.op).form == Form::Call && i.imm == static_cast<int32_t>(kHelperLoop);
       if (cfg->is_prune_point(p.pc) || loop_call) {
-        int depth = 0;
+        // Only states still being explored can be ancestors of this path.
+        int depth = in_progress[p.pc] ? 0 : 64;
         for (int32_t k = p.cp; k >= 0 && depth < 64; k = cps[size_t(k)].parent, ++depth) {
           const Checkpoint& a = cps[size_t(k)];
           if (a.pc == p.pc && !loop_call && detail::covers(a.st, p.st, env.privileged, nullptr, nullptr) &&
@@ -422,12 +435,24 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           end_path(p.cp);
           break;
         }
-        cps.push_back(Checkpoint{p.st, {}, {}, p.written, p.pc, p.cp, precision.size(), 1, 0, 0});
-        p.written = {};
-        p.cp = static_cast<int32_t>(cps.size() - 1);
-        at_pc[p.pc].push_back(p.cp);
-        ++v.stats.states_total;
+        // Store a state only every few jumps and instructions (the kernel's
+        // heuristic: most prune points then cost a search, not a copy), but
+        // always at loop heads, where the infinite-loop check needs them.
+        if (env.test_state_freq || loop_call || cfg->is_loop_head(p.pc) || (jmps_since >= 2 && insns_since >= 8)) {
+          jmps_since = insns_since = 0;
+          cps.push_back(Checkpoint{p.st, {}, {}, p.written, p.pc, p.cp, precision.size(), 1, 0, 0});
+          p.written = {};
+          p.cp = static_cast<int32_t>(cps.size() - 1);
+          at_pc[p.pc].push_back(p.cp);
+          ++in_progress[p.pc];
+          ++v.stats.states_total;
+        }
       }
+      ++insns_since;
+      const Form form = isa::info(i.op).form;
+      if (form == Form::Jump || form == Form::JumpLong || form == Form::JumpImm || form == Form::JumpReg ||
+          form == Form::Call || form == Form::CallLocal || form == Form::Exit)
+        ++jmps_since;
       trail.push_back(p.pc);
       const auto frame = static_cast<uint8_t>(p.st.frames.size() - 1);
       checker.trace().clear();

@@ -42,6 +42,9 @@ struct Env {
   uint64_t insn_limit = 1'000'000;    // BPF_COMPLEXITY_LIMIT_INSNS
   int log_level = 0;                  // 1: the failing path; 2: every instruction's state
   bool func_info = false;             // the program has BTF func info (required for callbacks)
+  // Store a state at every prune point, not only every few jumps (the
+  // kernel's BPF_F_TEST_STATE_FREQ): slower, more pruning; for tests.
+  bool test_state_freq = false;
 };
 
 struct Stats {
@@ -51,6 +54,7 @@ struct Stats {
   uint64_t peak_states = 0;
   uint32_t max_stack_depth = 0;
   double seconds = 0;
+  double cpu_seconds = 0;  // this thread's CPU time (wall time suffers on a loaded machine)
 };
 
 struct Verdict {
