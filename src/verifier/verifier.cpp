@@ -405,7 +405,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           if (a.branches != 0 && !loop_call) continue;
           // Precision marks are final only once a state's subtree is done;
           // unprivileged programs keep every scalar precise, as the kernel does.
-          const bool by_marks = a.branches == 0 && env.privileged;
+          const bool by_marks = a.branches == 0 && env.privileged && env.track_precision;
           if (detail::covers(a.st, p.st, env.privileged, &live[p.pc], by_marks ? &a : nullptr)) {
             ++a.hits;
             pruned = true;

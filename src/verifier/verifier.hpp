@@ -45,6 +45,9 @@ struct Env {
   // Store a state at every prune point, not only every few jumps (the
   // kernel's BPF_F_TEST_STATE_FREQ): slower, more pruning; for tests.
   bool test_state_freq = false;
+  // false: stored states compare every scalar and stack slot, as without
+  // precision tracking and stack liveness (for differential tests).
+  bool track_precision = true;
 };
 
 struct Stats {
