@@ -778,6 +778,25 @@ inline const Case kCases[] = {
      "call local f1\nexit\nf1:\ncall local f2\nexit\nf2:\ncall local f3\nexit\nf3:\ncall local f4\nexit\n"
      "f4:\ncall local f5\nexit\nf5:\ncall local f6\nexit\nf6:\ncall local f7\nexit\nf7:\nmov %r0, 0\nexit\n",
      ""},
+    {"combined stack over 512", ProgType::SocketFilter,
+     "stdw [%r10-512], 0\ncall local f\nexit\nf:\nstdw [%r10-16], 0\nmov %r0, 0\nexit\n",
+     "combined stack size of 2 calls is 528. Too large"},
+    {"combined stack over 512 three frames deep", ProgType::SocketFilter,
+     "stdw [%r10-256], 0\ncall local f\nexit\nf:\nstdw [%r10-128], 0\ncall local g\nexit\n"
+     "g:\nstdw [%r10-136], 0\nmov %r0, 0\nexit\n",
+     "combined stack size of 3 calls is 528. Too large"},
+    {"combined stack of 512 three frames deep", ProgType::SocketFilter,
+     "stdw [%r10-256], 0\ncall local f\nexit\nf:\nstdw [%r10-128], 0\ncall local g\nexit\n"
+     "g:\nstdw [%r10-128], 0\nmov %r0, 0\nexit\n", ""},
+    {"tail call in a subprogram without BTF", ProgType::SocketFilter,
+     "call local f\nexit\nf:\nlddw %r2, map_idx 4\nmov %r3, 0\ncall 12\nmov %r0, 0\nexit\n",
+     "tail_call is not allowed in subprogs without BTF"},
+    {"tail call below 256 bytes of callers' stack", ProgType::SocketFilter,
+     "stdw [%r10-256], 0\ncall local f\nexit\nf:\nlddw %r2, map_idx 4\nmov %r3, 0\ncall 12\nmov %r0, 0\nexit\n",
+     "tail_calls are not allowed when call stack of previous frames is 256 bytes. Too large", true, true},
+    {"tail call below 240 bytes of callers' stack", ProgType::SocketFilter,
+     "stdw [%r10-240], 0\ncall local f\nexit\nf:\nlddw %r2, map_idx 4\nmov %r3, 0\ncall 12\nmov %r0, 0\nexit\n", "",
+     true, true},
     {"combined stack of 512", ProgType::SocketFilter,
      "stdw [%r10-256], 0\ncall local f\nexit\nf:\nstdw [%r10-256], 0\nmov %r0, 0\nexit\n", ""},
     {"callee writes the caller's stack", ProgType::SocketFilter,
@@ -1017,11 +1036,6 @@ struct KnownDisagreement {
 };
 
 inline const KnownDisagreement kKnownDisagreements[] = {
-    {{"combined stack over 512", ProgType::SocketFilter,
-      "stdw [%r10-512], 0\ncall local f\nexit\nf:\nstdw [%r10-16], 0\nmov %r0, 0\nexit\n",
-      "combined stack size of 2 calls is 528. Too large"},
-     "false accept: xbpf has no check_max_stack_depth pass (sum of the subprograms' stack along call chains); "
-     "it belongs after path exploration in verifier.cpp"},
     {{"recursive call", ProgType::SocketFilter, "call local f\nexit\nf:\ncall local f\nexit\n",
       "the call stack of 9 frames is too deep"},
      "message only: xbpf's structure pass rejects recursion up front (\"recursive call from insn 2 to 2\"); "

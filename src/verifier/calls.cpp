@@ -199,6 +199,8 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
     record_call_map(i.pc, *map);
   }
   if (id == kTailCall && !s.refs.empty()) return no(reject("tail_call would lead to reference leak"));
+  if (id == kTailCall && s.cur().subprog != 0 && !env().func_info)
+    return no(reject("tail_call is not allowed in subprogs without BTF"));
   if (callback != UINT32_MAX) {
     if (id != kLoop) return no(reject("callback helper bpf_{} is not supported by xbpf's verifier yet", h->name));
     if (s.frames.size() >= kMaxCallFrames)

@@ -173,4 +173,52 @@ BasicExpected<Cfg, CfgError> Cfg::build(std::span<const Insn> insns, const CfgOp
   return c;
 }
 
+std::optional<CfgError> Cfg::check_stack_depth(std::span<const isa::Insn> insns,
+                                               std::span<const int32_t> depth) const {
+  constexpr int kMaxStack = 512, kTailCallStack = 256;
+  constexpr int32_t kTailCall = 12;  // BPF_FUNC_tail_call
+  struct Edge {
+    uint32_t callee;
+    uint32_t pc;
+  };
+  std::vector<std::vector<Edge>> edges(subprogs_.size());
+  std::vector<bool> tail_calls(subprogs_.size(), false);
+  for (const Insn& i : insns) {
+    const uint32_t sp = subprog_of(i.pc);
+    if (i.op == Op::CALL_LOCAL || i.op == Op::LDDW_FUNC)
+      edges[sp].push_back({subprog_of(static_cast<uint32_t>(i.target())), i.pc});
+    else if (i.op == Op::CALL && i.imm == kTailCall)
+      tail_calls[sp] = true;
+  }
+  auto frame_size = [&](uint32_t sp) { return sp < depth.size() ? (std::max(depth[sp], 0) + 15) / 16 * 16 : 0; };
+  // Level by level (level = frames in the chain): the most stack any chain
+  // leaves below each subprogram, and the call that achieves it. Linear in
+  // the call graph per level, so hostile call graphs cannot blow it up; the
+  // frame limit bounds the levels (build() refused deeper direct chains).
+  constexpr int kUnreached = -1;
+  std::vector<int> below(subprogs_.size(), kUnreached), next(subprogs_.size());
+  std::vector<uint32_t> at(subprogs_.size(), 0), next_at(subprogs_.size());
+  for (uint32_t sp = 0; sp < subprogs_.size(); ++sp)
+    if (sp == 0 || subprogs_[sp].address_taken) below[sp] = 0, at[sp] = subprogs_[sp].start;
+  for (uint32_t frames = 1; frames <= kMaxCallFrames + 1; ++frames) {
+    std::fill(next.begin(), next.end(), kUnreached);
+    bool any = false;
+    for (uint32_t sp = 0; sp < subprogs_.size(); ++sp) {
+      if (below[sp] == kUnreached) continue;
+      if (frames > 1 && tail_calls[sp] && below[sp] >= kTailCallStack)
+        return CfgError{at[sp], fmt::format("tail_calls are not allowed when call stack of previous frames is {} "
+                                            "bytes. Too large", below[sp])};
+      const int total = below[sp] + frame_size(sp);
+      if (total > kMaxStack)
+        return CfgError{at[sp], fmt::format("combined stack size of {} calls is {}. Too large", frames, total)};
+      for (const Edge& e : edges[sp])
+        if (total > next[e.callee]) next[e.callee] = total, next_at[e.callee] = e.pc, any = true;
+    }
+    if (!any) break;
+    below.swap(next);
+    at.swap(next_at);
+  }
+  return std::nullopt;
+}
+
 }  // namespace xbpf::verifier

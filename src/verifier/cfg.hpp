@@ -69,6 +69,14 @@ class Cfg {
   // Deepest chain of bpf-to-bpf calls from the main program, counting frames
   // (1 = no calls).
   [[nodiscard]] uint32_t max_call_depth() const { return max_depth_; }
+  // After exploration (the kernel's check_max_stack_depth): along every chain
+  // of calls from the main program or a callback (a callback counts as called
+  // where its address is taken), the frames' stack sizes -- `depth` per
+  // subprogram, each rounded up to 16 bytes as with the JIT -- must total at
+  // most 512 bytes; and a subprogram that tail-calls may not run below 256
+  // bytes of callers' stack. `insns` is the program the Cfg was built from.
+  [[nodiscard]] std::optional<CfgError> check_stack_depth(std::span<const isa::Insn> insns,
+                                                          std::span<const int32_t> depth) const;
 
  private:
   std::vector<Subprog> subprogs_;

@@ -85,7 +85,7 @@ struct Frame {
   std::array<RegState, 11> regs;
   std::array<StackSlot, kStackSlots> stack;  // slot k covers fp-512+8k .. fp-505+8k
   uint32_t callsite = 0;   // pc of the call that created this frame (unused for frame 0)
-  uint32_t subprog = 0;
+  uint32_t subprog = 0;    // first pc of the subprogram this frame runs
   int32_t stack_depth = 0;  // deepest byte used, as a positive number
   bool callback = false;    // a callback invoked by a helper (bpf_loop): exits back to the call
   bool operator==(const Frame&) const = default;

@@ -345,6 +345,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   const size_t slots = insns.back().pc + (isa::info(insns.back().op).form == Form::LoadImm64 ? 2 : 1);
   const auto live = liveness(insns, *cfg, slots);
   Checker checker(insns, *cfg, env);
+  std::vector<int32_t> stack_depth(cfg->subprogs().size(), 0);  // per subprogram, over all paths
 
   std::vector<Checkpoint> cps;
   detail::Precision precision(checker, cps);
@@ -468,6 +469,8 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         return finish(v);
       }
       v.stats.max_stack_depth = std::max<uint32_t>(v.stats.max_stack_depth, static_cast<uint32_t>(p.st.cur().stack_depth));
+      int32_t& sub_depth = stack_depth[cfg->subprog_of(p.st.cur().subprog)];  // Frame::subprog: its first pc
+      sub_depth = std::max(sub_depth, p.st.cur().stack_depth);
       // Values this instruction's checks read (before it ran) become precise
       // in the states they came from; then the instruction joins the history.
       if (const uint16_t want = checker.trace().precise_regs; want && env.privileged) {
@@ -496,6 +499,10 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
       }
       p.pc = r->next;
     }
+  }
+  if (auto e = cfg->check_stack_depth(insns, stack_depth)) {
+    reject_at(e->pc, e->message);
+    return finish(v);
   }
   v.ok = true;
   v.call_map = std::move(checker.call_maps());
