@@ -56,6 +56,7 @@ struct Checkpoint {
   int32_t first = 0;
   uint32_t branches = 1;
   uint32_t hits = 0, misses = 0;
+  bool listed = false;  // in the driver's per-pc list of states to prune against
 };
 
 // One executed instruction of a path: paths that fork share their prefix

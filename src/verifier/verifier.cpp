@@ -357,6 +357,8 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
     while (k >= 0) {
       if (--cps[size_t(k)].branches > 0) return;
       --in_progress[cps[size_t(k)].pc];
+      // Only now may it prune (bpf_loop call sites are listed at once).
+      if (!cps[size_t(k)].listed) at_pc[cps[size_t(k)].pc].push_back(k), cps[size_t(k)].listed = true;
       k = cps[size_t(k)].parent;
     }
   };
@@ -444,7 +446,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           cps.push_back(Checkpoint{p.st, {}, {}, p.written, p.pc, p.cp, precision.size(), 1, 0, 0});
           p.written = {};
           p.cp = static_cast<int32_t>(cps.size() - 1);
-          at_pc[p.pc].push_back(p.cp);
+          if (loop_call) at_pc[p.pc].push_back(p.cp), cps.back().listed = true;
           ++in_progress[p.pc];
           ++v.stats.states_total;
         }
