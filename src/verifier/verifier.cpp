@@ -439,9 +439,9 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           break;
         }
         // Store a state only every few jumps and instructions (the kernel's
-        // heuristic: most prune points then cost a search, not a copy), but
-        // always at loop heads, where the infinite-loop check needs them.
-        if (env.test_state_freq || loop_call || cfg->is_loop_head(p.pc) || (jmps_since >= 2 && insns_since >= 8)) {
+        // heuristic: most prune points then cost a search, not a copy; an
+        // infinite loop still meets its own stored state again).
+        if (env.test_state_freq || loop_call || (jmps_since >= 2 && insns_since >= 8)) {
           jmps_since = insns_since = 0;
           cps.push_back(Checkpoint{p.st, {}, {}, p.written, p.pc, p.cp, precision.size(), 1, 0, 0});
           p.written = {};
