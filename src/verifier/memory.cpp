@@ -28,9 +28,9 @@ int access_size(const Insn& i) {
 // Byte `o` (-512..-1 from the frame pointer) of a frame's stack.
 SlotType& stack_byte(Frame& f, int o) {
   const int p = kStackSize + o;
-  return f.stack[p / 8].bytes[p % 8];
+  return f.slot(p / 8).bytes[p % 8];
 }
-StackSlot& stack_slot(Frame& f, int o) { return f.stack[(kStackSize + o) / 8]; }
+StackSlot& stack_slot(Frame& f, int o) { return f.slot((kStackSize + o) / 8); }
 
 Scalar loaded(int size) { return truncate(Scalar::unknown(), static_cast<unsigned>(size)); }
 

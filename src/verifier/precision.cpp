@@ -19,7 +19,7 @@ Marks scalar_locations(const State& s) {
     for (int r = 0; r < 11; ++r)
       if (fr.regs[r].type == RegType::Scalar) m.regs[f] |= bit(r);
     for (int k = 0; k < kStackSlots; ++k)
-      if (fr.stack[k].bytes[0] == SlotType::Spill && fr.stack[k].spilled.type == RegType::Scalar)
+      if (fr.slot(k).bytes[0] == SlotType::Spill && fr.slot(k).spilled.type == RegType::Scalar)
         m.slots[f] |= uint64_t{1} << k;
   }
   return m;
@@ -175,7 +175,7 @@ bool Precision::apply(Checkpoint& c, Marks& bt) const {
     bt.regs[f] &= 0x7ff;
     for (int k = 0; k < kStackSlots; ++k) {
       if (!bt.slot(f, k)) continue;
-      const StackSlot& s = fr.stack[k];
+      const StackSlot& s = fr.slot(k);
       const uint64_t b = uint64_t{1} << k;
       if (s.bytes[0] == SlotType::Spill && s.spilled.type == RegType::Scalar && !c.precise.slot(f, k))
         c.precise.slots[f] |= b;

@@ -83,7 +83,23 @@ struct StackSlot {
 
 struct Frame {
   std::array<RegState, 11> regs;
-  std::array<StackSlot, kStackSlots> stack;  // slot k covers fp-512+8k .. fp-505+8k
+  // Slot k covers fp-512+8k .. fp-505+8k, stored from the frame pointer down
+  // (stack[j] is slot kStackSlots-1-j) and only as deep as the program went:
+  // a slot not stored is all Invalid. States are copied at every fork and
+  // stored state, so a shallow stack keeps them small.
+  std::vector<StackSlot> stack;
+  // Slot k, stored from now on.
+  StackSlot& slot(int k) {
+    const auto j = static_cast<size_t>(kStackSlots - 1 - k);
+    if (j >= stack.size()) stack.resize(j + 1);
+    return stack[j];
+  }
+  // Slot k as it is (an empty slot when not stored).
+  [[nodiscard]] const StackSlot& slot(int k) const {
+    static const StackSlot kEmpty{};
+    const auto j = static_cast<size_t>(kStackSlots - 1 - k);
+    return j < stack.size() ? stack[j] : kEmpty;
+  }
   uint32_t callsite = 0;   // pc of the call that created this frame (unused for frame 0)
   uint32_t subprog = 0;    // first pc of the subprogram this frame runs
   int32_t stack_depth = 0;  // deepest byte used, as a positive number

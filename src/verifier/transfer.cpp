@@ -54,7 +54,7 @@ void Checker::record_linked(const State& s, const RegState& r) {
     for (int k = 0; k < 11; ++k)
       if (fr.regs[k].type == RegType::Scalar && fr.regs[k].id == r.id) out.push_back(static_cast<uint16_t>(f << 7 | k));
     for (int k = 0; k < kStackSlots; ++k) {
-      const StackSlot& sl = fr.stack[k];
+      const StackSlot& sl = fr.slot(k);
       if (sl.bytes[0] == SlotType::Spill && sl.spilled.type == RegType::Scalar && sl.spilled.id == r.id)
         out.push_back(static_cast<uint16_t>(f << 7 | (64 + k)));
     }

@@ -177,7 +177,7 @@ bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, c
   }
   for (uint64_t todo = read_slots ? *read_slots : ~uint64_t{0}; todo; todo &= todo - 1) {
     const int k = std::countr_zero(todo);
-    const StackSlot &os = o.stack[k], &cs = c.stack[k];
+    const StackSlot &os = o.slot(k), &cs = c.slot(k);
     if (os.bytes[0] == SlotType::Spill) {
       const ScalarRule sr = rule(precise_slots && (*precise_slots >> k & 1));
       // An imprecise spilled scalar is as good as plain data (the kernel's
