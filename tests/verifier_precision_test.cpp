@@ -208,6 +208,33 @@ TEST(VerifierPrecision, EveryCombinationOfPreciseValuesIsExplored) {
   EXPECT_NE(v.message.find("off=-516"), std::string::npos) << v.message;
 }
 
+// bpf_loop: the callback reads its return value from the caller's stack
+// through its context pointer. The value stored there differs at the join
+// before the call; the callback's return range (and the fixpoint at the call
+// site, which marks every scalar) must make it precise in the caller's stored
+// state across frames, and the slot must count as read there.
+TEST(VerifierPrecision, CallbackReturnValueFromTheCallersStack) {
+  auto text = [](int unsafe) {
+    return "call 7\nstdw [%r10-8], " + std::to_string(unsafe) + "\njne %r0, 0, join\nstdw [%r10-8], 1\njoin:\n"
+           "mov %r1, 4\nlddw %r2, func cb\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\n"
+           "cb:\nldxdw %r0, [%r2+0]\nexit\n";
+  };
+  for (int unsafe : {0, 2}) {
+    auto insns = xbpf::isa::assemble(text(unsafe), "loop");
+    ASSERT_TRUE(insns) << insns.error().message;
+    Env env;
+    env.func_info = true;
+    env.test_state_freq = true;
+    const Verdict v = verify(xbpf::isa::encode_program(*insns), env);
+    if (unsafe == 0) {
+      EXPECT_TRUE(v.ok) << v.message;
+    } else {
+      EXPECT_FALSE(v.ok) << "the path storing 2 was pruned";
+      EXPECT_NE(v.message.find("should have been in [0, 1]"), std::string::npos) << v.message;
+    }
+  }
+}
+
 // A block of random instructions on r6..r8 with forward jumps to labels
 // named `prefix`N. In a subprogram (`sub`), r9 points into the caller's stack.
 std::string random_block(std::mt19937& rng, const std::string& prefix, bool sub) {
