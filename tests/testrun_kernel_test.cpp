@@ -439,11 +439,6 @@ TEST_P(TestRunKernelDiff, TailCallsAndGlobalData) {
 }
 
 TEST_P(TestRunKernelDiff, RingbufLoopStrings) {
-  // Known gap (issue 5): xbpf's verifier does not converge on this bpf_loop
-  // callback (it hits the 1M-instruction limit, the kernel accepts it), so
-  // only the checked interpreter can run it today.
-  if (GetParam() == vm::Mode::Verified)
-    GTEST_SKIP() << "KNOWN GAP: xbpf's verifier refuses rt_ringbuf/rb_summary (bpf_loop callback does not converge)";
   LOAD_OR_SKIP("rt_ringbuf");
   const int n = compare_program("rb_summary", kXdpCtx);
   EXPECT_EQ(n, int(packets().size()));

@@ -42,7 +42,11 @@ XBPF_HELPER(ringbuf_reserve) {
   void* p = maps::ringbuf_reserve(*m, r2, r3);
   if (!p) return 0;
   grant(c, p, r2, true);
-  if (RunState* s = state(c)) s->ringbuf_samples.push_back(reinterpret_cast<uint64_t>(p));
+  // Checked programs: remembered until submitted or discarded, and discarded
+  // after the run if still held. Verified programs release every reservation
+  // (the verifier proved it), and their submit does not look here.
+  const bool verified = c->program && c->program->mode() == vm::Mode::Verified;
+  if (RunState* s = state(c); s && !verified) s->ringbuf_samples.push_back(reinterpret_cast<uint64_t>(p));
   return reinterpret_cast<uint64_t>(p);
 }
 

@@ -313,6 +313,34 @@ bool covers(const State& o, const State& c, bool privileged, const std::vector<b
             const Checkpoint* done);
 }
 
+// bpf_loop: each callback iteration comes back to the call with scalars that
+// may grow every time (a sum, a counter in the caller's stack), so exact
+// comparison with the iteration before would never converge. As the kernel's
+// widen_imprecise_scalars: a scalar that differs from the previous iteration's
+// and that nothing needed precise there becomes unknown. Widening only loses
+// information, so it is sound; a later check that needs the value rejects.
+void widen_loop_state(const std::vector<detail::Checkpoint>& cps, int32_t cp, uint32_t pc, State& st) {
+  const detail::Checkpoint* prev = nullptr;
+  for (int32_t k = cp; k >= 0 && !prev; k = cps[size_t(k)].parent)
+    if (cps[size_t(k)].pc == pc && cps[size_t(k)].st.frames.size() == st.frames.size()) prev = &cps[size_t(k)];
+  if (!prev) return;
+  auto widen = [](const RegState& old, RegState& cur) {
+    if (old.type == RegType::Scalar && cur.type == RegType::Scalar && !(old == cur)) cur = RegState::unknown();
+  };
+  for (size_t f = 0; f < st.frames.size() && f < kMaxCallFrames; ++f) {
+    const Frame& of = prev->st.frames[f];
+    Frame& cf = st.frames[f];
+    for (int r = 0; r < 11; ++r)
+      if (!prev->precise.reg(f, r)) widen(of.regs[size_t(r)], cf.regs[size_t(r)]);
+    for (int k = 0; k < kStackSlots; ++k) {
+      if (prev->precise.slot(f, k)) continue;
+      const StackSlot& os = of.slot(k);
+      if (os.bytes[0] != SlotType::Spill || static_cast<const Frame&>(cf).slot(k).bytes[0] != SlotType::Spill) continue;
+      widen(os.spilled, cf.slot(k).spilled);
+    }
+  }
+}
+
 Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   const auto t0 = std::chrono::steady_clock::now();
   auto cpu_now = [] {
@@ -441,6 +469,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         // Store a state only every few jumps and instructions (the kernel's
         // heuristic: most prune points then cost a search, not a copy; an
         // infinite loop still meets its own stored state again).
+        if (loop_call && env.privileged && env.track_precision) widen_loop_state(cps, p.cp, p.pc, p.st);
         if (env.test_state_freq || loop_call || (jmps_since >= 2 && insns_since >= 8)) {
           jmps_since = insns_since = 0;
           cps.push_back(Checkpoint{p.st, {}, {}, p.written, p.pc, p.cp, precision.size(), 1, 0, 0});
