@@ -26,6 +26,6 @@ rm -rf build/demo-store
 step "what the loader sees in a clang-built object" $X object show $OBJ
 step "verify it as the kernel would" $X verify $OBJ
 step "run it, verified, over a packet capture, and keep its maps" \
-  $X prog run $OBJ --mode verified --pcap examples/pcap/mixed.pcap --pinmaps demo $S
+  $X prog run $OBJ --pcap examples/pcap/mixed.pcap --pinmaps demo $S
 step "another process reads the map it filled (IPv4 / other)" $X map dump pinned demo/counts $S
 step "bpftool's JSON, for scripts" $X map -j show pinned demo/counts $S

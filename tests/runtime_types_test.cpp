@@ -32,7 +32,14 @@ class RuntimeTypes : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  std::unique_ptr<runtime::Object> load(const char* name, const runtime::LoadOptions& o = {}) {
+  // Checked mode by default here: rt_trace carries deliberately bad programs
+  // (raw_oob) that the checked interpreter must stop; the verifier refuses them.
+  static runtime::LoadOptions checked() {
+    runtime::LoadOptions o;
+    o.mode = vm::Mode::Checked;
+    return o;
+  }
+  std::unique_ptr<runtime::Object> load(const char* name, const runtime::LoadOptions& o = checked()) {
     auto spec = loader::open_object(obj(name));
     EXPECT_TRUE(spec) << spec.error().message;
     auto r = runtime::Object::load(std::move(*spec), store_, o);
@@ -58,7 +65,7 @@ TEST_F(RuntimeTypes, UprobeOnPtRegs) {
   h.id = 1000;
   h.fn = [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 0; };
   ASSERT_TRUE(reg.add(h, "embedder_add"));
-  runtime::LoadOptions lo;
+  runtime::LoadOptions lo = checked();
   lo.helpers = &reg;
   auto o = load("rt_trace", lo);
   ASSERT_TRUE(o);
@@ -95,7 +102,7 @@ TEST_F(RuntimeTypes, RawTracepointAndPerfEvent) {
   h.id = 1000;
   h.fn = [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 0; };
   ASSERT_TRUE(reg.add(h, "embedder_add"));
-  runtime::LoadOptions lo;
+  runtime::LoadOptions lo = checked();
   lo.helpers = &reg;
   auto o = load("rt_trace", lo);
   ASSERT_TRUE(o);
@@ -134,7 +141,7 @@ TEST_F(RuntimeTypes, CheckedModeStopsBadPrograms) {
   auto bad = runtime::Object::load(*spec, store_);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("uses_embedder"), std::string::npos) << bad.error().message;
-  runtime::LoadOptions lo;
+  runtime::LoadOptions lo = checked();
   lo.helpers = &reg;
   auto o = load("rt_trace", lo);
   ASSERT_TRUE(o);

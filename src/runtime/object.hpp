@@ -10,9 +10,10 @@
 //    `map_idx_value` (src 6) the address of the value plus offset; the store's
 //    ProgramRecord keeps the kernel's form (src 1/2 with map ids);
 //  - each program is loaded into a vm::Program with the helper table of its
-//    program type. Until the verifier exists programs run in CHECKED mode, with
-//    regions granted for the context, the packet, global data and every map
-//    value a helper returns (helpers::grant).
+//    program type. By default (LoadOptions::mode = Verified) xbpf's verifier
+//    must accept it first and it then runs unchecked; in CHECKED mode regions
+//    are granted for the context, the packet, global data and every map value
+//    a helper returns (helpers::grant), and every access is checked.
 //
 // An Object is not copyable or movable (programs refer to it); it is shared
 // between threads read-only: Program::run may be called concurrently.
@@ -37,7 +38,7 @@ using kabi::ProgType;
 struct LoadOptions {
   // Checked: every access checked at run time. Verified: xbpf's verifier must
   // accept each program first (unless `trusted`), then it runs unchecked.
-  vm::Mode mode = vm::Mode::Checked;
+  vm::Mode mode = vm::Mode::Verified;
   bool trusted = false;  // Verified without verifying (the caller vouches, e.g. the kernel accepted it)
   const helpers::Registry* helpers = nullptr;  // nullptr: Registry::standard()
   uint64_t insn_budget = 1'000'000;            // checked mode, per run

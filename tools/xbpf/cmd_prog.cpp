@@ -30,7 +30,7 @@ struct RunArgs {
   std::string object, program, data_in, ctx_in, data_out, ctx_out, pcap, store, type, pinmaps;
   uint32_t repeat = 1;
   bool json = false;
-  std::string mode = "checked";
+  std::string mode = "verified";
 };
 
 std::string store_dir(const std::string& given) { return given.empty() ? maps::Store::default_dir() : given; }
@@ -172,8 +172,8 @@ void add_prog_command(CLI::App& app, int& exit_code) {
   run_cmd->add_option("--ctx-out", a->ctx_out, "Write the context after the run ('-': hex on stdout)");
   run_cmd->add_option("--repeat", a->repeat, "Runs; the duration printed is the mean")->check(CLI::PositiveNumber);
   run_cmd->add_option("--mode", a->mode,
-                      "checked: every access checked at run time (default); verified: xbpf's verifier must accept "
-                      "the program, which then runs unchecked")
+                      "verified (default): xbpf's verifier must accept the program, which then runs unchecked; "
+                      "checked: no verifier, every access checked at run time")
       ->check(CLI::IsMember({"checked", "verified"}));
   run_cmd->add_option("--pinmaps", a->pinmaps, "Pin the object's maps as PINMAPS/<map name> in the store");
   run_cmd->add_option("--store", a->store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
