@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <linux/bpf.h>  // enum bpf_func_id and its __BPF_FUNC_MAPPER list: the names to match
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "helpers/helpers.hpp"
@@ -154,13 +155,17 @@ TEST(HelperTable, PrototypeSpotChecks) {
   EXPECT_EQ(r.find(BPF_FUNC_jiffies64)->args, (std::array<Arg, 5>{}));
   EXPECT_EQ(r.find(BPF_FUNC_for_each_map_elem)->args[1], Arg::PtrToFunc);
   // Kinds the verifier does not check yet: the row is kept, the call refused.
-  const helpers::HelperSpec* lookup = r.find(BPF_FUNC_sk_lookup_tcp);
-  EXPECT_EQ(lookup->ret, helpers::pending::RetPtrToSocketOrNull);
-  EXPECT_EQ(helpers::name(lookup->ret), "RET_PTR_TO_SOCKET_OR_NULL");
-  EXPECT_FALSE(lookup->verifiable());
-  EXPECT_TRUE(r.kernel_allowed(BPF_FUNC_sk_lookup_tcp, ProgType::SchedCls));
-  EXPECT_FALSE(r.allowed(BPF_FUNC_sk_lookup_tcp, ProgType::SchedCls));
-  EXPECT_EQ(r.find(BPF_FUNC_sk_release)->args[0], helpers::pending::PtrToBtfIdSockCommonRelease);
+  const helpers::HelperSpec* fullsock = r.find(BPF_FUNC_sk_fullsock);
+  EXPECT_EQ(fullsock->ret, helpers::pending::RetPtrToSocketOrNull);
+  EXPECT_EQ(helpers::name(fullsock->ret), "RET_PTR_TO_SOCKET_OR_NULL");
+  EXPECT_FALSE(fullsock->verifiable());
+  EXPECT_TRUE(r.kernel_allowed(BPF_FUNC_sk_fullsock, ProgType::SchedCls));
+  EXPECT_FALSE(r.allowed(BPF_FUNC_sk_fullsock, ProgType::SchedCls));
+  // The lookups and sk_release are checked (references), and run (no socket found).
+  EXPECT_EQ(r.find(BPF_FUNC_sk_lookup_tcp)->ret, helpers::Ret::AcquiredSocketOrNull);
+  EXPECT_TRUE(r.allowed(BPF_FUNC_sk_lookup_tcp, ProgType::SchedCls));
+  EXPECT_EQ(r.find(BPF_FUNC_sk_release)->args[0], helpers::Arg::PtrToSockRelease);
+  EXPECT_TRUE(helpers::implemented(*r.find(BPF_FUNC_sk_release)));
   EXPECT_EQ(helpers::name(r.find(BPF_FUNC_timer_init)->args[0]), "ARG_PTR_TO_TIMER");
   EXPECT_TRUE(r.find(BPF_FUNC_map_lookup_elem)->verifiable());
   // tail_call has no fn but runs (the interpreter's); get_hash_recalc does not.
@@ -481,4 +486,18 @@ TEST(HelperMisc, TimeTaskLocksAndLoop) {
   EXPECT_EQ(int64_t(fn(181)(1, 0, 0, 0, 0, &c)), -EINVAL);
   EXPECT_EQ(int64_t(fn(181)(1, 0, 0, 1, 0, &c)), -EINVAL);  // flags
   EXPECT_EQ(int64_t(fn(181)((1U << 23) + 1, 0, 0, 0, 0, &c)), -E2BIG);
+}
+
+TEST(HelperSocket, NoSocketsAndOneNetns) {
+  vm::ExecContext c;
+  char tuple[12] = {};
+  // No socket to find: NULL, which the verifier makes every program handle.
+  EXPECT_EQ(fn(BPF_FUNC_sk_lookup_tcp)(0, u(tuple), sizeof tuple, uint64_t(-1), 0, &c), 0U);
+  EXPECT_EQ(fn(BPF_FUNC_sk_lookup_udp)(0, u(tuple), sizeof tuple, uint64_t(-1), 0, &c), 0U);
+  EXPECT_EQ(fn(BPF_FUNC_skc_lookup_tcp)(0, u(tuple), sizeof tuple, uint64_t(-1), 0, &c), 0U);
+  // The process's netns, whatever the ctx: stable, non-zero, the nsfs inode.
+  struct stat st{};
+  ASSERT_EQ(stat("/proc/self/ns/net", &st), 0);
+  EXPECT_EQ(fn(BPF_FUNC_get_netns_cookie)(0, 0, 0, 0, 0, &c), uint64_t(st.st_ino));
+  EXPECT_EQ(fn(BPF_FUNC_get_netns_cookie)(u(tuple), 0, 0, 0, 0, &c), uint64_t(st.st_ino));
 }

@@ -46,6 +46,13 @@ enum class Arg : uint8_t {
   PtrToConstStr,       // ARG_PTR_TO_CONST_STR
   PtrToLong,           // ARG_PTR_TO_LONG (strtol result)
   PtrToAllocMem,       // ARG_PTR_TO_ALLOC_MEM | OBJ_RELEASE (ringbuf_submit/discard)
+  PtrToCtxOrNull,      // ARG_PTR_TO_CTX_OR_NULL: the ctx (offset 0) or the constant 0 (get_netns_cookie)
+  // ARG_PTR_TO_BTF_ID_SOCK_COMMON (sk_assign's socket). xbpf has no BTF
+  // pointers, so only a non-NULL sock_common or sock pointer (stricter).
+  PtrToSockArg,
+  // ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE (sk_release): as PtrToSockArg,
+  // and it must carry a reference (from a lookup), which the call drops.
+  PtrToSockRelease,
 };
 
 // enum bpf_return_type (subset).
@@ -54,6 +61,11 @@ enum class Ret : uint8_t {
   Void,                  // RET_VOID
   PtrToMapValueOrNull,   // RET_PTR_TO_MAP_VALUE_OR_NULL
   PtrToAllocMemOrNull,   // RET_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_ALLOC (ringbuf_reserve)
+  // RET_PTR_TO_SOCKET_OR_NULL / RET_PTR_TO_SOCK_COMMON_OR_NULL of the socket
+  // lookups (sk_lookup_tcp/udp, skc_lookup_tcp): each acquires a reference
+  // that sk_release must drop on every path (the kernel's is_acquire_function).
+  AcquiredSocketOrNull,
+  AcquiredSockCommonOrNull,
 };
 
 // Kernel argument and return kinds xbpf's verifier does not check yet. They
@@ -70,7 +82,7 @@ inline constexpr Arg PtrToSockCommon{kPendingBase + 0};
 inline constexpr Arg PtrToSocketOrNull{kPendingBase + 1};
 // ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket from a lookup, skb->sk or BTF
 inline constexpr Arg PtrToBtfIdSockCommon{kPendingBase + 2};
-// ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE (sk_release)
+// ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE (unused: sk_release is Arg::PtrToSockRelease)
 inline constexpr Arg PtrToBtfIdSockCommonRelease{kPendingBase + 3};
 // ARG_PTR_TO_BTF_ID (task_struct, inode, file, path, seq_file, ...; see the row)
 inline constexpr Arg PtrToBtfId{kPendingBase + 4};
@@ -90,16 +102,14 @@ inline constexpr Arg PtrToMapValueOrNull{kPendingBase + 10};
 inline constexpr Arg PtrToInt{kPendingBase + 11};
 // ARG_PTR_TO_FIXED_SIZE_MEM: the row's comment gives the size (IP/TCP headers)
 inline constexpr Arg PtrToFixedSizeMem{kPendingBase + 12};
-// ARG_PTR_TO_CTX_OR_NULL: the ctx (offset 0) or the constant 0 (get_netns_cookie)
-inline constexpr Arg PtrToCtxOrNull{kPendingBase + 13};
 
 // RET_PTR_TO_MAP_VALUE (never NULL: get_local_storage)
 inline constexpr Ret RetPtrToMapValue{kPendingBase + 0};
-// RET_PTR_TO_SOCKET_OR_NULL (acquires a reference for the lookups)
+// RET_PTR_TO_SOCKET_OR_NULL without a reference (sk_fullsock, get_listener_sock)
 inline constexpr Ret RetPtrToSocketOrNull{kPendingBase + 1};
 // RET_PTR_TO_TCP_SOCK_OR_NULL
 inline constexpr Ret RetPtrToTcpSockOrNull{kPendingBase + 2};
-// RET_PTR_TO_SOCK_COMMON_OR_NULL (acquires a reference: skc_lookup_tcp)
+// RET_PTR_TO_SOCK_COMMON_OR_NULL (unused: skc_lookup_tcp is Ret::AcquiredSockCommonOrNull)
 inline constexpr Ret RetPtrToSockCommonOrNull{kPendingBase + 3};
 // RET_PTR_TO_BTF_ID_OR_NULL (skc_to_*, sock_from_file, kptr_xchg)
 inline constexpr Ret RetPtrToBtfIdOrNull{kPendingBase + 4};

@@ -68,6 +68,10 @@ XBPF_HELPER(ringbuf_reserve);
 XBPF_HELPER(ringbuf_submit);
 XBPF_HELPER(ringbuf_discard);
 XBPF_HELPER(ringbuf_query);
+// socket.cpp
+XBPF_HELPER(sk_lookup);  // sk_lookup_tcp, sk_lookup_udp, skc_lookup_tcp
+XBPF_HELPER(sk_release);
+XBPF_HELPER(get_netns_cookie);
 
 // Copies n bytes from an arbitrary address of this process without ever
 // faulting (process_vm_readv on ourselves). False when any byte is unmapped.

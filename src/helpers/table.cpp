@@ -187,10 +187,12 @@ constexpr HelperSpec kRows[] = {
      bit(P::CgroupSkb) | kCgCurrent | bit(P::SockOps) | bit(P::Lsm), nullptr},
     {82, "sk_select_reuseport", R::Integer, {C, M, A::PtrToMapKey, N}, bit(P::SkReuseport), nullptr},
     {83, "skb_ancestor_cgroup_id", R::Integer, {C, N}, kTc | bit(P::CgroupSkb), nullptr},
-    // The lookups acquire a reference that sk_release must drop.
-    {84, "sk_lookup_tcp", pa::RetPtrToSocketOrNull, {C, A::PtrToMem, A::ConstSize, N, N}, kSkLookup, nullptr},
-    {85, "sk_lookup_udp", pa::RetPtrToSocketOrNull, {C, A::PtrToMem, A::ConstSize, N, N}, kSkLookup, nullptr},
-    {86, "sk_release", R::Integer, {pa::PtrToBtfIdSockCommonRelease}, kSkLookup | bit(P::SkLookup), nullptr},
+    // The lookups acquire a reference that sk_release must drop. In user
+    // space there are no sockets: they find none and return NULL, a result
+    // the kernel's lookups give too (socket.cpp).
+    {84, "sk_lookup_tcp", R::AcquiredSocketOrNull, {C, A::PtrToMem, A::ConstSize, N, N}, kSkLookup, i::sk_lookup},
+    {85, "sk_lookup_udp", R::AcquiredSocketOrNull, {C, A::PtrToMem, A::ConstSize, N, N}, kSkLookup, i::sk_lookup},
+    {86, "sk_release", R::Integer, {A::PtrToSockRelease}, kSkLookup | bit(P::SkLookup), i::sk_release},
     {87, "map_push_elem", R::Integer, {M, A::PtrToMapValue, N}, kAll, i::map_push_elem},
     {88, "map_pop_elem", R::Integer, {M, A::PtrToUninitMapValue}, kAll, i::map_pop_elem},
     {89, "map_peek_elem", R::Integer, {M, A::PtrToUninitMapValue}, kAll, i::map_peek_elem},
@@ -204,7 +206,7 @@ constexpr HelperSpec kRows[] = {
      kTc | bit(P::CgroupSkb) | bit(P::SockOps) | bit(P::CgroupSockopt), nullptr},
     {97, "skb_ecn_set_ce", R::Integer, {C}, kTc | bit(P::CgroupSkb), nullptr},
     {98, "get_listener_sock", pa::RetPtrToSocketOrNull, {pa::PtrToSockCommon}, kTc | bit(P::CgroupSkb), nullptr},
-    {99, "skc_lookup_tcp", pa::RetPtrToSockCommonOrNull, {C, A::PtrToMem, A::ConstSize, N, N}, kSkLookup, nullptr},
+    {99, "skc_lookup_tcp", R::AcquiredSockCommonOrNull, {C, A::PtrToMem, A::ConstSize, N, N}, kSkLookup, i::sk_lookup},
     {100, "tcp_check_syncookie", R::Integer,
      {pa::PtrToBtfIdSockCommon, A::PtrToMem, A::ConstSize, A::PtrToMem, A::ConstSize}, kTc | kXdp, nullptr},
     {101, "sysctl_get_name", R::Integer, {C, A::PtrToUninitMem, A::ConstSize, N}, bit(P::CgroupSysctl), nullptr},
@@ -239,15 +241,16 @@ constexpr HelperSpec kRows[] = {
     {120, "get_ns_current_pid_tgid", R::Integer, {N, N, A::PtrToUninitMem, A::ConstSize}, kAll, nullptr},
     // arg 1: struct xdp_buff (BTF).
     {121, "xdp_output", R::Integer, {pa::PtrToBtfId, M, N, A::PtrToMem, A::ConstSizeOrZero}, kBtfTrace, nullptr},
-    // NULL asks for the initial netns' cookie. tc and cgroup_skb gained it in
-    // 6.15 (doubtful: the skb variant's exact program-type list).
-    {122, "get_netns_cookie", R::Integer, {pa::PtrToCtxOrNull},
+    // NULL asks for the initial netns' cookie. The skb variant (socket_filter,
+    // tc, cgroup_skb) since 6.15; program types checked on a 6.18 kernel.
+    {122, "get_netns_cookie", R::Integer, {A::PtrToCtxOrNull},
      bit(P::CgroupSock) | bit(P::CgroupSockAddr) | bit(P::SockOps) | bit(P::SkMsg) | bit(P::CgroupSockopt) | kTc |
-         bit(P::CgroupSkb),
-     nullptr},
+         bit(P::CgroupSkb) | bit(P::SocketFilter),
+     i::get_netns_cookie},
     {123, "get_current_ancestor_cgroup_id", R::Integer, {N}, kAll, nullptr},
-    // tc: arg 2 ARG_PTR_TO_BTF_ID_SOCK_COMMON; sk_lookup: ARG_PTR_TO_SOCKET_OR_NULL.
-    {124, "sk_assign", R::Integer, {C, pa::PtrToBtfIdSockCommon, N}, kTc | bit(P::SkLookup), nullptr},
+    // tc: arg 2 ARG_PTR_TO_BTF_ID_SOCK_COMMON; sk_lookup: ARG_PTR_TO_SOCKET_OR_NULL
+    // (the verifier refuses the sk_lookup form until it tracks ctx->sk).
+    {124, "sk_assign", R::Integer, {C, A::PtrToSockArg, N}, kTc | bit(P::SkLookup), nullptr},
     {125, "ktime_get_boot_ns", R::Integer, {}, kAll, i::ktime_get_boot_ns},
     // seq_* : arg 1 struct seq_file (BTF); bpf_iter programs (tracing) only.
     {126, "seq_printf", R::Integer, {pa::PtrToBtfId, A::PtrToMem, A::ConstSize, A::PtrToMemOrNull,
@@ -428,13 +431,13 @@ std::string_view name(Arg a) {
       "ARG_PTR_TO_MAP_VALUE|MEM_UNINIT", "ARG_PTR_TO_MEM", "ARG_PTR_TO_MEM|PTR_MAYBE_NULL",
       "ARG_PTR_TO_MEM|MEM_UNINIT", "ARG_CONST_SIZE", "ARG_CONST_SIZE_OR_ZERO", "ARG_CONST_ALLOC_SIZE_OR_ZERO",
       "ARG_PTR_TO_CTX", "ARG_ANYTHING", "ARG_PTR_TO_SPIN_LOCK", "ARG_PTR_TO_FUNC", "ARG_PTR_TO_STACK_OR_NULL",
-      "ARG_PTR_TO_CONST_STR", "ARG_PTR_TO_LONG", "ARG_PTR_TO_ALLOC_MEM|OBJ_RELEASE"};
+      "ARG_PTR_TO_CONST_STR", "ARG_PTR_TO_LONG", "ARG_PTR_TO_ALLOC_MEM|OBJ_RELEASE",
+      "ARG_PTR_TO_CTX_OR_NULL", "ARG_PTR_TO_BTF_ID_SOCK_COMMON", "ARG_PTR_TO_BTF_ID_SOCK_COMMON|OBJ_RELEASE"};
   static constexpr std::string_view kPending[] = {
       "ARG_PTR_TO_SOCK_COMMON", "ARG_PTR_TO_SOCKET|PTR_MAYBE_NULL", "ARG_PTR_TO_BTF_ID_SOCK_COMMON",
       "ARG_PTR_TO_BTF_ID_SOCK_COMMON|OBJ_RELEASE", "ARG_PTR_TO_BTF_ID", "ARG_PTR_TO_BTF_ID_OR_NULL|OBJ_RELEASE",
       "ARG_PTR_TO_PERCPU_BTF_ID", "ARG_PTR_TO_TIMER", "ARG_PTR_TO_KPTR", "ARG_PTR_TO_DYNPTR",
-      "ARG_PTR_TO_MAP_VALUE|PTR_MAYBE_NULL", "ARG_PTR_TO_FIXED_SIZE_MEM(4)", "ARG_PTR_TO_FIXED_SIZE_MEM",
-      "ARG_PTR_TO_CTX_OR_NULL"};
+      "ARG_PTR_TO_MAP_VALUE|PTR_MAYBE_NULL", "ARG_PTR_TO_FIXED_SIZE_MEM(4)", "ARG_PTR_TO_FIXED_SIZE_MEM"};
   const auto v = size_t(a);
   if (v < std::size(kNames)) return kNames[v];
   if (v >= kPendingBase && v - kPendingBase < std::size(kPending)) return kPending[v - kPendingBase];
@@ -443,7 +446,8 @@ std::string_view name(Arg a) {
 
 std::string_view name(Ret r) {
   static constexpr std::string_view kNames[] = {"RET_INTEGER", "RET_VOID", "RET_PTR_TO_MAP_VALUE_OR_NULL",
-                                                "RET_PTR_TO_MEM|PTR_MAYBE_NULL|MEM_ALLOC"};
+                                                "RET_PTR_TO_MEM|PTR_MAYBE_NULL|MEM_ALLOC",
+                                                "RET_PTR_TO_SOCKET_OR_NULL", "RET_PTR_TO_SOCK_COMMON_OR_NULL"};
   static constexpr std::string_view kPending[] = {
       "RET_PTR_TO_MAP_VALUE", "RET_PTR_TO_SOCKET_OR_NULL", "RET_PTR_TO_TCP_SOCK_OR_NULL",
       "RET_PTR_TO_SOCK_COMMON_OR_NULL", "RET_PTR_TO_BTF_ID_OR_NULL", "RET_PTR_TO_BTF_ID",

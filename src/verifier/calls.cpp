@@ -70,6 +70,14 @@ VoidResult map_compatible(const MapDesc& m, const HelperSpec& h) {
   return {};
 }
 
+// The id of an acquired reference, numbered as the kernel's: check_helper_call
+// gives the maybe-NULL pointer an id, then acquire_reference a second one that
+// replaces it ("Unreleased reference id=2" for a program's first reference).
+uint32_t acquire_id(Checker& c) {
+  c.new_id();
+  return c.new_id();
+}
+
 std::string range_text(const Scalar& v) {
   if (v.is_const()) return fmt::format("{}", static_cast<int64_t>(v.const_value()));
   return fmt::format("smin={} smax={}", v.smin, v.smax);
@@ -156,6 +164,22 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
       if (!r.ref_obj_id) return no(reject("release reference to an unacquired object"));
       release_ref = r.ref_obj_id;
       return {};
+    case Arg::PtrToCtxOrNull:
+      if (r.type == RegType::Scalar) c.need_precise(regno);  // NULL or not
+      if (r.type == RegType::Scalar && r.var.is_const() && r.var.const_value() == 0) return {};
+      if (r.type != RegType::PtrToCtx) return expected("ctx");
+      if (r.off != 0) return no(reject("dereference of modified ctx ptr R{} off={} disallowed", regno, r.off));
+      return {};
+    case Arg::PtrToSockArg: case Arg::PtrToSockRelease:
+      // sk_assign's sk_lookup form takes ARG_PTR_TO_SOCKET_OR_NULL (ctx->sk), not tracked yet.
+      if (c.env().prog_type == kabi::ProgType::SkLookup)
+        return no(reject("bpf_{} in sk_lookup programs is not supported by xbpf's verifier yet", h.name));
+      if ((r.type != RegType::PtrToSockCommon && r.type != RegType::PtrToSocket) || r.maybe_null())
+        return expected("sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_");
+      if (a == Arg::PtrToSockArg) return {};
+      if (!r.ref_obj_id) return no(reject("R{} must be referenced when passed to release function", regno));
+      release_ref = r.ref_obj_id;
+      return {};
   }
   return {};
 }
@@ -188,6 +212,13 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
   if (!h) return no(reject("invalid func unknown#{}", id));
   if (!helpers_.allowed(id, env().prog_type) || (!env().privileged && needs_capability(id)))
     return no(reject("program of this type cannot use helper bpf_{}#{}", h->name, id));
+  // The kernel pairs every bpf_spin_lock with an unlock on each path, checks
+  // the lock is the value's `struct bpf_spin_lock` field (from BTF), and forbids
+  // calls and exits while it is held. xbpf does not track that yet, and an
+  // unpaired lock would hang every other user of the value: refused.
+  constexpr uint32_t kSpinLock = 93, kSpinUnlock = 94;
+  if (id == kSpinLock || id == kSpinUnlock)
+    return no(reject("bpf_{}#{} is not supported by xbpf's verifier yet (lock pairing is not tracked)", h->name, id));
   const MapDesc* map = nullptr;
   uint32_t release = 0, callback = UINT32_MAX;
   for (int k = 0; k < 5; ++k) {
@@ -265,7 +296,17 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
       r0.var = Scalar::constant(0);
       r0.flags = kMaybeNull | kRingbuf;
       r0.mem_size = static_cast<uint32_t>(size_arg.var.const_value());
-      r0.id = new_id();
+      r0.id = acquire_id(*this);
+      r0.ref_obj_id = r0.id;
+      s.refs.push_back(Reference{r0.id, i.pc});
+      break;
+    }
+    case Ret::AcquiredSocketOrNull: case Ret::AcquiredSockCommonOrNull: {
+      r0 = RegState{};
+      r0.type = h->ret == Ret::AcquiredSocketOrNull ? RegType::PtrToSocket : RegType::PtrToSockCommon;
+      r0.var = Scalar::constant(0);
+      r0.flags = kMaybeNull;
+      r0.id = acquire_id(*this);
       r0.ref_obj_id = r0.id;
       s.refs.push_back(Reference{r0.id, i.pc});
       break;

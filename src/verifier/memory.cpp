@@ -1,8 +1,11 @@
 // Loads, stores and atomics: the stack (spills, fills, initialised bytes),
 // the context (per program type rules), map values and keys, packets (proven
-// ranges), helper memory; 64-bit immediates (maps, functions) and the legacy
-// packet loads.
+// ranges), helper memory, sockets (uapi fields); 64-bit immediates (maps,
+// functions) and the legacy packet loads.
+#include <linux/bpf.h>
+
 #include <algorithm>
+#include <cstddef>
 
 #include "verifier/checker.hpp"
 
@@ -206,6 +209,28 @@ static VoidResult packet_access(const RegState& r, int regno, int off, int size)
   return {};
 }
 
+// bpf_sock_is_valid_access / bpf_sock_common_is_valid_access: reads of
+// struct bpf_sock through a socket pointer (a sock_common lacks type ..
+// priority). The listed u32 fields allow narrow reads at their start (the
+// addresses anywhere inside); dst_port is a __be16 (1 or 2 bytes inside it,
+// or 4 at its start); every other field is read whole.
+static bool sock_field_ok(RegType t, int off, int size) {
+  using S = bpf_sock;
+  auto at = [&](size_t o) { return off == static_cast<int>(o); };
+  auto within = [&](size_t b, size_t len) { return off >= static_cast<int>(b) && off < static_cast<int>(b + len); };
+  if (off < 0 || off >= static_cast<int>(sizeof(S)) || off % size != 0) return false;
+  if (t == RegType::PtrToSockCommon && within(offsetof(S, type), offsetof(S, priority) + 4 - offsetof(S, type)))
+    return false;
+  const bool narrow = size <= 4 && (size & (size - 1)) == 0;
+  if (at(offsetof(S, state)) || at(offsetof(S, family)) || at(offsetof(S, type)) || at(offsetof(S, protocol)) ||
+      at(offsetof(S, src_port)) || at(offsetof(S, rx_queue_mapping)) || within(offsetof(S, src_ip4), 4) ||
+      within(offsetof(S, src_ip6), 16) || within(offsetof(S, dst_ip4), 4) || within(offsetof(S, dst_ip6), 16))
+    return narrow;
+  if (within(offsetof(S, dst_port), 2)) return size == 4 || (narrow && size <= 2);
+  if (within(offsetof(S, dst_port) + 2, 2)) return false;  // padding up to dst_ip4
+  return size == 4;
+}
+
 static bool packet_writable(kabi::ProgType t) {
   using kabi::ProgType;
   return t == ProgType::Xdp || t == ProgType::SchedCls || t == ProgType::SchedAct || t == ProgType::LwtXmit ||
@@ -264,6 +289,12 @@ static BasicExpected<RegState, Reject> access(Checker& c, State& s, int regno, i
       if (write && !packet_writable(env.prog_type)) return no(reject("cannot write into packet"));
       if (auto r = packet_access(base, regno, off, size); !r) return no(r.error());
       return write ? RegState{} : RegState::scalar(loaded(size));
+    case RegType::PtrToSockCommon:
+    case RegType::PtrToSocket:  // no arithmetic on socket pointers: base.off is 0
+      if (write) return no(reject("R{} cannot write into {}", regno, base.type_name()));
+      if (!sock_field_ok(base.type, base.off + off, size))
+        return no(reject("R{} invalid {} access off={} size={}", regno, base.type_name(), base.off + off, size));
+      return RegState::scalar(loaded(size));
     default:
       return no(reject("R{} invalid mem access '{}'", regno, base.type_name()));
   }
@@ -319,7 +350,8 @@ StepResult Checker::load_store(State& s, const Insn& i) {
   }
   // Atomics: read-modify-write of an initialised location.
   const RegState base = f.regs[i.dst];
-  if (base.type == RegType::PtrToCtx || is_packet(base.type))
+  if (base.type == RegType::PtrToCtx || is_packet(base.type) || base.type == RegType::PtrToSockCommon ||
+      base.type == RegType::PtrToSocket)
     return no(reject("BPF_ATOMIC stores into R{} {} is not allowed", i.dst, base.type_name()));
   if (size != 4 && size != 8) return no(reject("invalid atomic operand size"));
   if (v.type != RegType::Scalar && !env().privileged) return no(reject("R{} leaks addr into mem", i.src));

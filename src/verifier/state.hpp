@@ -28,6 +28,10 @@ enum class RegType : uint8_t {
   PtrToPacketEnd,
   PtrToMem,   // helper-returned memory (ringbuf record: MEM_RINGBUF), mem_size bytes
   PtrToFunc,  // address of a subprogram (callback)
+  // struct bpf_sock_common / struct bpf_sock from a socket lookup: read-only
+  // uapi fields (no arithmetic); ref_obj_id is the reference sk_release drops.
+  PtrToSockCommon,
+  PtrToSocket,
 };
 
 // Type flags (the kernel's PTR_MAYBE_NULL, MEM_RDONLY, MEM_RINGBUF).
@@ -46,7 +50,7 @@ struct RegState {
   int32_t off = 0;           // pointers: fixed offset from the base
   Scalar var = Scalar::constant(0);  // scalars: the value; pointers: the variable offset
   uint32_t id = 0;           // copies share it: null checks and packet ranges refine them all
-  uint32_t ref_obj_id = 0;   // acquired reference (ringbuf record) this pointer is
+  uint32_t ref_obj_id = 0;   // acquired reference (ringbuf record, socket) this pointer is
   const MapDesc* map = nullptr;  // map pointer / map value / map key
   uint32_t range = 0;        // packet: bytes proven readable from `off`
   uint32_t mem_size = 0;     // PtrToMem

@@ -32,6 +32,8 @@ std::string RegState::type_name() const {
     case RegType::PtrToPacketEnd: n = "pkt_end"; break;
     case RegType::PtrToMem: n = (flags & kRingbuf) ? "ringbuf_mem" : "mem"; break;
     case RegType::PtrToFunc: n = "func"; break;
+    case RegType::PtrToSockCommon: n = "sock_common"; break;
+    case RegType::PtrToSocket: n = "sock"; break;
   }
   if (flags & kRdonly) n = "rdonly_" + n;
   if (maybe_null()) n += "_or_null";
