@@ -70,6 +70,14 @@ TEST(Verifier, KnownDisagreementsAreReported) {
   }
 }
 
+// Not verified yet, so refused by name (the kernel would check lock pairing).
+TEST(Verifier, SpinLocksAreRefusedUntilTracked) {
+  Verdict v = run({"spin lock", ProgType::SchedCls,
+                   LOOKUP_HASH "jeq %r0, 0, out\nmov %r1, %r0\ncall 93\nout:\nmov %r0, 0\nexit\n", ""});
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.message.find("bpf_spin_lock#93 is not supported by xbpf's verifier yet"), std::string::npos) << v.message;
+}
+
 TEST(Verifier, StatisticsAreReported) {
   Verdict v = run({"loop", ProgType::SocketFilter, "mov %r0, 0\nadd %r0, 1\njlt %r0, 100, -2\nexit\n", ""});
   ASSERT_TRUE(v.ok) << v.message;
