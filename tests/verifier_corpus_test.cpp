@@ -87,9 +87,7 @@ TEST(VerifierCorpus, AgreementWithTheKernel) {
   std::sort(top.rbegin(), top.rend());
   for (size_t k = 0; k < top.size() && k < 40; ++k) std::printf("  %4zu  %s\n", top[k].first, top[k].second.c_str());
   EXPECT_GT(rows, 500u);
-  // Floors that only move up as the verifier grows (issue 5 wants 100%).
-  // Known gaps (docs/architecture.md, verifier): no precision tracking (large
-  // Cilium programs exceed the work limit), socket pointers, ctx-or-NULL args.
-  EXPECT_GE(table["ACCEPT/accept"], 481u);
+  // Every ACCEPT accepted, every REJECT rejected (issue 5's target, reached).
+  EXPECT_EQ(table["ACCEPT/reject"], 0u);
   EXPECT_EQ(table["REJECT/accept"], 0u);
 }

@@ -78,6 +78,28 @@ TEST(Verifier, SpinLocksAreRefusedUntilTracked) {
   EXPECT_NE(v.message.find("bpf_spin_lock#93 is not supported by xbpf's verifier yet"), std::string::npos) << v.message;
 }
 
+// A load from frozen .rodata at a constant offset is that constant (the
+// kernel's bpf_map_direct_read), so branches on configuration are decided;
+// from a map that is not frozen it is any byte.
+TEST(Verifier, FrozenRodataReadsAreConstants) {
+  const char* text =
+      "lddw %r4, map_idx_value 0\nldxb %r5, [%r4+1]\nmov %r0, 0\njeq %r5, 14, out\nldxdw %r0, [%r5+0]\n"
+      "out:\nexit\n";
+  auto insns = xbpf::isa::assemble(text, "rodata constant");
+  ASSERT_TRUE(insns) << insns.error().message;
+  const auto code = xbpf::isa::encode_program(*insns);
+  Env env;
+  env.maps = {MapDesc{"rodata", MapType::Array, 4, 8, 1, 0, true, -1, {}}};
+  Verdict unfrozen = verify(code, env);
+  EXPECT_FALSE(unfrozen.ok);
+  EXPECT_NE(unfrozen.message.find("R5 invalid mem access 'scalar'"), std::string::npos) << unfrozen.message;
+  env.maps[0].frozen_value = {0, 14, 0, 0, 0, 0, 0, 0};
+  Verdict frozen = verify(code, env);
+  EXPECT_TRUE(frozen.ok) << frozen.message;
+  env.maps[0].frozen_value[1] = 15;  // the other branch is the one taken
+  EXPECT_FALSE(verify(code, env).ok);
+}
+
 TEST(Verifier, StatisticsAreReported) {
   Verdict v = run({"loop", ProgType::SocketFilter, "mov %r0, 0\nadd %r0, 1\njlt %r0, 100, -2\nexit\n", ""});
   ASSERT_TRUE(v.ok) << v.message;

@@ -162,9 +162,15 @@ verifier::Env verifier_env(const loader::ObjectSpec& o, const loader::ProgramSpe
   env.attach_type = p.attach_type;
   env.func_info = !p.func_info.empty();
   env.helpers = helpers;
-  for (const loader::MapSpec& m : o.maps)
+  for (const loader::MapSpec& m : o.maps) {
     env.maps.push_back({m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags,
-                        (m.flags & maps::kFRdonlyProg) != 0, m.inner_map ? int32_t(*m.inner_map) : -1});
+                        (m.flags & maps::kFRdonlyProg) != 0, m.inner_map ? int32_t(*m.inner_map) : -1, {}});
+    // .rodata: create_maps() fills it with this value and freezes it before
+    // any program loads, so the verifier may read constants from it.
+    if (m.origin == MapOrigin::Data && m.section.starts_with(".rodata") && (m.flags & maps::kFRdonlyProg) &&
+        m.type == kabi::MapType::Array && m.max_entries == 1 && m.data.size() == m.value_size)
+      env.maps.back().frozen_value = m.data;
+  }
   return env;
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 
 #include "verifier/checker.hpp"
 
@@ -274,7 +275,17 @@ static BasicExpected<RegState, Reject> access(Checker& c, State& s, int regno, i
         return no(reject("write into map forbidden, value_size={} off={} size={}", base.map->value_size,
                          base.off + off, size));
       if (auto r = region_access(base, regno, off, size, base.map->value_size, "map value"); !r) return no(r.error());
-      return write ? RegState{} : RegState::scalar(loaded(size));
+      if (write) return RegState{};
+      if (const auto& frozen = base.map->frozen_value; !frozen.empty() && base.var.is_const() &&
+          (size == 1 || size == 2 || size == 4 || size == 8)) {
+        const int64_t at = base.off + off + static_cast<int64_t>(base.var.const_value());
+        if (at >= 0 && static_cast<uint64_t>(at) + static_cast<uint64_t>(size) <= frozen.size()) {
+          uint64_t v = 0;
+          std::memcpy(&v, frozen.data() + at, static_cast<size_t>(size));  // little-endian, as the target
+          return RegState::scalar(Scalar::constant(v));
+        }
+      }
+      return RegState::scalar(loaded(size));
     }
     case RegType::PtrToMapKey:
       if (write) return no(reject("R{} cannot write into map_key", regno));

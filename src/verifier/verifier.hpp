@@ -31,6 +31,10 @@ struct MapDesc {
   uint32_t flags = 0;        // map_flags
   bool rdonly_prog = false;  // BPF_F_RDONLY_PROG (.rodata): programs may not write values
   int32_t inner = -1;        // map-in-map: index of the inner map template in Env::maps
+  // A frozen BPF_F_RDONLY_PROG array of one entry (.rodata): its value. Loads
+  // at a constant offset read constants from it, as the kernel's
+  // bpf_map_direct_read does, so configuration constants bound packet offsets.
+  std::vector<uint8_t> frozen_value;
 };
 
 struct Env {
