@@ -227,6 +227,7 @@ using isa::Form;
 using isa::Insn;
 
 constexpr uint32_t kHelperLoop = 181;
+constexpr int64_t kMaxHistoryRun = 128;  // history entries before a stored state is forced
 
 // Registers read before being written, per slot (static liveness of the
 // current frame): states differing only in dead registers are equivalent.
@@ -472,7 +473,12 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         // heuristic: most prune points then cost a search, not a copy; an
         // infinite loop still meets its own stored state again).
         if (loop_call && env.privileged && env.track_precision) widen_loop_state(cps, p.cp, p.pc, p.st);
-        if (env.test_state_freq || loop_call || (jmps_since >= 2 && insns_since >= 8)) {
+        // Also when much history has piled up since the path's last stored
+        // state (the kernel forces one past 40 jumps of history): precision
+        // backtracking walks that history, so it must stay short.
+        const bool long_history =
+            static_cast<int64_t>(precision.size()) - (p.cp >= 0 ? cps[size_t(p.cp)].first : 0) > kMaxHistoryRun;
+        if (env.test_state_freq || loop_call || long_history || (jmps_since >= 2 && insns_since >= 8)) {
           jmps_since = insns_since = 0;
           cps.push_back(Checkpoint{p.st, {}, {}, p.written, p.pc, p.cp, precision.size(), 1, 0, 0});
           p.written = {};
