@@ -188,7 +188,10 @@ TEST(HelperTable, ProgramTypesRestrictHelpers) {
   EXPECT_TRUE(r.allowed(14, ProgType::Kprobe));      // get_current_pid_tgid
   // bpf_base_func_proto offers it to every program type since 6.10.
   EXPECT_TRUE(r.allowed(14, ProgType::SocketFilter));
-  EXPECT_FALSE(r.allowed(15, ProgType::SocketFilter));  // get_current_uid_gid: process context only
+  // get_current_uid_gid too in 6.18 (the kernel accepts it from an unprivileged
+  // socket filter: verifier_cases.hpp checks that against the live kernel).
+  EXPECT_TRUE(r.allowed(15, ProgType::SocketFilter));
+  EXPECT_FALSE(r.allowed(44, ProgType::SocketFilter));  // xdp_adjust_head stays packet-type only
   EXPECT_TRUE(r.allowed(15, ProgType::CgroupSockAddr));
   EXPECT_TRUE(r.allowed(34, ProgType::SchedCls));      // get_hash_recalc
   EXPECT_TRUE(r.allowed(34, ProgType::LwtOut));

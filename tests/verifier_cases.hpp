@@ -733,6 +733,9 @@ inline const Case kCases[] = {
     {"socket filter calls trace_printk unprivileged", ProgType::SocketFilter,
      "stdw [%r10-8], 0\nmov %r1, %r10\nadd %r1, -8\nmov %r2, 8\ncall 6\nmov %r0, 0\nexit\n",
      "program of this type cannot use helper bpf_trace_printk#6", false},
+    {"socket filter calls get_current_comm privileged", ProgType::SocketFilter,
+     "mov %r1, %r10\nadd %r1, -16\nmov %r2, 16\ncall 16\nmov %r0, 0\nexit\n", ""},
+    {"socket filter calls get_current_uid_gid unprivileged", ProgType::SocketFilter, "call 15\nexit\n", "", false},
     {"socket filter calls ktime_get_boot_ns unprivileged", ProgType::SocketFilter, "call 125\nexit\n", "", false},
     {"socket filter calls probe_read_kernel unprivileged", ProgType::SocketFilter,
      "mov %r1, %r10\nadd %r1, -8\nmov %r2, 8\nmov %r3, 0\ncall 113\nmov %r0, 0\nexit\n",
@@ -1159,13 +1162,6 @@ inline const KnownDisagreement kKnownDisagreements[] = {
       "stdw [%r10-8], 0\nmov %r1, 1\nlock add [%r10-8], %r1\nmov %r0, 0\nexit\n", "BPF_ATOMIC uses invalid atomic opcode",
       true, false, 2, {0xdb, 10, 1, -8, 0x02}},
      "message only: the decoder (isa) reports \"invalid imm 2\""},
-    {{"socket filter calls get_current_comm privileged", ProgType::SocketFilter,
-      "mov %r1, %r10\nadd %r1, -16\nmov %r2, 16\ncall 16\nmov %r0, 0\nexit\n", ""},
-     "false reject: bpf_base_func_proto offers get_current_comm to every type with CAP_PERFMON; the helper table "
-     "(src/helpers/table.cpp) does not"},
-    {{"socket filter calls get_current_uid_gid unprivileged", ProgType::SocketFilter, "call 15\nexit\n", "", false},
-     "false reject: get_current_uid_gid is a base helper without a capability in 6.18; the helper table does not "
-     "offer it to socket filters"},
 };
 
 inline const std::vector<MapDesc> kMaps = {kHash, kArray1, kRodata, kRingbuf, kProgs};

@@ -88,8 +88,9 @@ constexpr HelperSpec kRows[] = {
     {13, "clone_redirect", R::Integer, {C, N, N}, kTcXmit, nullptr},
     // In bpf_base_func_proto since 6.10: every program type.
     {14, "get_current_pid_tgid", R::Integer, {}, kAll, i::get_current_pid_tgid},
-    {15, "get_current_uid_gid", R::Integer, {}, kTrace | kCgCurrent | bit(P::SkMsg), i::get_current_uid_gid},
-    {16, "get_current_comm", R::Integer, {A::PtrToUninitMem, A::ConstSize}, kTrace | kCgCurrent,
+    // 15, 16: in 6.18's bpf_base_func_proto (every type; 16 needs CAP_PERFMON, see the verifier).
+    {15, "get_current_uid_gid", R::Integer, {}, kAll, i::get_current_uid_gid},
+    {16, "get_current_comm", R::Integer, {A::PtrToUninitMem, A::ConstSize}, kAll,
      i::get_current_comm},
     // tc/lwt take the skb (ctx); the cgroup/sk_msg variant (..._curr_proto)
     // takes no argument, where checking r1 as ctx is stricter than the kernel.
