@@ -182,16 +182,18 @@ Expected<verifier::Verdict> Object::verify_program(const loader::ProgramSpec& ps
   return v;
 }
 
+// BPF_JMP | BPF_CALL with src_reg 0: a call to the helper whose id is imm.
+static bool is_helper_call(const isa::RawInsn& insn) { return insn.code == 0x85 && insn.src == 0; }
+
 // Lookups the verifier bound to one flat array map, for the interpreter to
 // inline (see vm::InlineArrayLookup).
 std::vector<vm::InlineArrayLookup> Object::inline_lookups(const loader::ProgramSpec& ps,
                                                            const verifier::Verdict& v) const {
-  constexpr uint8_t kCallHelper = 0x85;
   constexpr int32_t kMapLookupElem = 1;
   std::vector<vm::InlineArrayLookup> out;
   for (size_t pc = 0; pc < ps.insns.size() && pc < v.call_map.size(); ++pc) {
     const isa::RawInsn& insn = ps.insns[pc];
-    if (insn.code != kCallHelper || insn.src != 0 || insn.imm != kMapLookupElem) continue;
+    if (!is_helper_call(insn) || insn.imm != kMapLookupElem) continue;
     const int32_t m = v.call_map[pc];
     if (m < 0 || size_t(m) >= maps_.size() || !maps_[size_t(m)]) continue;
     const maps::ArrayLayout a = maps_[size_t(m)]->array_layout();
@@ -204,9 +206,8 @@ std::vector<vm::InlineArrayLookup> Object::inline_lookups(const loader::ProgramS
 // The helper table knows every kernel helper, so the verifier may accept a
 // call to one xbpf cannot run: such a program fails to load here, by name.
 static Expected<void> check_helpers_implemented(const loader::ProgramSpec& ps, const helpers::Registry& reg) {
-  constexpr uint8_t kCallHelper = 0x85;  // BPF_JMP | BPF_CALL, src_reg 0: a helper id in imm
   for (const isa::RawInsn& insn : ps.insns) {
-    if (insn.code != kCallHelper || insn.src != 0) continue;
+    if (!is_helper_call(insn)) continue;
     const helpers::HelperSpec* h = reg.find(static_cast<uint32_t>(insn.imm));
     if (h && !helpers::implemented(*h))
       return fail(Errc::unsupported, "prog '{}': helper bpf_{}#{} is not implemented by xbpf", ps.name, h->name,
