@@ -287,6 +287,22 @@ std::vector<std::vector<bool>> liveness(std::span<const Insn> insns, const Cfg& 
   return live;
 }
 
+// A cheap necessary condition for two states to cover each other (the
+// infinite-loop test): the current frames' registers are alike. Mutual
+// coverage with exact comparison means equal types, offsets and values, so
+// most ancestors of a loop that makes progress fail here without a full
+// comparison (the kernel's states_maybe_looping).
+bool same_registers(const State& a, const State& b) {
+  if (a.frames.size() != b.frames.size()) return false;
+  const Frame &fa = a.cur(), &fb = b.cur();
+  for (int r = 0; r < 11; ++r) {
+    const RegState &x = fa.regs[size_t(r)], &y = fb.regs[size_t(r)];
+    if (x.type != y.type) return false;
+    if (x.type != RegType::NotInit && (x.off != y.off || !(x.var == y.var))) return false;
+  }
+  return true;
+}
+
 constexpr size_t kMaxLog = 16u << 20;  // the kernel's log buffer is at most 16 MiB too
 
 // " R0=scalar(...) R1=ctx() R10=fp0" for the current frame's live registers.
@@ -425,7 +441,8 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         int depth = in_progress[p.pc] ? 0 : 64;
         for (int32_t k = p.cp; k >= 0 && depth < 64; k = cps[size_t(k)].parent, ++depth) {
           const Checkpoint& a = cps[size_t(k)];
-          if (a.pc == p.pc && !loop_call && detail::covers(a.st, p.st, env.privileged, nullptr, nullptr) &&
+          if (a.pc == p.pc && !loop_call && same_registers(a.st, p.st) &&
+              detail::covers(a.st, p.st, env.privileged, nullptr, nullptr) &&
               detail::covers(p.st, a.st, env.privileged, nullptr, nullptr)) {
             reject_at(p.pc, fmt::format("infinite loop detected at insn {}", p.pc));
             return finish(v);
