@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   bpftool                                 # reference output for BTF dump tests
   libbpf-dev libpcap-dev                  # kernel oracle in differential tests; pcap input
+  libasmjit-dev libcapstone-dev           # JIT: x86-64 encoder; disassembler for its output
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

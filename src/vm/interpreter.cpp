@@ -537,18 +537,21 @@ Expected<Program> Program::load(std::span<const isa::RawInsn> code, LoadOptions 
       slots[l.pc].array = &a;
     }
     p.inlined_ = n;
+    p.array_lookups_.assign(opts.array_lookups.begin(), opts.array_lookups.end());
   }
   return p;
 }
 
 Expected<uint64_t> Program::run(uint64_t arg1, uint64_t arg2, ExecContext& ctx) const {
   const uint64_t args[5] = {arg1, arg2, 0, 0, 0};
+  if (native_) return native_->run(*this, args, ctx);
   if (mode_ == Mode::Checked) return execute<true>(this, slots_.get(), args, &ctx, nullptr);
   return execute<false>(this, slots_.get(), args, &ctx, nullptr);
 }
 
 Expected<uint64_t> Program::call_function(uint64_t fn, std::span<const uint64_t, 5> args,
                                           ExecContext& ctx) const {
+  if (native_) return native_->call_function(*this, fn, args, ctx);
   const uint64_t lo = reinterpret_cast<uint64_t>(slots_.get());
   if (fn < lo || fn >= lo + (slot_count_ - 1) * sizeof(Slot) || (fn - lo) % sizeof(Slot) != 0)
     return fail(Errc::runtime, "callback {:#x} is not a function of this program", fn);

@@ -96,6 +96,23 @@ struct InlineArrayLookup {
   uint32_t max_entries = 0;
 };
 
+// Native code attached to a Program by a backend (the x86-64 JIT, src/jit).
+// Once attached, Program::run and Program::call_function execute it instead
+// of the threaded code, so every caller of the interpreter's entry points runs
+// the native code unchanged. Implementations must be thread-safe for runs.
+class NativeCode {
+ public:
+  virtual ~NativeCode() = default;
+  // Runs `prog` (the Program this code is attached to) from its first
+  // instruction with r1..r5 = args. Sets ctx.program as Program::run does.
+  [[nodiscard]] virtual Expected<uint64_t> run(const Program& prog, std::span<const uint64_t, 5> args,
+                                               ExecContext& ctx) const = 0;
+  // As Program::call_function: `fn` is a value this code's `lddw func` produced.
+  [[nodiscard]] virtual Expected<uint64_t> call_function(const Program& prog, uint64_t fn,
+                                                         std::span<const uint64_t, 5> args,
+                                                         ExecContext& ctx) const = 0;
+};
+
 struct LoadOptions {
   Mode mode = Mode::Checked;
   const HelperTable* helpers = nullptr;  // nullptr = no helpers; calls fail to load
@@ -122,6 +139,14 @@ class Program {
   [[nodiscard]] Expected<uint64_t> call_function(uint64_t fn, std::span<const uint64_t, 5> args,
                                                  ExecContext& ctx) const;
 
+  // Attaches native code (a backend such as jit::compile does this right after
+  // load, before the program is shared); run() and call_function() use it from
+  // then on. Not safe while another thread runs the program.
+  void set_native(std::unique_ptr<NativeCode> code) { native_ = std::move(code); }
+  [[nodiscard]] const NativeCode* native() const { return native_.get(); }
+  // The calls that load() replaced by inline array lookups (verified mode).
+  [[nodiscard]] std::span<const InlineArrayLookup> array_lookups() const { return array_lookups_; }
+
   [[nodiscard]] Mode mode() const { return mode_; }
   [[nodiscard]] size_t size() const { return insns_.size(); }
   [[nodiscard]] std::span<const isa::Insn> insns() const { return insns_; }
@@ -147,6 +172,8 @@ class Program {
   // What inlined lookup slots point to (InlineArrayLookup plus the index mask).
   std::unique_ptr<ArraySlot[]> arrays_;
   size_t inlined_ = 0;
+  std::vector<InlineArrayLookup> array_lookups_;
+  std::unique_ptr<NativeCode> native_;  // declared last: destroyed first
 };
 
 }  // namespace xbpf::vm

@@ -1,0 +1,57 @@
+// The x86-64 JIT: compiles a loaded, verified-mode vm::Program to native code
+// and attaches it to the program (vm::Program::set_native), so the
+// interpreter's entry points (run, call_function, tail calls from other
+// native programs) execute the native code from then on.
+//
+// Register mapping follows the kernel's x86-64 JIT: r0 rax, r1 rdi, r2 rsi,
+// r3 rdx, r4 rcx, r5 r8 (the SysV argument registers, so a helper call is a
+// plain call with the ExecContext as 6th argument in r9), r6 rbx, r7 r13,
+// r8 r14, r9 r15 (callee-saved), r10 rbp (each BPF function has its own
+// 512-byte frame below rbp on the native stack). r12 holds the run's
+// RunArea; r9, r10 and r11 are scratch.
+//
+// The JIT trusts the program: it emits only what the ISA's semantics need
+// (division by zero, INT_MIN / -1, legacy packet load bounds), no memory
+// checks. Checked-mode programs are refused.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "support/error.hpp"
+#include "vm/vm.hpp"
+
+namespace xbpf::jit {
+
+struct Options {
+  // Use BMI2's shlx/shrx/sarx for shifts by a register when the CPU has them
+  // (false: always the cl-based sequence; tests cover both).
+  bool bmi2 = true;
+};
+
+// Compiles `prog` and attaches the native code to it. Fails (leaving the
+// program on the interpreter) for checked-mode programs, kfunc calls, code
+// that jumps between functions or anything the encoder refuses.
+// Thread safety: not while `prog` runs elsewhere.
+[[nodiscard]] Expected<void> compile(vm::Program& prog, const Options& opts = {});
+
+// What compile() produced, for inspection (disassembly, tests).
+struct CodeView {
+  std::span<const uint8_t> code;         // the whole read+execute mapping's code
+  std::span<const uint32_t> insn_offsets;  // per instruction slot: offset of its native code
+                                         // (lddw's second slot repeats the first's)
+  uint32_t entry_offset = 0;             // the main function's prologue
+};
+
+// The native code attached to `prog` by compile(), or nullopt.
+[[nodiscard]] std::optional<CodeView> code_of(const vm::Program& prog);
+
+// The native code of `prog` as text (capstone, Intel syntax): the entry stub,
+// then each BPF instruction (kernel syntax, with its slot index) followed by
+// the x86-64 instructions it became. Fails when `prog` has no native code.
+[[nodiscard]] Expected<std::string> disassemble(const vm::Program& prog);
+
+}  // namespace xbpf::jit

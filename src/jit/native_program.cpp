@@ -1,0 +1,166 @@
+// compile(): lowering -> asmjit relocation -> W^X code memory -> NativeCode
+// attached to the vm::Program. Also the C++ side of runs: the RunArea, error
+// reporting, callbacks (call_function), tail calls and callx.
+#include <algorithm>
+#include <asmjit/x86.h>
+
+#include "jit/code_memory.hpp"
+#include "jit/jit.hpp"
+#include "jit/run_area.hpp"
+#include "jit/x86_lower.hpp"
+
+namespace xbpf::jit {
+namespace {
+
+// A run's native frames live below the caller's frame: 8 BPF frames of 512
+// bytes plus saved registers, and whatever helpers use. ExecContext's stack
+// bounds only matter to checked programs, which never run here; they are set
+// to this estimate so helpers see a plausible range.
+constexpr uint64_t kNativeStackEstimate = vm::kMaxFrames * (vm::kStackSize + 64) + 256;
+
+class NativeProgram final : public vm::NativeCode {
+ public:
+  NativeProgram(CodeMemory mem, size_t code_size, std::vector<uint64_t> functions,
+                std::vector<uint32_t> function_pcs, std::vector<uint32_t> insn_offsets, uint64_t main)
+      : mem_(std::move(mem)),
+        code_size_(code_size),
+        functions_(std::move(functions)),
+        function_pcs_(std::move(function_pcs)),
+        insn_offsets_(std::move(insn_offsets)),
+        main_(main) {}
+
+  Expected<uint64_t> run(const vm::Program& prog, std::span<const uint64_t, 5> args,
+                         vm::ExecContext& ctx) const override {
+    return enter(prog, main_, args.data(), ctx);
+  }
+
+  Expected<uint64_t> call_function(const vm::Program& prog, uint64_t fn, std::span<const uint64_t, 5> args,
+                                   vm::ExecContext& ctx) const override {
+    if (!std::binary_search(functions_.begin(), functions_.end(), fn))
+      return fail(Errc::runtime, "callback {:#x} is not a function of this program", fn);
+    const vm::Program* saved_prog = ctx.program;
+    const uint64_t saved_lo = ctx.stack_lo, saved_hi = ctx.stack_hi;
+    auto r = enter(prog, fn, args.data(), ctx);
+    ctx.program = saved_prog;
+    ctx.stack_lo = saved_lo;
+    ctx.stack_hi = saved_hi;
+    return r;
+  }
+
+  [[nodiscard]] const void* main_entry() const { return reinterpret_cast<const void*>(main_); }
+
+  [[nodiscard]] CodeView view() const {
+    return CodeView{mem_.bytes().first(code_size_), insn_offsets_, uint32_t(main_ - reinterpret_cast<uint64_t>(mem_.data()))};
+  }
+
+ private:
+  Expected<uint64_t> enter(const vm::Program& prog, uint64_t fn, const uint64_t* args, vm::ExecContext& ctx) const {
+    RunArea area;
+    area.ctx = &ctx;
+    area.helpers = prog.helper_table();
+    ctx.program = &prog;
+    ctx.stack_hi = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
+    ctx.stack_lo = ctx.stack_hi - kNativeStackEstimate;
+    const auto stub = reinterpret_cast<EnterFn>(mem_.data());
+    const uint64_t r0 = stub(args, &area, reinterpret_cast<const void*>(fn));
+    switch (area.error) {
+      case Abort::none: return r0;
+      case Abort::fell_off:
+        return fail(Errc::runtime, "insn {}: execution fell off the end of a function", area.error_arg);
+      case Abort::callx_unknown:
+        return fail(Errc::runtime, "insn {}: callx to unknown helper {}", area.error_arg, area.callx_id);
+    }
+    return fail(Errc::runtime, "jit: unknown abort reason {}", uint32_t(area.error));
+  }
+
+  CodeMemory mem_;
+  size_t code_size_;                 // bytes of code in mem_ (the rest is padding)
+  std::vector<uint64_t> functions_;  // prologue addresses, ascending (valid callbacks)
+  std::vector<uint32_t> function_pcs_;
+  std::vector<uint32_t> insn_offsets_;
+  uint64_t main_;
+};
+
+// Records the encoder's first error (asmjit reports through a handler).
+class ErrorRecorder : public asmjit::ErrorHandler {
+ public:
+  void handleError(asmjit::Error err, const char* message, asmjit::BaseEmitter*) override {
+    if (error == asmjit::kErrorOk) {
+      error = err;
+      this->message = message ? message : "";
+    }
+  }
+  asmjit::Error error = asmjit::kErrorOk;
+  std::string message;
+};
+
+}  // namespace
+
+const void* tail_call_target(RunArea* area, uint64_t map, uint64_t index) noexcept {
+  vm::ExecContext* ctx = area->ctx;
+  if (!ctx->tail_call || area->tail_calls >= vm::kMaxTailCalls || index > UINT32_MAX) return nullptr;
+  const vm::Program* next = ctx->tail_call(ctx, map, uint32_t(index));
+  if (!next) return nullptr;
+  const auto* native = dynamic_cast<const NativeProgram*>(next->native());
+  if (!native) return nullptr;  // an interpreted program cannot take over this frame
+  ++area->tail_calls;
+  ctx->program = next;
+  area->helpers = next->helper_table();
+  return native->main_entry();
+}
+
+uint64_t callx_dispatch(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, RunArea* area) noexcept {
+  const uint64_t id = area->callx_id;
+  const vm::HelperFn fn = id <= UINT32_MAX && area->helpers ? area->helpers->get(uint32_t(id)) : nullptr;
+  if (!fn) {
+    area->error = Abort::callx_unknown;
+    return 0;
+  }
+  return fn(r1, r2, r3, r4, r5, area->ctx);
+}
+
+Expected<void> compile(vm::Program& prog, const Options& opts) {
+  using namespace asmjit;
+  if (prog.mode() != vm::Mode::Verified)
+    return fail(Errc::unsupported, "jit: only verified-mode programs are compiled (checked mode runs on the interpreter)");
+  CodeHolder code;
+  if (asmjit::Error e = code.init(Environment::host()); e != kErrorOk)
+    return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
+  ErrorRecorder errors;
+  code.setErrorHandler(&errors);
+  x86::Assembler a(&code);
+  Lowered out;
+  if (auto r = lower(prog, opts, a, out); !r) return r;
+  if (errors.error != kErrorOk) return fail(Errc::unsupported, "jit: encoder: {}", errors.message);
+  code.flatten();
+  if (asmjit::Error e = code.resolveUnresolvedLinks(); e != kErrorOk)
+    return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
+  // Helpers live in this binary: ask for code memory near it so helper calls
+  // relocate to direct rel32 calls (asmjit keeps an address table otherwise).
+  auto mem = CodeMemory::allocate(code.codeSize(), reinterpret_cast<const void*>(&callx_dispatch));
+  if (!mem) return xbpf::unexpected(mem.error());
+  const uint64_t base = reinterpret_cast<uint64_t>(mem->data());
+  if (asmjit::Error e = code.relocateToBase(base); e != kErrorOk)
+    return fail(Errc::unsupported, "jit: relocation: {}", DebugUtils::errorAsString(e));
+  const size_t size = code.codeSize();
+  if (size > mem->size()) return fail(Errc::unsupported, "jit: code grew during relocation");
+  if (asmjit::Error e = code.copyFlattenedData(mem->data(), mem->size(), CopySectionFlags::kPadTargetBuffer); e != kErrorOk)
+    return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
+  if (auto r = mem->seal(); !r) return r;
+
+  std::vector<uint64_t> functions;
+  for (const Label& l : out.function_labels) functions.push_back(base + code.labelOffsetFromBase(l));
+  const uint64_t main = base + code.labelOffsetFromBase(out.main);
+  std::sort(functions.begin(), functions.end());
+  prog.set_native(std::make_unique<NativeProgram>(std::move(*mem), size, std::move(functions), std::move(out.function_pcs),
+                                                  std::move(out.insn_offsets), main));
+  return {};
+}
+
+std::optional<CodeView> code_of(const vm::Program& prog) {
+  const auto* n = dynamic_cast<const NativeProgram*>(prog.native());
+  if (!n) return std::nullopt;
+  return n->view();
+}
+
+}  // namespace xbpf::jit

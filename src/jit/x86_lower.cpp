@@ -1,0 +1,695 @@
+// BPF -> x86-64. One function per instruction class; the register mapping and
+// frame layout are described in jit.hpp. Every sequence leaves r9-r11 dead
+// (scratch) and rsp where it found it, so flags and scratch registers never
+// live across two BPF instructions.
+//
+// Frame of a BPF function (one per bpf-to-bpf call, as the kernel's JIT):
+//   [rbp + 8]            return address
+//   [rbp]                caller's rbp (its r10)
+//   [rbp - 512, rbp)     the BPF stack; r10 = rbp
+//   [rbp - 512 - pad ..] callee-saved registers this function touches (r6-r9)
+// rsp is 16-byte aligned after the prologue, so helpers are called directly.
+#include "jit/x86_lower.hpp"
+
+#include <algorithm>
+#include <bit>
+
+#include "jit/run_area.hpp"
+
+namespace xbpf::jit {
+namespace {
+
+using namespace asmjit;
+using x86::Gp;
+using isa::Form;
+using isa::Insn;
+using isa::Op;
+
+const Gp kReg[11] = {x86::rax, x86::rdi, x86::rsi, x86::rdx, x86::rcx, x86::r8,
+                     x86::rbx, x86::r13, x86::r14, x86::r15, x86::rbp};
+const Gp kArea = x86::r12;
+// Scratch: caller-saved, no BPF register lives there.
+const Gp kT9 = x86::r9;
+const Gp kT10 = x86::r10;
+const Gp kT11 = x86::r11;
+
+constexpr int32_t kFrameBytes = int32_t(vm::kStackSize);
+constexpr uint32_t kMapLookupElem = 1;  // BPF_FUNC_map_lookup_elem
+
+struct Function {
+  uint32_t begin = 0;  // first instruction slot
+  uint32_t end = 0;    // one past the last
+  Label prologue;
+  std::vector<Gp> saved;  // callee-saved BPF registers it mentions
+};
+
+class Lowering {
+ public:
+  Lowering(const vm::Program& prog, const Options& opts, x86::Assembler& a, Lowered& out)
+      : prog_(prog), a_(a), out_(out) {
+    bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
+  }
+
+  Expected<void> run() {
+    if (auto r = find_functions(); !r) return r;
+    emit_enter_stub();
+    out_.insn_offsets.assign(slot_count(prog_), 0);
+    const auto insns = prog_.insns();
+    size_t k = 0;
+    for (Function& f : functions_) {
+      cur_ = &f;
+      emit_prologue(f);
+      const Insn* last = nullptr;
+      for (; k < insns.size() && insns[k].pc < f.end; ++k) {
+        const Insn& i = insns[k];
+        if (labels_[i.pc].isValid()) a_.bind(labels_[i.pc]);
+        out_.insn_offsets[i.pc] = uint32_t(a_.offset());
+        if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
+        if (auto r = emit(i); !r) return r;
+        last = &i;
+      }
+      if (!last || can_fall_through(last->op)) emit_abort(Abort::fell_off, f.end);
+    }
+    return {};
+  }
+
+ private:
+  // ---- structure -----------------------------------------------------------
+
+  // Instruction slots (an lddw takes two; Program::size counts instructions).
+  static uint32_t slot_count(const vm::Program& p) {
+    const auto insns = p.insns();
+    return insns.empty() ? 0 : insns.back().pc + uint32_t(isa::slot_count(insns.back().op));
+  }
+
+  static bool can_fall_through(Op op) { return op != Op::EXIT && op != Op::JA && op != Op::JA32; }
+
+  // Functions start at 0 and at every local call or `lddw func` target. Jumps
+  // must stay inside their function (the verifier guarantees it).
+  Expected<void> find_functions() {
+    const auto insns = prog_.insns();
+    std::vector<uint32_t> entries{0};
+    for (const Insn& i : insns)
+      if (i.op == Op::CALL_LOCAL || i.op == Op::LDDW_FUNC) entries.push_back(uint32_t(i.target()));
+    std::sort(entries.begin(), entries.end());
+    entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+    const uint32_t n = slot_count(prog_);
+    functions_.resize(entries.size());
+    function_of_.assign(n, 0);
+    for (size_t f = 0; f < entries.size(); ++f) {
+      functions_[f].begin = entries[f];
+      functions_[f].end = f + 1 < entries.size() ? entries[f + 1] : n;
+      functions_[f].prologue = a_.newLabel();
+      for (uint32_t pc = functions_[f].begin; pc < functions_[f].end; ++pc) function_of_[pc] = uint32_t(f);
+    }
+    labels_.assign(n, Label());
+    bool mentioned[11] = {};
+    size_t f = 0;
+    for (const Insn& i : insns) {
+      while (i.pc >= functions_[f].end) {
+        close_function(functions_[f++], mentioned);
+        std::fill(std::begin(mentioned), std::end(mentioned), false);
+      }
+      mentioned[i.dst] = mentioned[i.src] = true;
+      if (!isa::is_jump(i.op)) continue;
+      const int64_t t = i.target();
+      if (t < functions_[f].begin || t >= functions_[f].end)
+        return fail(Errc::unsupported, "insn {}: jit: jump to insn {} leaves the function at insn {}", i.pc, t,
+                    functions_[f].begin);
+      if (!labels_[size_t(t)].isValid()) labels_[size_t(t)] = a_.newLabel();
+    }
+    for (; f < functions_.size(); ++f) {
+      close_function(functions_[f], mentioned);
+      std::fill(std::begin(mentioned), std::end(mentioned), false);
+    }
+    for (const Function& fn : functions_) {
+      out_.function_pcs.push_back(fn.begin);
+      out_.function_labels.push_back(fn.prologue);
+    }
+    out_.main = functions_[0].prologue;
+    return {};
+  }
+
+  static void close_function(Function& f, const bool (&mentioned)[11]) {
+    for (int r = 6; r <= 9; ++r)
+      if (mentioned[r]) f.saved.push_back(kReg[r]);
+  }
+
+  // ---- entry stub, prologue, epilogue --------------------------------------
+
+  // uint64_t enter(const uint64_t* args, RunArea* area, const void* fn)
+  void emit_enter_stub() {
+    static const Gp kSaved[] = {x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15};
+    for (const Gp& r : kSaved) a_.push(r);
+    a_.sub(x86::rsp, 8);  // 6 pushes + return address: realign to 16 for the call
+    a_.mov(kArea, x86::rsi);
+    a_.mov(x86::qword_ptr(kArea, kAreaAbortRsp), x86::rsp);
+    a_.mov(kT11, x86::rdx);
+    a_.mov(x86::rsi, x86::qword_ptr(x86::rdi, 8));
+    a_.mov(x86::rdx, x86::qword_ptr(x86::rdi, 16));
+    a_.mov(x86::rcx, x86::qword_ptr(x86::rdi, 24));
+    a_.mov(x86::r8, x86::qword_ptr(x86::rdi, 32));
+    a_.mov(x86::rdi, x86::qword_ptr(x86::rdi, 0));
+    for (int r : {0, 6, 7, 8, 9}) a_.xor_(kReg[r].r32(), kReg[r].r32());
+    a_.call(kT11);
+    Label leave = a_.newLabel();
+    a_.bind(leave);
+    a_.add(x86::rsp, 8);
+    for (size_t k = std::size(kSaved); k-- > 0;) a_.pop(kSaved[k]);
+    a_.ret();
+    // Early exit from any depth: back to the stub's frame with r0 = 0.
+    abort_ = a_.newLabel();
+    a_.bind(abort_);
+    a_.mov(x86::rsp, x86::qword_ptr(kArea, kAreaAbortRsp));
+    a_.xor_(x86::eax, x86::eax);
+    a_.jmp(leave);
+  }
+
+  void emit_prologue(const Function& f) {
+    a_.align(AlignMode::kCode, 16);
+    a_.bind(f.prologue);
+    a_.push(x86::rbp);
+    a_.mov(x86::rbp, x86::rsp);
+    // 16-byte alignment after the pushes of the saved registers.
+    a_.sub(x86::rsp, kFrameBytes + (f.saved.size() % 2 ? 8 : 0));
+    for (const Gp& r : f.saved) a_.push(r);
+  }
+
+  // Restores what the prologue saved and drops the frame (no return).
+  void emit_teardown(const Function& f) {
+    for (size_t k = f.saved.size(); k-- > 0;) a_.pop(f.saved[k]);
+    a_.leave();
+  }
+
+  void emit_abort(Abort why, uint64_t arg) {
+    a_.mov(x86::dword_ptr(kArea, kAreaError), uint32_t(why));
+    a_.mov(x86::qword_ptr(kArea, kAreaErrorArg), Imm(int64_t(arg)));
+    a_.jmp(abort_);
+  }
+
+  // ---- instructions ----------------------------------------------------------
+
+  Expected<void> emit(const Insn& i) {
+    switch (isa::info(i.op).form) {
+      case Form::AluImm:
+      case Form::AluReg:
+      case Form::AluUnary: return alu(i);
+      case Form::Endian: return endian(i);
+      case Form::LoadImm64: return load_imm64(i);
+      case Form::LoadAbs:
+      case Form::LoadInd: return load_packet(i);
+      case Form::Load: return load(i);
+      case Form::StoreImm:
+      case Form::StoreReg: return store(i);
+      case Form::Atomic: return atomic(i);
+      case Form::Jump:
+      case Form::JumpLong:
+      case Form::JumpImm:
+      case Form::JumpReg: return jump(i);
+      case Form::Call: return call_helper(i);
+      case Form::CallLocal: a_.call(functions_[function_index(i.target())].prologue); return {};
+      case Form::CallKfunc: return fail(Errc::unsupported, "insn {}: jit: kfunc calls are not supported", i.pc);
+      case Form::CallReg: return callx(i);
+      case Form::Exit:
+        emit_teardown(*cur_);
+        a_.ret();
+        return {};
+    }
+    return unsupported(i);
+  }
+
+  Unexpected<Error> unsupported(const Insn& i) {
+    return fail(Errc::unsupported, "insn {}: jit: no lowering for {}", i.pc, isa::info(i.op).name);
+  }
+
+  size_t function_index(int64_t pc) const { return function_of_[size_t(pc)]; }
+
+  static Gp width(const Gp& r, bool is64) { return is64 ? Gp(r.r64()) : Gp(r.r32()); }
+
+  Expected<void> alu(const Insn& i) {
+    const isa::OpInfo& info = isa::info(i.op);
+    const bool is64 = !isa::is_32bit(i.op);
+    const bool imm = info.form == Form::AluImm;
+    const Gp d = width(kReg[i.dst], is64);
+    const Gp s = width(kReg[i.src], is64);
+    // A 64-bit operation's immediate is the sign-extended imm32: x86's own rule.
+    switch (info.code & 0xf0) {
+      case 0x00: imm ? a_.add(d, Imm(i.imm)) : a_.add(d, s); return {};
+      case 0x10: imm ? a_.sub(d, Imm(i.imm)) : a_.sub(d, s); return {};
+      case 0x20: imm ? a_.imul(d, d, Imm(i.imm)) : a_.imul(d, s); return {};
+      case 0x40: imm ? a_.or_(d, Imm(i.imm)) : a_.or_(d, s); return {};
+      case 0x50: imm ? a_.and_(d, Imm(i.imm)) : a_.and_(d, s); return {};
+      case 0xa0: imm ? a_.xor_(d, Imm(i.imm)) : a_.xor_(d, s); return {};
+      case 0x80: a_.neg(d); return {};
+      case 0x30: div_mod(i, is64, imm, i.off == 1, false); return {};
+      case 0x90: div_mod(i, is64, imm, i.off == 1, true); return {};
+      case 0x60:
+      case 0x70:
+      case 0xc0: shift(i, is64, imm, info.code & 0xf0); return {};
+      case 0xb0: mov(i, is64, imm); return {};
+      default: break;
+    }
+    return unsupported(i);
+  }
+
+  void mov(const Insn& i, bool is64, bool imm) {
+    const Gp d64 = kReg[i.dst];
+    if (imm) {
+      if (i.imm == 0)
+        a_.xor_(d64.r32(), d64.r32());
+      else if (!is64 || i.imm > 0)
+        a_.mov(d64.r32(), Imm(uint32_t(i.imm)));
+      else
+        a_.mov(d64, Imm(int64_t(i.imm)));
+      return;
+    }
+    const Gp s64 = kReg[i.src];
+    switch (i.off) {
+      case 0:
+        if (is64) {
+          if (i.dst != i.src) a_.mov(d64, s64);
+        } else {
+          a_.mov(d64.r32(), s64.r32());
+        }
+        return;
+      case 8: is64 ? a_.movsx(d64, s64.r8()) : a_.movsx(d64.r32(), s64.r8()); return;
+      case 16: is64 ? a_.movsx(d64, s64.r16()) : a_.movsx(d64.r32(), s64.r16()); return;
+      default: a_.movsxd(d64, s64.r32()); return;  // 32: movsx32_64 (decoder checked)
+    }
+  }
+
+  // Unsigned and signed division and modulo with the ISA's special cases:
+  // x / 0 = 0, x % 0 = x, INT_MIN s/ -1 = INT_MIN, x s% -1 = 0 (32-bit results
+  // zero-extended). rax (r0) and rdx (r3) are saved in r9/r10 around the
+  // hardware division; the result travels in r11.
+  void div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) {
+    const Gp d64 = kReg[i.dst];
+    const Gp d = width(d64, is64);
+    if (imm) {
+      if (i.imm == 0) {  // the verifier refuses it; the ISA still defines it
+        if (!mod)
+          a_.xor_(d64.r32(), d64.r32());
+        else if (!is64)
+          a_.mov(d64.r32(), d64.r32());
+        return;
+      }
+      if (sign && i.imm == -1) {
+        if (mod)
+          a_.xor_(d64.r32(), d64.r32());
+        else
+          a_.neg(d);
+        return;
+      }
+      if (is64)
+        a_.mov(kT11, Imm(int64_t(i.imm)));
+      else
+        a_.mov(kT11.r32(), Imm(uint32_t(i.imm)));
+    } else {
+      a_.mov(width(kT11, is64), width(kReg[i.src], is64));
+    }
+    const Gp t = width(kT11, is64);
+    const Gp ax = width(x86::rax, is64);
+    const Gp dx = width(x86::rdx, is64);
+    const bool dst_is_rax = i.dst == 0, dst_is_rdx = i.dst == 3;
+    if (!dst_is_rax) a_.mov(kT9, x86::rax);
+    if (!dst_is_rdx) a_.mov(kT10, x86::rdx);
+    if (!dst_is_rax) a_.mov(ax, d);
+    // Unsigned x / 0 needs no code of its own: t is already the result, 0.
+    Label done = a_.newLabel(), minus_one = a_.newLabel();
+    Label zero = sign || mod ? a_.newLabel() : done;
+    if (!imm) {
+      if (sign) {
+        a_.cmp(t, Imm(-1));
+        a_.short_().je(minus_one);
+      }
+      a_.test(t, t);
+      a_.short_().jz(zero);
+    }
+    if (sign) {
+      is64 ? a_.cqo(x86::rdx, x86::rax) : a_.cdq(x86::edx, x86::eax);
+      a_.idiv(dx, ax, t);
+    } else {
+      a_.xor_(x86::edx, x86::edx);
+      a_.div(dx, ax, t);
+    }
+    a_.mov(t, mod ? dx : ax);
+    if (!imm && (sign || mod)) {
+      a_.short_().jmp(done);
+      a_.bind(zero);
+      if (mod) a_.mov(t, ax);  // x % 0 = x; for x / 0, t is already 0
+      if (sign) {
+        a_.short_().jmp(done);
+        a_.bind(minus_one);
+        if (mod) {
+          a_.xor_(kT11.r32(), kT11.r32());
+        } else {
+          a_.mov(t, ax);
+          a_.neg(t);
+        }
+      }
+    }
+    if (!imm) a_.bind(done);
+    if (!dst_is_rax) a_.mov(x86::rax, kT9);
+    if (!dst_is_rdx) a_.mov(x86::rdx, kT10);
+    a_.mov(d64, kT11);
+  }
+
+  // Shift counts are masked to 5/6 bits, as x86 does itself.
+  void shift(const Insn& i, bool is64, bool imm, uint8_t kind) {
+    const Gp d64 = kReg[i.dst];
+    const Gp d = width(d64, is64);
+    auto by_cl = [&](const Gp& r) {
+      if (kind == 0x60) a_.shl(r, x86::cl);
+      else if (kind == 0x70) a_.shr(r, x86::cl);
+      else a_.sar(r, x86::cl);
+    };
+    if (imm) {
+      const uint32_t n = uint32_t(i.imm) & (is64 ? 63 : 31);
+      if (n == 0) {
+        if (!is64) a_.mov(d, d);  // zero-extension is the only effect
+        return;
+      }
+      if (kind == 0x60) a_.shl(d, n);
+      else if (kind == 0x70) a_.shr(d, n);
+      else a_.sar(d, n);
+      return;
+    }
+    const Gp s = width(kReg[i.src], is64);
+    if (bmi2_) {
+      if (kind == 0x60) a_.shlx(d, d, s);
+      else if (kind == 0x70) a_.shrx(d, d, s);
+      else a_.sarx(d, d, s);
+      return;
+    }
+    // A count of 0 leaves a 32-bit destination untouched: zero-extend first.
+    if (i.src == 4) {  // count already in rcx
+      if (!is64) a_.mov(d, d);
+      by_cl(d);
+    } else if (i.dst == 4) {  // shift a copy of rcx, then put it back
+      a_.mov(width(kT11, is64), width(x86::rcx, is64));
+      a_.mov(x86::rcx, kReg[i.src]);
+      by_cl(width(kT11, is64));
+      a_.mov(x86::rcx, kT11);
+    } else {
+      if (!is64) a_.mov(d, d);
+      a_.mov(kT11, x86::rcx);
+      a_.mov(x86::rcx, kReg[i.src]);
+      by_cl(d);
+      a_.mov(x86::rcx, kT11);
+    }
+  }
+
+  Expected<void> endian(const Insn& i) {
+    const Gp d = kReg[i.dst];
+    switch (i.op) {
+      case Op::LE16: a_.movzx(d.r32(), d.r16()); return {};
+      case Op::LE32: a_.mov(d.r32(), d.r32()); return {};
+      case Op::LE64: return {};
+      case Op::BE16:
+      case Op::BSWAP16:
+        a_.ror(d.r16(), 8);
+        a_.movzx(d.r32(), d.r16());
+        return {};
+      case Op::BE32:
+      case Op::BSWAP32: a_.bswap(d.r32()); return {};
+      case Op::BE64:
+      case Op::BSWAP64: a_.bswap(d); return {};
+      default: return unsupported(i);
+    }
+  }
+
+  Expected<void> load_imm64(const Insn& i) {
+    const Gp d = kReg[i.dst];
+    if (i.op == Op::LDDW_FUNC) {
+      a_.lea(d, x86::ptr(functions_[function_index(i.target())].prologue));
+      return {};
+    }
+    if (i.op != Op::LDDW)
+      return fail(Errc::invalid_program, "insn {}: unresolved pseudo lddw ({}): relocate the program first", i.pc,
+                  isa::info(i.op).mnemonic);
+    const uint64_t v = uint64_t(i.imm64);
+    if (v == 0)
+      a_.xor_(d.r32(), d.r32());
+    else if (v <= UINT32_MAX)
+      a_.mov(d.r32(), Imm(uint32_t(v)));
+    else if (int64_t(v) >= INT32_MIN && int64_t(v) <= INT32_MAX)
+      a_.mov(d, Imm(int64_t(v)));
+    else
+      a_.movabs(d, Imm(v));
+    return {};
+  }
+
+  Expected<void> load(const Insn& i) {
+    const Gp d = kReg[i.dst];
+    const Gp s = kReg[i.src];
+    switch (i.op) {
+      case Op::LDXB: a_.movzx(d.r32(), x86::byte_ptr(s, i.off)); return {};
+      case Op::LDXH: a_.movzx(d.r32(), x86::word_ptr(s, i.off)); return {};
+      case Op::LDXW: a_.mov(d.r32(), x86::dword_ptr(s, i.off)); return {};
+      case Op::LDXDW: a_.mov(d, x86::qword_ptr(s, i.off)); return {};
+      case Op::LDXSB: a_.movsx(d, x86::byte_ptr(s, i.off)); return {};
+      case Op::LDXSH: a_.movsx(d, x86::word_ptr(s, i.off)); return {};
+      case Op::LDXSW: a_.movsxd(d, x86::dword_ptr(s, i.off)); return {};
+      default: return unsupported(i);
+    }
+  }
+
+  Expected<void> store(const Insn& i) {
+    const Gp d = kReg[i.dst];
+    const Gp s = kReg[i.src];
+    switch (i.op) {
+      case Op::STB: a_.mov(x86::byte_ptr(d, i.off), Imm(int8_t(i.imm))); return {};
+      case Op::STH: a_.mov(x86::word_ptr(d, i.off), Imm(int16_t(i.imm))); return {};
+      case Op::STW: a_.mov(x86::dword_ptr(d, i.off), Imm(i.imm)); return {};
+      case Op::STDW: a_.mov(x86::qword_ptr(d, i.off), Imm(int64_t(i.imm))); return {};
+      case Op::STXB: a_.mov(x86::byte_ptr(d, i.off), s.r8()); return {};
+      case Op::STXH: a_.mov(x86::word_ptr(d, i.off), s.r16()); return {};
+      case Op::STXW: a_.mov(x86::dword_ptr(d, i.off), s.r32()); return {};
+      case Op::STXDW: a_.mov(x86::qword_ptr(d, i.off), s); return {};
+      default: return unsupported(i);
+    }
+  }
+
+  // Atomics are sequentially consistent: x86's locked instructions are.
+  Expected<void> atomic(const Insn& i) {
+    const bool is64 = !isa::is_32bit(i.op);
+    const x86::Mem m = is64 ? x86::qword_ptr(kReg[i.dst], i.off) : x86::dword_ptr(kReg[i.dst], i.off);
+    const Gp s = width(kReg[i.src], is64);
+    switch (i.imm) {
+      case 0x00: a_.lock().add(m, s); return {};
+      case 0x40: a_.lock().or_(m, s); return {};
+      case 0x50: a_.lock().and_(m, s); return {};
+      case 0xa0: a_.lock().xor_(m, s); return {};
+      case 0x01: a_.lock().xadd(m, s); return {};  // src = old (32-bit: zero-extended)
+      case 0xe1: a_.xchg(m, s); return {};         // implicitly locked
+      case 0xf1:
+        a_.lock().cmpxchg(m, s, width(x86::rax, is64));
+        if (!is64) a_.mov(x86::eax, x86::eax);  // success leaves eax unwritten
+        return {};
+      case 0x41:
+      case 0x51:
+      case 0xa1: fetch_loop(i, is64); return {};
+      default: return unsupported(i);
+    }
+  }
+
+  // fetch_or/and/xor: a cmpxchg loop. rax (r0) is the comparand, so it is
+  // saved in r10 (which doubles as the operand when src is r0 itself).
+  void fetch_loop(const Insn& i, bool is64) {
+    const Gp ax = width(x86::rax, is64);
+    const Gp opnd = width(i.src == 0 ? kT10 : kReg[i.src], is64);
+    const Gp t = width(kT11, is64);
+    const x86::Mem m = is64 ? x86::qword_ptr(kT9) : x86::dword_ptr(kT9);
+    a_.lea(kT9, x86::ptr(kReg[i.dst], i.off));
+    a_.mov(kT10, x86::rax);
+    a_.mov(ax, m);
+    Label retry = a_.newLabel();
+    a_.bind(retry);
+    a_.mov(t, ax);
+    if (i.imm == 0x41) a_.or_(t, opnd);
+    else if (i.imm == 0x51) a_.and_(t, opnd);
+    else a_.xor_(t, opnd);
+    a_.lock().cmpxchg(m, t, ax);
+    a_.short_().jne(retry);
+    if (i.src != 0) {
+      a_.mov(width(kReg[i.src], is64), ax);
+      a_.mov(x86::rax, kT10);
+    }
+  }
+
+  Expected<void> jump(const Insn& i) {
+    const Label& target = labels_[size_t(i.target())];
+    const isa::OpInfo& info = isa::info(i.op);
+    if (info.form == Form::Jump || info.form == Form::JumpLong) {
+      a_.jmp(target);
+      return {};
+    }
+    const bool is64 = isa::op_class(info.code) == isa::kClassJmp;
+    const Gp d = width(kReg[i.dst], is64);
+    const uint8_t kind = info.code & 0xf0;
+    if (info.form == Form::JumpImm) {
+      if (kind == 0x40)
+        a_.test(d, Imm(i.imm));
+      else if (i.imm == 0)
+        a_.test(d, d);  // same flags as cmp d, 0
+      else
+        a_.cmp(d, Imm(i.imm));
+    } else {
+      const Gp s = width(kReg[i.src], is64);
+      if (kind == 0x40)
+        a_.test(d, s);
+      else
+        a_.cmp(d, s);
+    }
+    x86::CondCode cc;
+    switch (kind) {
+      case 0x10: cc = x86::CondCode::kE; break;
+      case 0x20: cc = x86::CondCode::kA; break;
+      case 0x30: cc = x86::CondCode::kAE; break;
+      case 0x40: cc = x86::CondCode::kNE; break;
+      case 0x50: cc = x86::CondCode::kNE; break;
+      case 0x60: cc = x86::CondCode::kG; break;
+      case 0x70: cc = x86::CondCode::kGE; break;
+      case 0xa0: cc = x86::CondCode::kB; break;
+      case 0xb0: cc = x86::CondCode::kBE; break;
+      case 0xc0: cc = x86::CondCode::kL; break;
+      case 0xd0: cc = x86::CondCode::kLE; break;
+      default: return unsupported(i);
+    }
+    a_.j(cc, target);
+    return {};
+  }
+
+  // Legacy LD_ABS / LD_IND: r0 = big-endian packet[off .. off+size); out of
+  // bounds (or no packet) ends the whole run with r0 = 0, as the interpreter
+  // (and the kernel) do. r1-r5 are left intact.
+  Expected<void> load_packet(const Insn& i) {
+    const unsigned size = isa::mem_size(isa::info(i.op).code);
+    if (isa::info(i.op).form == Form::LoadAbs) {
+      if (i.imm < 0) {
+        a_.jmp(abort_);
+        return {};
+      }
+      a_.mov(kT10.r32(), Imm(uint32_t(i.imm)));
+    } else {
+      a_.mov(kT10.r32(), kReg[i.src].r32());
+      a_.add(kT10.r32(), Imm(i.imm));
+      a_.movsxd(kT10, kT10.r32());
+      a_.test(kT10, kT10);
+      a_.js(abort_);
+    }
+    a_.mov(kT11, x86::qword_ptr(kArea, kAreaCtx));
+    a_.mov(kT9, x86::qword_ptr(kT11, kCtxPacketLen));
+    a_.sub(kT9, size);
+    a_.jb(abort_);  // packet_len < size
+    a_.cmp(kT10, kT9);
+    a_.ja(abort_);  // off > packet_len - size
+    a_.mov(kT11, x86::qword_ptr(kT11, kCtxPacket));
+    a_.test(kT11, kT11);
+    a_.jz(abort_);
+    switch (size) {
+      case 1: a_.movzx(x86::eax, x86::byte_ptr(kT11, kT10)); break;
+      case 2:
+        a_.movzx(x86::eax, x86::word_ptr(kT11, kT10));
+        a_.ror(x86::ax, 8);
+        break;
+      default:
+        a_.mov(x86::eax, x86::dword_ptr(kT11, kT10));
+        a_.bswap(x86::eax);
+        break;
+    }
+    return {};
+  }
+
+  Expected<void> call_helper(const Insn& i) {
+    const uint32_t id = uint32_t(i.imm);
+    if (id == vm::kHelperTailCall) {
+      tail_call();
+      return {};
+    }
+    for (const vm::InlineArrayLookup& l : prog_.array_lookups()) {
+      if (l.pc == i.pc && id == kMapLookupElem) {
+        inline_array_lookup(l);
+        return {};
+      }
+    }
+    const vm::HelperTable* table = prog_.helper_table();
+    vm::HelperFn fn = table ? table->get(id) : nullptr;
+    if (!fn) return fail(Errc::invalid_program, "insn {}: call to unknown helper {}", i.pc, i.imm);
+    a_.mov(kT9, x86::qword_ptr(kArea, kAreaCtx));
+    a_.call(Imm(reinterpret_cast<uint64_t>(fn)));
+    return {};
+  }
+
+  // The kernel's map_gen_lookup: r0 = &elem[key] or NULL; the index is masked
+  // after the bounds check so a mispredicted check cannot read out of bounds
+  // speculatively. Leaves r1-r5 intact (so does the interpreter's slot).
+  void inline_array_lookup(const vm::InlineArrayLookup& l) {
+    const uint32_t mask = uint32_t((uint64_t{1} << std::bit_width(l.max_entries - 1)) - 1);
+    Label null = a_.newLabel(), done = a_.newLabel();
+    a_.mov(x86::eax, x86::dword_ptr(x86::rsi));
+    a_.cmp(x86::eax, Imm(l.max_entries));
+    a_.short_().jae(null);
+    a_.and_(x86::eax, Imm(mask));
+    if (std::has_single_bit(l.stride)) {
+      if (l.stride > 1) a_.shl(x86::rax, std::countr_zero(l.stride));
+    } else {
+      a_.imul(x86::rax, x86::rax, Imm(l.stride));
+    }
+    a_.mov(kT11, Imm(reinterpret_cast<uint64_t>(l.base)));
+    a_.add(x86::rax, kT11);
+    a_.short_().jmp(done);
+    a_.bind(null);
+    a_.xor_(x86::eax, x86::eax);
+    a_.bind(done);
+  }
+
+  // bpf_tail_call(ctx, map, index): a true tail call. The target's prologue
+  // is entered after this function's frame is gone, so the target returns to
+  // this function's caller. Registers are preserved when it falls through.
+  void tail_call() {
+    static const Gp kKeep[] = {x86::rax, x86::rdi, x86::rsi, x86::rdx, x86::rcx, x86::r8};  // even: aligned
+    for (const Gp& r : kKeep) a_.push(r);
+    a_.mov(x86::rdi, kArea);  // (area, map = rsi, index = rdx)
+    a_.call(Imm(reinterpret_cast<uint64_t>(&tail_call_target)));
+    a_.mov(kT11, x86::rax);
+    for (size_t k = std::size(kKeep); k-- > 0;) a_.pop(kKeep[k]);
+    Label none = a_.newLabel();
+    a_.test(kT11, kT11);
+    a_.short_().jz(none);
+    emit_teardown(*cur_);
+    a_.jmp(kT11);
+    a_.bind(none);
+  }
+
+  // callx rN: the helper whose id is in rN (uBPF's convention).
+  Expected<void> callx(const Insn& i) {
+    a_.mov(x86::qword_ptr(kArea, kAreaCallxId), kReg[i.dst]);
+    a_.mov(x86::qword_ptr(kArea, kAreaErrorArg), Imm(int64_t(i.pc)));
+    a_.mov(kT9, kArea);
+    a_.call(Imm(reinterpret_cast<uint64_t>(&callx_dispatch)));
+    a_.cmp(x86::dword_ptr(kArea, kAreaError), 0);
+    a_.jne(abort_);  // unknown helper: callx_dispatch set the error
+    return {};
+  }
+
+  const vm::Program& prog_;
+  x86::Assembler& a_;
+  Lowered& out_;
+  bool bmi2_ = false;
+  std::vector<Function> functions_;
+  std::vector<uint32_t> function_of_;  // pc -> index in functions_
+  std::vector<Label> labels_;          // pc -> jump target label (invalid: not a target)
+  const Function* cur_ = nullptr;
+  Label abort_;
+};
+
+}  // namespace
+
+Expected<void> lower(const vm::Program& prog, const Options& opts, x86::Assembler& a, Lowered& out) {
+  if (prog.size() == 0) return fail(Errc::invalid_program, "jit: empty program");
+  Lowering l(prog, opts, a, out);
+  return l.run();
+}
+
+}  // namespace xbpf::jit

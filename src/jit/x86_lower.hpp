@@ -1,0 +1,28 @@
+// BPF -> x86-64 lowering into an asmjit assembler. Internal to src/jit.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <asmjit/x86.h>
+
+#include "jit/jit.hpp"
+#include "support/error.hpp"
+#include "vm/vm.hpp"
+
+namespace xbpf::jit {
+
+// Where things landed in the (flattened, text-only) code.
+struct Lowered {
+  std::vector<uint32_t> insn_offsets;  // per instruction slot
+  std::vector<uint32_t> function_pcs;  // entry pcs, ascending (0 first)
+  std::vector<asmjit::Label> function_labels;  // their prologues
+  asmjit::Label main;                  // == function_labels[0]
+};
+
+// Emits the entry stub (at offset 0), then every function of `prog` with its
+// prologue. Errors name the instruction.
+[[nodiscard]] Expected<void> lower(const vm::Program& prog, const Options& opts, asmjit::x86::Assembler& a,
+                                   Lowered& out);
+
+}  // namespace xbpf::jit
