@@ -466,6 +466,14 @@ TEST_P(TestRunKernelDiff, RingbufLoopStrings) {
               packets().size(), krec.size());
 }
 
+TEST_P(TestRunKernelDiff, ForEachMapElem) {
+  LOAD_OR_SKIP("rt_foreach");
+  const int n = compare_program("fe_walk", kXdpCtx);
+  EXPECT_EQ(n, int(packets().size()));
+  compare_maps({"flows", "slots", "fe_results"});
+  std::printf("[ diff ] rt_foreach/fe_walk: %d/%zu packets agree\n", n, packets().size());
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, TestRunKernelDiff, ::testing::Values(vm::Mode::Checked, vm::Mode::Verified),
                          [](const ::testing::TestParamInfo<vm::Mode>& i) {
                            return std::string(i.param == vm::Mode::Checked ? "Checked" : "Verified");

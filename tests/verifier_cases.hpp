@@ -936,6 +936,66 @@ inline const Case kCases[] = {
      "mov %r1, 4\nlddw %r2, func cb\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\ncb:\nldxdw %r0, [%r2+0]\n"
      "mov %r0, 0\nexit\n",
      "R2 invalid mem access 'scalar'", true, true},
+    // --- bpf_for_each_map_elem: callback(map, key, value, ctx) (loaded with function BTF)
+#define FOR_EACH_WALK                                                                                   \
+  "lddw %r1, map_idx 0\nlddw %r2, func cb\nmov %r3, %r10\nadd %r3, -16\nmov %r4, 0\ncall 164\n"
+#define FOR_EACH_TWICE                                                                                  \
+  "stdw [%r10-8], 0\nstdw [%r10-16], 0\n" FOR_EACH_WALK FOR_EACH_WALK                                   \
+  "mov %r0, 0\nexit\ncb:\nldxdw %r1, [%r4+8]\nadd %r1, 1\nstxdw [%r4+8], %r1\nldxdw %r1, [%r4+0]\n"    \
+  "ldxdw %r2, [%r3+0]\nadd %r1, %r2\nstxdw [%r4+0], %r1\nmov %r0, 0\nexit\n"
+#define FOR_EACH(map) "lddw %r1, map_idx " #map "\nlddw %r2, func cb\nmov %r3, 0\nmov %r4, 0\ncall 164\nmov %r0, 0\nexit\ncb:\n"
+    {"for_each over a hash reads key and value", ProgType::SocketFilter,
+     FOR_EACH(0) "ldxw %r0, [%r2+0]\nldxdw %r0, [%r3+0]\nmov %r0, 0\nexit\n", "", true, true},
+    {"for_each over an array writes the value", ProgType::SocketFilter,
+     FOR_EACH(1) "stdw [%r3+8], 1\nmov %r0, 1\nexit\n", "", true, true},
+    {"for_each reads past the key", ProgType::SocketFilter,
+     FOR_EACH(0) "ldxdw %r0, [%r2+0]\nmov %r0, 0\nexit\n", "invalid access to map key, key_size=4 off=0 size=8", true,
+     true},
+    {"for_each writes past the value", ProgType::SocketFilter,
+     FOR_EACH(0) "stdw [%r3+8], 1\nmov %r0, 0\nexit\n", "invalid access to map value, value_size=8 off=8 size=8", true,
+     true},
+    {"for_each writes the key", ProgType::SocketFilter, FOR_EACH(0) "stw [%r2+0], 1\nmov %r0, 0\nexit\n",
+     "write to change key R2 not allowed", true, true},
+    {"for_each callback returns 2", ProgType::SocketFilter, FOR_EACH(0) "mov %r0, 2\nexit\n",
+     "should have been in [0, 1]", true, true},
+    {"for_each callback reads r5", ProgType::SocketFilter, FOR_EACH(0) "mov %r0, %r5\nexit\n", "R5 !read_ok", true,
+     true},
+    {"for_each callback passes its map to a lookup", ProgType::SocketFilter,
+     FOR_EACH(0) "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\ncall 1\nmov %r0, 0\nexit\n", "", true, true},
+    {"for_each callback uses the lookup without a null check", ProgType::SocketFilter,
+     FOR_EACH(0) "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\ncall 1\nldxdw %r0, [%r0+0]\nmov %r0, 0\nexit\n",
+     "R0 invalid mem access 'map_value_or_null'", true, true},
+    {"for_each over a ring buffer", ProgType::SocketFilter, FOR_EACH(3) "mov %r0, 0\nexit\n",
+     "callback function not allowed for map", true, true},
+    {"for_each over a prog array", ProgType::SocketFilter, FOR_EACH(4) "mov %r0, 0\nexit\n",
+     "callback function not allowed for map", true, true},
+    {"for_each with a context on the stack", ProgType::SocketFilter,
+     "stdw [%r10-8], 0\nlddw %r1, map_idx 0\nlddw %r2, func cb\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 164\n"
+     "ldxdw %r0, [%r10-8]\nexit\ncb:\nldxdw %r0, [%r3+0]\nstxdw [%r4+0], %r0\nmov %r0, 0\nexit\n",
+     "", true, true},
+    {"for_each callback reads past its context", ProgType::SocketFilter,
+     "stdw [%r10-8], 0\nlddw %r1, map_idx 0\nlddw %r2, func cb\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 164\n"
+     "mov %r0, 0\nexit\ncb:\nldxdw %r0, [%r4+8]\nmov %r0, 0\nexit\n",
+     "invalid read from stack R4 off=0 size=8", true, true},
+    {"for_each with a scalar context read by the callback", ProgType::SocketFilter,
+     FOR_EACH(0) "ldxdw %r0, [%r4+0]\nmov %r0, 0\nexit\n", "R4 invalid mem access 'scalar'", true, true},
+    // Each path verifies the callback for its own map (hash: 8-byte values, array: 16).
+    {"for_each over two maps at one call", ProgType::SocketFilter,
+     "ldxw %r6, [%r1+0]\nlddw %r1, map_idx 0\njeq %r6, 0, +2\nlddw %r1, map_idx 1\nlddw %r2, func cb\nmov %r3, 0\n"
+     "mov %r4, 0\ncall 164\nmov %r0, 0\nexit\ncb:\nstdw [%r3+0], 1\nmov %r0, 0\nexit\n",
+     "", true, true},
+    {"for_each over two maps, the callback fits only one", ProgType::SocketFilter,
+     "ldxw %r6, [%r1+0]\nlddw %r1, map_idx 0\njeq %r6, 0, +2\nlddw %r1, map_idx 1\nlddw %r2, func cb\nmov %r3, 0\n"
+     "mov %r4, 0\ncall 164\nmov %r0, 0\nexit\ncb:\nstdw [%r3+8], 1\nmov %r0, 0\nexit\n",
+     "invalid access to map value, value_size=8 off=8 size=8", true, true},
+    {"for_each without BTF", ProgType::SocketFilter, FOR_EACH(0) "mov %r0, 0\nexit\n", "missing btf func_info"},
+    // Two walks in a row whose callbacks count into the caller's stack: each
+    // walk's iterations must converge (the counters widen), or the second
+    // walk is verified once per state the first one left.
+    {"for_each twice with counters in the caller's stack", ProgType::SocketFilter, FOR_EACH_TWICE, "", true, true},
+
+#undef FOR_EACH
+#undef FOR_EACH_WALK
     // --- tail calls
     {"tail call without ctx", ProgType::SocketFilter,
      "mov %r1, 0\nlddw %r2, map_idx 4\nmov %r3, 0\ncall 12\nmov %r0, 0\nexit\n", "R1 type=scalar expected=ctx"},

@@ -109,3 +109,32 @@ TEST(Verifier, StatisticsAreReported) {
 }
 
 }  // namespace
+
+// Callback iterations converge: two bpf_for_each_map_elem walks in a row
+// cost tens of instructions, not one walk per state the first one left; a
+// callback whose counter stays precise never converges and ends at the
+// instruction limit with the kernel's message (bounded work, no hang).
+TEST(Verifier, CallbackIterationsConverge) {
+  const Case* twice = nullptr;
+  for (const Case& c : kCases)
+    if (std::string(c.name) == "for_each twice with counters in the caller's stack") twice = &c;
+  ASSERT_NE(twice, nullptr);
+  Verdict v = run(*twice);
+  EXPECT_TRUE(v.ok) << v.message;
+  EXPECT_LT(v.stats.insns_processed, 200u);
+
+  auto insns = xbpf::isa::assemble(
+      "stdw [%r10-8], 0\nlddw %r1, map_idx 0\nlddw %r2, func cb\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\n"
+      "call 164\nmov %r0, 0\nexit\ncb:\nldxdw %r1, [%r4+0]\nadd %r1, 1\nstxdw [%r4+0], %r1\nmov %r0, 0\n"
+      "jlt %r1, 100000000, +1\nmov %r0, 1\nexit\n",
+      "precise counter");
+  ASSERT_TRUE(insns);
+  Env env;
+  env.prog_type = ProgType::SocketFilter;
+  env.maps = kMaps;
+  env.func_info = true;
+  env.insn_limit = 100000;
+  Verdict p = verify(xbpf::isa::encode_program(*insns), env);
+  EXPECT_FALSE(p.ok);
+  EXPECT_NE(p.message.find("BPF program is too large"), std::string::npos) << p.message;
+}

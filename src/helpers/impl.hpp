@@ -26,6 +26,7 @@ XBPF_HELPER(map_lookup_percpu_elem);
 XBPF_HELPER(spin_lock);
 XBPF_HELPER(spin_unlock);
 XBPF_HELPER(loop);
+XBPF_HELPER(for_each_map_elem);
 // misc.cpp
 XBPF_HELPER(ktime_get_ns);
 XBPF_HELPER(ktime_get_boot_ns);

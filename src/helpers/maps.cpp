@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <sched.h>
 
+#include <vector>
+
 #include "helpers/impl.hpp"
 
 namespace xbpf::helpers {
@@ -172,6 +174,83 @@ XBPF_HELPER(loop) {
     c->regions = s->regions;
   }
   return i;
+}
+
+// bpf_for_each_map_elem(map, callback, callback_ctx, flags):
+// callback(map, key, value, ctx) for each element until it returns 1;
+// returns the number of elements visited (the one that stopped the walk
+// included), as the kernel. Arrays walk their indices; hash maps walk a
+// snapshot of their keys taken first, so a callback that deletes or adds
+// elements cannot make the walk restart or run forever (an element deleted
+// before its turn is skipped). Per-CPU maps give this CPU's value.
+XBPF_HELPER(for_each_map_elem) {
+  (void)r5;
+  maps::Map* m = map_arg(c, r1);
+  if (!m) return uint64_t(-EINVAL);
+  if (r4 != 0) return uint64_t(-EINVAL);
+  const vm::Program* prog = c->program;
+  if (!prog) return uint64_t(-EINVAL);
+  const kabi::MapType t = m->type();
+  const bool array = t == kabi::MapType::Array || t == kabi::MapType::PercpuArray;
+  if (!array && t != kabi::MapType::Hash && t != kabi::MapType::PercpuHash && t != kabi::MapType::LruHash &&
+      t != kabi::MapType::LruPercpuHash)
+    return uint64_t(-EINVAL);  // the verifier refuses the call; only checked mode gets here
+  const size_t ks = m->key_size();
+  std::vector<uint8_t> keys;  // hash maps: every key, back to back
+  uint64_t n = m->max_entries();
+  if (!array) {
+    keys.resize(ks * n);
+    uint64_t got = 0;
+    for (; got < n; ++got) {
+      const void* prev = got ? &keys[(got - 1) * ks] : nullptr;
+      if (!m->get_next_key(prev, &keys[got * ks])) break;
+    }
+    n = got;
+  }
+  RunState* s = state(c);
+  const bool checked = prog->mode() == vm::Mode::Checked;
+  const size_t saved_regions = s ? s->regions.size() : 0;
+  uint32_t index = 0;  // arrays: the key the callback sees
+  if (checked && s) {
+    // The caller's stack (callback_ctx) and the keys, for the walk's duration.
+    s->regions.push_back(vm::Region{c->stack_lo, c->stack_hi - c->stack_lo, true});
+    s->regions.push_back(array ? vm::Region{reinterpret_cast<uint64_t>(&index), 4, false}
+                               : vm::Region{reinterpret_cast<uint64_t>(keys.data()), keys.size(), false});
+    c->regions = s->regions;
+  }
+  const MapRef* ref = checked ? map_ref(c, r1) : nullptr;
+  const uint64_t budget = c->insn_budget;
+  uint64_t visited = 0;
+  for (uint64_t k = 0; k < n; ++k) {
+    const void* key = array ? static_cast<const void*>(&index) : &keys[k * ks];
+    index = static_cast<uint32_t>(k);
+    void* value = m->lookup_elem(key);
+    if (!value) continue;  // deleted by an earlier callback
+    const size_t mark = s ? s->regions.size() : 0;
+    if (checked && s) {
+      s->regions.push_back(vm::Region{reinterpret_cast<uint64_t>(value), m->value_size(), !(ref && ref->rdonly_prog)});
+      c->regions = s->regions;
+    }
+    ++visited;
+    const uint64_t args[5] = {r1, reinterpret_cast<uint64_t>(key), reinterpret_cast<uint64_t>(value), r3, 0};
+    auto rc = prog->call_function(r2, args, *c);
+    if (checked) {
+      c->insn_budget = c->insn_budget > c->insns_executed ? c->insn_budget - c->insns_executed : 0;
+      if (s) s->regions.resize(mark), c->regions = s->regions;  // the value and the callback's grants
+    }
+    if (!rc) {
+      if (s && !s->error) s->error = with_context(rc.error(), "bpf_for_each_map_elem callback");
+      visited = uint64_t(-EFAULT);
+      break;
+    }
+    if (*rc == 1) break;
+  }
+  c->insn_budget = budget;
+  if (checked && s) {
+    s->regions.erase(s->regions.begin() + long(saved_regions), s->regions.end());
+    c->regions = s->regions;
+  }
+  return visited;
 }
 
 }  // namespace impl

@@ -309,7 +309,7 @@ constexpr HelperSpec kRows[] = {
     {162, "sock_from_file", pa::RetPtrToBtfIdOrNull, {pa::PtrToBtfId}, kBtfTrace, nullptr},
     // arg 3: ARG_PTR_TO_FIXED_SIZE_MEM, 4 bytes (u32 *mtu_len), read and written.
     {163, "check_mtu", R::Integer, {C, N, pa::PtrToInt, N, N}, kTc | kXdp, nullptr},
-    {164, "for_each_map_elem", R::Integer, {M, A::PtrToFunc, A::PtrToStackOrNull, N}, kAll, nullptr},
+    {164, "for_each_map_elem", R::Integer, {M, A::PtrToFunc, A::PtrToStackOrNull, N}, kAll, i::for_each_map_elem},
     {165, "snprintf", R::Integer,
      {A::PtrToMemOrNull, A::ConstSizeOrZero, A::PtrToConstStr, A::PtrToMemOrNull, A::ConstSizeOrZero}, kAll,
      i::snprintf},

@@ -1,6 +1,7 @@
 // Calls and exits: helper calls checked against the helper table's
 // prototypes (argument types, map compatibility, memory sizes, references),
-// bpf-to-bpf calls with a frame each, callbacks (bpf_loop), and the exit
+// bpf-to-bpf calls with a frame each, callbacks (bpf_loop,
+// bpf_for_each_map_elem), and the exit
 // rules of subprograms, callbacks and the main program.
 #include <algorithm>
 
@@ -20,6 +21,13 @@ Unexpected<Reject> no(Reject r) { return Unexpected<Reject>(std::move(r)); }
 
 constexpr uint32_t kTailCall = 12;
 constexpr uint32_t kLoop = 181;
+constexpr uint32_t kForEachMapElem = 164;
+
+// Maps with a for-each callback (the kernel's map_set_for_each_callback_args).
+bool has_for_each(MapType t) {
+  return t == MapType::Array || t == MapType::PercpuArray || t == MapType::Hash || t == MapType::PercpuHash ||
+         t == MapType::LruHash || t == MapType::LruPercpuHash;
+}
 
 bool is_size_arg(Arg a) {
   return a == Arg::ConstSize || a == Arg::ConstSizeOrZero || a == Arg::ConstAllocSizeOrZero;
@@ -225,6 +233,9 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
     if (h->args[k] == Arg::DontCare) break;
     if (auto r = check_arg(*this, s, *h, k, map, release, callback); !r) return no(r.error());
   }
+  // The kernel sets up a callback before it checks the map's compatibility.
+  if (id == kForEachMapElem && map && !has_for_each(map->type))
+    return no(reject("callback function not allowed for map"));
   if (map) {
     if (auto r = map_compatible(*map, *h); !r) return no(r.error());
     record_call_map(i.pc, *map);
@@ -233,7 +244,10 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
   if (id == kTailCall && s.cur().subprog != 0 && !env().func_info)
     return no(reject("tail_call is not allowed in subprogs without BTF"));
   if (callback != UINT32_MAX) {
-    if (id != kLoop) return no(reject("callback helper bpf_{} is not supported by xbpf's verifier yet", h->name));
+    if (id != kLoop && id != kForEachMapElem)
+      return no(reject("callback helper bpf_{} is not supported by xbpf's verifier yet", h->name));
+    // The callback's arguments are typed by this path's map (two maps at one
+    // call site are fine: each path verifies the callback for its own map).
     if (s.frames.size() >= kMaxCallFrames)
       return no(reject("the call stack of {} frames is too deep !", s.frames.size() + 1));
     // Fork: the loop runs zero times (continue below), or once more (enter the
@@ -243,12 +257,30 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
     cb.callsite = i.pc;
     cb.callback = true;
     cb.subprog = callback;
-    cb.regs[1] = RegState::scalar(verifier::alu(AluOp::Mov, Scalar::unknown(), Scalar::unknown(), true));
-    cb.regs[2] = s.cur().regs[3];
+    if (id == kLoop) {
+      // long callback(u64 index, void *ctx)
+      cb.regs[1] = RegState::scalar(verifier::alu(AluOp::Mov, Scalar::unknown(), Scalar::unknown(), true));
+      cb.regs[2] = s.cur().regs[3];
+    } else {
+      // long callback(struct bpf_map *map, const void *key, void *value, void *ctx)
+      // (the kernel's set_map_elem_callback_state).
+      auto map_reg = [&](RegType t) {
+        RegState r;
+        r.type = t;
+        r.var = Scalar::constant(0);
+        r.map = map;
+        return r;
+      };
+      cb.regs[1] = map_reg(RegType::ConstPtrToMap);
+      cb.regs[2] = map_reg(RegType::PtrToMapKey);
+      cb.regs[3] = map_reg(RegType::PtrToMapValue);
+      cb.regs[4] = s.cur().regs[3];
+    }
     cb.regs[10].type = RegType::PtrToStack;
     cb.regs[10].var = Scalar::constant(0);
     cb.regs[10].frameno = static_cast<uint8_t>(s.frames.size());
     enter.frames.push_back(cb);
+    ++enter.callback_entries;
     Frame& f = s.cur();
     for (int r = 1; r <= 5; ++r) f.regs[r] = RegState{};
     f.regs[0] = RegState::unknown();

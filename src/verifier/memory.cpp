@@ -288,7 +288,7 @@ static BasicExpected<RegState, Reject> access(Checker& c, State& s, int regno, i
       return RegState::scalar(loaded(size));
     }
     case RegType::PtrToMapKey:
-      if (write) return no(reject("R{} cannot write into map_key", regno));
+      if (write) return no(reject("write to change key R{} not allowed", regno));
       if (auto r = region_access(base, regno, off, size, base.map->key_size, "map key"); !r) return no(r.error());
       return RegState::scalar(loaded(size));
     case RegType::PtrToMem:

@@ -25,6 +25,25 @@ Marks scalar_locations(const State& s) {
   return m;
 }
 
+Marks scalar_locations_under(const State& covering, const State& s) {
+  Marks m = scalar_locations(s);
+  auto unbounded = [](const RegState& r) {
+    return r.type == RegType::Scalar && r.id == 0 && r.var == Scalar::unknown();
+  };
+  for (size_t f = 0; f < s.frames.size() && f < covering.frames.size() && f < kMaxCallFrames; ++f) {
+    const Frame& cf = covering.frames[f];
+    for (int r = 0; r < 11; ++r)
+      if (unbounded(cf.regs[r])) m.regs[f] &= static_cast<uint16_t>(~bit(r));
+    for (int k = 0; k < kStackSlots; ++k) {
+      const StackSlot& slot = cf.slot(k);
+      bool plain = true;
+      for (SlotType b : slot.bytes) plain = plain && b == SlotType::Misc;
+      if (plain || (slot.bytes[0] == SlotType::Spill && unbounded(slot.spilled))) m.slots[f] &= ~(uint64_t{1} << k);
+    }
+  }
+  return m;
+}
+
 void mark_stack_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint64_t, kMaxCallFrames>& written,
                      size_t frame, uint64_t mask) {
   mask &= ~written[frame];
@@ -185,15 +204,16 @@ bool Precision::apply(Checkpoint& c, Marks& bt) const {
   return true;
 }
 
-void Precision::mark(Marks bt, int32_t e, int32_t cp, int depth) {
+void Precision::mark(Marks bt, int32_t e, int32_t cp, int depth, int32_t stop) {
   for (;;) {
     while (cp >= 0 && e < cps_[static_cast<size_t>(cp)].first) {
+      if (cp == stop) return;
       Checkpoint& c = cps_[static_cast<size_t>(cp)];
       if (static_cast<int>(c.st.frames.size()) != depth + 1 || !apply(c, bt)) return mark_all(cp);
       if (bt.empty()) return;
       cp = c.parent;
     }
-    if (cp < 0 || e < 0 || bt.empty()) return;
+    if (cp < 0 || cp == stop || e < 0 || bt.empty()) return;
     const HistEntry& h = hist_[static_cast<size_t>(e)];
     if (!backtrack_insn(h, bt, depth)) return mark_all(cp);
     depth = h.frame;

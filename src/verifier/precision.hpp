@@ -42,6 +42,12 @@ struct Marks {
 // Every scalar location of `s` (the conservative "everything matters").
 [[nodiscard]] Marks scalar_locations(const State& s);
 
+// The scalar locations of `s` whose value a state `covering` it (compared
+// exactly) may rely on: all but those where `covering` holds a scalar it knows
+// nothing about (unbounded, unlinked, or plain stack data), for which any
+// value of `s` is covered whatever `covering`'s exploration later needs.
+[[nodiscard]] Marks scalar_locations_under(const State& covering, const State& s);
+
 // A stored state at a prune point. `first` is the index of the first history
 // entry recorded after it: entries on a path below it belong to ancestors.
 struct Checkpoint {
@@ -91,7 +97,9 @@ class Precision {
   // Marks `want` — locations of the path state whose last history entry is
   // `last`, at call depth `depth`, below checkpoint `cp` — precise in every
   // checkpoint they come from.
-  void mark(Marks want, int32_t last, int32_t cp, int depth);
+  // `stop`: a checkpoint on the chain where marking ends (it and its
+  // ancestors are left alone); -1 marks up to the root.
+  void mark(Marks want, int32_t last, int32_t cp, int depth, int32_t stop = -1);
   // Conservative fallback: every scalar of every checkpoint from `cp` up.
   void mark_all(int32_t cp);
   [[nodiscard]] uint64_t fallbacks() const { return fallbacks_; }

@@ -120,6 +120,11 @@ struct Reference {
 struct State {
   std::vector<Frame> frames;  // frames.back() is the current function
   std::vector<Reference> refs;
+  // Callback invocations entered on this path (the kernel's
+  // callback_unroll_depth): equal states in two iterations of a helper's
+  // callback are not an infinite loop, the helper bounds the iterations.
+  // Not part of pruning, only of the infinite-loop test.
+  uint32_t callback_entries = 0;
   bool operator==(const State&) const = default;
   [[nodiscard]] Frame& cur() { return frames.back(); }
   [[nodiscard]] const Frame& cur() const { return frames.back(); }

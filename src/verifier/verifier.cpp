@@ -7,6 +7,7 @@
 #include <bit>
 #include <chrono>
 #include <ctime>
+#include <unordered_map>
 
 #include "isa/disasm.hpp"
 #include "verifier/checker.hpp"
@@ -227,6 +228,14 @@ using isa::Form;
 using isa::Insn;
 
 constexpr uint32_t kHelperLoop = 181;
+constexpr uint32_t kHelperForEachMapElem = 164;
+
+// Helpers that call back into the program (the kernel's calls_callback):
+// their call site is where callback iterations meet, so it is a prune point.
+bool calls_callback(const Insn& i) {
+  return isa::info(i.op).form == Form::Call &&
+         (i.imm == static_cast<int32_t>(kHelperLoop) || i.imm == static_cast<int32_t>(kHelperForEachMapElem));
+}
 constexpr int64_t kMaxHistoryRun = 128;  // history entries before a stored state is forced
 
 // Registers read before being written, per slot (static liveness of the
@@ -288,12 +297,13 @@ std::vector<std::vector<bool>> liveness(std::span<const Insn> insns, const Cfg& 
 }
 
 // A cheap necessary condition for two states to cover each other (the
-// infinite-loop test): the current frames' registers are alike. Mutual
+// infinite-loop test): the same callback iteration, and the current frames'
+// registers alike. Mutual
 // coverage with exact comparison means equal types, offsets and values, so
 // most ancestors of a loop that makes progress fail here without a full
 // comparison (the kernel's states_maybe_looping).
 bool same_registers(const State& a, const State& b) {
-  if (a.frames.size() != b.frames.size()) return false;
+  if (a.frames.size() != b.frames.size() || a.callback_entries != b.callback_entries) return false;
   const Frame &fa = a.cur(), &fb = b.cur();
   for (int r = 0; r < 11; ++r) {
     const RegState &x = fa.regs[size_t(r)], &y = fb.regs[size_t(r)];
@@ -400,9 +410,30 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   std::vector<Path> pending;
   pending.push_back(Path{checker.initial_state(), 0, -1, -1, {}});
   std::vector<uint32_t> in_progress(slots, 0);  // per pc: stored states still being explored
+  // Paths pruned against a stored state that is their own ancestor (a
+  // callback's iterations meeting at its call site). Such a state's precision
+  // marks are final only when its subtree is done; then they are carried down
+  // each pruned path and back up, until nothing changes (loop-carried values).
+  struct BackEdge {
+    int32_t hist, cp;
+    int frame;
+  };
+  std::unordered_map<int32_t, std::vector<BackEdge>> back_edges;
+  auto settle_back_edges = [&](int32_t k) {
+    auto it = back_edges.find(k);
+    if (it == back_edges.end()) return;
+    for (int round = 0; round < 64; ++round) {  // marks only grow: a handful of rounds
+      const Marks before = cps[size_t(k)].precise;
+      for (const BackEdge& e : it->second) precision.mark(cps[size_t(k)].precise, e.hist, e.cp, e.frame);
+      const Marks& after = cps[size_t(k)].precise;
+      if (after.regs == before.regs && after.slots == before.slots) break;
+    }
+    back_edges.erase(it);
+  };
   auto end_path = [&](int32_t k) {
     while (k >= 0) {
       if (--cps[size_t(k)].branches > 0) return;
+      if (env.privileged) settle_back_edges(k);
       --in_progress[cps[size_t(k)].pc];
       // Only now may it prune (bpf_loop call sites are listed at once).
       if (!cps[size_t(k)].listed) at_pc[cps[size_t(k)].pc].push_back(k), cps[size_t(k)].listed = true;
@@ -435,7 +466,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         return finish(v);
       }
       const Insn& i = checker.insn_at(p.pc);
-      const bool loop_call = isa::info(i.op).form == Form::Call && i.imm == static_cast<int32_t>(kHelperLoop);
+      const bool loop_call = calls_callback(i);
       if (cfg->is_prune_point(p.pc) || loop_call) {
         // Only states still being explored can be ancestors of this path.
         int depth = in_progress[p.pc] ? 0 : 64;
@@ -462,11 +493,19 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
             pruned = true;
             // What a's proof relied on, the current path must keep precise
             // (the kernel's propagate_precision). A state still being explored
-            // (bpf_loop fixpoint) may yet rely on anything.
-            Marks want = by_marks ? a.precise : detail::scalar_locations(p.st);
+            // (a callback's fixpoint) may yet rely on anything it constrains;
+            // where it holds an unbounded scalar, any value is covered.
+            Marks want = by_marks ? a.precise : detail::scalar_locations_under(a.st, p.st);
             for (int r = 0; r < 11; ++r)
               if (!live[p.pc][size_t(r)]) want.regs[size_t(frame)] &= static_cast<uint16_t>(~(1u << r));
-            if (env.privileged) precision.mark(want, p.hist, p.cp, frame);
+            // An ancestor in progress gets its own marks when its subtree is
+            // done (settle_back_edges); the states in between get `want` now.
+            int32_t stop = -1;
+            if (!by_marks)
+              for (int32_t k = p.cp; k >= 0 && stop < 0; k = cps[size_t(k)].parent)
+                if (k == list[n]) stop = k;
+            if (env.privileged) precision.mark(want, p.hist, p.cp, frame, stop);
+            if (env.privileged && stop >= 0) back_edges[stop].push_back(BackEdge{p.hist, p.cp, frame});
             // Likewise the stack slots a's subtree read (the kernel's propagate_liveness).
             for (size_t f = 0; f < p.st.frames.size(); ++f)
               detail::mark_stack_read(cps, p.cp, p.written, f, by_marks ? a.read[f] : ~uint64_t{0});
@@ -474,8 +513,12 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           }
           // A completed state that keeps missing costs more than it saves
           // (the kernel evicts such states the same way).
-          if (++a.misses > a.hits * 3 + 3 && a.branches == 0) {
-            a.st = State{};  // free its memory; it is no longer compared
+          // States of a callback's fixpoint still being explored get more
+          // chances (64, as the kernel's force-checkpoint sites) and keep
+          // their memory: precision marking may still walk them.
+          const uint32_t chances = a.branches != 0 ? 64 : 3;
+          if (++a.misses > a.hits * chances + chances) {
+            if (a.branches == 0) a.st = State{};  // free its memory; it is no longer compared
             list[n] = list.back();
             list.pop_back();
             --n;
