@@ -474,6 +474,14 @@ TEST_P(TestRunKernelDiff, ForEachMapElem) {
   std::printf("[ diff ] rt_foreach/fe_walk: %d/%zu packets agree\n", n, packets().size());
 }
 
+TEST_P(TestRunKernelDiff, SpinLock) {
+  LOAD_OR_SKIP("rt_foreach");
+  const int n = compare_program("fe_lock", kXdpCtx);
+  EXPECT_EQ(n, int(packets().size()));
+  compare_maps({"totals"});
+  std::printf("[ diff ] rt_foreach/fe_lock: %d/%zu packets agree\n", n, packets().size());
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, TestRunKernelDiff, ::testing::Values(vm::Mode::Checked, vm::Mode::Verified),
                          [](const ::testing::TestParamInfo<vm::Mode>& i) {
                            return std::string(i.param == vm::Mode::Checked ? "Checked" : "Verified");

@@ -22,6 +22,8 @@ inline const MapDesc kArray1{"data", MapType::Array, 4, 16, 1, 0, false, -1};
 inline const MapDesc kRodata{"rodata", MapType::Array, 4, 8, 1, 0, true, -1};
 inline const MapDesc kRingbuf{"events", MapType::Ringbuf, 0, 0, 4096, 0, false, -1};
 inline const MapDesc kProgs{"jmp", MapType::ProgArray, 4, 4, 8, 0, false, -1};
+// Values with BTF: struct { struct bpf_spin_lock lock; int pad; long long cnt; }.
+inline const MapDesc kLocks{"locks", MapType::Hash, 4, 16, 4, 0, false, -1, {}, true, 0};
 
 struct Case {
   const char* name;
@@ -996,6 +998,55 @@ inline const Case kCases[] = {
 
 #undef FOR_EACH
 #undef FOR_EACH_WALK
+    // --- bpf_spin_lock (map 5: values with BTF, the lock at offset 0)
+#define LOCKED_VALUE(map)                                                                         \
+  "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx " #map "\ncall 1\njne %r0, 0, +2\n" \
+  "mov %r0, 0\nexit\nmov %r6, %r0\n"
+#define LOCK "mov %r1, %r6\ncall 93\n"
+#define UNLOCK "mov %r1, %r6\ncall 94\n"
+    {"lock and unlock", ProgType::SchedCls, LOCKED_VALUE(5) LOCK "stdw [%r6+8], 1\n" UNLOCK "mov %r0, 0\nexit\n", ""},
+    {"lock never unlocked", ProgType::SchedCls, LOCKED_VALUE(5) LOCK "mov %r0, 0\nexit\n",
+     "BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region"},
+    {"unlock without a lock", ProgType::SchedCls, LOCKED_VALUE(5) UNLOCK "mov %r0, 0\nexit\n",
+     "bpf_spin_unlock without taking a lock"},
+    {"lock taken twice", ProgType::SchedCls, LOCKED_VALUE(5) LOCK LOCK UNLOCK UNLOCK "mov %r0, 0\nexit\n",
+     "function calls are not allowed while holding a lock"},
+    {"helper call while locked", ProgType::SchedCls, LOCKED_VALUE(5) LOCK "call 5\n" UNLOCK "mov %r0, 0\nexit\n",
+     "function calls are not allowed while holding a lock"},
+    {"lock at the wrong offset", ProgType::SchedCls,
+     LOCKED_VALUE(5) "mov %r1, %r6\nadd %r1, 8\ncall 93\n" UNLOCK "mov %r0, 0\nexit\n",
+     "off 8 doesn't point to 'struct bpf_spin_lock' that is at 0"},
+    {"lock in a map without BTF", ProgType::SchedCls, LOCKED_VALUE(0) LOCK UNLOCK "mov %r0, 0\nexit\n",
+     "map 'counts' has to have BTF in order to use bpf_spin_lock"},
+    {"lock read directly", ProgType::SchedCls, LOCKED_VALUE(5) "ldxw %r0, [%r6+0]\nexit\n",
+     "bpf_spin_lock cannot be accessed directly by load/store"},
+    {"lock overwritten by a wide store", ProgType::SchedCls, LOCKED_VALUE(5) "stdw [%r6+0], 0\nmov %r0, 0\nexit\n",
+     "bpf_spin_lock cannot be accessed directly by load/store"},
+    {"field next to the lock read", ProgType::SchedCls, LOCKED_VALUE(5) "ldxw %r0, [%r6+4]\nexit\n", ""},
+    {"unlock through another lookup", ProgType::SchedCls,
+     LOCKED_VALUE(5) LOCK "mov %r7, %r6\n" LOCKED_VALUE(5) "mov %r1, %r7\ncall 94\nmov %r0, 0\nexit\n",
+     "function calls are not allowed while holding a lock"},
+    {"unlock of a different value", ProgType::SchedCls,
+     LOCKED_VALUE(5) "mov %r7, %r6\n" LOCKED_VALUE(5) "mov %r1, %r7\ncall 93\n" UNLOCK "mov %r0, 0\nexit\n",
+     "bpf_spin_unlock of different lock"},
+    {"unlock on one branch only", ProgType::SchedCls,
+     LOCKED_VALUE(5) LOCK "ldxw %r1, [%r6+4]\njeq %r1, 0, +2\n" UNLOCK "mov %r0, 0\nexit\n",
+     "BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region"},
+    {"unlock on both branches", ProgType::SchedCls,
+     LOCKED_VALUE(5) LOCK "ldxw %r1, [%r6+4]\njeq %r1, 0, +4\n" UNLOCK "mov %r0, 1\nexit\n" UNLOCK "mov %r0, 0\nexit\n",
+     ""},
+    {"legacy packet load while locked", ProgType::SchedCls,
+     "mov %r9, %r1\n" LOCKED_VALUE(5) LOCK "mov %r6, %r9\nldabsb 0\n" "mov %r0, 0\nexit\n",
+     "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region"},
+    {"lock map in a kprobe", ProgType::Kprobe, LOCKED_VALUE(5) LOCK UNLOCK "mov %r0, 0\nexit\n",
+     "tracing progs cannot use bpf_spin_lock yet"},
+    {"lock map in a socket filter", ProgType::SocketFilter, LOCKED_VALUE(5) LOCK UNLOCK "mov %r0, 0\nexit\n",
+     "socket filter progs cannot use bpf_spin_lock yet"},
+    {"local call while locked", ProgType::SchedCls,
+     LOCKED_VALUE(5) LOCK "call local f\n" UNLOCK "mov %r0, 0\nexit\nf:\nmov %r0, 0\nexit\n", ""},
+#undef LOCKED_VALUE
+#undef LOCK
+#undef UNLOCK
     // --- tail calls
     {"tail call without ctx", ProgType::SocketFilter,
      "mov %r1, 0\nlddw %r2, map_idx 4\nmov %r3, 0\ncall 12\nmov %r0, 0\nexit\n", "R1 type=scalar expected=ctx"},
@@ -1224,6 +1275,6 @@ inline const KnownDisagreement kKnownDisagreements[] = {
      "message only: the decoder (isa) reports \"invalid imm 2\""},
 };
 
-inline const std::vector<MapDesc> kMaps = {kHash, kArray1, kRodata, kRingbuf, kProgs};
+inline const std::vector<MapDesc> kMaps = {kHash, kArray1, kRodata, kRingbuf, kProgs, kLocks};
 
 }  // namespace xbpf::test

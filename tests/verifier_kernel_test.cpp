@@ -56,14 +56,69 @@ bool under_ci() {
 #ifdef XBPF_HAVE_LIBBPF
 constexpr const char* kUnprivSysctl = "/proc/sys/kernel/unprivileged_bpf_disabled";
 
+// A BTF blob from its type section and strings (header added).
+std::vector<uint8_t> btf_blob(const std::vector<uint8_t>& types, const std::vector<uint8_t>& strs) {
+  std::vector<uint8_t> blob;
+  auto put = [&](uint32_t v, size_t bytes) {
+    for (size_t b = 0; b < bytes; ++b) blob.push_back(static_cast<uint8_t>(v >> (8 * b)));
+  };
+  put(0xeB9F, 2), put(1, 1), put(0, 1), put(24, 4);  // magic, version, flags, hdr_len
+  put(0, 4), put(uint32_t(types.size()), 4), put(uint32_t(types.size()), 4), put(uint32_t(strs.size()), 4);
+  blob.insert(blob.end(), types.begin(), types.end());
+  blob.insert(blob.end(), strs.begin(), strs.end());
+  return blob;
+}
+
+// Appends BTF records: 32-bit words and NUL-terminated names.
+struct BtfWriter {
+  std::vector<uint8_t> types, strs{0};
+  void u32(uint32_t v) {
+    for (int b = 0; b < 4; ++b) types.push_back(static_cast<uint8_t>(v >> (8 * b)));
+  }
+  uint32_t str(const std::string& t) {
+    const auto off = static_cast<uint32_t>(strs.size());
+    strs.insert(strs.end(), t.begin(), t.end());
+    strs.push_back(0);
+    return off;
+  }
+};
+
+// The value type of kLocks: [1] int, [2] struct bpf_spin_lock { int val; },
+// [3] long long, [4] struct val { struct bpf_spin_lock lock; int pad; long long cnt; }.
+int load_lock_value_btf() {
+  BtfWriter w;
+  w.u32(w.str("int")), w.u32(1u << 24), w.u32(4), w.u32((1u << 24) | 32);
+  w.u32(w.str("bpf_spin_lock")), w.u32((4u << 24) | 1), w.u32(4);
+  w.u32(w.str("val")), w.u32(1), w.u32(0);
+  w.u32(w.str("long long")), w.u32(1u << 24), w.u32(8), w.u32((1u << 24) | 64);
+  w.u32(w.str("val")), w.u32((4u << 24) | 3), w.u32(16);
+  w.u32(w.str("lock")), w.u32(2), w.u32(0);
+  w.u32(w.str("pad")), w.u32(1), w.u32(32);
+  w.u32(w.str("cnt")), w.u32(3), w.u32(64);
+  const auto blob = btf_blob(w.types, w.strs);
+  return bpf_btf_load(blob.data(), blob.size(), nullptr);
+}
+
 // The kernel twins of kMaps; returns their fds (or an empty vector).
 std::vector<int> create_kernel_maps() {
   std::vector<int> fds;
   for (const MapDesc& m : kMaps) {
     LIBBPF_OPTS(bpf_map_create_opts, o);
     if (m.rdonly_prog) o.map_flags = BPF_F_RDONLY_PROG;
+    int btf_fd = -1;
+    if (m.has_btf) {  // only kLocks' layout is described
+      btf_fd = load_lock_value_btf();
+      if (btf_fd < 0) {
+        for (int f : fds) close(f);
+        return {};
+      }
+      o.btf_fd = static_cast<__u32>(btf_fd);
+      o.btf_key_type_id = 1;
+      o.btf_value_type_id = 4;
+    }
     int fd = bpf_map_create(static_cast<bpf_map_type>(m.type), m.name.c_str(), m.key_size, m.value_size,
                             m.max_entries, &o);
+    if (btf_fd >= 0) close(btf_fd);
     if (fd < 0) {
       for (int f : fds) close(f);
       return {};
@@ -98,28 +153,11 @@ std::vector<uint32_t> function_starts(const std::vector<xbpf::isa::RawInsn>& raw
 // [3..] FUNC "f0".."fN" of that prototype, static. The kernel wants func info
 // (from BTF) for programs with callbacks and for tail calls in subprograms.
 std::vector<uint8_t> function_btf(size_t n) {
-  std::vector<uint8_t> types, strs{0};
-  auto u32 = [&](uint32_t v) {
-    for (int b = 0; b < 4; ++b) types.push_back(static_cast<uint8_t>(v >> (8 * b)));
-  };
-  auto str = [&](const std::string& t) {
-    const auto off = static_cast<uint32_t>(strs.size());
-    strs.insert(strs.end(), t.begin(), t.end());
-    strs.push_back(0);
-    return off;
-  };
-  u32(str("int")), u32(1u << 24), u32(4), u32((1u << 24) | 32);  // INT, signed, 32 bits
-  u32(0), u32(13u << 24), u32(1);                                  // FUNC_PROTO returning int
-  for (size_t k = 0; k < n; ++k) u32(str("f" + std::to_string(k))), u32(12u << 24), u32(2);  // FUNC, static
-  std::vector<uint8_t> blob;
-  auto put = [&](uint32_t v, size_t bytes) {
-    for (size_t b = 0; b < bytes; ++b) blob.push_back(static_cast<uint8_t>(v >> (8 * b)));
-  };
-  put(0xeB9F, 2), put(1, 1), put(0, 1), put(24, 4);                                  // magic, version, flags, hdr_len
-  put(0, 4), put(uint32_t(types.size()), 4), put(uint32_t(types.size()), 4), put(uint32_t(strs.size()), 4);
-  blob.insert(blob.end(), types.begin(), types.end());
-  blob.insert(blob.end(), strs.begin(), strs.end());
-  return blob;
+  BtfWriter w;
+  w.u32(w.str("int")), w.u32(1u << 24), w.u32(4), w.u32((1u << 24) | 32);  // INT, signed, 32 bits
+  w.u32(0), w.u32(13u << 24), w.u32(1);                                      // FUNC_PROTO returning int
+  for (size_t k = 0; k < n; ++k) w.u32(w.str("f" + std::to_string(k))), w.u32(12u << 24), w.u32(2);  // FUNC, static
+  return btf_blob(w.types, w.strs);
 }
 
 // Loads `raw` (map references already resolved) as this process; cases that

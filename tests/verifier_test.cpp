@@ -71,16 +71,6 @@ TEST(Verifier, KnownDisagreementsAreReported) {
 }
 
 // Not verified yet, so refused by name (the kernel would check lock pairing).
-TEST(Verifier, SpinLocksAreRefusedUntilTracked) {
-  Verdict v = run({"spin lock", ProgType::SchedCls,
-                   LOOKUP_HASH "jeq %r0, 0, out\nmov %r1, %r0\ncall 93\nout:\nmov %r0, 0\nexit\n", ""});
-  EXPECT_FALSE(v.ok);
-  EXPECT_NE(v.message.find("bpf_spin_lock#93 is not supported by xbpf's verifier yet"), std::string::npos) << v.message;
-}
-
-// A load from frozen .rodata at a constant offset is that constant (the
-// kernel's bpf_map_direct_read), so branches on configuration are decided;
-// from a map that is not frozen it is any byte.
 TEST(Verifier, FrozenRodataReadsAreConstants) {
   const char* text =
       "lddw %r4, map_idx_value 0\nldxb %r5, [%r4+1]\nmov %r0, 0\njeq %r5, 14, out\nldxdw %r0, [%r5+0]\n"

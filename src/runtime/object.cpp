@@ -153,6 +153,19 @@ Expected<std::vector<isa::RawInsn>> Object::relocate(const loader::ProgramSpec& 
   return run;
 }
 
+// Byte offset of the `struct bpf_spin_lock` member of a map value type, -1
+// when it has none (top-level members only, as the kernel's BTF record).
+static int32_t spin_lock_offset(const btf::Btf& b, uint32_t value_type) {
+  const btf::Type* t = b.type(b.resolve(value_type));
+  if (!t || t->kind != btf::Kind::Struct) return -1;
+  for (const btf::Member& m : t->members) {
+    const btf::Type* mt = b.type(b.resolve(m.type));
+    if (mt && mt->kind == btf::Kind::Struct && mt->name == "bpf_spin_lock" && m.bit_offset % 8 == 0)
+      return static_cast<int32_t>(m.bit_offset / 8);
+  }
+  return -1;
+}
+
 // xbpf's verifier on the program as the loader produced it (map references
 // as map_idx pseudo lddw, which the verifier resolves against spec_.maps).
 verifier::Env verifier_env(const loader::ObjectSpec& o, const loader::ProgramSpec& p,
@@ -170,6 +183,8 @@ verifier::Env verifier_env(const loader::ObjectSpec& o, const loader::ProgramSpe
     if (m.origin == MapOrigin::Data && m.section.starts_with(".rodata") && (m.flags & maps::kFRdonlyProg) &&
         m.type == kabi::MapType::Array && m.max_entries == 1 && m.data.size() == m.value_size)
       env.maps.back().frozen_value = m.data;
+    env.maps.back().has_btf = o.btf && m.btf_value_type_id != 0;
+    if (env.maps.back().has_btf) env.maps.back().spin_lock_off = spin_lock_offset(*o.btf, m.btf_value_type_id);
   }
   return env;
 }

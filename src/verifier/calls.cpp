@@ -147,9 +147,19 @@ static VoidResult check_arg(Checker& c, State& s, const HelperSpec& h, int argno
       if (r.type != RegType::PtrToCtx) return expected("ctx");
       if (r.off != 0) return no(reject("dereference of modified ctx ptr R{} off={} disallowed", regno, r.off));
       return {};
-    case Arg::PtrToSpinLock:
+    case Arg::PtrToSpinLock: {
+      // The kernel's process_spin_lock: a map value pointer at the constant
+      // offset of the value's `struct bpf_spin_lock`.
       if (r.type != RegType::PtrToMapValue) return expected("map_value");
+      if (!r.var.is_const())
+        return no(reject("R{} doesn't have constant offset. bpf_spin_lock has to be at the constant offset", regno));
+      if (!r.map->has_btf) return no(reject("map '{}' has to have BTF in order to use bpf_spin_lock", r.map->name));
+      if (r.map->spin_lock_off < 0) return no(reject("map '{}' has no valid bpf_spin_lock", r.map->name));
+      const int64_t at = r.off + static_cast<int64_t>(r.var.const_value());
+      if (at != r.map->spin_lock_off)
+        return no(reject("off {} doesn't point to 'struct bpf_spin_lock' that is at {}", at, r.map->spin_lock_off));
       return {};
+    }
     case Arg::PtrToFunc:
       if (r.type != RegType::PtrToFunc) return expected("func");
       callback = r.subprog;
@@ -220,13 +230,10 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
   if (!h) return no(reject("invalid func unknown#{}", id));
   if (!helpers_.allowed(id, env().prog_type) || (!env().privileged && needs_capability(id)))
     return no(reject("program of this type cannot use helper bpf_{}#{}", h->name, id));
-  // The kernel pairs every bpf_spin_lock with an unlock on each path, checks
-  // the lock is the value's `struct bpf_spin_lock` field (from BTF), and forbids
-  // calls and exits while it is held. xbpf does not track that yet, and an
-  // unpaired lock would hang every other user of the value: refused.
+  // While a bpf_spin_lock is held only its unlock may be called: a helper
+  // that sleeps, loops or calls back could hold it for ever.
   constexpr uint32_t kSpinLock = 93, kSpinUnlock = 94;
-  if (id == kSpinLock || id == kSpinUnlock)
-    return no(reject("bpf_{}#{} is not supported by xbpf's verifier yet (lock pairing is not tracked)", h->name, id));
+  if (s.lock_map && id != kSpinUnlock) return no(reject("function calls are not allowed while holding a lock"));
   const MapDesc* map = nullptr;
   uint32_t release = 0, callback = UINT32_MAX;
   for (int k = 0; k < 5; ++k) {
@@ -239,6 +246,16 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
   if (map) {
     if (auto r = map_compatible(*map, *h); !r) return no(r.error());
     record_call_map(i.pc, *map);
+  }
+  if (id == kSpinLock || id == kSpinUnlock) {
+    const RegState& lock = s.cur().regs[1];
+    if (id == kSpinLock) {
+      s.lock_map = lock.map, s.lock_id = lock.id;
+    } else {
+      if (!s.lock_map) return no(reject("bpf_spin_unlock without taking a lock"));
+      if (s.lock_map != lock.map || s.lock_id != lock.id) return no(reject("bpf_spin_unlock of different lock"));
+      s.lock_map = nullptr, s.lock_id = 0;
+    }
   }
   if (id == kTailCall && !s.refs.empty()) return no(reject("tail_call would lead to reference leak"));
   if (id == kTailCall && s.cur().subprog != 0 && !env().func_info)
@@ -362,6 +379,8 @@ StepResult Checker::call_local(State& s, const Insn& i) {
 }
 
 StepResult Checker::exit(State& s, const Insn& i) {
+  if (s.lock_map && s.frames.size() == 1)
+    return no(reject("BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region"));
   Frame& f = s.cur();
   const RegState r0 = f.regs[0];
   if (r0.type == RegType::NotInit) return no(reject("R0 !read_ok"));

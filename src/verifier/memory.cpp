@@ -200,6 +200,17 @@ static VoidResult region_access(const RegState& r, int regno, int off, int size,
   return {};
 }
 
+// The value's `struct bpf_spin_lock` is only for bpf_spin_lock/unlock: no
+// load, store or helper memory access may overlap it (check_map_access).
+static VoidResult spin_lock_untouched(const RegState& r, int off, int size, bool direct) {
+  const int32_t lock = r.map->spin_lock_off;
+  if (lock < 0) return {};
+  const int64_t lo = int64_t{r.off} + off + r.var.smin, hi = int64_t{r.off} + off + static_cast<int64_t>(r.var.umax);
+  if (lo < lock + 4 && lock < hi + size)
+    return no(reject("bpf_spin_lock cannot be accessed {}", direct ? "directly by load/store" : "indirectly by helper"));
+  return {};
+}
+
 static VoidResult packet_access(const RegState& r, int regno, int off, int size) {
   if (r.var.smin < 0)
     return no(reject("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", regno));
@@ -275,6 +286,7 @@ static BasicExpected<RegState, Reject> access(Checker& c, State& s, int regno, i
         return no(reject("write into map forbidden, value_size={} off={} size={}", base.map->value_size,
                          base.off + off, size));
       if (auto r = region_access(base, regno, off, size, base.map->value_size, "map value"); !r) return no(r.error());
+      if (auto r = spin_lock_untouched(base, off, size, true); !r) return no(r.error());
       if (write) return RegState{};
       if (const auto& frozen = base.map->frozen_value; !frozen.empty() && base.var.is_const() &&
           (size == 1 || size == 2 || size == 4 || size == 8)) {
@@ -430,7 +442,8 @@ BasicExpected<void, Reject> Checker::check_helper_mem(State& s, int regno, int64
     case RegType::PtrToMapValue:
       if (write && r.map->rdonly_prog) return no(reject("write into map forbidden, value_size={} off={} size={}",
                                                         r.map->value_size, r.off, size));
-      return region_access(r, regno, 0, sz, r.map->value_size, "map value");
+      if (auto a = region_access(r, regno, 0, sz, r.map->value_size, "map value"); !a) return a;
+      return spin_lock_untouched(r, 0, sz, false);
     case RegType::PtrToMapKey:
       if (write) return no(reject("R{} cannot write into map_key", regno));
       return region_access(r, regno, 0, sz, r.map->key_size, "map key");
@@ -457,6 +470,14 @@ StepResult Checker::load_imm64(State& s, const Insn& i) {
       const auto idx = static_cast<uint32_t>(i.imm);
       if (idx >= env().maps.size()) return no(reject("fd {} is not pointing to valid bpf_map", i.imm));
       const MapDesc& m = env().maps[idx];
+      if (m.spin_lock_off >= 0) {
+        using kabi::ProgType;
+        const ProgType t = env().prog_type;
+        if (t == ProgType::SocketFilter) return no(reject("socket filter progs cannot use bpf_spin_lock yet"));
+        if (t == ProgType::Kprobe || t == ProgType::Tracepoint || t == ProgType::PerfEvent ||
+            t == ProgType::RawTracepoint || t == ProgType::RawTracepointWritable)
+          return no(reject("tracing progs cannot use bpf_spin_lock yet"));
+      }
       d = RegState{};
       d.map = &m;
       d.var = Scalar::constant(0);
@@ -496,6 +517,7 @@ StepResult Checker::legacy_packet_load(State& s, const Insn& i) {
     return no(reject("BPF_LD_[ABS|IND] instructions not allowed for this program type"));
   Frame& f = s.cur();
   if (f.regs[6].type == RegType::NotInit) return no(reject("R6 !read_ok"));
+  if (s.lock_map) return no(reject("BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region"));
   if (!s.refs.empty()) return no(reject("BPF_LD_[ABS|IND] would lead to reference leak"));
   if (f.regs[6].type != RegType::PtrToCtx) return no(reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb"));
   // The index register is only read (the kernel does not type it).

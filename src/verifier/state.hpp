@@ -125,6 +125,11 @@ struct State {
   // callback are not an infinite loop, the helper bounds the iterations.
   // Not part of pruning, only of the infinite-loop test.
   uint32_t callback_entries = 0;
+  // The bpf_spin_lock held (the kernel's active_lock): the map whose value
+  // holds it and the id of the pointer it was taken through (0 for a direct
+  // map value). lock_map null: none held.
+  const MapDesc* lock_map = nullptr;
+  uint32_t lock_id = 0;
   bool operator==(const State&) const = default;
   [[nodiscard]] Frame& cur() { return frames.back(); }
   [[nodiscard]] const Frame& cur() const { return frames.back(); }

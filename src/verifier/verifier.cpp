@@ -213,6 +213,7 @@ bool covers(const State& o, const State& c, bool privileged, const std::vector<b
       return false;
   for (size_t k = 0; k < o.refs.size(); ++k)
     if (!ids.match(o.refs[k].id, c.refs[k].id)) return false;
+  if (o.lock_map != c.lock_map || (o.lock_map && !ids.match(o.lock_id, c.lock_id))) return false;
   return true;
 }
 

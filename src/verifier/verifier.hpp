@@ -35,6 +35,10 @@ struct MapDesc {
   // at a constant offset read constants from it, as the kernel's
   // bpf_map_direct_read does, so configuration constants bound packet offsets.
   std::vector<uint8_t> frozen_value;
+  // BTF of the value: whether the map has any (btf_value_type_id), and the
+  // offset of its `struct bpf_spin_lock` member (-1: none).
+  bool has_btf = false;
+  int32_t spin_lock_off = -1;
 };
 
 struct Env {

@@ -84,3 +84,37 @@ SEC("xdp") int fe_walk(struct xdp_md *ctx) {
   put(7, bpf_for_each_map_elem(&flows, sum_all, &w, 1));  // flags must be 0: -EINVAL
   return XDP_PASS;
 }
+
+// bpf_spin_lock around a read-modify-write of a map value (BTF describes the lock).
+struct bpf_spin_lock {
+  __u32 val;
+};
+
+struct locked {
+  struct bpf_spin_lock lock;
+  __u32 packets;
+  __u64 bytes;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, struct locked);
+} totals SEC(".maps");
+
+static long (*bpf_spin_lock)(struct bpf_spin_lock *lock) = (void *)93;
+static long (*bpf_spin_unlock)(struct bpf_spin_lock *lock) = (void *)94;
+
+SEC("xdp") int fe_lock(struct xdp_md *ctx) {
+  __u32 len = ctx->data_end - ctx->data;
+  __u32 k = len & 1;
+  struct locked *t = bpf_map_lookup_elem(&totals, &k);
+  if (!t) return XDP_ABORTED;
+  bpf_spin_lock(&t->lock);
+  t->packets++;
+  t->bytes += len;
+  __u64 seen = t->packets;
+  bpf_spin_unlock(&t->lock);
+  return seen > 3 ? XDP_PASS : XDP_DROP;
+}
