@@ -57,6 +57,19 @@ void mark_stack_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<
   }
 }
 
+void mark_regs_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint16_t, kMaxCallFrames>& written,
+                    size_t frame, uint16_t mask) {
+  mask = static_cast<uint16_t>(mask & ~written[frame]);
+  while (mask && cp >= 0) {
+    Checkpoint& c = cps[static_cast<size_t>(cp)];
+    if (c.st.frames.size() <= frame) return;
+    mask = static_cast<uint16_t>(mask & ~c.read_regs[frame]);  // already read there: its ancestors are marked
+    c.read_regs[frame] |= mask;
+    mask = static_cast<uint16_t>(mask & ~c.seg_written_regs[frame]);
+    cp = c.parent;
+  }
+}
+
 int32_t Precision::record(int32_t prev, const isa::Insn& i, uint8_t frame, const StepTrace& t) {
   HistEntry h;
   h.pc = i.pc;

@@ -63,6 +63,10 @@ struct Checkpoint {
   uint32_t branches = 1;
   uint32_t hits = 0, misses = 0;
   bool listed = false;  // in the driver's per-pc list of states to prune against
+  // Register liveness, per frame, the same way (the kernel's REG_LIVE_READ):
+  // registers some path below reads before writing them, and registers
+  // written between the parent checkpoint and this one.
+  std::array<uint16_t, kMaxCallFrames> read_regs{}, seg_written_regs{};
 };
 
 // One executed instruction of a path: paths that fork share their prefix
@@ -84,6 +88,9 @@ struct HistEntry {
 // checkpoint up the chain until a whole overwrite screens them.
 void mark_stack_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint64_t, kMaxCallFrames>& written,
                      size_t frame, uint64_t mask);
+// The same for registers `mask` of frame `frame`.
+void mark_regs_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint16_t, kMaxCallFrames>& written,
+                    size_t frame, uint16_t mask);
 
 class Precision {
  public:

@@ -99,6 +99,9 @@ StepResult Checker::step(State& s, const isa::Insn& i) {
   return Unexpected<Reject>(reject("unknown opcode {:02x}", isa::info(i.op).code));
 }
 
+// Per instruction slot: the registers (0..10) of the current frame read before written.
+using LiveTable = std::vector<std::vector<bool>>;
+
 // ---- state coverage (pruning) ----
 
 namespace {
@@ -169,13 +172,15 @@ bool plain_data(const StackSlot& s) {
 // `precise` null: every scalar compared exactly.
 // `read_slots` non-null: slots o's exploration never read are not compared.
 bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, const std::vector<bool>* live,
-                  const uint16_t* precise_regs, const uint64_t* precise_slots, const uint64_t* read_slots) {
+                  const uint16_t* read_regs, const uint16_t* precise_regs, const uint64_t* precise_slots,
+                  const uint64_t* read_slots) {
   if (o.callsite != c.callsite || o.callback != c.callback) return false;
   auto rule = [&](bool precise) {
     return !precise_regs ? ScalarRule::Exact : precise ? ScalarRule::Precise : ScalarRule::Imprecise;
   };
   for (int r = 0; r < 11; ++r) {
     if (live && !(*live)[r]) continue;
+    if (read_regs && !(*read_regs >> r & 1)) continue;
     if (!reg_covers(o.regs[r], c.regs[r], ids, rule(precise_regs && (*precise_regs >> r & 1)))) return false;
   }
   for (uint64_t todo = read_slots ? *read_slots : ~uint64_t{0}; todo; todo &= todo - 1) {
@@ -201,16 +206,29 @@ bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, c
 // far as o's exploration looked: when `done` (o's subtree is explored) is
 // given, only o's precise scalars and the stack slots it read are compared
 // (else everything is).
-bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top,
+bool covers(const State& o, const State& c, bool privileged, const LiveTable* live, uint32_t pc,
             const Checkpoint* done) {
   const Marks* precise = done ? &done->precise : nullptr;
   if (o.frames.size() != c.frames.size() || o.refs.size() != c.refs.size()) return false;
   IdMap ids;
-  for (size_t f = 0; f < o.frames.size(); ++f)
-    if (!frame_covers(o.frames[f], c.frames[f], ids, privileged, f + 1 == o.frames.size() ? live_top : nullptr,
-                      precise ? &precise->regs[f] : nullptr, precise ? &precise->slots[f] : nullptr,
+  for (size_t f = 0; f < o.frames.size(); ++f) {
+    // Registers live in a frame: at `pc` for the current one; for a caller,
+    // where it resumes (after the call; a callback's helper call itself).
+    // Frames are compared only when their call sites match (frame_covers).
+    const std::vector<bool>* live_f = nullptr;
+    if (live) {
+      const bool top = f + 1 == o.frames.size();
+      const Frame& callee = o.frames[top ? f : f + 1];
+      const uint32_t at = top ? pc : callee.callsite + (callee.callback ? 0 : 1);
+      if (at < live->size() && (top || c.frames[f + 1].callsite == callee.callsite)) live_f = &(*live)[at];
+    }
+    // A completed state: only the registers its exploration read (dynamic
+    // liveness, the kernel's REG_LIVE_READ) matter.
+    if (!frame_covers(o.frames[f], c.frames[f], ids, privileged, done ? nullptr : live_f,
+                      done ? &done->read_regs[f] : nullptr, precise ? &precise->regs[f] : nullptr, precise ? &precise->slots[f] : nullptr,
                       done ? &done->read[f] : nullptr))
       return false;
+  }
   for (size_t k = 0; k < o.refs.size(); ++k)
     if (!ids.match(o.refs[k].id, c.refs[k].id)) return false;
   if (o.lock_map != c.lock_map || (o.lock_map && !ids.match(o.lock_id, c.lock_id))) return false;
@@ -239,38 +257,40 @@ bool calls_callback(const Insn& i) {
 }
 constexpr int64_t kMaxHistoryRun = 128;  // history entries before a stored state is forced
 
+// Registers an instruction reads and writes (helper calls: r1-r5 read).
+void uses_defs(const Insn& i, uint16_t& use, uint16_t& def) {
+  use = 0, def = 0;
+  auto u = [&](int r) { use |= uint16_t(1u << r); };
+  auto d = [&](int r) { def |= uint16_t(1u << r); };
+  const Form f = isa::info(i.op).form;
+  const bool mov = (isa::info(i.op).code & 0xf0) == 0xb0;
+  switch (f) {
+    case Form::AluImm: if (!mov) u(i.dst); d(i.dst); break;
+    case Form::AluReg: u(i.src); if (!mov) u(i.dst); d(i.dst); break;
+    case Form::AluUnary: case Form::Endian: u(i.dst); d(i.dst); break;
+    case Form::LoadImm64: d(i.dst); break;
+    case Form::Load: u(i.src); d(i.dst); break;
+    case Form::StoreImm: u(i.dst); break;
+    case Form::StoreReg: u(i.dst); u(i.src); break;
+    case Form::Atomic: u(i.dst); u(i.src); if (i.imm == 0xf1) { u(0); d(0); } else if (i.imm & 1) d(i.src); break;
+    case Form::LoadAbs: u(6); for (int r = 0; r <= 5; ++r) d(r); break;
+    case Form::LoadInd: u(6); u(i.src); for (int r = 0; r <= 5; ++r) d(r); break;
+    case Form::JumpImm: u(i.dst); break;
+    case Form::JumpReg: u(i.dst); u(i.src); break;
+    case Form::Call: case Form::CallLocal: case Form::CallKfunc: case Form::CallReg:
+      for (int r = 1; r <= 5; ++r) u(r);
+      for (int r = 0; r <= 5; ++r) d(r);
+      if (f == Form::CallReg) u(i.dst);
+      break;
+    case Form::Exit: u(0); break;
+    case Form::Jump: case Form::JumpLong: break;
+  }
+}
+
 // Registers read before being written, per slot (static liveness of the
 // current frame): states differing only in dead registers are equivalent.
 std::vector<std::vector<bool>> liveness(std::span<const Insn> insns, const Cfg& cfg, size_t slots) {
   std::vector<std::vector<bool>> live(slots, std::vector<bool>(11, false));
-  auto uses_defs = [](const Insn& i, uint16_t& use, uint16_t& def) {
-    use = 0, def = 0;
-    auto u = [&](int r) { use |= uint16_t(1u << r); };
-    auto d = [&](int r) { def |= uint16_t(1u << r); };
-    const Form f = isa::info(i.op).form;
-    const bool mov = (isa::info(i.op).code & 0xf0) == 0xb0;
-    switch (f) {
-      case Form::AluImm: if (!mov) u(i.dst); d(i.dst); break;
-      case Form::AluReg: u(i.src); if (!mov) u(i.dst); d(i.dst); break;
-      case Form::AluUnary: case Form::Endian: u(i.dst); d(i.dst); break;
-      case Form::LoadImm64: d(i.dst); break;
-      case Form::Load: u(i.src); d(i.dst); break;
-      case Form::StoreImm: u(i.dst); break;
-      case Form::StoreReg: u(i.dst); u(i.src); break;
-      case Form::Atomic: u(i.dst); u(i.src); if (i.imm == 0xf1) { u(0); d(0); } else if (i.imm & 1) d(i.src); break;
-      case Form::LoadAbs: u(6); for (int r = 0; r <= 5; ++r) d(r); break;
-      case Form::LoadInd: u(6); u(i.src); for (int r = 0; r <= 5; ++r) d(r); break;
-      case Form::JumpImm: u(i.dst); break;
-      case Form::JumpReg: u(i.dst); u(i.src); break;
-      case Form::Call: case Form::CallLocal: case Form::CallKfunc: case Form::CallReg:
-        for (int r = 1; r <= 5; ++r) u(r);
-        for (int r = 0; r <= 5; ++r) d(r);
-        if (f == Form::CallReg) u(i.dst);
-        break;
-      case Form::Exit: u(0); break;
-      case Form::Jump: case Form::JumpLong: break;
-    }
-  };
   std::vector<uint16_t> in(slots, 0);
   for (bool changed = true; changed;) {
     changed = false;
@@ -334,12 +354,13 @@ struct Path {
   int32_t cp;    // latest checkpoint on the path (-1: none yet)
   int32_t hist;  // latest history entry (-1: none yet)
   std::array<uint64_t, kMaxCallFrames> written{};  // stack slots overwritten whole since cp
+  std::array<uint16_t, kMaxCallFrames> written_regs{};  // registers written since cp
 };
 
 }  // namespace
 
 namespace detail {
-bool covers(const State& o, const State& c, bool privileged, const std::vector<bool>* live_top,
+bool covers(const State& o, const State& c, bool privileged, const LiveTable* live, uint32_t pc,
             const Checkpoint* done);
 }
 
@@ -457,6 +478,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   };
   uint64_t& processed = v.stats.insns_processed;
   uint64_t jmps_since = 0, insns_since = 0;  // since the last stored state
+  const helpers::Registry& helper_table = env.helpers ? *env.helpers : helpers::Registry::standard();
   while (!pending.empty()) {
     Path p = std::move(pending.back());
     pending.pop_back();
@@ -474,8 +496,8 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         for (int32_t k = p.cp; k >= 0 && depth < 64; k = cps[size_t(k)].parent, ++depth) {
           const Checkpoint& a = cps[size_t(k)];
           if (a.pc == p.pc && !loop_call && same_registers(a.st, p.st) &&
-              detail::covers(a.st, p.st, env.privileged, nullptr, nullptr) &&
-              detail::covers(p.st, a.st, env.privileged, nullptr, nullptr)) {
+              detail::covers(a.st, p.st, env.privileged, nullptr, 0, nullptr) &&
+              detail::covers(p.st, a.st, env.privileged, nullptr, 0, nullptr)) {
             reject_at(p.pc, fmt::format("infinite loop detected at insn {}", p.pc));
             return finish(v);
           }
@@ -489,7 +511,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           // Precision marks are final only once a state's subtree is done;
           // unprivileged programs keep every scalar precise, as the kernel does.
           const bool by_marks = a.branches == 0 && env.privileged && env.track_precision;
-          if (detail::covers(a.st, p.st, env.privileged, &live[p.pc], by_marks ? &a : nullptr)) {
+          if (detail::covers(a.st, p.st, env.privileged, &live, p.pc, by_marks ? &a : nullptr)) {
             ++a.hits;
             pruned = true;
             // What a's proof relied on, the current path must keep precise
@@ -510,6 +532,8 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
             // Likewise the stack slots a's subtree read (the kernel's propagate_liveness).
             for (size_t f = 0; f < p.st.frames.size(); ++f)
               detail::mark_stack_read(cps, p.cp, p.written, f, by_marks ? a.read[f] : ~uint64_t{0});
+            for (size_t f = 0; f < p.st.frames.size(); ++f)
+              detail::mark_regs_read(cps, p.cp, p.written_regs, f, by_marks ? a.read_regs[f] : uint16_t{0xffff});
             break;
           }
           // A completed state that keeps missing costs more than it saves
@@ -542,7 +566,9 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         if (env.test_state_freq || loop_call || long_history || (jmps_since >= 2 && insns_since >= 8)) {
           jmps_since = insns_since = 0;
           cps.push_back(Checkpoint{p.st, {}, {}, p.written, p.pc, p.cp, precision.size(), 1, 0, 0});
+          cps.back().seg_written_regs = p.written_regs;
           p.written = {};
+          p.written_regs = {};
           p.cp = static_cast<int32_t>(cps.size() - 1);
           if (loop_call) at_pc[p.pc].push_back(p.cp), cps.back().listed = true;
           ++in_progress[p.pc];
@@ -556,6 +582,22 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         ++jmps_since;
       trail.push_back(p.pc);
       const auto frame = static_cast<uint8_t>(p.st.frames.size() - 1);
+      // Registers this instruction reads count as read in the stored states
+      // above (a helper reads only its prototype's arguments).
+      {
+        uint16_t use, def;
+        uses_defs(i, use, def);
+        if (form == Form::Call) {
+          use = 0;
+          if (const helpers::HelperSpec* h = helper_table.find(static_cast<uint32_t>(i.imm)))
+            for (int k = 0; k < 5 && h->args[k] != helpers::Arg::DontCare; ++k) use |= uint16_t(1u << (k + 1));
+          else
+            use = 0x3e;
+        }
+        use &= 0x3ff;  // r10 is never written
+        if (use) detail::mark_regs_read(cps, p.cp, p.written_regs, frame, use);
+        p.written_regs[frame] |= def;
+      }
       checker.trace().clear();
       auto r = checker.step(p.st, i);
       if (env.log_level >= 2 && v.log.size() < kMaxLog) {
@@ -585,16 +627,25 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           p.written[f] |= t.stack_written[f];
         }
       }
-      // A frame pushed or popped: its slots start anew (nothing above reads them).
-      if (p.st.frames.size() != size_t(frame) + 1) p.written[std::max<size_t>(frame, p.st.frames.size() - 1)] = ~uint64_t{0};
+      // A frame pushed or popped: its slots and registers start anew (nothing
+      // above reads them); a subprogram's return writes the caller's r0.
+      if (p.st.frames.size() != size_t(frame) + 1) {
+        const size_t gone = std::max<size_t>(frame, p.st.frames.size() - 1);
+        p.written[gone] = ~uint64_t{0};
+        p.written_regs[gone] = 0xffff;
+        if (p.st.frames.size() == size_t(frame)) p.written_regs[frame - 1] |= 1;
+      }
       if (r->kind == Step::End) {
         end_path(p.cp);
         break;
       }
       if (r->kind == Step::Fork) {
         if (p.cp >= 0) ++cps[size_t(p.cp)].branches;
-        pending.push_back(Path{std::move(*r->branch), r->branch_pc, p.cp, p.hist, p.written});
-        if (pending.back().st.frames.size() > size_t(frame) + 1) pending.back().written[size_t(frame) + 1] = ~uint64_t{0};
+        pending.push_back(Path{std::move(*r->branch), r->branch_pc, p.cp, p.hist, p.written, p.written_regs});
+        if (pending.back().st.frames.size() > size_t(frame) + 1) {
+          pending.back().written[size_t(frame) + 1] = ~uint64_t{0};
+          pending.back().written_regs[size_t(frame) + 1] = 0xffff;
+        }
         v.stats.peak_states = std::max<uint64_t>(v.stats.peak_states, pending.size());
       }
       p.pc = r->next;
