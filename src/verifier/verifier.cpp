@@ -194,8 +194,15 @@ bool frame_covers(const Frame& o, const Frame& c, IdMap& ids, bool privileged, c
       if (cs.bytes[0] != SlotType::Spill || !reg_covers(os.spilled, cs.spilled, ids, sr)) return false;
       continue;
     }
-    for (int b = 0; b < 8; ++b)
+    for (int b = 0; b < 8; ++b) {
+      // Compared by marks (the kernel's NOT_EXACT): a byte the explored path
+      // never initialised matches anything, and so does unknown data when
+      // uninitialised reads are allowed (privileged): reading it gave the
+      // explored path an unknown scalar, which covers whatever is here.
+      if (precise_regs && (os.bytes[b] == SlotType::Invalid || (privileged && os.bytes[b] == SlotType::Misc)))
+        continue;
       if (!byte_covers(os.bytes[b], cs, cs.bytes[b], privileged)) return false;
+    }
   }
   return true;
 }
