@@ -77,8 +77,10 @@ TEST(VerifierCfg, RecordsSubprogramsPrunePointsAndLoopHeads) {
   EXPECT_TRUE(cfg.is_loop_head(1));
   EXPECT_TRUE(cfg.is_prune_point(1));   // back-edge target
   EXPECT_TRUE(cfg.is_prune_point(2));   // after a call
+  EXPECT_TRUE(cfg.is_prune_point(3));   // the conditional jump itself
   EXPECT_TRUE(cfg.is_prune_point(4));   // fall-through of the conditional jump
-  EXPECT_FALSE(cfg.is_prune_point(3));
+  EXPECT_FALSE(cfg.is_prune_point(0));
+  EXPECT_FALSE(cfg.is_prune_point(6));
   EXPECT_EQ(cfg.subprog_of(6), 1u);
   EXPECT_EQ(cfg.subprog_of(4), 0u);
 }

@@ -107,7 +107,10 @@ BasicExpected<Cfg, CfgError> Cfg::build(std::span<const Insn> insns, const CfgOp
       const Insn& i = insns[c.index_[pc]];
       if (next == 0) {
         const Form f = isa::info(i.op).form;
-        if (is_cond_jump(f)) c.prune_[i.pc + 1] = c.prune_[static_cast<uint32_t>(i.target())] = true;
+        // A conditional jump is checked before it forks (the kernel's prune
+        // point since 6.3: a stored state there covers both outcomes) and
+        // each outcome again (a refined state prunes what the first missed).
+        if (is_cond_jump(f)) c.prune_[i.pc] = c.prune_[i.pc + 1] = c.prune_[static_cast<uint32_t>(i.target())] = true;
         if (is_uncond_jump(i)) c.prune_[static_cast<uint32_t>(i.target())] = true;
         if (f == Form::CallLocal || f == Form::Call) c.prune_[i.pc + 1] = true;
         if (i.op == Op::CALL_LOCAL || i.op == Op::LDDW_FUNC) {
