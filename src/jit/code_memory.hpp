@@ -1,6 +1,9 @@
 // Executable memory with W^X discipline: pages are mapped read+write (never
 // executable) while code is copied in, then switched to read+execute (never
-// writable) once, and unmapped when the owner is destroyed.
+// writable) once. When the owner is destroyed the pages stop being
+// executable: they are made read+write again and kept in a bounded
+// process-wide pool for the next compile (page faults on fresh pages cost
+// more than the compile itself on virtual machines), or unmapped.
 #pragma once
 
 #include <cstddef>
@@ -21,10 +24,12 @@ class CodeMemory {
   // Writable until seal(); afterwards the pages are read+execute only.
   [[nodiscard]] uint8_t* data() const { return data_; }
   [[nodiscard]] size_t size() const { return size_; }  // usable bytes (as asked)
+  [[nodiscard]] size_t mapped() const { return mapped_; }  // whole pages
   [[nodiscard]] bool sealed() const { return sealed_; }
   [[nodiscard]] std::span<const uint8_t> bytes() const { return {data_, size_}; }
 
-  // Read+write -> read+execute. Called once, after the code is in place.
+  // Read+write -> read+execute, once, after the code is in place; the bytes
+  // after size() are filled with int3 first.
   [[nodiscard]] Expected<void> seal();
 
   CodeMemory() = default;
