@@ -26,10 +26,19 @@
 
 namespace xbpf::jit {
 
+// Where compile() spent its time, for benchmarks (Options::stats).
+struct CompileStats {
+  uint64_t emit_ns = 0;    // lowering and encoding (asmjit)
+  uint64_t memory_ns = 0;  // code memory: allocation, relocation, copy, mprotect to read+execute
+  size_t code_bytes = 0;
+  size_t insns = 0;        // BPF instructions compiled
+};
+
 struct Options {
   // Use BMI2's shlx/shrx/sarx for shifts by a register when the CPU has them
   // (false: always the cl-based sequence; tests cover both).
   bool bmi2 = true;
+  CompileStats* stats = nullptr;  // filled in when set
 };
 
 // Compiles `prog` and attaches the native code to it. Fails (leaving the

@@ -2,6 +2,7 @@
 // attached to the vm::Program. Also the C++ side of runs: the RunArea, error
 // reporting, callbacks (call_function), tail calls and callx.
 #include <algorithm>
+#include <chrono>
 #include <asmjit/x86.h>
 
 #include "jit/code_memory.hpp"
@@ -123,6 +124,7 @@ Expected<void> compile(vm::Program& prog, const Options& opts) {
   using namespace asmjit;
   if (prog.mode() != vm::Mode::Verified)
     return fail(Errc::unsupported, "jit: only verified-mode programs are compiled (checked mode runs on the interpreter)");
+  const auto t0 = std::chrono::steady_clock::now();
   CodeHolder code;
   if (asmjit::Error e = code.init(Environment::host()); e != kErrorOk)
     return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
@@ -135,6 +137,7 @@ Expected<void> compile(vm::Program& prog, const Options& opts) {
   code.flatten();
   if (asmjit::Error e = code.resolveUnresolvedLinks(); e != kErrorOk)
     return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
+  const auto t1 = std::chrono::steady_clock::now();
   // Helpers live in this binary: ask for code memory near it so helper calls
   // relocate to direct rel32 calls (asmjit keeps an address table otherwise).
   auto mem = CodeMemory::allocate(code.codeSize(), reinterpret_cast<const void*>(&callx_dispatch));
@@ -147,6 +150,13 @@ Expected<void> compile(vm::Program& prog, const Options& opts) {
   if (asmjit::Error e = code.copyFlattenedData(mem->data(), mem->size(), CopySectionFlags::kPadTargetBuffer); e != kErrorOk)
     return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
   if (auto r = mem->seal(); !r) return r;
+  if (opts.stats) {
+    const auto t2 = std::chrono::steady_clock::now();
+    opts.stats->emit_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+    opts.stats->memory_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(t2 - t1).count());
+    opts.stats->code_bytes = size;
+    opts.stats->insns = prog.size();
+  }
 
   std::vector<uint64_t> functions;
   for (const Label& l : out.function_labels) functions.push_back(base + code.labelOffsetFromBase(l));
