@@ -4,6 +4,7 @@
 // work limit.
 #include "verifier/verifier.hpp"
 
+#include <array>
 #include <bit>
 #include <chrono>
 #include <ctime>
@@ -112,9 +113,14 @@ class IdMap {
   bool match(uint32_t old_id, uint32_t cur_id) {
     if (old_id == 0 && cur_id == 0) return true;
     if (old_id == 0 || cur_id == 0) return false;
-    for (auto [o, c] : pairs_)
+    for (size_t k = 0; k < n_; ++k)
+      if (local_[k].first == old_id || local_[k].second == cur_id)
+        return local_[k].first == old_id && local_[k].second == cur_id;
+    for (auto [o, c] : more_)
       if (o == old_id || c == cur_id) return o == old_id && c == cur_id;
-    pairs_.push_back({old_id, cur_id});
+    // Most comparisons link a few ids: no allocation for them (covers() is hot).
+    if (n_ < local_.size()) local_[n_++] = {old_id, cur_id};
+    else more_.push_back({old_id, cur_id});
     return true;
   }
   // Precise scalars (the kernel's check_scalar_ids): an unlinked current
@@ -126,7 +132,9 @@ class IdMap {
   }
 
  private:
-  std::vector<std::pair<uint32_t, uint32_t>> pairs_;
+  std::array<std::pair<uint32_t, uint32_t>, 16> local_;
+  size_t n_ = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> more_;
   uint32_t tmp_ = 0x80000000u;  // above every id the checker hands out
 };
 
@@ -218,7 +226,10 @@ bool covers(const State& o, const State& c, bool privileged, const LiveTable* li
   const Marks* precise = done ? &done->precise : nullptr;
   if (o.frames.size() != c.frames.size() || o.refs.size() != c.refs.size()) return false;
   IdMap ids;
-  for (size_t f = 0; f < o.frames.size(); ++f) {
+  // The current frame first: that is where states usually differ (the
+  // verdict does not depend on the order, ids form a bijection either way).
+  for (size_t n = 0; n < o.frames.size(); ++n) {
+    const size_t f = o.frames.size() - 1 - n;
     // Registers live in a frame: at `pc` for the current one; for a caller,
     // where it resumes (after the call; a callback's helper call itself).
     // Frames are compared only when their call sites match (frame_covers).
