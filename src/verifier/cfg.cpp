@@ -41,11 +41,6 @@ uint32_t Cfg::subprog_of(uint32_t pc) const {
   return static_cast<uint32_t>(it - subprogs_.begin()) - 1;
 }
 
-std::optional<uint32_t> Cfg::index_of(uint32_t pc) const {
-  if (pc >= index_.size() || index_[pc] == kNone) return std::nullopt;
-  return index_[pc];
-}
-
 BasicExpected<Cfg, CfgError> Cfg::build(std::span<const Insn> insns, const CfgOptions& opts) {
   Cfg c;
   if (insns.empty()) return cfg_fail(0, "no instructions");

@@ -60,7 +60,10 @@ class Cfg {
   // Subprogram holding slot `pc`.
   [[nodiscard]] uint32_t subprog_of(uint32_t pc) const;
   // Index into the instruction vector of the instruction starting at slot `pc`.
-  [[nodiscard]] std::optional<uint32_t> index_of(uint32_t pc) const;
+  [[nodiscard]] std::optional<uint32_t> index_of(uint32_t pc) const {
+    if (pc >= index_.size() || index_[pc] == UINT32_MAX) return std::nullopt;
+    return index_[pc];
+  }
   // Where abstract states are compared (jump targets, fall-throughs after
   // conditional jumps, returns from calls).
   [[nodiscard]] bool is_prune_point(uint32_t pc) const { return prune_[pc]; }
