@@ -9,7 +9,8 @@
 // run / bpf_insns. Compile rows: ns_per_insn (total), emit_per_insn (lowering
 // and encoding only), code_bytes.
 //
-// Usage: jit_bench [--obj-dir=DIR] [google benchmark flags]
+// Usage: jit_bench [--obj-dir=DIR] [--dump=WORKLOAD] [google benchmark flags]
+// (--dump prints the workload's JIT code and exits)
 #include <benchmark/benchmark.h>
 #include <elf.h>
 
@@ -234,28 +235,35 @@ void bm_compile(benchmark::State& st, const std::vector<isa::RawInsn>* code) {
   st.counters["emit_per_insn"] = double(emit_ns) / runs / double(insns);
 }
 
-std::string take_obj_dir(int& argc, char** argv) {
-  std::string dir = XBPF_BENCH_OBJ_DIR;
-  constexpr std::string_view flag = "--obj-dir=";
+// Removes --NAME=VALUE from argv (before Google Benchmark sees it).
+std::string take_flag(int& argc, char** argv, std::string_view name, std::string value) {
+  const std::string flag = fmt::format("--{}=", name);
   int out = 1;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
-    if (a.starts_with(flag)) dir = std::string(a.substr(flag.size()));
+    if (a.starts_with(flag)) value = std::string(a.substr(flag.size()));
     else argv[out++] = argv[i];
   }
   argc = out;
-  return dir;
+  return value;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string obj_dir = take_obj_dir(argc, argv);
+  const std::string obj_dir = take_flag(argc, argv, "obj-dir", XBPF_BENCH_OBJ_DIR);
+  const std::string dump = take_flag(argc, argv, "dump", "");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   fill_input(g_mem);
   static std::vector<Workload> workloads;
   for (const WorkloadDef& def : kWorkloads) workloads.push_back(prepare(def, obj_dir));
+  for (const Workload& w : workloads) {
+    if (w.name != dump) continue;
+    auto text = jit::disassemble(*w.jit);
+    fmt::print("{}", text ? *text : text.error().message);
+    return 0;
+  }
   static const std::vector<isa::RawInsn> synthetic = synthetic_program(1000);
   benchmark::AddCustomContext("workload_compiler",
                               XBPF_BENCH_CLANG " -O2 (BPF: -target bpf -mcpu=" XBPF_BENCH_BPF_CPU ")");

@@ -362,4 +362,55 @@ TEST(JitDifferential, AluCornersAgree) {
   EXPECT_GT(checked, 20000u);
 }
 
+// Loop latches `if c goto +1; goto head` (which the JIT turns into one
+// inverted branch) for every condition, both widths, immediate and register.
+TEST(JitDifferential, InvertedLoopLatchesAgree) {
+  static const int64_t starts[] = {-3, 0, 5, INT32_MAX - 2, int64_t(UINT32_MAX) - 2, INT64_MAX - 2};
+  static const int32_t limits[] = {-1, 0, 3, 7};
+  size_t checked = 0;
+  for (const isa::OpInfo& info : isa::kOpTable) {
+    if (info.form != isa::Form::JumpImm && info.form != isa::Form::JumpReg) continue;
+    for (int64_t start : starts) {
+      for (int32_t limit : limits) {
+        for (int32_t step : {1, -1}) {
+          Insn latch{.op = info.op, .dst = 1, .off = 1};
+          if (info.form == isa::Form::JumpImm) latch.imm = limit;
+          else latch.src = 2;
+          std::vector<Insn> prog{
+              {.op = Op::MOV64_IMM, .dst = 0, .imm = 0},
+              {.op = Op::LDDW, .dst = 1, .imm = int32_t(start), .imm64 = start},
+              {.op = Op::MOV64_IMM, .dst = 2, .imm = limit},
+              {.op = Op::MOV64_IMM, .dst = 3, .imm = 0},
+              // head:
+              {.op = Op::ADD64_IMM, .dst = 0, .imm = 1},
+              {.op = Op::ADD64_IMM, .dst = 1, .imm = step},
+              {.op = Op::ADD64_IMM, .dst = 3, .imm = 1},
+              {.op = Op::JGT_IMM, .dst = 3, .off = 2, .imm = 20},
+              latch,
+              {.op = Op::JA, .off = -6},
+              {.op = Op::LSH64_IMM, .dst = 0, .imm = 8},
+              {.op = Op::ADD64_REG, .dst = 0, .src = 3},
+              {.op = Op::EXIT}};
+          uint32_t pc = 0;
+          for (Insn& x : prog) {
+            x.pc = pc;
+            pc += uint32_t(isa::slot_count(x.op));
+          }
+          const auto code = isa::encode_program(prog);
+          auto interp = vm::Program::load(code, {vm::Mode::Verified, nullptr});
+          auto native = vm::Program::load(code, {vm::Mode::Verified, nullptr});
+          ASSERT_TRUE(interp && native);
+          ASSERT_TRUE(jit::compile(*native).has_value());
+          vm::ExecContext c1, c2;
+          const uint64_t want = *interp->run(0, 0, c1), got = *native->run(0, 0, c2);
+          ASSERT_EQ(want, got) << info.name << " start=" << start << " limit=" << limit << " step=" << step << "\n"
+                               << describe(prog, *native);
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 44u * 6 * 4 * 2);
+}
+
 }  // namespace

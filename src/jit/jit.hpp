@@ -38,6 +38,8 @@ struct Options {
   // Use BMI2's shlx/shrx/sarx for shifts by a register when the CPU has them
   // (false: always the cl-based sequence; tests cover both).
   bool bmi2 = true;
+  // Align loop heads (targets of backward jumps) to 16 bytes.
+  bool align_loops = true;
   CompileStats* stats = nullptr;  // filled in when set
 };
 

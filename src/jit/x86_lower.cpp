@@ -48,6 +48,8 @@ class Lowering {
   Lowering(const vm::Program& prog, const Options& opts, x86::Assembler& a, Lowered& out)
       : prog_(prog), a_(a), out_(out) {
     bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
+    align_loops_ = opts.align_loops;
+    a_.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
   }
 
   Expected<void> run() {
@@ -62,9 +64,20 @@ class Lowering {
       const Insn* last = nullptr;
       for (; k < insns.size() && insns[k].pc < f.end; ++k) {
         const Insn& i = insns[k];
-        if (labels_[i.pc].isValid()) a_.bind(labels_[i.pc]);
+        if (labels_[i.pc].isValid()) {
+          if (loop_head_[i.pc]) a_.align(AlignMode::kCode, 16);
+          a_.bind(labels_[i.pc]);
+        }
         out_.insn_offsets[i.pc] = uint32_t(a_.offset());
         if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
+        if (k + 1 < insns.size() && jumps_over_goto(i, insns[k + 1])) {
+          // `if c goto +1; goto L` (clang's loop latch) becomes `if !c goto L`.
+          const Insn& ja = insns[++k];
+          if (auto r = jump(i, &labels_[size_t(ja.target())]); !r) return r;
+          out_.insn_offsets[ja.pc] = uint32_t(a_.offset());
+          last = &ja;
+          continue;
+        }
         if (auto r = emit(i); !r) return r;
         last = &i;
       }
@@ -83,6 +96,13 @@ class Lowering {
   }
 
   static bool can_fall_through(Op op) { return op != Op::EXIT && op != Op::JA && op != Op::JA32; }
+
+  // A conditional jump over an unconditional one nothing else jumps to.
+  bool jumps_over_goto(const Insn& i, const Insn& next) const {
+    const Form f = isa::info(i.op).form;
+    return (f == Form::JumpImm || f == Form::JumpReg) && i.target() == int64_t(i.pc) + 2 &&
+           (next.op == Op::JA || next.op == Op::JA32) && next.pc == i.pc + 1 && !labels_[next.pc].isValid();
+  }
 
   // Functions start at 0 and at every local call or `lddw func` target. Jumps
   // must stay inside their function (the verifier guarantees it).
@@ -103,6 +123,7 @@ class Lowering {
       for (uint32_t pc = functions_[f].begin; pc < functions_[f].end; ++pc) function_of_[pc] = uint32_t(f);
     }
     labels_.assign(n, Label());
+    loop_head_.assign(n, false);
     bool mentioned[11] = {};
     size_t f = 0;
     for (const Insn& i : insns) {
@@ -117,6 +138,7 @@ class Lowering {
         return fail(Errc::unsupported, "insn {}: jit: jump to insn {} leaves the function at insn {}", i.pc, t,
                     functions_[f].begin);
       if (!labels_[size_t(t)].isValid()) labels_[size_t(t)] = a_.newLabel();
+      if (t <= int64_t(i.pc) && align_loops_) loop_head_[size_t(t)] = true;
     }
     for (; f < functions_.size(); ++f) {
       close_function(functions_[f], mentioned);
@@ -517,8 +539,9 @@ class Lowering {
     }
   }
 
-  Expected<void> jump(const Insn& i) {
-    const Label& target = labels_[size_t(i.target())];
+  // With `inverted_to`, jumps there when the condition is false instead.
+  Expected<void> jump(const Insn& i, const Label* inverted_to = nullptr) {
+    const Label& target = inverted_to ? *inverted_to : labels_[size_t(i.target())];
     const isa::OpInfo& info = isa::info(i.op);
     if (info.form == Form::Jump || info.form == Form::JumpLong) {
       a_.jmp(target);
@@ -556,6 +579,7 @@ class Lowering {
       case 0xd0: cc = x86::CondCode::kLE; break;
       default: return unsupported(i);
     }
+    if (inverted_to) cc = x86::negateCond(cc);
     a_.j(cc, target);
     return {};
   }
@@ -680,6 +704,8 @@ class Lowering {
   std::vector<Function> functions_;
   std::vector<uint32_t> function_of_;  // pc -> index in functions_
   std::vector<Label> labels_;          // pc -> jump target label (invalid: not a target)
+  std::vector<bool> loop_head_;        // pc -> target of a backward jump (aligned to 16)
+  bool align_loops_ = true;
   const Function* cur_ = nullptr;
   Label abort_;
 };
