@@ -271,6 +271,10 @@ void mark_null_checked(Checker& c, State& s, uint32_t id, bool is_null) {
       r = RegState::scalar(Scalar::constant(0));
     } else {
       r.flags &= ~kMaybeNull;
+      // The id has done its work (as the kernel, which resets it so that
+      // pruning matches more states); a value holding a spin lock keeps it:
+      // lock and unlock must name the same value.
+      if (!(r.type == RegType::PtrToMapValue && r.map && r.map->spin_lock_off >= 0)) r.id = 0;
     }
   });
   if (is_null && ref)
