@@ -275,8 +275,10 @@ void check_seeds(uint64_t first, uint64_t count) {
     ASSERT_TRUE(interp.has_value()) << "seed " << seed << ": " << interp.error().message;
     auto native = vm::Program::load(code, {vm::Mode::Verified, &helpers()});
     ASSERT_TRUE(native.has_value());
-    auto c = jit::compile(*native, {.bmi2 = seed % 2 == 0});
+    jit::CompileStats stats;
+    auto c = jit::compile(*native, {.bmi2 = seed % 2 == 0, .stats = &stats});
     ASSERT_TRUE(c.has_value()) << "seed " << seed << ": " << c.error().message;
+    ASSERT_FALSE(stats.rel32_retry) << "seed " << seed << ": a jump size bound was too small";
     std::mt19937_64 mem_rng(seed * 7919);
     std::vector<uint8_t> mem(kMemSize);
     for (auto& b : mem) b = uint8_t(mem_rng());

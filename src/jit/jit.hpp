@@ -32,6 +32,7 @@ struct CompileStats {
   uint64_t memory_ns = 0;  // code memory: allocation, relocation, copy, mprotect to read+execute
   size_t code_bytes = 0;
   size_t insns = 0;        // BPF instructions compiled
+  bool rel32_retry = false;  // a rel8 size bound was wrong: compiled again with rel32 jumps only
 };
 
 struct Options {

@@ -120,10 +120,12 @@ uint64_t callx_dispatch(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint
   return fn(r1, r2, r3, r4, r5, area->ctx);
 }
 
-Expected<void> compile(vm::Program& prog, const Options& opts) {
+namespace {
+
+// One attempt; `*encoder_failed` tells an asmjit error (then compile() tries
+// again without rel8 forward jumps) from the program's own problems.
+Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_jumps, bool* encoder_failed) {
   using namespace asmjit;
-  if (prog.mode() != vm::Mode::Verified)
-    return fail(Errc::unsupported, "jit: only verified-mode programs are compiled (checked mode runs on the interpreter)");
   const auto t0 = std::chrono::steady_clock::now();
   CodeHolder code;
   if (asmjit::Error e = code.init(Environment::host()); e != kErrorOk)
@@ -132,11 +134,13 @@ Expected<void> compile(vm::Program& prog, const Options& opts) {
   code.setErrorHandler(&errors);
   x86::Assembler a(&code);
   Lowered out;
-  if (auto r = lower(prog, opts, a, out); !r) return r;
-  if (errors.error != kErrorOk) return fail(Errc::unsupported, "jit: encoder: {}", errors.message);
-  code.flatten();
-  if (asmjit::Error e = code.resolveUnresolvedLinks(); e != kErrorOk)
-    return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
+  if (auto r = lower(prog, opts, short_jumps, a, out); !r) return r;
+  if (errors.error == kErrorOk) code.flatten();
+  if (errors.error == kErrorOk) code.resolveUnresolvedLinks();
+  if (errors.error != kErrorOk) {
+    *encoder_failed = true;
+    return fail(Errc::unsupported, "jit: encoder: {}", errors.message);
+  }
   const auto t1 = std::chrono::steady_clock::now();
   // Helpers live in this binary: ask for code memory near it so helper calls
   // relocate to direct rel32 calls (asmjit keeps an address table otherwise).
@@ -165,6 +169,20 @@ Expected<void> compile(vm::Program& prog, const Options& opts) {
   prog.set_native(std::make_unique<NativeProgram>(std::move(*mem), size, std::move(functions), std::move(out.function_pcs),
                                                   std::move(out.insn_offsets), main));
   return {};
+}
+
+}  // namespace
+
+Expected<void> compile(vm::Program& prog, const Options& opts) {
+  if (prog.mode() != vm::Mode::Verified)
+    return fail(Errc::unsupported, "jit: only verified-mode programs are compiled (checked mode runs on the interpreter)");
+  bool encoder_failed = false;
+  auto r = compile_once(prog, opts, true, &encoder_failed);
+  if (!r && encoder_failed) {
+    r = compile_once(prog, opts, false, &encoder_failed);
+    if (r && opts.stats) opts.stats->rel32_retry = true;
+  }
+  return r;
 }
 
 std::optional<CodeView> code_of(const vm::Program& prog) {

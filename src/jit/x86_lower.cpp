@@ -45,8 +45,8 @@ struct Function {
 
 class Lowering {
  public:
-  Lowering(const vm::Program& prog, const Options& opts, x86::Assembler& a, Lowered& out)
-      : prog_(prog), a_(a), out_(out) {
+  Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out)
+      : prog_(prog), a_(a), out_(out), short_jumps_(short_jumps) {
     bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
     align_loops_ = opts.align_loops;
     a_.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
@@ -54,6 +54,9 @@ class Lowering {
 
   Expected<void> run() {
     if (auto r = find_functions(); !r) return r;
+    // One buffer for the whole program: the size bounds overestimate about 3x.
+    CodeHolder* code = a_.code();
+    code->reserveBuffer(&code->textSection()->buffer(), 256 + bound_prefix_.back() / 2);
     emit_enter_stub();
     out_.insn_offsets.assign(slot_count(prog_), 0);
     const auto insns = prog_.insns();
@@ -73,7 +76,7 @@ class Lowering {
         if (k + 1 < insns.size() && jumps_over_goto(i, insns[k + 1])) {
           // `if c goto +1; goto L` (clang's loop latch) becomes `if !c goto L`.
           const Insn& ja = insns[++k];
-          if (auto r = jump(i, &labels_[size_t(ja.target())]); !r) return r;
+          if (auto r = jump(i, ja.target(), ja.pc + 1, true); !r) return r;
           out_.insn_offsets[ja.pc] = uint32_t(a_.offset());
           last = &ja;
           continue;
@@ -96,6 +99,48 @@ class Lowering {
   }
 
   static bool can_fall_through(Op op) { return op != Op::EXIT && op != Op::JA && op != Op::JA32; }
+
+  // True when a forward jump from slot `next` to slot `to` certainly fits a
+  // rel8 displacement: the code in between is at most the sum of its
+  // instructions' size bounds plus a loop head's alignment. (A bound that is
+  // wrong makes asmjit fail the jump; compile() then retries with rel32 only.)
+  // Backward jumps need no help: asmjit knows a bound label's distance.
+  bool near(uint32_t next, int64_t to) const {
+    if (!short_jumps_ || to <= int64_t(next) - 1) return false;
+    const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next];
+    return bytes <= 100;
+  }
+
+  // Upper bound of the bytes emit() produces for `i` (before relocation), plus
+  // 15 for the alignment of a loop head.
+  uint32_t max_bytes(const Insn& i) const {
+    uint32_t n;
+    switch (isa::info(i.op).form) {
+      case Form::AluImm:
+      case Form::AluReg:
+      case Form::AluUnary: {
+        const uint8_t kind = isa::info(i.op).code & 0xf0;
+        n = kind == 0x30 || kind == 0x90 ? 72 : 20;  // division; shifts without BMI2 are 4 insns
+        break;
+      }
+      case Form::Endian: n = 12; break;
+      case Form::LoadImm64: n = 12; break;
+      case Form::Load:
+      case Form::StoreImm:
+      case Form::StoreReg: n = 14; break;
+      case Form::Atomic: n = 48; break;
+      case Form::Jump:
+      case Form::JumpLong: n = 6; break;
+      case Form::JumpImm:
+      case Form::JumpReg: n = 16; break;
+      case Form::Call: n = uint32_t(i.imm) == vm::kHelperTailCall || !prog_.array_lookups().empty() ? 96 : 16; break;
+      case Form::CallLocal: n = 6; break;
+      case Form::CallReg: n = 56; break;
+      case Form::Exit: n = 16; break;
+      default: n = 96; break;  // legacy packet loads, anything new
+    }
+    return n + (loop_head_[i.pc] ? 15 : 0);
+  }
 
   // A conditional jump over an unconditional one nothing else jumps to.
   bool jumps_over_goto(const Insn& i, const Insn& next) const {
@@ -143,6 +188,12 @@ class Lowering {
     for (; f < functions_.size(); ++f) {
       close_function(functions_[f], mentioned);
       std::fill(std::begin(mentioned), std::end(mentioned), false);
+    }
+    bound_prefix_.assign(n + 1, 0);
+    for (size_t k = 0, pc = 0; pc < n; ++pc) {
+      uint32_t b = 0;
+      if (k < insns.size() && insns[k].pc == pc) b = max_bytes(insns[k++]);
+      bound_prefix_[pc + 1] = bound_prefix_[pc] + b;
     }
     for (const Function& fn : functions_) {
       out_.function_pcs.push_back(fn.begin);
@@ -227,7 +278,7 @@ class Lowering {
       case Form::Jump:
       case Form::JumpLong:
       case Form::JumpImm:
-      case Form::JumpReg: return jump(i);
+      case Form::JumpReg: return jump(i, i.target(), i.pc + 1, false);
       case Form::Call: return call_helper(i);
       case Form::CallLocal: a_.call(functions_[function_index(i.target())].prologue); return {};
       case Form::CallKfunc: return fail(Errc::unsupported, "insn {}: jit: kfunc calls are not supported", i.pc);
@@ -539,11 +590,14 @@ class Lowering {
     }
   }
 
-  // With `inverted_to`, jumps there when the condition is false instead.
-  Expected<void> jump(const Insn& i, const Label* inverted_to = nullptr) {
-    const Label& target = inverted_to ? *inverted_to : labels_[size_t(i.target())];
+  // Jumps to `to` (an instruction slot) when the condition holds, or when it
+  // does not if `inverted`; `next` is the slot after the jump's code.
+  Expected<void> jump(const Insn& i, int64_t to, uint32_t next, bool inverted) {
+    const Label& target = labels_[size_t(to)];
     const isa::OpInfo& info = isa::info(i.op);
+    const bool rel8 = near(next, to);
     if (info.form == Form::Jump || info.form == Form::JumpLong) {
+      if (rel8) a_.short_();
       a_.jmp(target);
       return {};
     }
@@ -579,7 +633,8 @@ class Lowering {
       case 0xd0: cc = x86::CondCode::kLE; break;
       default: return unsupported(i);
     }
-    if (inverted_to) cc = x86::negateCond(cc);
+    if (inverted) cc = x86::negateCond(cc);
+    if (rel8) a_.short_();
     a_.j(cc, target);
     return {};
   }
@@ -705,16 +760,19 @@ class Lowering {
   std::vector<uint32_t> function_of_;  // pc -> index in functions_
   std::vector<Label> labels_;          // pc -> jump target label (invalid: not a target)
   std::vector<bool> loop_head_;        // pc -> target of a backward jump (aligned to 16)
+  std::vector<uint32_t> bound_prefix_;  // pc -> sum of max_bytes() of the slots before it
   bool align_loops_ = true;
+  bool short_jumps_ = true;
   const Function* cur_ = nullptr;
   Label abort_;
 };
 
 }  // namespace
 
-Expected<void> lower(const vm::Program& prog, const Options& opts, x86::Assembler& a, Lowered& out) {
+Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a,
+                     Lowered& out) {
   if (prog.size() == 0) return fail(Errc::invalid_program, "jit: empty program");
-  Lowering l(prog, opts, a, out);
+  Lowering l(prog, opts, short_jumps, a, out);
   return l.run();
 }
 

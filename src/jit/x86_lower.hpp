@@ -21,8 +21,10 @@ struct Lowered {
 };
 
 // Emits the entry stub (at offset 0), then every function of `prog` with its
-// prologue. Errors name the instruction.
-[[nodiscard]] Expected<void> lower(const vm::Program& prog, const Options& opts, asmjit::x86::Assembler& a,
-                                   Lowered& out);
+// prologue. With `short_jumps`, forward jumps whose size bound fits use rel8
+// (an encoder error if a bound was wrong: lower again without). Errors name
+// the instruction.
+[[nodiscard]] Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_jumps,
+                                   asmjit::x86::Assembler& a, Lowered& out);
 
 }  // namespace xbpf::jit
