@@ -63,6 +63,7 @@ class Lowering {
     size_t k = 0;
     for (Function& f : functions_) {
       cur_ = &f;
+      nonzero32_ = nonzero64_ = 0;
       emit_prologue(f);
       const Insn* last = nullptr;
       for (; k < insns.size() && insns[k].pc < f.end; ++k) {
@@ -70,6 +71,7 @@ class Lowering {
         if (labels_[i.pc].isValid()) {
           if (loop_head_[i.pc]) a_.align(AlignMode::kCode, 16);
           a_.bind(labels_[i.pc]);
+          nonzero32_ = nonzero64_ = 0;  // other paths join here
         }
         out_.insn_offsets[i.pc] = uint32_t(a_.offset());
         if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
@@ -82,6 +84,7 @@ class Lowering {
           continue;
         }
         if (auto r = emit(i); !r) return r;
+        track_nonzero(i);
         last = &i;
       }
       if (!last || can_fall_through(last->op)) emit_abort(Abort::fell_off, f.end);
@@ -387,14 +390,17 @@ class Lowering {
     if (!dst_is_rax) a_.mov(kT9, x86::rax);
     if (!dst_is_rdx) a_.mov(kT10, x86::rdx);
     if (!dst_is_rax) a_.mov(ax, d);
-    // Unsigned x / 0 needs no code of its own: t is already the result, 0.
+    // A divisor known to be nonzero in this block needs no zero test; unsigned
+    // x / 0 needs no code of its own either (t is already the result, 0).
+    const bool check_zero = !imm && !known_nonzero(i.src, is64);
+    const bool check_minus_one = !imm && sign;
     Label done = a_.newLabel(), minus_one = a_.newLabel();
     Label zero = sign || mod ? a_.newLabel() : done;
-    if (!imm) {
-      if (sign) {
-        a_.cmp(t, Imm(-1));
-        a_.short_().je(minus_one);
-      }
+    if (check_minus_one) {
+      a_.cmp(t, Imm(-1));
+      a_.short_().je(minus_one);
+    }
+    if (check_zero) {
       a_.test(t, t);
       a_.short_().jz(zero);
     }
@@ -406,25 +412,71 @@ class Lowering {
       a_.div(dx, ax, t);
     }
     a_.mov(t, mod ? dx : ax);
-    if (!imm && (sign || mod)) {
-      a_.short_().jmp(done);
+    const bool zero_block = check_zero && (sign || mod);
+    if (zero_block || check_minus_one) a_.short_().jmp(done);
+    if (zero_block) {
       a_.bind(zero);
       if (mod) a_.mov(t, ax);  // x % 0 = x; for x / 0, t is already 0
-      if (sign) {
-        a_.short_().jmp(done);
-        a_.bind(minus_one);
-        if (mod) {
-          a_.xor_(kT11.r32(), kT11.r32());
-        } else {
-          a_.mov(t, ax);
-          a_.neg(t);
-        }
+      if (check_minus_one) a_.short_().jmp(done);
+    }
+    if (check_minus_one) {
+      a_.bind(minus_one);
+      if (mod) {
+        a_.xor_(kT11.r32(), kT11.r32());
+      } else {
+        a_.mov(t, ax);
+        a_.neg(t);
       }
     }
-    if (!imm) a_.bind(done);
+    if (check_zero || check_minus_one) a_.bind(done);
     if (!dst_is_rax) a_.mov(x86::rax, kT9);
     if (!dst_is_rdx) a_.mov(x86::rdx, kT10);
     a_.mov(d64, kT11);
+  }
+
+  // Registers whose value (low 32 bits / all 64) is known nonzero in the
+  // current straight-line block: set by `or` or `mov` of a nonzero immediate
+  // (clang's `x | 1` before a division), copied by mov, forgotten on any other
+  // write, at jump targets and after calls.
+  bool known_nonzero(uint8_t r, bool is64) const { return ((is64 ? nonzero64_ : nonzero32_) >> r) & 1; }
+
+  void track_nonzero(const Insn& i) {
+    const isa::OpInfo& info = isa::info(i.op);
+    auto set = [&](uint8_t r, bool lo, bool all) {
+      const uint16_t bit = uint16_t(1u << r);
+      nonzero32_ = uint16_t(lo ? nonzero32_ | bit : nonzero32_ & ~bit);
+      nonzero64_ = uint16_t(all ? nonzero64_ | bit : nonzero64_ & ~bit);
+    };
+    const uint8_t kind = info.code & 0xf0;
+    switch (info.form) {
+      case Form::AluImm: {
+        const bool nz = i.imm != 0 && (kind == 0x40 || kind == 0xb0);  // or, mov
+        set(i.dst, nz, nz);
+        break;
+      }
+      case Form::AluReg:
+        if (kind == 0xb0 && i.off == 0) {  // mov: the copy is as nonzero as its source
+          const bool lo = known_nonzero(i.src, false);
+          set(i.dst, lo, isa::is_32bit(i.op) ? lo : known_nonzero(i.src, true));
+        } else {
+          set(i.dst, false, false);
+        }
+        break;
+      case Form::AluUnary:
+      case Form::Endian:
+      case Form::Load: set(i.dst, false, false); break;
+      case Form::LoadImm64: set(i.dst, uint32_t(i.imm64) != 0, i.imm64 != 0); break;
+      case Form::Atomic:
+        set(i.src, false, false);
+        set(0, false, false);
+        break;
+      case Form::Call:
+      case Form::CallLocal:
+      case Form::CallReg:
+      case Form::LoadAbs:
+      case Form::LoadInd: nonzero32_ = nonzero64_ = 0; break;
+      default: break;  // stores, jumps, exit
+    }
   }
 
   // Shift counts are masked to 5/6 bits, as x86 does itself.
@@ -763,6 +815,7 @@ class Lowering {
   std::vector<uint32_t> bound_prefix_;  // pc -> sum of max_bytes() of the slots before it
   bool align_loops_ = true;
   bool short_jumps_ = true;
+  uint16_t nonzero32_ = 0, nonzero64_ = 0;  // bit r: see known_nonzero()
   const Function* cur_ = nullptr;
   Label abort_;
 };
