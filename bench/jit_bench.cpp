@@ -60,6 +60,7 @@ struct Workload {
   std::vector<isa::RawInsn> code;
   std::unique_ptr<vm::Program> interp;
   std::unique_ptr<vm::Program> jit;
+  std::unique_ptr<vm::Program> jit_noalign;  // loop heads not aligned: code placement's share
   uint64_t insns = 0;  // executed per run (checked interpreter)
   uint64_t checksum = 0;
 };
@@ -118,6 +119,8 @@ Workload prepare(const WorkloadDef& def, const std::string& dir) {
   w.interp = load(w.code, vm::Mode::Verified, w.name);
   w.jit = load(w.code, vm::Mode::Verified, w.name);
   if (auto r = jit::compile(*w.jit); !r) die(fmt::format("{}: jit: {}", w.name, r.error().message));
+  w.jit_noalign = load(w.code, vm::Mode::Verified, w.name);
+  if (auto r = jit::compile(*w.jit_noalign, {.align_loops = false}); !r) die(r.error().message);
   auto checked = load(w.code, vm::Mode::Checked, w.name);
 
   const uint64_t native = w.native(g_mem, XBPF_MEM_SIZE);
@@ -128,8 +131,9 @@ Workload prepare(const WorkloadDef& def, const std::string& dir) {
   auto i = w.interp->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, c1);
   auto j = w.jit->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, c2);
   auto k = checked->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, c3);
-  if (!i || !j || !k) die(fmt::format("{}: a run failed", w.name));
-  if (*i != native || *j != native)
+  auto u = w.jit_noalign->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, c1);
+  if (!i || !j || !k || !u) die(fmt::format("{}: a run failed", w.name));
+  if (*i != native || *j != native || *u != native)
     die(fmt::format("{}: CHECKSUM MISMATCH: native {:#x}, interpreter {:#x}, jit {:#x}", w.name, native, *i, *j));
   w.checksum = native;
   w.insns = c3.insns_executed;
@@ -150,8 +154,10 @@ void bm_native(benchmark::State& st, const Workload* w) {
   set_counters(st, *w);
 }
 
-void bm_run(benchmark::State& st, const Workload* w, bool on_jit) {
-  const vm::Program& p = on_jit ? *w->jit : *w->interp;
+enum class Engine { Interp, Jit, JitNoAlign };
+
+void bm_run(benchmark::State& st, const Workload* w, Engine e) {
+  const vm::Program& p = e == Engine::Jit ? *w->jit : e == Engine::JitNoAlign ? *w->jit_noalign : *w->interp;
   vm::ExecContext ctx;
   for (auto _ : st) {
     auto r = p.run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, ctx);
@@ -270,8 +276,9 @@ int main(int argc, char** argv) {
   for (const Workload& w : workloads) {
     const Workload* p = &w;
     benchmark::RegisterBenchmark((w.name + "/native").c_str(), bm_native, p);
-    benchmark::RegisterBenchmark((w.name + "/jit").c_str(), bm_run, p, true);
-    benchmark::RegisterBenchmark((w.name + "/interp").c_str(), bm_run, p, false);
+    benchmark::RegisterBenchmark((w.name + "/jit").c_str(), bm_run, p, Engine::Jit);
+    benchmark::RegisterBenchmark((w.name + "/jit_noalign").c_str(), bm_run, p, Engine::JitNoAlign);
+    benchmark::RegisterBenchmark((w.name + "/interp").c_str(), bm_run, p, Engine::Interp);
   }
   for (const Workload& w : workloads)
     benchmark::RegisterBenchmark(("compile/" + w.name).c_str(), bm_compile, &w.code);
