@@ -4,7 +4,9 @@
 // disassembly.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <fstream>
 #include <sstream>
 
@@ -348,6 +350,31 @@ TEST(Jit, Disassembles) {
   EXPECT_NE(text->find("r0 += r1"), std::string::npos) << *text;
   EXPECT_NE(text->find("add rax, rdi"), std::string::npos) << *text;
   EXPECT_NE(text->find("ret"), std::string::npos) << *text;
+}
+
+// Runs share nothing but the code: many threads may run one program at once.
+TEST(Jit, ConcurrentRuns) {
+  vm::HelperTable helpers;
+  helpers.set(1, [](uint64_t a, uint64_t b, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return a * 3 + b; },
+              "h");
+  const auto p = jit(
+      "mov %r6, %r1\nstxdw [%r10-8], %r1\nmov %r2, 1\ncall 1\nldxdw %r1, [%r10-8]\nadd %r0, %r1\n"
+      "call local f\nadd %r0, %r6\nexit\n"
+      "f:\nstxdw [%r10-8], %r0\nldxdw %r0, [%r10-8]\nmul %r0, 2\nexit\n",
+      &helpers);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (uint64_t k = 0; k < 2000; ++k) {
+        const uint64_t x = k * 4 + uint64_t(t);
+        vm::ExecContext ctx;
+        auto r = p.run(x, 0, ctx);
+        if (!r || *r != (x * 3 + 1 + x) * 2 + x) ++wrong;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(Jit, ProgramsMoveWithTheirCode) {
