@@ -44,7 +44,7 @@ Marks scalar_locations_under(const State& covering, const State& s) {
   return m;
 }
 
-void mark_stack_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint64_t, kMaxCallFrames>& written,
+void mark_stack_read(Checkpoints& cps, int32_t cp, const std::array<uint64_t, kMaxCallFrames>& written,
                      size_t frame, uint64_t mask) {
   mask &= ~written[frame];
   while (mask && cp >= 0) {
@@ -57,7 +57,7 @@ void mark_stack_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<
   }
 }
 
-void mark_regs_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint16_t, kMaxCallFrames>& written,
+void mark_regs_read(Checkpoints& cps, int32_t cp, const std::array<uint16_t, kMaxCallFrames>& written,
                     size_t frame, uint16_t mask) {
   mask = static_cast<uint16_t>(mask & ~written[frame]);
   while (mask && cp >= 0) {

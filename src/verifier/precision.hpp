@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "verifier/checker.hpp"
@@ -69,6 +70,10 @@ struct Checkpoint {
   std::array<uint16_t, kMaxCallFrames> read_regs{}, seg_written_regs{};
 };
 
+// Every stored state of a verification, by index (a deque: appending never
+// moves the stored states, which are large).
+using Checkpoints = std::deque<Checkpoint>;
+
 // One executed instruction of a path: paths that fork share their prefix
 // (entries form a tree through `prev`).
 struct HistEntry {
@@ -86,15 +91,15 @@ struct HistEntry {
 // Marks slots `mask` of frame `frame`, read by the path whose latest
 // checkpoint is `cp` and which overwrote `written` since, as read in every
 // checkpoint up the chain until a whole overwrite screens them.
-void mark_stack_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint64_t, kMaxCallFrames>& written,
+void mark_stack_read(Checkpoints& cps, int32_t cp, const std::array<uint64_t, kMaxCallFrames>& written,
                      size_t frame, uint64_t mask);
 // The same for registers `mask` of frame `frame`.
-void mark_regs_read(std::vector<Checkpoint>& cps, int32_t cp, const std::array<uint16_t, kMaxCallFrames>& written,
+void mark_regs_read(Checkpoints& cps, int32_t cp, const std::array<uint16_t, kMaxCallFrames>& written,
                     size_t frame, uint16_t mask);
 
 class Precision {
  public:
-  Precision(const Checker& checker, std::vector<Checkpoint>& cps) : checker_(checker), cps_(cps) {}
+  Precision(const Checker& checker, Checkpoints& cps) : checker_(checker), cps_(cps) {}
 
   // Appends the instruction `i` that just ran in frame `frame` after `prev`;
   // returns the new entry's index.
@@ -117,7 +122,7 @@ class Precision {
   bool apply(Checkpoint& c, Marks& bt) const;
 
   const Checker& checker_;
-  std::vector<Checkpoint>& cps_;
+  Checkpoints& cps_;
   std::vector<HistEntry> hist_;
   std::vector<uint16_t> linked_;
   uint64_t fallbacks_ = 0;

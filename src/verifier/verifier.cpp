@@ -388,7 +388,7 @@ bool covers(const State& o, const State& c, bool privileged, const LiveTable* li
 // widen_imprecise_scalars: a scalar that differs from the previous iteration's
 // and that nothing needed precise there becomes unknown. Widening only loses
 // information, so it is sound; a later check that needs the value rejects.
-void widen_loop_state(const std::vector<detail::Checkpoint>& cps, int32_t cp, uint32_t pc, State& st) {
+void widen_loop_state(const detail::Checkpoints& cps, int32_t cp, uint32_t pc, State& st) {
   const detail::Checkpoint* prev = nullptr;
   for (int32_t k = cp; k >= 0 && !prev; k = cps[size_t(k)].parent)
     if (cps[size_t(k)].pc == pc && cps[size_t(k)].st.frames.size() == st.frames.size()) prev = &cps[size_t(k)];
@@ -444,7 +444,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   Checker checker(insns, *cfg, env);
   std::vector<int32_t> stack_depth(cfg->subprogs().size(), 0);  // per subprogram, over all paths
 
-  std::vector<Checkpoint> cps;
+  detail::Checkpoints cps;
   detail::Precision precision(checker, cps);
   std::vector<std::vector<int32_t>> at_pc(slots);
   std::vector<Path> pending;
