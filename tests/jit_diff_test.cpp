@@ -4,7 +4,8 @@
 // The generator only writes programs whose behaviour the ISA defines and that
 // a verifier would accept in spirit: memory accesses stay inside the granted
 // buffer (r6 = its base, never written) or the zeroed top of the stack; jumps
-// go forward (so every program ends); r1-r5 are redefined after a helper call
+// go forward except the latches of counted loops (r9 counts, so every program
+// ends; nothing jumps into a loop); r1-r5 are redefined after a helper call
 // (their values are undefined after a call, and the engines differ there);
 // r10 is only a memory base. Every register is stored to the buffer before
 // exit, so the memory comparison covers the final registers too.
@@ -49,6 +50,7 @@ class Generator {
   std::vector<Insn> generate() {
     items_.clear();
     targets_.clear();
+    loops_.clear();
     const bool with_sub = pick(3) == 0;
     emit({.op = Op::MOV64_REG, .dst = 6, .src = 1});
     for (int32_t off = 8; off <= kStackUsed; off += 8) emit({.op = Op::STDW, .dst = 10, .off = int16_t(-off)});
@@ -96,17 +98,63 @@ class Generator {
   uint64_t pick(uint64_t n) { return rng_() % n; }
 
   // Forward jumps registered from targets_[first] on land at most on `end`.
+  // Forward jumps registered from targets_[first] on land at most on `end`,
+  // and never inside a loop (its counter would be stale): past it instead.
   void clamp_targets(size_t first, size_t end) {
-    for (size_t k = first; k < targets_.size(); ++k)
-      if (targets_[k].second != kSub && targets_[k].second > end) targets_[k].second = end;
+    for (size_t k = first; k < targets_.size(); ++k) {
+      auto& [at, target] = targets_[k];
+      if (target == kSub || target <= at) continue;
+      for (const auto& [head, past] : loops_)
+        if (target >= head && target < past && !(at >= head && at < past)) target = past;
+      if (target > end) target = end;
+    }
   }
   void emit(Insn i) { items_.push_back(i); }
 
   // A register the body may write: r6 (buffer base) and r10 never; in the
   // subprogram, not r6 either (it is the caller's, restored on return anyway).
   uint8_t reg() {
-    static const uint8_t pool[] = {0, 1, 2, 3, 4, 5, 7, 8, 9};
+    static const uint8_t pool[] = {0, 1, 2, 3, 4, 5, 7, 8};  // r9: loop counter
     return pool[pick(std::size(pool))];
+  }
+
+  // A counted loop (r9 = 1..5) around a few jump-free instructions, closed
+  // either by `if r9 != 0 goto head` or by clang's latch `if r9 == 0 goto +1;
+  // goto head`. Forward jumps from elsewhere never land inside it.
+  void loop(bool sub) {
+    emit({.op = Op::MOV64_IMM, .dst = 9, .imm = int32_t(1 + pick(5))});
+    const size_t head = items_.size();
+    const size_t n = 1 + pick(6);
+    for (size_t k = 0; k < n; ++k) {
+      const uint64_t kind = pick(10);
+      if (kind < 6) alu();
+      else if (kind < 8) body_memory(sub, false);
+      else body_memory(sub, true);
+    }
+    emit({.op = Op::ADD64_IMM, .dst = 9, .imm = -1});
+    if (pick(2)) {
+      targets_.push_back({items_.size(), head});
+      emit({.op = pick(2) ? Op::JNE_IMM : Op::JNE32_IMM, .dst = 9, .imm = 0});
+    } else {
+      emit({.op = Op::JEQ_IMM, .dst = 9, .off = 1, .imm = 0});
+      targets_.push_back({items_.size(), head});
+      emit({.op = pick(2) ? Op::JA : Op::JA32});
+    }
+    loops_.push_back({head, items_.size()});
+  }
+
+  void body_memory(bool sub, bool store) {
+    if (!store) {
+      static const Op loads[] = {Op::LDXB, Op::LDXH, Op::LDXW, Op::LDXDW, Op::LDXSB, Op::LDXSH, Op::LDXSW};
+      const Op op = loads[pick(std::size(loads))];
+      auto [base, off] = address(isa::mem_size(isa::info(op).code), false, sub);
+      return emit({.op = op, .dst = reg(), .src = base, .off = off});
+    }
+    static const Op stores[] = {Op::STB, Op::STH, Op::STW, Op::STDW, Op::STXB, Op::STXH, Op::STXW, Op::STXDW};
+    const Op op = stores[pick(std::size(stores))];
+    auto [base, off] = address(isa::mem_size(isa::info(op).code), false, sub);
+    const bool imm = isa::info(op).form == isa::Form::StoreImm;
+    emit({.op = op, .dst = base, .src = uint8_t(imm ? 0 : reg()), .off = off, .imm = imm ? imm32() : 0});
   }
 
   int64_t interesting() {
@@ -140,21 +188,11 @@ class Generator {
 
   void body_insn(bool with_sub, bool sub) {
     const uint64_t kind = pick(100);
-    if (kind < 45) return alu();
+    if (kind < 41) return alu();
+    if (kind < 45) return loop(sub);
     if (kind < 50) return emit(random_value(reg()));
-    if (kind < 60) {
-      static const Op loads[] = {Op::LDXB, Op::LDXH, Op::LDXW, Op::LDXDW, Op::LDXSB, Op::LDXSH, Op::LDXSW};
-      const Op op = loads[pick(std::size(loads))];
-      auto [base, off] = address(isa::mem_size(isa::info(op).code), false, sub);
-      return emit({.op = op, .dst = reg(), .src = base, .off = off});
-    }
-    if (kind < 70) {
-      static const Op stores[] = {Op::STB, Op::STH, Op::STW, Op::STDW, Op::STXB, Op::STXH, Op::STXW, Op::STXDW};
-      const Op op = stores[pick(std::size(stores))];
-      auto [base, off] = address(isa::mem_size(isa::info(op).code), false, sub);
-      const bool imm = isa::info(op).form == isa::Form::StoreImm;
-      return emit({.op = op, .dst = base, .src = uint8_t(imm ? 0 : reg()), .off = off, .imm = imm ? imm32() : 0});
-    }
+    if (kind < 60) return body_memory(sub, false);
+    if (kind < 70) return body_memory(sub, true);
     if (kind < 77) {
       static const Op atomics[] = {
           Op::ATOMIC_ADD64, Op::ATOMIC_ADD32, Op::ATOMIC_OR64, Op::ATOMIC_OR32, Op::ATOMIC_AND64,
@@ -237,6 +275,7 @@ class Generator {
   std::mt19937_64 rng_;
   std::vector<Insn> items_;
   std::vector<std::pair<size_t, size_t>> targets_;  // (item, target item or kSub)
+  std::vector<std::pair<size_t, size_t>> loops_;    // [head, past the latch)
 };
 
 struct Outcome {
