@@ -15,6 +15,7 @@
 #include <bit>
 
 #include "jit/run_area.hpp"
+#include "jit/x86_facts.hpp"
 
 namespace xbpf::jit {
 namespace {
@@ -63,7 +64,7 @@ class Lowering {
     size_t k = 0;
     for (Function& f : functions_) {
       cur_ = &f;
-      nonzero32_ = nonzero64_ = 0;
+      nonzero_.clear();
       emit_prologue(f);
       const Insn* last = nullptr;
       for (; k < insns.size() && insns[k].pc < f.end; ++k) {
@@ -71,7 +72,7 @@ class Lowering {
         if (labels_[i.pc].isValid()) {
           if (loop_head_[i.pc]) a_.align(AlignMode::kCode, 16);
           a_.bind(labels_[i.pc]);
-          nonzero32_ = nonzero64_ = 0;  // other paths join here
+          nonzero_.clear();  // other paths join here
         }
         out_.insn_offsets[i.pc] = uint32_t(a_.offset());
         if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
@@ -84,7 +85,7 @@ class Lowering {
           continue;
         }
         if (auto r = emit(i); !r) return r;
-        track_nonzero(i);
+        nonzero_.update(i);
         last = &i;
       }
       if (!last || can_fall_through(last->op)) emit_abort(Abort::fell_off, f.end);
@@ -112,37 +113,6 @@ class Lowering {
     if (!short_jumps_ || to <= int64_t(next) - 1) return false;
     const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next];
     return bytes <= 100;
-  }
-
-  // Upper bound of the bytes emit() produces for `i` (before relocation), plus
-  // 15 for the alignment of a loop head.
-  uint32_t max_bytes(const Insn& i) const {
-    uint32_t n;
-    switch (isa::info(i.op).form) {
-      case Form::AluImm:
-      case Form::AluReg:
-      case Form::AluUnary: {
-        const uint8_t kind = isa::info(i.op).code & 0xf0;
-        n = kind == 0x30 || kind == 0x90 ? 72 : 20;  // division; shifts without BMI2 are 4 insns
-        break;
-      }
-      case Form::Endian: n = 12; break;
-      case Form::LoadImm64: n = 12; break;
-      case Form::Load:
-      case Form::StoreImm:
-      case Form::StoreReg: n = 14; break;
-      case Form::Atomic: n = 48; break;
-      case Form::Jump:
-      case Form::JumpLong: n = 6; break;
-      case Form::JumpImm:
-      case Form::JumpReg: n = 16; break;
-      case Form::Call: n = uint32_t(i.imm) == vm::kHelperTailCall || !prog_.array_lookups().empty() ? 96 : 16; break;
-      case Form::CallLocal: n = 6; break;
-      case Form::CallReg: n = 56; break;
-      case Form::Exit: n = 16; break;
-      default: n = 96; break;  // legacy packet loads, anything new
-    }
-    return n + (loop_head_[i.pc] ? 15 : 0);
   }
 
   // A conditional jump over an unconditional one nothing else jumps to.
@@ -195,7 +165,10 @@ class Lowering {
     bound_prefix_.assign(n + 1, 0);
     for (size_t k = 0, pc = 0; pc < n; ++pc) {
       uint32_t b = 0;
-      if (k < insns.size() && insns[k].pc == pc) b = max_bytes(insns[k++]);
+      if (k < insns.size() && insns[k].pc == pc) {
+        b = size_bound(insns[k], !prog_.array_lookups().empty()) + (loop_head_[pc] ? 15 : 0);
+        ++k;
+      }
       bound_prefix_[pc + 1] = bound_prefix_[pc] + b;
     }
     for (const Function& fn : functions_) {
@@ -392,7 +365,7 @@ class Lowering {
     if (!dst_is_rax) a_.mov(ax, d);
     // A divisor known to be nonzero in this block needs no zero test; unsigned
     // x / 0 needs no code of its own either (t is already the result, 0).
-    const bool check_zero = !imm && !known_nonzero(i.src, is64);
+    const bool check_zero = !imm && !nonzero_.known(i.src, is64);
     const bool check_minus_one = !imm && sign;
     Label done = a_.newLabel(), minus_one = a_.newLabel();
     Label zero = sign || mod ? a_.newLabel() : done;
@@ -432,51 +405,6 @@ class Lowering {
     if (!dst_is_rax) a_.mov(x86::rax, kT9);
     if (!dst_is_rdx) a_.mov(x86::rdx, kT10);
     a_.mov(d64, kT11);
-  }
-
-  // Registers whose value (low 32 bits / all 64) is known nonzero in the
-  // current straight-line block: set by `or` or `mov` of a nonzero immediate
-  // (clang's `x | 1` before a division), copied by mov, forgotten on any other
-  // write, at jump targets and after calls.
-  bool known_nonzero(uint8_t r, bool is64) const { return ((is64 ? nonzero64_ : nonzero32_) >> r) & 1; }
-
-  void track_nonzero(const Insn& i) {
-    const isa::OpInfo& info = isa::info(i.op);
-    auto set = [&](uint8_t r, bool lo, bool all) {
-      const uint16_t bit = uint16_t(1u << r);
-      nonzero32_ = uint16_t(lo ? nonzero32_ | bit : nonzero32_ & ~bit);
-      nonzero64_ = uint16_t(all ? nonzero64_ | bit : nonzero64_ & ~bit);
-    };
-    const uint8_t kind = info.code & 0xf0;
-    switch (info.form) {
-      case Form::AluImm: {
-        const bool nz = i.imm != 0 && (kind == 0x40 || kind == 0xb0);  // or, mov
-        set(i.dst, nz, nz);
-        break;
-      }
-      case Form::AluReg:
-        if (kind == 0xb0 && i.off == 0) {  // mov: the copy is as nonzero as its source
-          const bool lo = known_nonzero(i.src, false);
-          set(i.dst, lo, isa::is_32bit(i.op) ? lo : known_nonzero(i.src, true));
-        } else {
-          set(i.dst, false, false);
-        }
-        break;
-      case Form::AluUnary:
-      case Form::Endian:
-      case Form::Load: set(i.dst, false, false); break;
-      case Form::LoadImm64: set(i.dst, uint32_t(i.imm64) != 0, i.imm64 != 0); break;
-      case Form::Atomic:
-        set(i.src, false, false);
-        set(0, false, false);
-        break;
-      case Form::Call:
-      case Form::CallLocal:
-      case Form::CallReg:
-      case Form::LoadAbs:
-      case Form::LoadInd: nonzero32_ = nonzero64_ = 0; break;
-      default: break;  // stores, jumps, exit
-    }
   }
 
   // Shift counts are masked to 5/6 bits, as x86 does itself.
@@ -812,10 +740,10 @@ class Lowering {
   std::vector<uint32_t> function_of_;  // pc -> index in functions_
   std::vector<Label> labels_;          // pc -> jump target label (invalid: not a target)
   std::vector<bool> loop_head_;        // pc -> target of a backward jump (aligned to 16)
-  std::vector<uint32_t> bound_prefix_;  // pc -> sum of max_bytes() of the slots before it
+  std::vector<uint32_t> bound_prefix_;  // pc -> sum of the size bounds of the slots before it
   bool align_loops_ = true;
   bool short_jumps_ = true;
-  uint16_t nonzero32_ = 0, nonzero64_ = 0;  // bit r: see known_nonzero()
+  NonzeroRegs nonzero_;  // in the block being emitted
   const Function* cur_ = nullptr;
   Label abort_;
 };

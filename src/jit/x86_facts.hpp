@@ -1,0 +1,97 @@
+// What the lowering knows about instructions without emitting them: a size
+// bound per instruction (for rel8 jumps) and the registers known nonzero in
+// a straight-line block (for divisions). Internal to src/jit.
+#pragma once
+
+#include <cstdint>
+
+#include "isa/isa.hpp"
+#include "vm/vm.hpp"
+
+namespace xbpf::jit {
+
+// Upper bound of the bytes the lowering emits for `i` before relocation (loop
+// head alignment not included). `inlined_lookups`: some helper calls become
+// inline array lookups.
+[[nodiscard]] inline uint32_t size_bound(const isa::Insn& i, bool inlined_lookups) {
+  using isa::Form;
+  switch (isa::info(i.op).form) {
+    case Form::AluImm:
+    case Form::AluReg:
+    case Form::AluUnary: {
+      const uint8_t kind = isa::info(i.op).code & 0xf0;
+      return kind == 0x30 || kind == 0x90 ? 72 : 20;  // division; shifts without BMI2 are 4 insns
+    }
+    case Form::Endian:
+    case Form::LoadImm64: return 12;
+    case Form::Load:
+    case Form::StoreImm:
+    case Form::StoreReg: return 14;
+    case Form::Atomic: return 48;
+    case Form::Jump:
+    case Form::JumpLong:
+    case Form::CallLocal: return 6;
+    case Form::JumpImm:
+    case Form::JumpReg:
+    case Form::Exit: return 16;
+    case Form::Call: return uint32_t(i.imm) == vm::kHelperTailCall || inlined_lookups ? 96 : 16;
+    case Form::CallReg: return 56;
+    default: return 96;  // legacy packet loads, anything new
+  }
+}
+
+// Registers whose value (low 32 bits / all 64 bits) is known nonzero in the
+// current straight-line block: set by `or` or `mov` of a nonzero immediate
+// (clang's `x | 1` before a division) and by lddw, copied by mov, forgotten on
+// any other write. The owner calls clear() at jump targets and function entries.
+class NonzeroRegs {
+ public:
+  [[nodiscard]] bool known(uint8_t r, bool is64) const { return ((is64 ? all_ : lo_) >> r) & 1; }
+  void clear() { lo_ = all_ = 0; }
+
+  // After `i` executed.
+  void update(const isa::Insn& i) {
+    using isa::Form;
+    const isa::OpInfo& info = isa::info(i.op);
+    const uint8_t kind = info.code & 0xf0;
+    switch (info.form) {
+      case Form::AluImm: {
+        const bool nz = i.imm != 0 && (kind == 0x40 || kind == 0xb0);  // or, mov
+        set(i.dst, nz, nz);
+        break;
+      }
+      case Form::AluReg:
+        if (kind == 0xb0 && i.off == 0) {  // mov: the copy is as nonzero as its source
+          const bool lo = known(i.src, false);
+          set(i.dst, lo, isa::is_32bit(i.op) ? lo : known(i.src, true));
+        } else {
+          set(i.dst, false, false);
+        }
+        break;
+      case Form::AluUnary:
+      case Form::Endian:
+      case Form::Load: set(i.dst, false, false); break;
+      case Form::LoadImm64: set(i.dst, uint32_t(i.imm64) != 0, i.imm64 != 0); break;
+      case Form::Atomic:
+        set(i.src, false, false);
+        set(0, false, false);
+        break;
+      case Form::Call:
+      case Form::CallLocal:
+      case Form::CallReg:
+      case Form::LoadAbs:
+      case Form::LoadInd: clear(); break;
+      default: break;  // stores, jumps, exit
+    }
+  }
+
+ private:
+  void set(uint8_t r, bool lo, bool all) {
+    const uint16_t bit = uint16_t(1u << r);
+    lo_ = uint16_t(lo ? lo_ | bit : lo_ & ~bit);
+    all_ = uint16_t(all ? all_ | bit : all_ & ~bit);
+  }
+  uint16_t lo_ = 0, all_ = 0;  // bit r: register r
+};
+
+}  // namespace xbpf::jit
