@@ -584,7 +584,12 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
         // backtracking walks that history, so it must stay short.
         const bool long_history =
             static_cast<int64_t>(precision.size()) - (p.cp >= 0 ? cps[size_t(p.cp)].first : 0) > kMaxHistoryRun;
-        if (env.test_state_freq || loop_call || long_history || (jmps_since >= 2 && insns_since >= 8)) {
+        // Inside a loop (a state at this instruction is still being
+        // explored), only every 20 jumps or 100 instructions, as the kernel:
+        // a loop that runs long would otherwise store a state per turn.
+        const bool forced = env.test_state_freq || loop_call || long_history;
+        const bool in_loop = in_progress[p.pc] > 0 && jmps_since < 20 && insns_since < 100;
+        if (forced || (!in_loop && jmps_since >= 2 && insns_since >= 8)) {
           jmps_since = insns_since = 0;
           cps.push_back(Checkpoint{p.st, {}, {}, p.written, p.pc, p.cp, precision.size(), 1, 0, 0});
           cps.back().seg_written_regs = p.written_regs;
