@@ -73,7 +73,11 @@ void lock_slow(std::atomic<uint32_t>& w, uint32_t me) noexcept {
       // Critical sections are short (a value copy); a holder that keeps the
       // lock past the grace period is stopped, wedged or a scribbled word.
       if (since == 0) since = now_ms();
-      const bool stale = cur != me && (holder_is_dead(cur) || now_ms() - since > g_grace_ms.load());
+      // Our own pid counts too once the grace period is over: another thread
+      // of ours is never inside a critical section that long, and a word
+      // that merely reads as our pid (a corrupt or hostile map file) must
+      // not hang us.
+      const bool stale = (cur != me && holder_is_dead(cur)) || now_ms() - since > g_grace_ms.load();
       if (stale && w.compare_exchange_strong(cur, me, std::memory_order_acquire, std::memory_order_relaxed)) return;
       sched_yield();
     } else {
