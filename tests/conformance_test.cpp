@@ -6,23 +6,15 @@
 #include <filesystem>
 
 #include "conformance/runner.hpp"
+#include "conformance_files.hpp"
 
 using namespace xbpf;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> data_files(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".data") out.push_back(e.path().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-const std::string kSharedDir = std::string(XBPF_SHARED_DIR) + "/conformance/tests";
+using test::conformance_files;
+const std::string& kSharedDir = test::kSharedConformanceDir;
 
 struct Case {
   std::string path;
@@ -35,7 +27,7 @@ void PrintTo(const Case& c, std::ostream* os) {
 
 std::vector<Case> cases(const std::string& dir) {
   std::vector<Case> out;
-  for (const auto& f : data_files(dir))
+  for (const auto& f : conformance_files(dir))
     for (vm::Mode m : {vm::Mode::Checked, vm::Mode::Verified}) out.push_back({f, m});
   return out;
 }
@@ -62,11 +54,11 @@ INSTANTIATE_TEST_SUITE_P(Shared, Conformance, ::testing::ValuesIn(cases(kSharedD
 INSTANTIATE_TEST_SUITE_P(Own, Conformance, ::testing::ValuesIn(cases(XBPF_TEST_DATA_DIR)), case_name);
 
 TEST(ConformanceSuites, ArePresent) {
-  EXPECT_FALSE(data_files(XBPF_TEST_DATA_DIR).empty()) << "our own .data tests are missing from tests/data";
-  if (data_files(kSharedDir).empty())
+  EXPECT_FALSE(conformance_files(XBPF_TEST_DATA_DIR).empty()) << "our own .data tests are missing from tests/data";
+  if (conformance_files(kSharedDir).empty())
     GTEST_SKIP() << "SHARED CONFORMANCE SUITE MISSING: " << kSharedDir
                  << " has no .data files; the 313 shared programs were NOT run";
-  EXPECT_EQ(data_files(kSharedDir).size(), 313u);
+  EXPECT_EQ(conformance_files(kSharedDir).size(), 313u);
 }
 
 }  // namespace

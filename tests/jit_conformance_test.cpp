@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "conformance/runner.hpp"
+#include "conformance_files.hpp"
 #include "jit/jit.hpp"
 
 using namespace xbpf;
@@ -13,17 +14,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> data_files(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".data") out.push_back(e.path().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-const std::string kSharedDir = std::string(XBPF_SHARED_DIR) + "/conformance/tests";
+using test::conformance_files;
+const std::string& kSharedDir = test::kSharedConformanceDir;
 
 struct Case {
   std::string path;
@@ -34,7 +26,7 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.path << (c.bmi2 ? " (bm
 
 std::vector<Case> cases(const std::string& dir) {
   std::vector<Case> out;
-  for (const auto& f : data_files(dir))
+  for (const auto& f : conformance_files(dir))
     for (bool bmi2 : {true, false}) out.push_back({f, bmi2});
   return out;
 }
@@ -84,10 +76,10 @@ INSTANTIATE_TEST_SUITE_P(Shared, JitConformance, ::testing::ValuesIn(cases(kShar
 INSTANTIATE_TEST_SUITE_P(Own, JitConformance, ::testing::ValuesIn(cases(XBPF_TEST_DATA_DIR)), case_name);
 
 TEST(JitConformanceSuites, ArePresent) {
-  if (data_files(kSharedDir).empty())
+  if (conformance_files(kSharedDir).empty())
     GTEST_SKIP() << "SHARED CONFORMANCE SUITE MISSING: " << kSharedDir
                  << " has no .data files; the 313 shared programs were NOT run on the JIT";
-  EXPECT_EQ(data_files(kSharedDir).size(), 313u);
+  EXPECT_EQ(conformance_files(kSharedDir).size(), 313u);
 }
 
 }  // namespace
