@@ -263,8 +263,6 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
   if (callback != UINT32_MAX) {
     if (id != kLoop && id != kForEachMapElem)
       return no(reject("callback helper bpf_{} is not supported by xbpf's verifier yet", h->name));
-    // The callback's arguments are typed by this path's map (two maps at one
-    // call site are fine: each path verifies the callback for its own map).
     if (s.frames.size() >= kMaxCallFrames)
       return no(reject("the call stack of {} frames is too deep !", s.frames.size() + 1));
     // Fork: the loop runs zero times (continue below), or once more (enter the
@@ -280,7 +278,8 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
       cb.regs[2] = s.cur().regs[3];
     } else {
       // long callback(struct bpf_map *map, const void *key, void *value, void *ctx)
-      // (the kernel's set_map_elem_callback_state).
+      // (the kernel's set_map_elem_callback_state), typed by this path's map:
+      // two maps at one call site are fine, each path verifies it for its own.
       auto map_reg = [&](RegType t) {
         RegState r;
         r.type = t;
