@@ -41,6 +41,10 @@ struct Options {
   bool bmi2 = true;
   // Align loop heads (targets of backward jumps) to 16 bytes.
   bool align_loops = true;
+  // Bytes of int3 before the code in its mapping: moves every instruction by
+  // that much relative to pages and cache lines. For benchmarks measuring how
+  // much code placement alone changes (0: the code starts on a page).
+  uint32_t code_offset = 0;
   CompileStats* stats = nullptr;  // filled in when set
 };
 

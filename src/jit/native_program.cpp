@@ -3,6 +3,7 @@
 // reporting, callbacks (call_function), tail calls and callx.
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <asmjit/x86.h>
 
 #include "jit/code_memory.hpp"
@@ -21,9 +22,10 @@ constexpr uint64_t kNativeStackEstimate = vm::kMaxFrames * (vm::kStackSize + 64)
 
 class NativeProgram final : public vm::NativeCode {
  public:
-  NativeProgram(CodeMemory mem, size_t code_size, std::vector<uint64_t> functions,
+  NativeProgram(CodeMemory mem, size_t offset, size_t code_size, std::vector<uint64_t> functions,
                 std::vector<uint32_t> function_pcs, std::vector<uint32_t> insn_offsets, uint64_t main)
       : mem_(std::move(mem)),
+        offset_(offset),
         code_size_(code_size),
         functions_(std::move(functions)),
         function_pcs_(std::move(function_pcs)),
@@ -51,7 +53,8 @@ class NativeProgram final : public vm::NativeCode {
   [[nodiscard]] const void* main_entry() const { return reinterpret_cast<const void*>(main_); }
 
   [[nodiscard]] CodeView view() const {
-    return CodeView{mem_.bytes().first(code_size_), insn_offsets_, uint32_t(main_ - reinterpret_cast<uint64_t>(mem_.data()))};
+    return CodeView{mem_.bytes().subspan(offset_, code_size_), insn_offsets_,
+                    uint32_t(main_ - reinterpret_cast<uint64_t>(mem_.data() + offset_))};
   }
 
  private:
@@ -62,7 +65,7 @@ class NativeProgram final : public vm::NativeCode {
     ctx.program = &prog;
     ctx.stack_hi = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
     ctx.stack_lo = ctx.stack_hi - kNativeStackEstimate;
-    const auto stub = reinterpret_cast<EnterFn>(mem_.data());
+    const auto stub = reinterpret_cast<EnterFn>(mem_.data() + offset_);
     const uint64_t r0 = stub(args, &area, reinterpret_cast<const void*>(fn));
     switch (area.error) {
       case Abort::none: return r0;
@@ -75,7 +78,8 @@ class NativeProgram final : public vm::NativeCode {
   }
 
   CodeMemory mem_;
-  size_t code_size_;                 // bytes of code in mem_ (the rest is padding)
+  size_t offset_;                    // where the code starts in mem_ (Options::code_offset)
+  size_t code_size_;                 // bytes of code after offset_ (the rest is padding)
   std::vector<uint64_t> functions_;  // prologue addresses, ascending (valid callbacks)
   std::vector<uint32_t> function_pcs_;
   std::vector<uint32_t> insn_offsets_;
@@ -144,14 +148,17 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
   const auto t1 = std::chrono::steady_clock::now();
   // Helpers live in this binary: ask for code memory near it so helper calls
   // relocate to direct rel32 calls (asmjit keeps an address table otherwise).
-  auto mem = CodeMemory::allocate(code.codeSize(), reinterpret_cast<const void*>(&callx_dispatch));
+  const size_t pad = opts.code_offset;
+  auto mem = CodeMemory::allocate(pad + code.codeSize(), reinterpret_cast<const void*>(&callx_dispatch));
   if (!mem) return xbpf::unexpected(mem.error());
-  const uint64_t base = reinterpret_cast<uint64_t>(mem->data());
+  std::memset(mem->data(), 0xcc, pad);  // int3 before the code
+  const uint64_t base = reinterpret_cast<uint64_t>(mem->data() + pad);
   if (asmjit::Error e = code.relocateToBase(base); e != kErrorOk)
     return fail(Errc::unsupported, "jit: relocation: {}", DebugUtils::errorAsString(e));
   const size_t size = code.codeSize();
-  if (size > mem->size()) return fail(Errc::unsupported, "jit: code grew during relocation");
-  if (asmjit::Error e = code.copyFlattenedData(mem->data(), mem->size(), CopySectionFlags::kPadTargetBuffer); e != kErrorOk)
+  if (pad + size > mem->size()) return fail(Errc::unsupported, "jit: code grew during relocation");
+  if (asmjit::Error e = code.copyFlattenedData(mem->data() + pad, mem->size() - pad, CopySectionFlags::kPadTargetBuffer);
+      e != kErrorOk)
     return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
   if (auto r = mem->seal(); !r) return r;
   if (opts.stats) {
@@ -166,7 +173,7 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
   for (const Label& l : out.function_labels) functions.push_back(base + code.labelOffsetFromBase(l));
   const uint64_t main = base + code.labelOffsetFromBase(out.main);
   std::sort(functions.begin(), functions.end());
-  prog.set_native(std::make_unique<NativeProgram>(std::move(*mem), size, std::move(functions), std::move(out.function_pcs),
+  prog.set_native(std::make_unique<NativeProgram>(std::move(*mem), pad, size, std::move(functions), std::move(out.function_pcs),
                                                   std::move(out.insn_offsets), main));
   return {};
 }
