@@ -63,6 +63,7 @@ struct RunState {
   uint64_t redirect_flags = 0;
   std::vector<uint64_t> ringbuf_samples;  // reserved, not yet submitted/discarded (checked mode)
   std::optional<Error> error;      // a helper-level failure (e.g. a callback's checked-mode fault)
+  const void* tail_call_scope = nullptr;  // runtime: the store whose program ids tail calls resolve in
 };
 
 // The run state of a context, or nullptr.

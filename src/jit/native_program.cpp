@@ -103,8 +103,8 @@ class ErrorRecorder : public asmjit::ErrorHandler {
 
 const void* tail_call_target(RunArea* area, uint64_t map, uint64_t index) noexcept {
   vm::ExecContext* ctx = area->ctx;
-  if (!ctx->tail_call || area->tail_calls >= vm::kMaxTailCalls || index > UINT32_MAX) return nullptr;
-  const vm::Program* next = ctx->tail_call(ctx, map, uint32_t(index));
+  if (!ctx->tail_call || area->tail_calls >= vm::kMaxTailCalls) return nullptr;
+  const vm::Program* next = ctx->tail_call(ctx, map, uint32_t(index));  // r3's low 32 bits, as the kernel
   if (!next) return nullptr;
   const auto* native = dynamic_cast<const NativeProgram*>(next->native());
   if (!native) return nullptr;  // an interpreted program cannot take over this frame

@@ -1,13 +1,16 @@
 #include "runtime/object.hpp"
 #include "verifier/verifier.hpp"
 
+#include "jit/jit.hpp"
 #include "maps/fd_maps.hpp"
 #include "maps/ringbuf.hpp"
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <unistd.h>
@@ -18,14 +21,42 @@ namespace xbpf::runtime {
 namespace {
 using loader::MapOrigin;
 
-// Process-wide id -> Program (tail calls may cross objects sharing a prog array).
+// Process-wide (store, id) -> Program: tail calls may cross objects sharing a
+// prog array, but program ids are unique only within one store, so two stores
+// used by one process must not reach each other's programs. A store is known
+// by its directory's device and inode (two Store handles on one directory are
+// one store); `scopes` gives each a stable address to key by.
+struct ScopedId {
+  const void* scope;
+  uint32_t id;
+  bool operator==(const ScopedId&) const = default;
+};
+struct ScopedIdHash {
+  size_t operator()(const ScopedId& k) const {
+    return std::hash<const void*>()(k.scope) * 31 + k.id;
+  }
+};
 struct LoadedRegistry {
   std::shared_mutex mu;
-  std::unordered_map<uint32_t, const Program*> progs;
+  std::unordered_map<ScopedId, const Program*, ScopedIdHash> progs;
+  std::map<std::pair<dev_t, ino_t>, char> scopes;  // nodes never move: &value is the scope
 };
 LoadedRegistry& loaded() {
   static LoadedRegistry r;
   return r;
+}
+
+Expected<const void*> scope_of(const std::string& store_dir) {
+  struct stat st{};
+  if (stat(store_dir.c_str(), &st) != 0) return fail_errno(errno, "store {}: {}", store_dir, std::strerror(errno));
+  std::unique_lock lk(loaded().mu);
+  return static_cast<const void*>(&loaded().scopes[{st.st_dev, st.st_ino}]);
+}
+
+const Program* find_in_scope(const void* scope, uint32_t id) {
+  std::shared_lock lk(loaded().mu);
+  auto it = loaded().progs.find(ScopedId{scope, id});
+  return it == loaded().progs.end() ? nullptr : it->second;
 }
 
 maps::MapAttr attr_of(const loader::MapSpec& m) {
@@ -52,26 +83,36 @@ std::string tag_of(const std::vector<uint64_t>& insns) {
   return fmt::format("{:016x}", h);
 }
 
-// Tail calls: (prog array, index) -> the program whose id the slot holds.
+// Tail calls: (prog array, index) -> the program of the running program's
+// store whose id the slot holds.
 const vm::Program* resolve_tail_call(vm::ExecContext* c, uint64_t map, uint32_t index) {
   maps::Map* m = helpers::map_arg(c, map);
-  if (!m || m->type() != kabi::MapType::ProgArray) return nullptr;
+  const helpers::RunState* st = helpers::state(c);
+  if (!m || !st || m->type() != kabi::MapType::ProgArray) return nullptr;
   const uint32_t id = maps::prog_array_get(*m, index);
-  const Program* p = id ? find_loaded(id) : nullptr;
+  const Program* p = id ? find_in_scope(st->tail_call_scope, id) : nullptr;
   return p ? &p->vm() : nullptr;
 }
 }  // namespace
 
-const Program* find_loaded(uint32_t id) {
-  std::shared_lock lk(loaded().mu);
-  auto it = loaded().progs.find(id);
-  return it == loaded().progs.end() ? nullptr : it->second;
+const Program* find_loaded(const std::string& store_dir, uint32_t id) {
+  auto scope = scope_of(store_dir);
+  return scope ? find_in_scope(*scope, id) : nullptr;
+}
+
+std::string_view engine_name(Engine e) {
+  switch (e) {
+    case Engine::Auto: return "auto";
+    case Engine::Interpreter: return "interpreter";
+    case Engine::Jit: return "jit";
+  }
+  return "?";
 }
 
 Object::~Object() {
   std::unique_lock lk(loaded().mu);
   for (const auto& p : programs_)
-    if (p && p->id_) loaded().progs.erase(p->id_);
+    if (p && p->id_) loaded().progs.erase(ScopedId{scope_, p->id_});
 }
 
 Expected<std::unique_ptr<Object>> Object::load(loader::ObjectSpec spec, std::shared_ptr<maps::Store> store,
@@ -82,6 +123,12 @@ Expected<std::unique_ptr<Object>> Object::load(loader::ObjectSpec spec, std::sha
   o->store_ = std::move(store);
   o->opts_ = opts;
   if (!o->opts_.helpers) o->opts_.helpers = &helpers::Registry::standard();
+  if (opts.engine == Engine::Jit && opts.mode == vm::Mode::Checked)
+    return fail(Errc::invalid_argument, "{}: the JIT runs verified programs only; checked mode runs on the interpreter",
+                o->spec_.name);
+  auto scope = scope_of(o->store_->dir());
+  if (!scope) return xbpf::unexpected(with_context(scope.error(), o->spec_.name));
+  o->scope_ = *scope;
   for (auto step : {&Object::create_maps, &Object::load_programs, &Object::init_slots}) {
     if (auto r = (o.get()->*step)(); !r) return xbpf::unexpected(with_context(r.error(), o->spec_.name));
   }
@@ -246,6 +293,9 @@ Expected<void> Object::load_programs() {
     tables_.push_back(std::make_unique<vm::HelperTable>(opts_.helpers->table_for(ps.type)));
     auto vp = vm::Program::load(*insns, vm::LoadOptions{opts_.mode, tables_.back().get(), lookups});
     if (!vp) return xbpf::unexpected(with_context(vp.error(), fmt::format("prog '{}'", ps.name)));
+    if (opts_.mode == vm::Mode::Verified && opts_.engine != Engine::Interpreter) {
+      if (auto r = jit::compile(*vp); !r) return xbpf::unexpected(with_context(r.error(), fmt::format("prog '{}'", ps.name)));
+    }
     auto prog = std::unique_ptr<Program>(new Program(this, &ps, std::move(*vp)));
     maps::ProgramRecord rec;
     rec.name = ps.name.substr(0, 15);
@@ -269,7 +319,7 @@ Expected<void> Object::load_programs() {
     if (auto hold = store_->hold_program(*id)) prog->hold_ = std::move(*hold);
     {
       std::unique_lock lk(loaded().mu);
-      loaded().progs[*id] = prog.get();
+      loaded().progs[ScopedId{scope_, *id}] = prog.get();
     }
     programs_.push_back(std::move(prog));
   }
@@ -326,6 +376,7 @@ Expected<uint64_t> Program::run(void* ctx, size_t ctx_size, helpers::RunState& s
   } else if (st.maps.empty()) {
     st.maps = o.map_refs_;  // verified: only tail calls consult them
   }
+  st.tail_call_scope = o.scope_;
   vm::ExecContext c;
   c.regions = st.regions;
   c.runtime = &st;

@@ -35,7 +35,16 @@ namespace xbpf::runtime {
 
 using kabi::ProgType;
 
+// Which engine runs verified programs. Auto: the JIT (as a kernel with
+// bpf_jit_enable=1), the interpreter in checked mode (the JIT trusts the
+// verifier and emits no checks). Jit: compiling must succeed, else the load
+// fails (the kernel's CONFIG_BPF_JIT_ALWAYS_ON); checked mode with Jit is an
+// error.
+enum class Engine : uint8_t { Auto, Interpreter, Jit };
+[[nodiscard]] std::string_view engine_name(Engine e);
+
 struct LoadOptions {
+  Engine engine = Engine::Auto;
   // Checked: every access checked at run time. Verified: xbpf's verifier must
   // accept each program first (unless `trusted`), then it runs unchecked.
   vm::Mode mode = vm::Mode::Verified;
@@ -58,6 +67,8 @@ class Program {
   [[nodiscard]] const loader::ProgramSpec& spec() const { return *spec_; }
   [[nodiscard]] const vm::Program& vm() const { return vm_; }
   [[nodiscard]] Object& object() const { return *object_; }
+  // Engine::Jit when the program runs as native code, else Engine::Interpreter.
+  [[nodiscard]] Engine engine() const { return vm_.native() ? Engine::Jit : Engine::Interpreter; }
 
   // Runs once on `ctx` (the uapi context). `st` is prepared by the caller
   // (packet, extra regions); this adds the object's regions and maps, and
@@ -113,6 +124,7 @@ class Object {
   std::vector<std::unique_ptr<vm::HelperTable>> tables_;
   std::vector<helpers::MapRef> map_refs_;  // every map a program may name
   std::vector<vm::Region> regions_;        // global data / direct value access
+  const void* scope_ = nullptr;            // the store's identity: tail calls resolve ids within it
 };
 
 // What xbpf's verifier needs to check `p` as BPF_PROG_LOAD would: its type,
@@ -121,8 +133,9 @@ class Object {
 [[nodiscard]] verifier::Env verifier_env(const loader::ObjectSpec& o, const loader::ProgramSpec& p,
                                          const helpers::Registry* helpers = nullptr);
 
-// A program loaded by any Object of this process, by store id (tail calls
-// through prog arrays); nullptr when none.
-[[nodiscard]] const Program* find_loaded(uint32_t id);
+// A program loaded by any Object of this process from the store at `store_dir`
+// (ids are unique within one store only), by store id: what tail calls
+// through prog arrays reach. nullptr when none.
+[[nodiscard]] const Program* find_loaded(const std::string& store_dir, uint32_t id);
 
 }  // namespace xbpf::runtime

@@ -404,8 +404,8 @@ L_array_lookup : {
 }
 L_tail_call : {
   const Program* next = nullptr;
-  if (ctx->tail_call && tail_calls < kMaxTailCalls && reg[3] <= UINT32_MAX)
-    next = ctx->tail_call(ctx, reg[2], uint32_t(reg[3]));
+  // The index is r3's low 32 bits, as the kernel's `u32 index = BPF_R3`.
+  if (ctx->tail_call && tail_calls < kMaxTailCalls) next = ctx->tail_call(ctx, reg[2], uint32_t(reg[3]));
   if (!next || next->mode() != (kChecked ? Mode::Checked : Mode::Verified)) NEXT();
   ++tail_calls;
   prog = next;
