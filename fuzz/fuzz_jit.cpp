@@ -1,18 +1,45 @@
 // JIT differential fuzzer. Input as fuzz_verifier's: byte 0 picks the program
-// type, byte 1 the packet length, the rest is bytecode. A program the verifier
-// accepts (unprivileged, so it can neither read uninitialised stack nor leak
-// pointers, whose values differ between the engines) runs on the interpreter
-// (verified mode) and on the JIT with identical copies of its context and
-// packet; r0, the context and the packet must come out identical, else the
-// fuzzer aborts with both outcomes and the JIT's disassembly.
+// type (bits 0-1) and the verification mode (bit 2: privileged), byte 1 the
+// packet length, the rest is bytecode. A program the verifier accepts runs on
+// the interpreter (verified mode) and on the JIT with identical copies of its
+// context and packet; r0, the context and the packet must come out
+// identical, else the fuzzer aborts with both outcomes and the JIT's
+// disassembly. Maps are fuzz_jit_maps' business: no map or BTF lddw here.
+//
+// Privileged programs (bit 2) have bounded loops, bpf-to-bpf calls, helpers
+// and callbacks (bpf_loop), but they may also read uninitialised stack and
+// leak pointers (stack addresses, `lddw func` values), whose values differ
+// between the engines -- and verifier::Env has a single `privileged` switch,
+// so loops cannot be had without those. The harness therefore compares only
+// what cannot depend on them: the interpreter runs the program twice, on two
+// separately loaded copies (different `lddw func` values), each run at a
+// different native stack depth (different stack addresses) over stack memory
+// filled with a different byte pattern (0xa5, then 0x5a: every bit differs,
+// so an uninitialised read shows). When the two interpreter runs disagree the
+// outcome depends on stack garbage or addresses: the program is skipped and
+// counted (printed at exit). Otherwise the JIT's run must give the same
+// outcome. Unprivileged programs go through the same double run; for them
+// the two interpreter runs must always agree (a disagreement would be a
+// verifier leak: counted separately, expected to stay 0).
+//
+// Helpers: the standard ones the program type may call, made deterministic
+// for the run: ktime_get_ns/boot_ns/coarse_ns return a fake clock and
+// get_prandom_u32 a fixed-seed generator (both restarted for every run),
+// get_smp_processor_id returns 0; bpf_loop is capped by an iteration budget
+// per run (nested callbacks could otherwise run 2^23 iterations per level).
+// probe_write_user is excluded (it writes any address of the harness).
+// Calls to helpers xbpf does not implement are skipped (counted).
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "helpers/helpers.hpp"
 #include "isa/isa.hpp"
 #include "jit/jit.hpp"
 #include "verifier/verifier.hpp"
@@ -26,17 +53,127 @@ namespace vm = xbpf::vm;
 constexpr ProgType kTypes[] = {ProgType::SocketFilter, ProgType::Xdp, ProgType::Kprobe, ProgType::SchedCls};
 constexpr size_t kPacketBytes = 256;
 
-// How many inputs got as far as the comparison (printed at exit: the share
-// of inputs the verifier accepts says how much of a campaign tested the JIT).
-size_t g_compared = 0;
-struct Report {
-  ~Report() { std::fprintf(stderr, "fuzz_jit: %zu verified programs compared\n", g_compared); }
-} g_report;
+// What a campaign covered (printed at exit).
+struct Counts {
+  size_t verified = 0;           // accepted by the verifier
+  size_t compared = 0;           // interpreter and JIT outcomes compared
+  size_t compared_unpriv = 0;
+  size_t compared_priv = 0;
+  size_t loops = 0;              // compared programs with a backward jump
+  size_t calls = 0;              // ... with a bpf-to-bpf call
+  size_t helpers = 0;            // ... with a helper call
+  size_t callbacks = 0;          // ... with an `lddw func` (bpf_loop callback)
+  size_t skipped_garbage = 0;    // privileged: outcome depends on stack garbage / addresses
+  size_t skipped_unpriv = 0;     // unprivileged and nondeterministic: should stay 0
+  size_t skipped_helper = 0;     // calls a helper xbpf does not implement, or an excluded one
+  ~Counts() {
+    std::fprintf(stderr,
+                 "fuzz_jit: %zu verified, %zu compared (%zu unprivileged, %zu privileged; with loops %zu, "
+                 "bpf-to-bpf calls %zu, helper calls %zu, callbacks %zu); skipped: %zu privileged outcomes "
+                 "depending on stack garbage or addresses, %zu unprivileged ones (should be 0), %zu for their "
+                 "helpers\n",
+                 verified, compared, compared_unpriv, compared_priv, loops, calls, helpers, callbacks,
+                 skipped_garbage, skipped_unpriv, skipped_helper);
+  }
+} g_counts;
 
-bool has_calls_or_maps(const std::vector<xbpf::isa::RawInsn>& code) {
-  for (const auto& i : code)
-    if (i.code == 0x85 || i.code == 0x8d || (i.code == 0x18 && i.src != 0)) return true;
-  return false;
+// ---- deterministic helpers (state restarted before every run)
+uint64_t g_clock = 0;
+uint64_t g_rand = 0;
+uint64_t g_loop_budget = 0;
+constexpr uint64_t kLoopBudget = 4096;  // bpf_loop iterations per run, all levels together
+vm::HelperFn g_real_loop = nullptr;
+
+void restart_helpers() {
+  g_clock = 1'000'000'000;
+  g_rand = 0x9e3779b97f4a7c15ULL;
+  g_loop_budget = kLoopBudget;
+}
+
+uint64_t fake_clock(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return g_clock += 1000; }
+uint64_t fake_prandom(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) {
+  g_rand = g_rand * 6364136223846793005ULL + 1442695040888963407ULL;
+  return g_rand >> 32;
+}
+uint64_t fake_cpu(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return 0; }
+uint64_t budget_loop(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, vm::ExecContext* c) {
+  // Above BPF_MAX_LOOPS the real helper fails (-E2BIG): keep that answer.
+  const uint64_t n = r1 > (1U << 23) ? r1 : std::min(r1, g_loop_budget);
+  const uint64_t r = g_real_loop(n, r2, r3, r4, r5, c);
+  if (r <= n) g_loop_budget -= std::min(r, g_loop_budget);
+  return r;
+}
+
+constexpr uint32_t kProbeWriteUser = 36;
+
+const vm::HelperTable& table_for(ProgType t) {
+  static std::vector<vm::HelperTable> tables = [] {
+    std::vector<vm::HelperTable> v;
+    const auto& reg = xbpf::helpers::Registry::standard();
+    for (ProgType type : kTypes) {
+      vm::HelperTable h = reg.table_for(type);
+      g_real_loop = h.get(181);
+      for (uint32_t id : {5u, 125u, 160u}) if (h.get(id)) h.set(id, fake_clock, "fake_ktime");
+      if (h.get(7)) h.set(7, fake_prandom, "fake_prandom_u32");
+      if (h.get(8)) h.set(8, fake_cpu, "fake_smp_processor_id");
+      if (h.get(181)) h.set(181, budget_loop, "budget_loop");
+      v.push_back(std::move(h));
+    }
+    return v;
+  }();
+  return tables[size_t(std::find(std::begin(kTypes), std::end(kTypes), t) - std::begin(kTypes))];
+}
+
+struct Shape {
+  bool maps = false;       // map / BTF lddw or kfunc call: not this fuzzer's business
+  bool bad_helper = false;
+  bool loops = false, calls = false, helpers = false, callbacks = false;
+};
+
+Shape shape_of(const std::vector<xbpf::isa::RawInsn>& code, const vm::HelperTable& table) {
+  Shape s;
+  for (size_t k = 0; k < code.size(); ++k) {
+    const auto& i = code[k];
+    const uint8_t cls = i.code & 7, op = i.code & 0xf0;
+    if (i.code == 0x18) {
+      if (i.src == 4) s.callbacks = true;
+      else if (i.src != 0) s.maps = true;
+      ++k;
+      continue;
+    }
+    if (i.code == 0x85) {
+      if (i.src == 1) s.calls = true;
+      else if (i.src != 0) s.maps = true;
+      else {
+        s.helpers = true;
+        const auto id = static_cast<uint32_t>(i.imm);
+        if (id == kProbeWriteUser || !table.get(id)) s.bad_helper = true;
+      }
+      continue;
+    }
+    if ((cls == 5 || cls == 6) && op != 0x80 && op != 0x90) {
+      const int64_t off = (cls == 6 && op == 0x00) ? i.imm : i.off;
+      if (off < 0) s.loops = true;
+    }
+  }
+  return s;
+}
+
+// Fills the native stack below the caller with `pattern` (the frames of a
+// run started from the same caller then begin with it), and runs a function
+// `shift` bytes deeper than it would otherwise start.
+constexpr size_t kFillBytes = 512 * 1024;
+__attribute__((noinline)) void fill_stack(uint8_t pattern) {
+  uint8_t buf[kFillBytes];
+  std::memset(buf, pattern, sizeof buf);
+  asm volatile("" : : "r"(buf) : "memory");
+}
+template <class F>
+__attribute__((noinline)) uint64_t run_shifted(size_t shift, F&& f) {
+  void* pad = __builtin_alloca(shift);
+  std::memset(pad, 0, shift);
+  asm volatile("" : : "r"(pad) : "memory");
+  return f();
 }
 
 // One engine's memory: context and packet in a page below 4 GiB (the 32-bit
@@ -75,30 +212,92 @@ struct Arena {
     }
     return *r;
   }
-
-  // What the two runs must agree on: the context and the packet.
-  std::vector<uint8_t> observable() const { return {page, page + 1024 + kPacketBytes}; }
 };
+
+struct Outcome {
+  uint64_t r0 = 0;
+  std::vector<uint8_t> mem;  // the context and the packet
+  bool operator==(const Outcome&) const = default;
+};
+
+// Both engines get the same arena, one after the other, so its addresses agree.
+const Arena& arena() {
+  static const Arena a;
+  return a;
+}
+
+Outcome run_once(const vm::Program& p, ProgType type, size_t pkt_len, uint8_t pattern, size_t shift) {
+  arena().reset(type, pkt_len);
+  restart_helpers();
+  fill_stack(pattern);
+  Outcome o;
+  o.r0 = run_shifted(shift, [&] { return arena().run(p, pkt_len); });
+  o.mem.assign(arena().page, arena().page + 1024 + kPacketBytes);
+  return o;
+}
+
+std::string describe(const Outcome& o) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "r0 = %#llx, memory:", static_cast<unsigned long long>(o.r0));
+  std::string s = buf;
+  for (size_t k = 0; k < o.mem.size(); ++k) {
+    if (k % 32 == 0) s += k == 1024 ? "\n  packet:\n  " : "\n  ";
+    std::snprintf(buf, sizeof buf, "%02x", o.mem[k]);
+    s += buf;
+  }
+  return s + "\n";
+}
+
+// The garbage detection only works if the interpreter's stack lies inside
+// the filled memory (its dispatch frame is large in a Debug build): checked
+// once with a program returning an uninitialised stack slot.
+void check_stack_fill() {
+  static const bool ok = [] {
+    const xbpf::isa::RawInsn code[] = {{0x79, 0, 10, -8, 0}, {0x95, 0, 0, 0, 0}};
+    auto p = vm::Program::load(code, {vm::Mode::Verified, nullptr});
+    return p && run_once(*p, ProgType::Kprobe, 0, 0xa5, 0).r0 == 0xa5a5a5a5a5a5a5a5ULL &&
+           run_once(*p, ProgType::Kprobe, 0, 0x5a, 208).r0 == 0x5a5a5a5a5a5a5a5aULL;
+  }();
+  if (!ok) {
+    std::fprintf(stderr, "fuzz_jit: the stack fill does not reach the interpreter's stack: raise kFillBytes\n");
+    std::abort();
+  }
+}
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  check_stack_fill();
   if (size < 2 + 8) return 0;
   const ProgType type = kTypes[data[0] % std::size(kTypes)];
+  const bool privileged = (data[0] & 4) != 0;
   const size_t pkt_len = data[1] % (kPacketBytes + 1);
   std::vector<xbpf::isa::RawInsn> code((size - 2) / 8);
   std::memcpy(code.data(), data + 2, code.size() * 8);
-  if (has_calls_or_maps(code)) return 0;
+  const vm::HelperTable& helpers = table_for(type);
+  const Shape shape = shape_of(code, helpers);
+  if (shape.maps) return 0;
 
   xbpf::verifier::Env env;
   env.prog_type = type;
-  env.privileged = false;
+  env.privileged = privileged;
+  env.func_info = true;  // callbacks need BTF func info
   env.insn_limit = 20000;
-  if (!xbpf::verifier::verify(code, env).ok) return 0;
+  const xbpf::verifier::Verdict verdict = xbpf::verifier::verify(code, env);
+  if (std::getenv("XBPF_FUZZ_VERBOSE"))  // to check the seeds run
+    std::fprintf(stderr, "verifier (%s): %s\n", privileged ? "privileged" : "unprivileged",
+                 verdict.ok ? "accepted" : verdict.message.c_str());
+  if (!verdict.ok) return 0;
+  ++g_counts.verified;
+  if (shape.bad_helper) {
+    ++g_counts.skipped_helper;
+    return 0;
+  }
 
-  auto interp = vm::Program::load(code, {vm::Mode::Verified, nullptr});
-  auto native = vm::Program::load(code, {vm::Mode::Verified, nullptr});
-  if (!interp || !native) {
+  auto interp = vm::Program::load(code, {vm::Mode::Verified, &helpers});
+  auto interp2 = vm::Program::load(code, {vm::Mode::Verified, &helpers});
+  auto native = vm::Program::load(code, {vm::Mode::Verified, &helpers});
+  if (!interp || !interp2 || !native) {
     std::fprintf(stderr, "verified program refused by the loader\n");
     std::abort();
   }
@@ -106,21 +305,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::fprintf(stderr, "verified program refused by the JIT: %s\n", c.error().message.c_str());
     std::abort();
   }
-  // Both engines get the same arena, one after the other, so addresses agree.
-  static const Arena arena;
-  arena.reset(type, pkt_len);
-  const uint64_t want = arena.run(*interp, pkt_len);
-  const std::vector<uint8_t> want_mem = arena.observable();
-  arena.reset(type, pkt_len);
-  const uint64_t got = arena.run(*native, pkt_len);
-  const std::vector<uint8_t> got_mem = arena.observable();
-  if (want != got || want_mem != got_mem) {
-    std::fprintf(stderr, "JIT DIFFERS: interpreter r0 = %#llx, jit r0 = %#llx, memory %s\n",
-                 static_cast<unsigned long long>(want), static_cast<unsigned long long>(got),
-                 want_mem == got_mem ? "equal" : "differs");
+  const Outcome want = run_once(*interp, type, pkt_len, 0xa5, 0);
+  const Outcome want2 = run_once(*interp2, type, pkt_len, 0x5a, 208);
+  if (!(want == want2)) {
+    ++(privileged ? g_counts.skipped_garbage : g_counts.skipped_unpriv);
+    return 0;
+  }
+  const Outcome got = run_once(*native, type, pkt_len, 0xa5, 0);
+  if (!(want == got)) {
+    std::fprintf(stderr, "JIT DIFFERS (%s program):\ninterpreter %sjit         %s",
+                 privileged ? "privileged" : "unprivileged", describe(want).c_str(), describe(got).c_str());
     if (auto d = xbpf::jit::disassemble(*native)) std::fprintf(stderr, "%s", d->c_str());
     std::abort();
   }
-  ++g_compared;
+  ++g_counts.compared;
+  ++(privileged ? g_counts.compared_priv : g_counts.compared_unpriv);
+  g_counts.loops += shape.loops;
+  g_counts.calls += shape.calls;
+  g_counts.helpers += shape.helpers;
+  g_counts.callbacks += shape.callbacks;
   return 0;
 }
