@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "jit/jit.hpp"
 #include "helpers/helpers.hpp"
 #include "helpers/run_state.hpp"
 
@@ -52,9 +53,12 @@ TEST(HelperLoop, CallsBackIntoTheProgram) {
                                     insn(0xb7, 0, 0, 0, 1),   // r0 = 1
                                     insn(0x95, 0, 0, 0, 0),
                                 });
-  for (vm::Mode mode : {vm::Mode::Checked, vm::Mode::Verified}) {
-    auto p = vm::Program::load(code, {mode, &t});
+  // Checked interpreter, verified interpreter, JIT.
+  for (int engine = 0; engine < 3; ++engine) {
+    SCOPED_TRACE(engine);
+    auto p = vm::Program::load(code, {engine == 0 ? vm::Mode::Checked : vm::Mode::Verified, &t});
     ASSERT_TRUE(p) << p.error().message;
+    if (engine == 2) ASSERT_TRUE(jit::compile(*p));
     helpers::RunState st;
     vm::ExecContext c;
     c.runtime = &st;

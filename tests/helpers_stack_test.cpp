@@ -25,6 +25,7 @@
 #include "isa/isa.hpp"
 #include "maps/perf_buffer.hpp"
 #include "runtime/object.hpp"
+#include "runtime_fixture.hpp"
 #include "runtime/test_run.hpp"
 
 using namespace xbpf;
@@ -115,7 +116,7 @@ constexpr const char* kPerfOutputProg = R"(
     exit
 )";
 
-class StackHelpers : public ::testing::TestWithParam<vm::Mode> {
+class StackHelpers : public ::testing::TestWithParam<testing_support::Exec> {
  protected:
   static constexpr uint32_t kValueSize = 256;  // the stacks map: 32 frames, or 8 build-id records
 
@@ -156,8 +157,7 @@ class StackHelpers : public ::testing::TestWithParam<vm::Mode> {
       }
     }
     o.programs.push_back(std::move(p));
-    runtime::LoadOptions opts;
-    opts.mode = GetParam();
+    runtime::LoadOptions opts = testing_support::load_options(GetParam());
     auto obj = runtime::Object::load(std::move(o), store_, opts);
     EXPECT_TRUE(obj) << obj.error().message;
     if (!obj) return nullptr;
@@ -527,7 +527,6 @@ TEST_P(StackHelpers, PerfEventOutputAppendsPacketBytes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, StackHelpers, ::testing::Values(vm::Mode::Checked, vm::Mode::Verified),
-                         [](const auto& info) { return info.param == vm::Mode::Checked ? "Checked" : "Verified"; });
+INSTANTIATE_TEST_SUITE_P(Engines, StackHelpers, testing_support::all_execs(), testing_support::ExecParamName());
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Live objects from specs and test runs, on our own BPF C programs
-// (tests/objects/rt_*.c), without the kernel.
+// (tests/objects/rt_*.c), without the kernel. Every case runs on the checked
+// interpreter, the verified interpreter and the JIT.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -10,39 +11,20 @@
 #include "runtime/object.hpp"
 #include "maps/ringbuf.hpp"
 #include "runtime/test_run.hpp"
+#include "runtime_fixture.hpp"
 
 using namespace xbpf;
+using testing_support::Exec;
 
 namespace {
 
 std::string obj(const char* name) { return std::string(XBPF_TEST_OBJECTS_DIR) + "/" + name + ".o"; }
 
-class RuntimeTest : public ::testing::Test {
+class RuntimeTest : public ::testing::TestWithParam<Exec> {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/dev/shm/xbpf-rt-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    auto s = maps::Store::open(dir_);
-    ASSERT_TRUE(s) << s.error().message;
-    store_ = *s;
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::unique_ptr<runtime::Object> load(const char* name, vm::Mode mode = vm::Mode::Checked) {
-    auto spec = loader::open_object(obj(name));
-    EXPECT_TRUE(spec) << spec.error().message;
-    if (!spec) return nullptr;
-    runtime::LoadOptions lo;
-    lo.mode = mode;
-    auto o = runtime::Object::load(std::move(*spec), store_, lo);
-    EXPECT_TRUE(o) << o.error().message;
-    return o ? std::move(*o) : nullptr;
-  }
-  std::string dir_;
-  std::shared_ptr<maps::Store> store_;
+  std::unique_ptr<runtime::Object> load(const char* name) { return load(name, testing_support::load_options(GetParam())); }
+  std::unique_ptr<runtime::Object> load(const char* name, const runtime::LoadOptions& lo) { return tmp_.load(obj(name), lo); }
+  testing_support::TempStore tmp_{"rt-test"};
 };
 
 // Ethernet + IPv4 + UDP/TCP packet builder (checksums left as given).
@@ -74,14 +56,14 @@ V lookup(maps::Map& m, uint32_t key) {
 
 }  // namespace
 
-TEST_F(RuntimeTest, XdpParseVerdictsAndMaps) {
+TEST_P(RuntimeTest, XdpParseVerdictsAndMaps) {
   auto o = load("rt_xdp");
   ASSERT_TRUE(o);
   runtime::Program* p = o->program("xdp_parse");
   ASSERT_NE(p, nullptr);
   EXPECT_NE(p->id(), 0U);
   // The store has its record, in the kernel's xlated form (map ids in pseudo lddw).
-  auto rec = store_->program(p->id());
+  auto rec = tmp_.store()->program(p->id());
   ASSERT_TRUE(rec) << rec.error().message;
   EXPECT_EQ(rec->name, "xdp_parse");
   EXPECT_EQ(rec->prog_type, uint32_t(kabi::ProgType::Xdp));
@@ -122,7 +104,7 @@ TEST_F(RuntimeTest, XdpParseVerdictsAndMaps) {
   EXPECT_EQ(st[0], 12U);
 }
 
-TEST_F(RuntimeTest, XdpContextRules) {
+TEST_P(RuntimeTest, XdpContextRules) {
   auto o = load("rt_xdp");
   ASSERT_TRUE(o);
   runtime::Program* p = o->program("xdp_parse");
@@ -154,7 +136,7 @@ TEST_F(RuntimeTest, XdpContextRules) {
   EXPECT_EQ(runtime::test_run(*p, tr).error().errnum, EINVAL);  // shorter than ETH_HLEN
 }
 
-TEST_F(RuntimeTest, XdpAdjustments) {
+TEST_P(RuntimeTest, XdpAdjustments) {
   auto o = load("rt_xdp");
   ASSERT_TRUE(o);
   auto pkt = packet(17, 53, 64);
@@ -175,7 +157,7 @@ TEST_F(RuntimeTest, XdpAdjustments) {
   EXPECT_EQ(lookup<int64_t>(*res, 7), -EINVAL);
 }
 
-TEST_F(RuntimeTest, TailCallsAndGlobalData) {
+TEST_P(RuntimeTest, TailCallsAndGlobalData) {
   auto o = load("rt_tail");
   ASSERT_TRUE(o);
   runtime::Program* entry = o->program("tail_entry");
@@ -206,7 +188,45 @@ TEST_F(RuntimeTest, TailCallsAndGlobalData) {
   EXPECT_FALSE(rodata->update(&key, &v, 0));  // frozen
 }
 
-TEST_F(RuntimeTest, LoopStringsRingbuf) {
+// Tail calls use r3's low 32 bits as the index, as the kernel does.
+TEST_P(RuntimeTest, TailCallIndexIsTheLow32BitsOfR3) {
+  auto o = load("rt_tail");
+  ASSERT_TRUE(o);
+  auto udp = packet(17, 9);
+  runtime::TestRun tr;
+  tr.data_in = udp;
+  auto r = runtime::test_run(*o->program("tail_wide"), tr);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->retval, 3U);  // XDP_TX from tail_udp (slot 1), not XDP_ABORTED
+}
+
+// Program ids are unique within a store only: the same object loaded into two
+// stores gets the same ids, and each one's tail calls must stay in its own
+// store -- also after the other store's object is gone.
+TEST_P(RuntimeTest, TailCallsStayInTheirStore) {
+  auto a = load("rt_tail");
+  ASSERT_TRUE(a);
+  auto tcp80 = packet(6, 80);
+  runtime::TestRun tr;
+  tr.data_in = tcp80;
+  {
+    testing_support::TempStore other("rt-test-b");
+    auto b = other.load(obj("rt_tail"), testing_support::load_options(GetParam()));
+    ASSERT_TRUE(b);
+    ASSERT_EQ(b->program("tail_tcp")->id(), a->program("tail_tcp")->id());
+    EXPECT_EQ(runtime::test_run(*b->program("tail_entry"), tr)->retval, 2U);
+    // b's tail_tcp counted b's packet, not a's.
+    uint64_t bss[3];
+    ASSERT_TRUE(b->map(".bss")->lookup(&(const uint32_t&)0U, bss, 0));
+    EXPECT_EQ(bss[0], 1U);
+  }
+  EXPECT_EQ(runtime::test_run(*a->program("tail_entry"), tr)->retval, 2U);  // XDP_PASS from a's tail_tcp
+  uint64_t bss[3];
+  ASSERT_TRUE(a->map(".bss")->lookup(&(const uint32_t&)0U, bss, 0));
+  EXPECT_EQ(bss[0], 1U);  // seen_tcp: a's own program ran, once
+}
+
+TEST_P(RuntimeTest, LoopStringsRingbuf) {
   auto o = load("rt_ringbuf");
   ASSERT_TRUE(o);
   auto pkt = packet(17, 53, 10);
@@ -237,10 +257,13 @@ TEST_F(RuntimeTest, LoopStringsRingbuf) {
 
 // Verified mode replaces lookups on one known array map with inline code; the
 // results must be the helper's, index by index, in range and out of it.
-TEST_F(RuntimeTest, InlinedArrayLookupsMatchTheHelper) {
-  auto verified = load("rt_array", vm::Mode::Verified);
-  auto checked = load("rt_array", vm::Mode::Checked);
+TEST_P(RuntimeTest, InlinedArrayLookupsMatchTheHelper) {
+  if (GetParam() == Exec::Checked) GTEST_SKIP() << "compares a verified engine with the checked interpreter";
+  auto verified = load("rt_array");
+  auto checked = load("rt_array", testing_support::load_options(Exec::Checked));
   ASSERT_TRUE(verified && checked);
+  EXPECT_EQ(verified->program("array_get")->engine(),
+            GetParam() == Exec::Jit ? runtime::Engine::Jit : runtime::Engine::Interpreter);
   EXPECT_EQ(verified->program("array_get")->vm().inlined_calls(), 1U);
   EXPECT_EQ(verified->program("hash_get")->vm().inlined_calls(), 0U);
   EXPECT_EQ(checked->program("array_get")->vm().inlined_calls(), 0U);  // checked mode keeps the helper
@@ -268,7 +291,7 @@ TEST_F(RuntimeTest, InlinedArrayLookupsMatchTheHelper) {
   EXPECT_EQ(lookup<uint64_t>(*verified->map("five"), 4), 2U);
 }
 
-TEST_F(RuntimeTest, SkbPrograms) {
+TEST_P(RuntimeTest, SkbPrograms) {
   auto o = load("rt_tc");
   ASSERT_TRUE(o);
   auto udp = packet(17, 53);
@@ -290,3 +313,5 @@ TEST_F(RuntimeTest, SkbPrograms) {
   EXPECT_EQ(r->data_out.size(), udp.size());
   EXPECT_EQ(r->data_out[0], 0);  // the Ethernet header comes back blank
 }
+
+INSTANTIATE_TEST_SUITE_P(Engines, RuntimeTest, testing_support::all_execs(), testing_support::ExecParamName());

@@ -10,8 +10,10 @@
 #include "helpers/trace_log.hpp"
 #include "runtime/object.hpp"
 #include "runtime/test_run.hpp"
+#include "runtime_fixture.hpp"
 
 using namespace xbpf;
+using testing_support::Exec;
 
 namespace {
 std::string obj(const char* name) { return std::string(XBPF_TEST_OBJECTS_DIR) + "/" + name + ".o"; }
@@ -166,8 +168,6 @@ TEST_F(RuntimeTypes, CheckedModeStopsBadPrograms) {
 }
 
 TEST_F(RuntimeTypes, PcapOneRunPerPacket) {
-  auto o = load("rt_xdp");
-  ASSERT_TRUE(o);
   const std::string path = dir_ + "/in.pcap";
   pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
   pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
@@ -190,11 +190,16 @@ TEST_F(RuntimeTypes, PcapOneRunPerPacket) {
   add(6, 23);
   pcap_dump_close(d);
   pcap_close(dead);
-  auto s = runtime::run_pcap(*o->program("xdp_parse"), path, {});
-  ASSERT_TRUE(s) << s.error().message;
-  EXPECT_EQ(s->packets, 5U);
-  EXPECT_EQ(s->verdicts[1], 2U);  // XDP_DROP
-  EXPECT_EQ(s->verdicts[2], 2U);  // XDP_PASS
-  EXPECT_EQ(s->verdicts[3], 1U);  // XDP_TX
-  EXPECT_FALSE(runtime::run_pcap(*o->program("xdp_parse"), dir_ + "/missing.pcap", {}));
+  for (Exec e : {Exec::Checked, Exec::Interpreter, Exec::Jit}) {
+    SCOPED_TRACE(testing_support::exec_name(e));
+    auto o = load("rt_xdp", testing_support::load_options(e));
+    ASSERT_TRUE(o);
+    auto s = runtime::run_pcap(*o->program("xdp_parse"), path, {});
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->packets, 5U);
+    EXPECT_EQ(s->verdicts[1], 2U);  // XDP_DROP
+    EXPECT_EQ(s->verdicts[2], 2U);  // XDP_PASS
+    EXPECT_EQ(s->verdicts[3], 1U);  // XDP_TX
+    EXPECT_FALSE(runtime::run_pcap(*o->program("xdp_parse"), dir_ + "/missing.pcap", {}));
+  }
 }

@@ -17,6 +17,7 @@
 
 #include "maps/ringbuf.hpp"
 #include "runtime/object.hpp"
+#include "runtime_fixture.hpp"
 #include "runtime/test_run.hpp"
 
 #ifdef XBPF_HAVE_LIBBPF
@@ -153,10 +154,10 @@ std::map<Bytes, Bytes> xbpf_map(maps::Map& mp) {
   return m;
 }
 
-// Every case runs twice: the checked interpreter, and verified mode (xbpf's
-// verifier accepts the program, which then runs unchecked with inlined array
-// lookups) -- both must equal the kernel.
-class TestRunKernelDiff : public ::testing::TestWithParam<vm::Mode> {
+// Every case runs three times: the checked interpreter, and verified mode
+// (xbpf's verifier accepts the program, which then runs unchecked with inlined
+// array lookups) on the interpreter and on the JIT -- all must equal the kernel.
+class TestRunKernelDiff : public ::testing::TestWithParam<testing_support::Exec> {
  protected:
   void SetUp() override {
     char tmpl[] = "/dev/shm/xbpf-kdiff-XXXXXX";
@@ -190,8 +191,7 @@ class TestRunKernelDiff : public ::testing::TestWithParam<vm::Mode> {
     auto spec = loader::open_object(obj(name));
     EXPECT_TRUE(spec) << spec.error().message;
     if (!spec) return false;
-    runtime::LoadOptions lo;
-    lo.mode = GetParam();
+    runtime::LoadOptions lo = testing_support::load_options(GetParam());
     auto o = runtime::Object::load(std::move(*spec), store_, lo);
     EXPECT_TRUE(o) << o.error().message;
     if (!o) return false;
@@ -436,6 +436,9 @@ TEST_P(TestRunKernelDiff, TailCallsAndGlobalData) {
   EXPECT_EQ(n, int(packets().size()));
   compare_maps({".bss", ".data", ".rodata"});
   std::printf("[ diff ] rt_tail/tail_entry: %d/%zu packets agree\n", n, packets().size());
+  // An index with bits above 32 (the kernel uses r3's low 32 bits).
+  EXPECT_EQ(compare_program("tail_wide", kXdpCtx), int(packets().size()));
+  compare_maps({".bss", ".data"});
 }
 
 TEST_P(TestRunKernelDiff, RingbufLoopStrings) {
@@ -482,10 +485,7 @@ TEST_P(TestRunKernelDiff, SpinLock) {
   std::printf("[ diff ] rt_foreach/fe_lock: %d/%zu packets agree\n", n, packets().size());
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, TestRunKernelDiff, ::testing::Values(vm::Mode::Checked, vm::Mode::Verified),
-                         [](const ::testing::TestParamInfo<vm::Mode>& i) {
-                           return std::string(i.param == vm::Mode::Checked ? "Checked" : "Verified");
-                         });
+INSTANTIATE_TEST_SUITE_P(Engines, TestRunKernelDiff, testing_support::all_execs(), testing_support::ExecParamName());
 
 #else
 TEST(TestRunKernelDiff, Oracle) { REQUIRE_KERNEL("xbpf was built without libbpf (pkg-config libbpf not found)"); }

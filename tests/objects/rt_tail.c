@@ -59,3 +59,11 @@ SEC("xdp") int tail_entry(struct xdp_md *ctx) {
   bpf_tail_call(ctx, &jumps, 3);  // empty slot: falls through
   return XDP_DROP;
 }
+
+// r3 with bits above the low 32: the kernel tail-calls slot (u32)r3, here 1.
+static long (*bpf_tail_call_u64)(void *ctx, void *prog_array_map, __u64 index) = (void *)12;
+
+SEC("xdp") int tail_wide(struct xdp_md *ctx) {
+  bpf_tail_call_u64(ctx, &jumps, (1ULL << 32) | 1);
+  return XDP_ABORTED;
+}

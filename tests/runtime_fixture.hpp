@@ -1,0 +1,89 @@
+// What tests that run programs through the runtime share: the three ways
+// xbpf executes a program (Exec), and a throw-away store in /dev/shm.
+//
+// Every program-running suite is parametrised over Exec, so each case runs on
+// the checked interpreter, the verified interpreter and the JIT.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "loader/loader.hpp"
+#include "maps/store.hpp"
+#include "runtime/object.hpp"
+
+namespace xbpf::testing_support {
+
+enum class Exec { Checked, Interpreter, Jit };
+
+// Load options running programs the `e` way (everything else default).
+inline runtime::LoadOptions load_options(Exec e) {
+  runtime::LoadOptions lo;
+  lo.mode = e == Exec::Checked ? vm::Mode::Checked : vm::Mode::Verified;
+  lo.engine = e == Exec::Jit ? runtime::Engine::Jit : runtime::Engine::Interpreter;
+  return lo;
+}
+
+inline const char* exec_name(Exec e) {
+  switch (e) {
+    case Exec::Checked: return "Checked";
+    case Exec::Interpreter: return "Interpreter";
+    case Exec::Jit: return "Jit";
+  }
+  return "?";
+}
+
+inline auto all_execs() { return ::testing::Values(Exec::Checked, Exec::Interpreter, Exec::Jit); }
+// The verified engines only (programs whose checked run differs by design).
+inline auto verified_execs() { return ::testing::Values(Exec::Interpreter, Exec::Jit); }
+struct ExecParamName {
+  std::string operator()(const ::testing::TestParamInfo<Exec>& i) const { return exec_name(i.param); }
+};
+
+// An empty store under /dev/shm, removed with everything in it on destruction.
+class TempStore {
+ public:
+  explicit TempStore(const char* tag = "test") {
+    std::string tmpl = std::string("/dev/shm/xbpf-") + tag + "-XXXXXX";
+    if (!mkdtemp(tmpl.data())) {
+      ADD_FAILURE() << "mkdtemp " << tmpl << " failed";
+      return;
+    }
+    dir_ = tmpl;
+    auto s = maps::Store::open(dir_);
+    if (!s) {
+      ADD_FAILURE() << s.error().message;
+      return;
+    }
+    store_ = *s;
+  }
+  ~TempStore() {
+    store_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  TempStore(const TempStore&) = delete;
+  TempStore& operator=(const TempStore&) = delete;
+
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] const std::shared_ptr<maps::Store>& store() const { return store_; }
+
+  // Opens and loads the object file at `path`; nullptr (with a test failure) on error.
+  std::unique_ptr<runtime::Object> load(const std::string& path, const runtime::LoadOptions& lo) const {
+    auto spec = loader::open_object(path);
+    EXPECT_TRUE(spec) << spec.error().message;
+    if (!spec || !store_) return nullptr;
+    auto o = runtime::Object::load(std::move(*spec), store_, lo);
+    EXPECT_TRUE(o) << o.error().message;
+    return o ? std::move(*o) : nullptr;
+  }
+
+ private:
+  std::string dir_;
+  std::shared_ptr<maps::Store> store_;
+};
+
+}  // namespace xbpf::testing_support
