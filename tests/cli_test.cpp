@@ -101,6 +101,26 @@ TEST(Cli, ConformanceSummaryLineAndFailureExit) {
   EXPECT_NE(f.out.find("1 passed, 1 failed"), std::string::npos) << f.out;
 }
 
+// --engine jit runs the same files on the JIT (verified mode only).
+TEST(Cli, ConformanceOnTheJit) {
+  auto good = temp_file("good.data", "-- asm\nmov %r0, 3\nexit\n-- result\n0x3\n");
+  auto bad = temp_file("bad.data", "-- asm\nmov %r0, 3\nexit\n-- result\n0x4\n");
+  auto r = sh(kXbpf + " conformance --engine jit -v " + good + " " + bad);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("PASS [jit] " + good), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAIL [jit] " + bad + ": r0 = 0x3, expected 0x4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 passed, 1 failed"), std::string::npos) << r.out;
+  auto checked = sh(kXbpf + " conformance --engine jit --mode checked " + good);
+  EXPECT_EQ(checked.code, 2);
+  EXPECT_NE(checked.out.find("--engine jit runs verified programs only"), std::string::npos) << checked.out;
+  auto unknown = sh(kXbpf + " conformance --engine llvm " + good);
+  EXPECT_EQ(unknown.code, 2) << unknown.out;
+  // The plugin: same protocol on the JIT.
+  auto p = sh("echo 7110010000000000 9500000000000000 | " + kPlugin + " --engine jit 'aa bb'");
+  EXPECT_EQ(p.code, 0);
+  EXPECT_EQ(p.out, "bb\n");
+}
+
 TEST(Cli, ConformancePluginProtocol) {
   // ldxb %r0, [%r1+1]; exit — memory "aa bb" gives 0xbb.
   auto r = sh("echo 7110010000000000 9500000000000000 | " + kPlugin + " 'aa bb'");

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "isa/asm.hpp"
+#include "jit/jit.hpp"
 
 namespace xbpf::conformance {
 
@@ -31,8 +32,13 @@ Expected<std::vector<isa::RawInsn>> program_of(const DataFile& df) {
 
 Expected<uint64_t> run_program(std::span<const isa::RawInsn> code, std::span<const uint8_t> mem,
                                const RunOptions& opts) {
+  if (opts.engine == Engine::Jit && opts.mode != vm::Mode::Verified)
+    return fail(Errc::invalid_argument, "the JIT runs verified-mode programs only");
   auto prog = vm::Program::load(code, {opts.mode, &vm::conformance_helpers()});
   if (!prog) return xbpf::unexpected(prog.error());
+  if (opts.engine == Engine::Jit) {
+    if (auto r = jit::compile(*prog); !r) return xbpf::unexpected(r.error());
+  }
   std::vector<uint8_t> buf(mem.begin(), mem.end());
   vm::Region region{reinterpret_cast<uint64_t>(buf.data()), buf.size(), true};
   vm::ExecContext ctx;

@@ -12,7 +12,9 @@
 
 namespace xbpf::conformance {
 
-enum class Engine { Interpreter };
+// Jit: loaded in verified mode and compiled (src/jit); checked mode is
+// interpreter-only, so Jit with Mode::Checked is an error.
+enum class Engine { Interpreter, Jit };
 
 struct RunOptions {
   Engine engine = Engine::Interpreter;

@@ -42,8 +42,13 @@ Expected<std::vector<std::string>> collect(const std::vector<std::string>& paths
 int run_conformance(const ConfArgs& a) {
   auto files = collect(a.paths);
   if (!files) return report(files.error());
+  const bool jit = a.engine == "jit";
+  if (jit && a.mode == "checked") {
+    std::fprintf(stderr, "xbpf conformance: --engine jit runs verified programs only (checked mode is the interpreter's)\n");
+    return 2;
+  }
   std::vector<vm::Mode> modes;
-  if (a.mode != "verified") modes.push_back(vm::Mode::Checked);
+  if (a.mode != "verified" && !jit) modes.push_back(vm::Mode::Checked);
   if (a.mode != "checked") modes.push_back(vm::Mode::Verified);
   size_t passed = 0, failed = 0;
   for (const std::string& f : *files) {
@@ -57,8 +62,9 @@ int run_conformance(const ConfArgs& a) {
     for (vm::Mode m : modes) {
       conformance::RunOptions opts;
       opts.mode = m;
+      opts.engine = jit ? conformance::Engine::Jit : conformance::Engine::Interpreter;
       auto r = conformance::run_case(*df, opts);
-      const char* mname = m == vm::Mode::Checked ? "checked" : "verified";
+      const char* mname = jit ? "jit" : m == vm::Mode::Checked ? "checked" : "verified";
       if (!r.passed) {
         std::printf("FAIL [%s] %s\n", mname, r.message.c_str());
         ok = false;
@@ -78,8 +84,9 @@ void add_conformance_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ConfArgs>();
   CLI::App* c = app.add_subcommand("conformance", "Run bpf_conformance .data test files");
   c->add_option("paths", args->paths, ".data files or directories holding them")->required();
-  c->add_option("--engine", args->engine, "Execution engine")->check(CLI::IsMember({"interpreter"}));
-  c->add_option("--mode", args->mode, "Interpreter mode: checked, verified or both (default)")
+  c->add_option("--engine", args->engine, "Execution engine: interpreter (default) or jit")
+      ->check(CLI::IsMember({"interpreter", "jit"}));
+  c->add_option("--mode", args->mode, "Interpreter mode: checked, verified or both (default; jit: verified)")
       ->check(CLI::IsMember({"checked", "verified", "both"}));
   c->add_flag("-v,--verbose", args->verbose, "Print every passing test too");
   c->callback([args, &exit_code] { exit_code = run_conformance(*args); });
