@@ -1,5 +1,6 @@
-// `xbpf prog run` and `xbpf prog tracelog` driven like a user: a test run on a
-// packet, a pcap, pinned maps read back by `xbpf map`, and the error paths.
+// `xbpf prog run`, `xbpf prog dump` and `xbpf prog tracelog` driven like a
+// user: a test run on a packet on each engine, a pcap, pinned maps read back by
+// `xbpf map`, xlated and jited dumps, and the error paths.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -69,6 +70,63 @@ TEST_F(ProgCli, VerifiedModeRunsWhatTheVerifierAccepts) {
   EXPECT_EQ(r.out.rfind("Return value: 2, duration: ", 0), 0u) << r.out;
   r = run_xbpf("prog run " + kObjects + "/rt_xdp.o --program xdp_parse --mode trusting" + store());
   EXPECT_EQ(r.code, 2) << r.out;
+}
+
+// The same run on each engine; checked mode cannot run on the JIT.
+TEST_F(ProgCli, EveryEngineGivesTheSameResult) {
+  for (const char* engine : {"auto", "jit", "interpreter"}) {
+    auto r = run_xbpf("prog run " + kObjects + "/rt_xdp.o --program xdp_parse --engine " + engine + " --pcap " +
+                      (dir_ / "t.pcap").string() + store());
+    ASSERT_EQ(r.code, 0) << engine << "\n" << r.out;
+    EXPECT_NE(r.out.find("Packets: 10\nReturn value 2: 10\n"), std::string::npos) << engine << "\n" << r.out;
+  }
+  auto r = run_xbpf("prog run " + kObjects + "/rt_xdp.o --program xdp_parse --mode checked --engine jit" + store());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("the JIT runs verified programs only"), std::string::npos) << r.out;
+  r = run_xbpf("prog run " + kObjects + "/rt_xdp.o --program xdp_parse --engine llvm" + store());
+  EXPECT_EQ(r.code, 2) << r.out;
+}
+
+// bpftool's `prog dump xlated`: relocated instructions, maps by id, helpers by
+// name, BTF source lines (with file/line/column under --linum), bytes under --opcodes.
+TEST_F(ProgCli, DumpXlatedShowsRelocatedCodeAndSource) {
+  auto r = run_xbpf("prog dump xlated " + kObjects + "/rt_xdp.o --program xdp_parse");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("xdp_parse:\n; void *data = (void *)(long)ctx->data", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("   0: (61) r7 = *(u32 *)(r1 + 4)\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(": (18) r1 = map[id:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(": (85) call bpf_map_lookup_elem#1\n"), std::string::npos) << r.out;
+  auto l = run_xbpf("prog dump xlated " + kObjects + "/rt_xdp.o --program xdp_parse --linum --opcodes");
+  ASSERT_EQ(l.code, 0) << l.out;
+  EXPECT_NE(l.out.find("rt_xdp.c line_num:47 line_col:"), std::string::npos) << l.out;
+  EXPECT_NE(l.out.find("   0: (61) r7 = *(u32 *)(r1 + 4)\n       61 17 04 00 00 00 00 00\n"), std::string::npos)
+      << l.out;
+  // Without --program: every program of the object.
+  auto all = run_xbpf("prog dump xlated " + kObjects + "/rt_xdp.o");
+  ASSERT_EQ(all.code, 0) << all.out;
+  EXPECT_NE(all.out.find("\nxdp_adjust:\n"), std::string::npos) << all.out;
+}
+
+// `prog dump jited`: each BPF instruction (as a comment) followed by its x86-64 code.
+TEST_F(ProgCli, DumpJitedInterleavesBpfAndNativeCode) {
+  auto r = run_xbpf("prog dump jited " + kObjects + "/rt_xdp.o --program xdp_parse --opcodes");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("xdp_parse:\n; void *data"), std::string::npos) << r.out;
+  // r7 = *(u32 *)(r1 + 4) is r13d <- [rdi + 4] in the kernel's register mapping.
+  EXPECT_NE(r.out.find(";    0: (61) r7 = *(u32 *)(r1 + 4)\n;        61 17 04 00 00 00 00 00\n"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("448b6f04               mov r13d, dword ptr [rdi + 4]\n"), std::string::npos) << r.out;
+  // Errors: unknown program, a program the verifier refuses (nothing to compile), missing verb.
+  auto e = run_xbpf("prog dump jited " + kObjects + "/rt_xdp.o --program nosuch");
+  EXPECT_EQ(e.code, 1);
+  EXPECT_NE(e.out.find("no program or section named 'nosuch'"), std::string::npos) << e.out;
+  e = run_xbpf("prog dump jited " + kObjects + "/rt_trace.o");
+  EXPECT_EQ(e.code, 1);
+  EXPECT_NE(e.out.find("rejected by the verifier"), std::string::npos) << e.out;
+  e = run_xbpf("prog dump");
+  EXPECT_EQ(e.code, 2);
+  EXPECT_NE(e.out.find("xbpf: prog dump: a command is required (try 'xbpf prog dump --help')"), std::string::npos)
+      << e.out;
 }
 
 TEST_F(ProgCli, PcapCountsVerdictsAndPinnedMapsOutliveTheRun) {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -65,9 +66,17 @@ struct CodeView {
 // The native code attached to `prog` by compile(), or nullopt.
 [[nodiscard]] std::optional<CodeView> code_of(const vm::Program& prog);
 
+struct DisasmOptions {
+  bool opcodes = true;  // the machine code bytes of each x86 instruction
+  // Text put before instruction `pc`'s x86 code (one or more lines, each
+  // ending in '\n'); empty function: "; PC: INSN" in kernel syntax. Callers
+  // add source lines and show map references their own way.
+  std::function<std::string(const isa::Insn&)> before_insn;
+};
+
 // The native code of `prog` as text (capstone, Intel syntax): the entry stub,
 // then each BPF instruction (kernel syntax, with its slot index) followed by
 // the x86-64 instructions it became. Fails when `prog` has no native code.
-[[nodiscard]] Expected<std::string> disassemble(const vm::Program& prog);
+[[nodiscard]] Expected<std::string> disassemble(const vm::Program& prog, const DisasmOptions& opts = {});
 
 }  // namespace xbpf::jit

@@ -1,12 +1,19 @@
-// `xbpf prog run` (BPF_PROG_TEST_RUN on an object file) and `xbpf prog
-// tracelog` (bpftool prog tracelog: the bpf_trace_printk log of a store).
+// `xbpf prog run` (BPF_PROG_TEST_RUN on an object file), `xbpf prog dump`
+// (bpftool prog dump xlated|jited, of an object file's programs) and `xbpf
+// prog tracelog` (bpftool prog tracelog: the bpf_trace_printk log of a store).
 //
 //   xbpf prog run OBJ [--program NAME] [--data-in F | --pcap F] [--ctx-in F]
-//                 [--repeat N] [--data-out F] [--ctx-out F] [--store DIR] [--json]
+//                 [--repeat N] [--data-out F] [--ctx-out F] [--engine E]
+//                 [--store DIR] [--json]
+//   xbpf prog dump xlated|jited OBJ [--program NAME] [--opcodes] [--linum]
 //   xbpf prog tracelog [--follow] [--store DIR]
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -20,6 +27,7 @@
 #include "io.hpp"
 #include "loader/loader.hpp"
 #include "maps/store.hpp"
+#include "runtime/dump.hpp"
 #include "runtime/object.hpp"
 #include "runtime/test_run.hpp"
 
@@ -31,7 +39,30 @@ struct RunArgs {
   uint32_t repeat = 1;
   bool json = false;
   std::string mode = "verified";
+  std::string engine = "auto";
 };
+
+struct DumpArgs {
+  std::string object, program, type;
+  bool opcodes = false, linum = false;
+};
+
+runtime::Engine engine_of(const std::string& name) {
+  return name == "jit" ? runtime::Engine::Jit : name == "interpreter" ? runtime::Engine::Interpreter
+                                                                      : runtime::Engine::Auto;
+}
+
+// Opens OBJ with the section-derived (or --type) program types.
+Expected<loader::ObjectSpec> open_spec(const std::string& object, const std::string& type) {
+  auto spec = loader::open_object(object, loader::OpenOptions{});
+  if (!spec) return unexpected(spec.error());
+  if (!type.empty()) {
+    auto t = kabi::prog_type_from_name(type);
+    if (!t) return fail(Errc::invalid_argument, "unknown program type '{}'", type);
+    for (auto& p : spec->programs) p.type = *t;
+  }
+  return spec;
+}
 
 std::string store_dir(const std::string& given) { return given.empty() ? maps::Store::default_dir() : given; }
 
@@ -63,18 +94,13 @@ Expected<const runtime::Program*> pick(const runtime::Object& o, const std::stri
 }
 
 Expected<void> run(const RunArgs& a) {
-  loader::OpenOptions oo;
-  auto spec = loader::open_object(a.object, oo);
+  auto spec = open_spec(a.object, a.type);
   if (!spec) return unexpected(spec.error());
-  if (!a.type.empty()) {
-    auto t = kabi::prog_type_from_name(a.type);
-    if (!t) return fail(Errc::invalid_argument, "unknown program type '{}'", a.type);
-    for (auto& p : spec->programs) p.type = *t;
-  }
   auto store = maps::Store::open(store_dir(a.store));
   if (!store) return unexpected(store.error());
   runtime::LoadOptions lo;
   lo.mode = a.mode == "verified" ? vm::Mode::Verified : vm::Mode::Checked;
+  lo.engine = engine_of(a.engine);
   auto obj = runtime::Object::load(std::move(*spec), *store, lo);
   if (!obj) return unexpected(obj.error());
   auto prog = pick(**obj, a.program);
@@ -136,6 +162,59 @@ Expected<void> run(const RunArgs& a) {
   return {};
 }
 
+// A store of our own under /dev/shm for the duration of a command that loads
+// an object only to look at it (nothing is left behind).
+class ScratchStore {
+ public:
+  static Expected<std::unique_ptr<ScratchStore>> create() {
+    std::string tmpl = "/dev/shm/xbpf-scratch-XXXXXX";
+    if (!mkdtemp(tmpl.data())) return fail_errno(errno, "{}: {}", tmpl, std::strerror(errno));
+    std::unique_ptr<ScratchStore> s(new ScratchStore(tmpl));
+    auto st = maps::Store::open(tmpl);
+    if (!st) return unexpected(st.error());
+    s->store = *st;
+    return s;
+  }
+  ~ScratchStore() {
+    store.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::shared_ptr<maps::Store> store;
+
+ private:
+  explicit ScratchStore(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+// Loads OBJ (verified, on the JIT when `jited`) into a scratch store and
+// prints each chosen program's dump.
+Expected<void> dump(const DumpArgs& a, bool jited) {
+  auto spec = open_spec(a.object, a.type);
+  if (!spec) return unexpected(spec.error());
+  auto scratch = ScratchStore::create();
+  if (!scratch) return unexpected(scratch.error());
+  runtime::LoadOptions lo;
+  lo.engine = jited ? runtime::Engine::Jit : runtime::Engine::Interpreter;
+  auto obj = runtime::Object::load(std::move(*spec), (*scratch)->store, lo);
+  if (!obj) return unexpected(obj.error());
+  std::vector<const runtime::Program*> progs;
+  if (a.program.empty()) {
+    for (const auto& p : (*obj)->programs()) progs.push_back(p.get());
+  } else {
+    auto p = pick(**obj, a.program);
+    if (!p) return unexpected(p.error());
+    progs.push_back(*p);
+  }
+  const runtime::DumpOptions opts{.opcodes = a.opcodes, .linum = a.linum};
+  for (size_t k = 0; k < progs.size(); ++k) {
+    auto text = jited ? runtime::dump_jited(*progs[k], opts) : runtime::dump_xlated(*progs[k], opts);
+    if (!text) return unexpected(text.error());
+    std::printf("%s%s", k ? "\n" : "", text->c_str());
+  }
+  return {};
+}
+
 Expected<void> tracelog(const std::string& store, bool follow) {
   const std::string path = helpers::TraceLog::path_in(store_dir(store));
   if (access(path.c_str(), F_OK) != 0 && !follow) return {};  // nothing printed yet
@@ -157,7 +236,7 @@ Expected<void> tracelog(const std::string& store, bool follow) {
 }  // namespace
 
 void add_prog_command(CLI::App& app, int& exit_code) {
-  auto* prog = app.add_subcommand("prog", "Run programs and read their trace log (bpftool's 'prog' command)");
+  auto* prog = app.add_subcommand("prog", "Run, dump programs and read their trace log (bpftool's 'prog' command)");
   require_command(prog, exit_code);
 
   auto a = std::make_shared<RunArgs>();
@@ -175,12 +254,33 @@ void add_prog_command(CLI::App& app, int& exit_code) {
                       "verified (default): xbpf's verifier must accept the program, which then runs unchecked; "
                       "checked: no verifier, every access checked at run time")
       ->check(CLI::IsMember({"checked", "verified"}));
+  run_cmd->add_option("--engine", a->engine,
+                      "auto (default): the JIT for verified programs, the interpreter for checked ones; "
+                      "jit: compiling must succeed; interpreter")
+      ->check(CLI::IsMember({"auto", "jit", "interpreter"}));
   run_cmd->add_option("--pinmaps", a->pinmaps, "Pin the object's maps as PINMAPS/<map name> in the store");
   run_cmd->add_option("--store", a->store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
   run_cmd->add_flag("-j,--json", a->json, "JSON output");
   run_cmd->callback([a, &exit_code] {
     if (auto r = run(*a); !r) exit_code = report(r.error());
   });
+
+  auto d = std::make_shared<DumpArgs>();
+  auto* dump_cmd = prog->add_subcommand("dump", "Print a program as relocated (xlated) or as the JIT compiled it (jited)");
+  require_command(dump_cmd, exit_code);
+  for (const bool jited : {false, true}) {
+    auto* c = dump_cmd->add_subcommand(jited ? "jited" : "xlated",
+                                       jited ? "x86-64 code of each BPF instruction (capstone), with source lines"
+                                             : "BPF instructions after relocation, with source lines");
+    c->add_option("object", d->object, "BPF object file (clang -target bpf)")->required();
+    c->add_option("--program", d->program, "Program name or section (default: every program)");
+    c->add_option("--type", d->type, "Program type when the section name does not tell (e.g. xdp)");
+    c->add_flag("--opcodes", d->opcodes, "Show instruction bytes");
+    c->add_flag("--linum", d->linum, "Show source file, line and column (BTF line info)");
+    c->callback([d, jited, &exit_code] {
+      if (auto r = dump(*d, jited); !r) exit_code = report(r.error());
+    });
+  }
 
   auto follow = std::make_shared<bool>(false);
   auto store = std::make_shared<std::string>();

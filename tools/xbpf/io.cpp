@@ -64,9 +64,13 @@ void require_command(CLI::App* family, int& exit_code) {
   family->callback([family, &exit_code] {
     if (!family->get_subcommands().empty()) return;
     const auto extra = family->remaining();
-    std::fprintf(stderr, "xbpf: %s: %s (try 'xbpf %s --help')\n", family->get_name().c_str(),
+    // The command's full path ("prog dump"), without the program's own name.
+    std::string path = family->get_name();
+    for (const CLI::App* p = family->get_parent(); p && p->get_parent(); p = p->get_parent())
+      path = p->get_name() + " " + path;
+    std::fprintf(stderr, "xbpf: %s: %s (try 'xbpf %s --help')\n", path.c_str(),
                  extra.empty() ? "a command is required" : ("unknown command '" + extra[0] + "'").c_str(),
-                 family->get_name().c_str());
+                 path.c_str());
     exit_code = 2;
   });
 }
