@@ -129,8 +129,9 @@ class Object {
  public:
   // Parses the ELF object (no maps or programs are created).
   [[nodiscard]] static Expected<Object> open(const std::string& path);
-  // Creates maps in `store` and loads every program (checked interpreter
-  // until a verifier exists). EINVAL-style errors name the map/program.
+  // Creates maps in `store` and loads every program: xbpf's verifier must
+  // accept it, then the JIT compiles it (as a kernel with bpf_jit_enable=1).
+  // EINVAL-style errors name the map/program (with the verifier's message).
   [[nodiscard]] Expected<void> load(const Store& store);
   [[nodiscard]] bool loaded() const;
   [[nodiscard]] std::vector<std::string> program_names() const;
