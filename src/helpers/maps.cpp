@@ -134,46 +134,75 @@ XBPF_HELPER(spin_unlock) {
   return 0;
 }
 
+// The checked-mode bracket of a helper that calls back into the program
+// (bpf_loop, bpf_for_each_map_elem): the caller's stack (where callback_ctx
+// usually points) is granted for the helper's duration, each callback's
+// instructions come off the caller's budget, and the regions and the budget
+// are put back when the helper returns. Verified programs skip all of it.
+class CallbackScope {
+ public:
+  explicit CallbackScope(vm::ExecContext* c)
+      : c_(c),
+        s_(state(c)),
+        checked_(c->program->mode() == vm::Mode::Checked),
+        base_(s_ ? s_->regions.size() : 0),
+        budget_(c->insn_budget) {
+    grant(vm::Region{c->stack_lo, c->stack_hi - c->stack_lo, true});
+  }
+  ~CallbackScope() {
+    c_->insn_budget = budget_;
+    release(base_);
+  }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+
+  [[nodiscard]] bool checked() const { return checked_; }
+  void grant(const vm::Region& r) {
+    if (!checked_ || !s_) return;
+    s_->regions.push_back(r);
+    c_->regions = s_->regions;
+  }
+  // Where the grants end now; release(mark) drops everything granted after.
+  [[nodiscard]] size_t mark() const { return s_ ? s_->regions.size() : 0; }
+  void release(size_t mark) {
+    if (!checked_ || !s_) return;
+    s_->regions.resize(mark);
+    c_->regions = s_->regions;
+  }
+  // Runs callback `fn` with `args`; on a fault the error is also recorded in
+  // the run state (the first one, naming `helper`).
+  Expected<uint64_t> call(uint64_t fn, std::span<const uint64_t, 5> args, const char* helper) {
+    auto rc = c_->program->call_function(fn, args, *c_);
+    if (checked_) c_->insn_budget = c_->insn_budget > c_->insns_executed ? c_->insn_budget - c_->insns_executed : 0;
+    if (!rc && s_ && !s_->error) s_->error = with_context(rc.error(), fmt::format("{} callback", helper));
+    return rc;
+  }
+
+ private:
+  vm::ExecContext* c_;
+  RunState* s_;
+  bool checked_;
+  size_t base_;
+  uint64_t budget_;
+};
+
 // bpf_loop(nr_loops, callback, callback_ctx, flags): callback(i, ctx) until
 // it returns 1; returns the number of iterations run. The callback runs on
-// its own stack; callback_ctx usually points into the caller's, which a
-// checked program is granted for the duration.
+// its own stack.
 XBPF_HELPER(loop) {
   (void)r5;
   constexpr uint64_t kMaxLoops = 1U << 23;  // BPF_MAX_LOOPS
   if (r4 != 0) return uint64_t(-EINVAL);
   if (r1 > kMaxLoops) return uint64_t(-E2BIG);
-  const vm::Program* prog = c->program;
-  if (!prog) return uint64_t(-EINVAL);
-  RunState* s = state(c);
-  const bool checked = prog->mode() == vm::Mode::Checked;
-  const size_t saved_regions = s ? s->regions.size() : 0;
-  if (checked && s) {
-    s->regions.push_back(vm::Region{c->stack_lo, c->stack_hi - c->stack_lo, true});
-    c->regions = s->regions;
-  }
-  const uint64_t budget = c->insn_budget;
-  uint64_t i = 0;
-  for (; i < r1; ++i) {
+  if (!c->program) return uint64_t(-EINVAL);
+  CallbackScope scope(c);
+  for (uint64_t i = 0; i < r1; ++i) {
     const uint64_t args[5] = {i, r3, 0, 0, 0};
-    auto rc = prog->call_function(r2, args, *c);
-    if (checked) c->insn_budget = c->insn_budget > c->insns_executed ? c->insn_budget - c->insns_executed : 0;
-    if (!rc) {
-      if (s && !s->error) s->error = with_context(rc.error(), "bpf_loop callback");
-      i = uint64_t(-EFAULT);
-      break;
-    }
-    if (*rc == 1) {
-      ++i;
-      break;
-    }
+    auto rc = scope.call(r2, args, "bpf_loop");
+    if (!rc) return uint64_t(-EFAULT);
+    if (*rc == 1) return i + 1;
   }
-  c->insn_budget = budget;
-  if (checked && s) {
-    s->regions.erase(s->regions.begin() + long(saved_regions));  // the caller's stack grant
-    c->regions = s->regions;
-  }
-  return i;
+  return r1;
 }
 
 // bpf_for_each_map_elem(map, callback, callback_ctx, flags):
@@ -188,8 +217,7 @@ XBPF_HELPER(for_each_map_elem) {
   maps::Map* m = map_arg(c, r1);
   if (!m) return uint64_t(-EINVAL);
   if (r4 != 0) return uint64_t(-EINVAL);
-  const vm::Program* prog = c->program;
-  if (!prog) return uint64_t(-EINVAL);
+  if (!c->program) return uint64_t(-EINVAL);
   const kabi::MapType t = m->type();
   const bool array = t == kabi::MapType::Array || t == kabi::MapType::PercpuArray;
   if (!array && t != kabi::MapType::Hash && t != kabi::MapType::PercpuHash && t != kabi::MapType::LruHash &&
@@ -207,48 +235,26 @@ XBPF_HELPER(for_each_map_elem) {
     }
     n = got;
   }
-  RunState* s = state(c);
-  const bool checked = prog->mode() == vm::Mode::Checked;
-  const size_t saved_regions = s ? s->regions.size() : 0;
   uint32_t index = 0;  // arrays: the key the callback sees
-  if (checked && s) {
-    // The caller's stack (callback_ctx) and the keys, for the walk's duration.
-    s->regions.push_back(vm::Region{c->stack_lo, c->stack_hi - c->stack_lo, true});
-    s->regions.push_back(array ? vm::Region{reinterpret_cast<uint64_t>(&index), 4, false}
-                               : vm::Region{reinterpret_cast<uint64_t>(keys.data()), keys.size(), false});
-    c->regions = s->regions;
-  }
-  const MapRef* ref = checked ? map_ref(c, r1) : nullptr;
-  const uint64_t budget = c->insn_budget;
+  CallbackScope scope(c);
+  // The keys, read-only, for the walk's duration.
+  scope.grant(array ? vm::Region{reinterpret_cast<uint64_t>(&index), 4, false}
+                    : vm::Region{reinterpret_cast<uint64_t>(keys.data()), keys.size(), false});
+  const MapRef* ref = scope.checked() ? map_ref(c, r1) : nullptr;
   uint64_t visited = 0;
   for (uint64_t k = 0; k < n; ++k) {
     const void* key = array ? static_cast<const void*>(&index) : &keys[k * ks];
     index = static_cast<uint32_t>(k);
     void* value = m->lookup_elem(key);
     if (!value) continue;  // deleted by an earlier callback
-    const size_t mark = s ? s->regions.size() : 0;
-    if (checked && s) {
-      s->regions.push_back(vm::Region{reinterpret_cast<uint64_t>(value), m->value_size(), !(ref && ref->rdonly_prog)});
-      c->regions = s->regions;
-    }
+    const size_t mark = scope.mark();
+    scope.grant(vm::Region{reinterpret_cast<uint64_t>(value), m->value_size(), !(ref && ref->rdonly_prog)});
     ++visited;
     const uint64_t args[5] = {r1, reinterpret_cast<uint64_t>(key), reinterpret_cast<uint64_t>(value), r3, 0};
-    auto rc = prog->call_function(r2, args, *c);
-    if (checked) {
-      c->insn_budget = c->insn_budget > c->insns_executed ? c->insn_budget - c->insns_executed : 0;
-      if (s) s->regions.resize(mark), c->regions = s->regions;  // the value and the callback's grants
-    }
-    if (!rc) {
-      if (s && !s->error) s->error = with_context(rc.error(), "bpf_for_each_map_elem callback");
-      visited = uint64_t(-EFAULT);
-      break;
-    }
+    auto rc = scope.call(r2, args, "bpf_for_each_map_elem");
+    scope.release(mark);  // the value and the callback's grants
+    if (!rc) return uint64_t(-EFAULT);
     if (*rc == 1) break;
-  }
-  c->insn_budget = budget;
-  if (checked && s) {
-    s->regions.erase(s->regions.begin() + long(saved_regions), s->regions.end());
-    c->regions = s->regions;
   }
   return visited;
 }
