@@ -1,21 +1,52 @@
-// JIT benchmark. Each workload of bench/workloads/ runs natively (the same C
-// compiled by clang -O2), on the JIT and on the interpreter (verified mode),
-// side by side in one process; the three results are cross-checked before
-// anything is timed (a mismatch aborts). Then compile time: every workload,
-// and a synthetic 1,000-instruction program (the yardstick), with the
-// split between code generation and code memory (mmap/copy/mprotect).
+// JIT benchmark. Each workload of bench/workloads/ runs, in one process:
+//  - natively (the same C compiled by clang -O2, linked in),
+//  - on xbpf's JIT, compiled at several code placements (Options::code_offset,
+//    Options::align_loops),
+//  - on the kernel's JIT through BPF_PROG_TEST_RUN (the same instructions;
+//    several loaded copies, each at its own address),
+//  - on xbpf's interpreter (verified mode).
+// Every engine's result is cross-checked against native before anything is
+// timed (a mismatch aborts).
 //
-// Counters: bpf_insns = BPF instructions one run executes; per_insn = time per
-// run / bpf_insns. Compile rows: ns_per_insn (total), emit_per_insn (lowering
-// and encoding only), code_bytes.
+// Default mode (side by side): for each of --rounds rounds (300), every
+// engine x placement of every workload runs one batch (the kernel: one
+// BPF_PROG_TEST_RUN with `repeat`), in an order shuffled every round, and
+// records ns per run (the kernel: its `duration`, the mean ns per run it
+// measured). Within a workload native, every JIT placement and every kernel
+// copy run the same number of runs per batch (about --batch-us, 200, of the
+// slowest of them). Printed per workload: the median over rounds per series;
+// for the two JITs the median over placements and the min-max over
+// placements; ratios to native; geometric means; each engine's empty-program
+// (r0 = 0; exit) cost per run; the spread; JIT compile time. Defaults: 16
+// xbpf placements, 8 kernel copies, XDP. --cpu=N pins the process (the
+// kernel's test run runs on the calling CPU). Needs root for the kernel; if
+// bpf(2) fails, the kernel column says so.
 //
-// Usage: jit_bench [--obj-dir=DIR] [--dump=WORKLOAD] [google benchmark flags]
-// (--dump prints the workload's JIT code and exits)
+// Usage: jit_bench [--rounds=N] [--batch-us=US] [--offsets=LIST] [--noalign-offsets=LIST]
+//                  [--kernel-copies=K] [--kernel-type=tc|xdp] [--filter=SUBSTR] [--verbose]
+//                  [--no-kernel] [--samples=CSV] [--cpu=N]
+//        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
+//        jit_bench --dump-kernel=WORKLOAD   the kernel's JIT code, raw, to WORKLOAD.kernel.bin
+//        jit_bench --gbench [google benchmark flags]   the Google Benchmark mode (sequential)
+//  (all modes: [--obj-dir=DIR])
+//
+// Google Benchmark mode counters: bpf_insns = BPF instructions one run
+// executes; per_insn = time per run / bpf_insns. Compile rows: ns_per_insn
+// (total), emit_per_insn (lowering and encoding only), code_bytes.
 #include <benchmark/benchmark.h>
 #include <elf.h>
+#include <linux/bpf.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <random>
 #include <span>
@@ -24,6 +55,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "elf/elf_file.hpp"
 #include "isa/isa.hpp"
@@ -36,6 +68,12 @@ extern "C" {
 #define XBPF_WORKLOAD_ENTRY(name) u64 xbpf_native_##name(u8* mem, u64 len);
 #include "workload_list.inc"
 #undef XBPF_WORKLOAD_ENTRY
+
+// The native "empty program": a call through a pointer that returns 0.
+__attribute__((noinline)) u64 xbpf_native_empty(u8*, u64) {
+  asm volatile("");
+  return 0;
+}
 }
 
 namespace {
@@ -54,6 +92,21 @@ constexpr WorkloadDef kWorkloads[] = {
 #undef XBPF_WORKLOAD_ENTRY
 };
 
+// One xbpf JIT placement.
+struct Placement {
+  uint32_t code_offset = 0;
+  bool align_loops = true;
+  std::string label() const { return fmt::format("{}{}", code_offset, align_loops ? "" : "/noalign"); }
+};
+
+// One copy of the workload loaded into the kernel.
+struct KernelCopy {
+  int fd = -1;
+  uint64_t address = 0;  // jited_ksyms[0]
+  uint32_t jited_len = 0;
+  double load_us = 0;  // BPF_PROG_LOAD wall time (verification + JIT)
+};
+
 struct Workload {
   std::string name;
   NativeFn native = nullptr;
@@ -61,8 +114,13 @@ struct Workload {
   std::unique_ptr<vm::Program> interp;
   std::unique_ptr<vm::Program> jit;
   std::unique_ptr<vm::Program> jit_noalign;  // loop heads not aligned: code placement's share
+  std::vector<std::unique_ptr<vm::Program>> placed;  // side-by-side mode: one per Placement
+  std::vector<KernelCopy> kernel;
+  std::string kernel_error;  // why the kernel has no copy (rejected, unavailable)
+  uint64_t kernel_verified_insns = 0;  // "processed N insns" of the kernel verifier
   uint64_t insns = 0;  // executed per run (checked interpreter)
   uint64_t checksum = 0;
+  size_t slots = 0;
 };
 
 alignas(64) u8 g_mem[XBPF_MEM_SIZE];
@@ -111,16 +169,255 @@ std::unique_ptr<vm::Program> load(std::span<const isa::RawInsn> code, vm::Mode m
   return std::make_unique<vm::Program>(std::move(*prog));
 }
 
+std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, const jit::Options& opts,
+                                      const std::string& name) {
+  auto p = load(code, vm::Mode::Verified, name);
+  if (auto r = jit::compile(*p, opts); !r) die(fmt::format("{}: jit: {}", name, r.error().message));
+  return p;
+}
+
+// ---------------------------------------------------------------------------
+// The kernel, through raw bpf(2).
+
+long sys_bpf(int cmd, bpf_attr& attr) { return syscall(__NR_bpf, cmd, &attr, sizeof(attr)); }
+
+// Bytes of the map value: the 4 KiB input, then the full 64-bit result the
+// wrapper stores (the test run's retval has only 32 bits).
+constexpr uint32_t kResultOffset = XBPF_MEM_SIZE;
+constexpr uint32_t kValueSize = XBPF_MEM_SIZE + 8;
+
+uint32_t fold32(uint64_t v) { return uint32_t(v ^ (v >> 32)); }
+
+struct Kernel {
+  int map_fd = -1;
+  // BPF_PROG_TYPE_XDP by default: the cheapest per-run path of the test run
+  // (a direct call through the XDP dispatcher). Its bpf(2) call attaches the
+  // program to the dispatcher and detaches it again (about 2 ms per call,
+  // outside `duration`). --kernel-type=tc: SCHED_CLS, an indirect call per
+  // run, but a cheap bpf(2) call.
+  bpf_prog_type prog_type = BPF_PROG_TYPE_XDP;
+  std::string unavailable;  // non-empty: why the kernel column is empty
+
+  // The map holding the input (BPF_MAP_TYPE_ARRAY, one entry).
+  bool init(const u8* input) {
+    bpf_attr a{};
+    a.map_type = BPF_MAP_TYPE_ARRAY;
+    a.key_size = 4;
+    a.value_size = kValueSize;
+    a.max_entries = 1;
+    std::strncpy(a.map_name, "jit_bench_mem", sizeof(a.map_name) - 1);
+    map_fd = int(sys_bpf(BPF_MAP_CREATE, a));
+    if (map_fd < 0) {
+      unavailable = fmt::format("bpf(BPF_MAP_CREATE) failed: {}", std::strerror(errno));
+      return false;
+    }
+    std::vector<u8> value(kValueSize, 0);
+    std::memcpy(value.data(), input, XBPF_MEM_SIZE);
+    if (!update(value)) return false;
+    return true;
+  }
+
+  bool update(const std::vector<u8>& value) {
+    uint32_t key = 0;
+    bpf_attr a{};
+    a.map_fd = uint32_t(map_fd);
+    a.key = reinterpret_cast<uint64_t>(&key);
+    a.value = reinterpret_cast<uint64_t>(value.data());
+    if (sys_bpf(BPF_MAP_UPDATE_ELEM, a) < 0) {
+      unavailable = fmt::format("bpf(BPF_MAP_UPDATE_ELEM) failed: {}", std::strerror(errno));
+      return false;
+    }
+    return true;
+  }
+
+  uint64_t stored_result() const {
+    uint32_t key = 0;
+    std::vector<u8> value(kValueSize);
+    bpf_attr a{};
+    a.map_fd = uint32_t(map_fd);
+    a.key = reinterpret_cast<uint64_t>(&key);
+    a.value = reinterpret_cast<uint64_t>(value.data());
+    if (sys_bpf(BPF_MAP_LOOKUP_ELEM, a) < 0) die(fmt::format("bpf(BPF_MAP_LOOKUP_ELEM): {}", std::strerror(errno)));
+    uint64_t r;
+    std::memcpy(&r, value.data() + kResultOffset, 8);
+    return r;
+  }
+
+  static bpf_insn raw(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+    bpf_insn i{};
+    i.code = code;
+    i.dst_reg = dst & 0xf;
+    i.src_reg = src & 0xf;
+    i.off = off;
+    i.imm = imm;
+    return i;
+  }
+  void map_value_addr(std::vector<bpf_insn>& p, uint8_t reg, int32_t off) const {
+    p.push_back(raw(BPF_LD | BPF_DW | BPF_IMM, reg, BPF_PSEUDO_MAP_VALUE, 0, map_fd));
+    p.push_back(raw(0, 0, 0, 0, off));
+  }
+
+  // The program given to the kernel: the workload inlined between
+  //   r1 = &value; r2 = 4096;            (the same input, the same length)
+  //   <workload, every exit a jump to the epilogue>
+  //   r1 = &value; *(u64 *)(r1 + 4096) = r0; r1 = r0; r1 >>= 32; w0 ^= w1; exit
+  // Inlined rather than called as a bpf-to-bpf subprogram so that the kernel
+  // pays no call per run that xbpf does not. Empty `code`: r0 = 0; exit.
+  std::vector<bpf_insn> wrap(std::span<const isa::RawInsn> code) const {
+    std::vector<bpf_insn> p;
+    if (code.empty()) {
+      p.push_back(raw(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0));
+      p.push_back(raw(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+      return p;
+    }
+    map_value_addr(p, 1, 0);
+    p.push_back(raw(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, int32_t(XBPF_MEM_SIZE)));
+    const size_t base = p.size();
+    const size_t epilogue = base + code.size();
+    for (size_t k = 0; k < code.size(); ++k) {
+      const isa::RawInsn& r = code[k];
+      bpf_insn i = raw(r.code, r.dst, r.src, r.off, r.imm);
+      const bool second_lddw_slot = k > 0 && code[k - 1].code == (BPF_LD | BPF_DW | BPF_IMM);
+      if (!second_lddw_slot && r.code == (BPF_JMP | BPF_EXIT)) i = raw(BPF_JMP | BPF_JA, 0, 0, int16_t(epilogue - (base + k) - 1), 0);
+      p.push_back(i);
+    }
+    map_value_addr(p, 1, 0);
+    p.push_back(raw(BPF_STX | BPF_MEM | BPF_DW, 1, 0, int16_t(kResultOffset), 0));
+    p.push_back(raw(BPF_ALU64 | BPF_MOV | BPF_X, 1, 0, 0, 0));
+    p.push_back(raw(BPF_ALU64 | BPF_RSH | BPF_K, 1, 0, 0, 32));
+    p.push_back(raw(BPF_ALU | BPF_XOR | BPF_X, 0, 1, 0, 0));
+    p.push_back(raw(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+    return p;
+  }
+
+  // BPF_PROG_LOAD (prog_type). Returns the fd, or -1 with `error` set (the
+  // verifier log's last lines). `processed`: the verifier's instruction count.
+  int load(const std::vector<bpf_insn>& prog, const std::string& name, std::string& error, uint64_t* processed,
+           double* load_us) const {
+    static char log[1 << 20];
+    auto attempt = [&](uint32_t level) {
+      bpf_attr a{};
+      a.prog_type = prog_type;
+      a.insns = reinterpret_cast<uint64_t>(prog.data());
+      a.insn_cnt = uint32_t(prog.size());
+      a.license = reinterpret_cast<uint64_t>("GPL");
+      a.log_level = level;
+      a.log_buf = reinterpret_cast<uint64_t>(log);
+      a.log_size = sizeof(log);
+      log[0] = 0;
+      std::strncpy(a.prog_name, ("jb_" + name).substr(0, sizeof(a.prog_name) - 1).c_str(), sizeof(a.prog_name) - 1);
+      const auto t0 = std::chrono::steady_clock::now();
+      const int fd = int(sys_bpf(BPF_PROG_LOAD, a));
+      const auto t1 = std::chrono::steady_clock::now();
+      if (load_us) *load_us = std::chrono::duration<double, std::micro>(t1 - t0).count();
+      return fd;
+    };
+    int fd = attempt(4);  // BPF_LOG_STATS: "processed N insns" only
+    if (fd < 0) {
+      const int err = errno;
+      fd = attempt(1);  // the full log, for the reason
+      if (fd < 0) {
+        std::string_view l(log);
+        while (l.size() > 1 && l.back() == '\n') l.remove_suffix(1);
+        size_t cut = l.size();
+        for (int lines = 0; lines < 6 && cut != std::string_view::npos && cut > 0; ++lines) cut = l.rfind('\n', cut - 1);
+        if (cut == std::string_view::npos) cut = 0;
+        error = fmt::format("BPF_PROG_LOAD: {}; verifier log ends: {}", std::strerror(err), l.substr(cut));
+        return -1;
+      }
+    }
+    if (processed) {
+      const char* p = std::strstr(log, "processed ");
+      *processed = p ? std::strtoull(p + 10, nullptr, 10) : 0;
+    }
+    return fd;
+  }
+
+  static void info(KernelCopy& c, std::vector<uint8_t>* code = nullptr) {
+    bpf_prog_info pi{};
+    bpf_attr a{};
+    a.info.bpf_fd = uint32_t(c.fd);
+    a.info.info_len = sizeof(pi);
+    a.info.info = reinterpret_cast<uint64_t>(&pi);
+    if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, a) < 0) return;
+    const uint32_t len = pi.jited_prog_len;
+    const uint32_t nsyms = pi.nr_jited_ksyms;
+    std::vector<uint8_t> bytes(len);
+    std::vector<uint64_t> syms(std::max<uint32_t>(nsyms, 1));
+    pi = bpf_prog_info{};
+    pi.jited_prog_len = len;
+    pi.jited_prog_insns = reinterpret_cast<uint64_t>(bytes.data());
+    pi.nr_jited_ksyms = nsyms;
+    pi.jited_ksyms = reinterpret_cast<uint64_t>(syms.data());
+    a = bpf_attr{};
+    a.info.bpf_fd = uint32_t(c.fd);
+    a.info.info_len = sizeof(pi);
+    a.info.info = reinterpret_cast<uint64_t>(&pi);
+    if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, a) < 0) return;
+    c.jited_len = len;
+    c.address = nsyms ? syms[0] : 0;
+    if (code) *code = std::move(bytes);
+  }
+
+  // One BPF_PROG_TEST_RUN: `repeat` runs; returns the kernel's mean ns per run.
+  struct RunResult {
+    uint32_t retval = 0;
+    uint32_t duration = 0;  // mean ns per run, as the kernel reports it (integer)
+    double wall_ns = 0;     // the whole bpf(2) call
+  };
+  static RunResult test_run(int fd, uint32_t repeat) {
+    alignas(8) static u8 data[64] = {};
+    bpf_attr a{};
+    a.test.prog_fd = uint32_t(fd);
+    a.test.data_in = reinterpret_cast<uint64_t>(data);
+    a.test.data_size_in = sizeof(data);
+    a.test.repeat = repeat;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (sys_bpf(BPF_PROG_TEST_RUN, a) < 0) die(fmt::format("bpf(BPF_PROG_TEST_RUN): {}", std::strerror(errno)));
+    const auto t1 = std::chrono::steady_clock::now();
+    return {a.test.retval, a.test.duration, std::chrono::duration<double, std::nano>(t1 - t0).count()};
+  }
+};
+
+Kernel g_kernel;
+
+void prepare_kernel(Workload& w, size_t copies) {
+  if (!g_kernel.unavailable.empty()) {
+    w.kernel_error = "kernel unavailable: " + g_kernel.unavailable;
+    return;
+  }
+  const auto prog = g_kernel.wrap(w.code);
+  for (size_t i = 0; i < copies; ++i) {
+    KernelCopy c;
+    std::string err;
+    c.fd = g_kernel.load(prog, w.name, err, i == 0 ? &w.kernel_verified_insns : nullptr, &c.load_us);
+    if (c.fd < 0) {
+      w.kernel_error = err;
+      return;
+    }
+    Kernel::info(c);
+    // Cross-check: the full 64-bit result through the map, and the retval.
+    std::vector<u8> value(kValueSize, 0);
+    std::memcpy(value.data(), g_mem, XBPF_MEM_SIZE);
+    if (!g_kernel.update(value)) die(g_kernel.unavailable);
+    const auto r = Kernel::test_run(c.fd, 1);
+    const uint64_t full = g_kernel.stored_result();
+    if (full != w.checksum || r.retval != fold32(w.checksum))
+      die(fmt::format("{}: CHECKSUM MISMATCH: native {:#x}, kernel JIT {:#x} (retval {:#x})", w.name, w.checksum, full,
+                      r.retval));
+    w.kernel.push_back(c);
+  }
+}
+
 Workload prepare(const WorkloadDef& def, const std::string& dir) {
   Workload w;
   w.name = def.name;
   w.native = def.native;
   w.code = workload_code(dir, w.name);
+  w.slots = w.code.size();
   w.interp = load(w.code, vm::Mode::Verified, w.name);
-  w.jit = load(w.code, vm::Mode::Verified, w.name);
-  if (auto r = jit::compile(*w.jit); !r) die(fmt::format("{}: jit: {}", w.name, r.error().message));
-  w.jit_noalign = load(w.code, vm::Mode::Verified, w.name);
-  if (auto r = jit::compile(*w.jit_noalign, {.align_loops = false}); !r) die(r.error().message);
+  w.jit = load_jit(w.code, {}, w.name);
+  w.jit_noalign = load_jit(w.code, {.align_loops = false}, w.name);
   auto checked = load(w.code, vm::Mode::Checked, w.name);
 
   const uint64_t native = w.native(g_mem, XBPF_MEM_SIZE);
@@ -133,12 +430,16 @@ Workload prepare(const WorkloadDef& def, const std::string& dir) {
   auto k = checked->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, c3);
   auto u = w.jit_noalign->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, c1);
   if (!i || !j || !k || !u) die(fmt::format("{}: a run failed", w.name));
-  if (*i != native || *j != native || *u != native)
-    die(fmt::format("{}: CHECKSUM MISMATCH: native {:#x}, interpreter {:#x}, jit {:#x}", w.name, native, *i, *j));
+  if (*i != native || *j != native || *u != native || *k != native)
+    die(fmt::format("{}: CHECKSUM MISMATCH: native {:#x}, interpreter {:#x}, jit {:#x}, jit_noalign {:#x}, checked {:#x}",
+                    w.name, native, *i, *j, *u, *k));
   w.checksum = native;
   w.insns = c3.insns_executed;
   return w;
 }
+
+// ---------------------------------------------------------------------------
+// Google Benchmark mode (--gbench): sequential, one benchmark after another.
 
 void set_counters(benchmark::State& st, const Workload& w) {
   st.counters["bpf_insns"] = double(w.insns);
@@ -254,22 +555,511 @@ std::string take_flag(int& argc, char** argv, std::string_view name, std::string
   return value;
 }
 
+
+// ---------------------------------------------------------------------------
+// Side-by-side mode.
+
+// A timed series: one engine at one placement. batch(n) runs n times and
+// returns ns per run.
+struct Series {
+  std::string engine;     // native, jit, kernel, interp
+  std::string placement;  // jit: Placement::label(); kernel: copy index and address
+  std::function<double(uint64_t)> batch;
+  uint64_t n = 1;
+  std::vector<double> samples;
+  std::vector<int> cpus;  // the CPU each sample started on
+  double median = 0, p10 = 0, p25 = 0, p75 = 0;
+};
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const double pos = q * double(v.size() - 1);
+  const size_t lo = size_t(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+}
+double median(const std::vector<double>& v) { return quantile(v, 0.5); }
+double geomean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += std::log(x);
+  return std::exp(s / double(v.size()));
+}
+
+double now_ns() {
+  return double(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count());
+}
+
+volatile u64 g_sink;
+
+std::function<double(uint64_t)> native_batch(NativeFn fn) {
+  return [fn](uint64_t n) {
+    NativeFn volatile f = fn;  // a call through a pointer the compiler cannot see through
+    u64 acc = 0;
+    const double t0 = now_ns();
+    for (uint64_t i = 0; i < n; ++i) acc += f(g_mem, XBPF_MEM_SIZE);
+    const double t1 = now_ns();
+    g_sink = acc;
+    return (t1 - t0) / double(n);
+  };
+}
+
+std::function<double(uint64_t)> program_batch(const vm::Program* p) {
+  return [p](uint64_t n) {
+    vm::ExecContext ctx;
+    u64 acc = 0;
+    const double t0 = now_ns();
+    for (uint64_t i = 0; i < n; ++i) {
+      auto r = p->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, ctx);
+      acc += r ? *r : 0;
+    }
+    const double t1 = now_ns();
+    g_sink = acc;
+    return (t1 - t0) / double(n);
+  };
+}
+
+// The kernel's own `duration` (mean ns per run over `repeat` runs, without
+// the syscall). `expect`: the 32-bit retval every run must return.
+std::function<double(uint64_t)> kernel_batch(int fd, uint32_t expect, const std::string& name) {
+  return [fd, expect, name](uint64_t n) {
+    const auto r = Kernel::test_run(fd, uint32_t(n));
+    if (r.retval != expect) die(fmt::format("{}: kernel retval {:#x}, expected {:#x}", name, r.retval, expect));
+    return double(r.duration);
+  };
+}
+
+// Estimated ns per run of a series: the fastest of a few short trial batches
+// (a trial that was preempted must not decide the batch size).
+double estimate(Series& s) {
+  double best = s.batch(1);
+  const uint64_t k = uint64_t(std::clamp(20'000.0 / std::max(best, 1.0), 1.0, 100'000.0));
+  for (int t = 0; t < 7; ++t) best = std::min(best, s.batch(k));
+  return std::max(best, 0.5);
+}
+
+std::vector<uint32_t> parse_list(const std::string& s) {
+  std::vector<uint32_t> v;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    if (j > i) v.push_back(uint32_t(std::stoul(s.substr(i, j - i))));
+    i = j + 1;
+  }
+  return v;
+}
+
+std::string fmt_ns(double ns) {
+  if (std::isnan(ns)) return "—";
+  if (ns >= 100) return fmt::format("{:.0f}", ns);
+  if (ns >= 10) return fmt::format("{:.1f}", ns);
+  return fmt::format("{:.2f}", ns);
+}
+std::string fmt_ratio(double r) { return std::isnan(r) ? "—" : fmt::format("{:.2f}", r); }
+
+struct SideBySideConfig {
+  size_t rounds = 300;
+  double batch_us = 200;
+  std::vector<Placement> placements;
+  size_t kernel_copies = 8;
+  bool verbose = false;
+  bool kernel = true;
+  std::string samples_path;  // --samples=FILE: every sample as CSV
+};
+
+struct CompileRow {
+  std::string name;
+  size_t insns = 0, bytes = 0;
+  double total_ns = 0, emit_ns = 0;  // medians per compile
+  double kernel_load_us = NAN;       // median BPF_PROG_LOAD wall time of the copies
+};
+
+CompileRow measure_compile(const std::string& name, std::span<const isa::RawInsn> code, size_t reps) {
+  std::vector<double> total, emit;
+  CompileRow row{.name = name};
+  for (size_t r = 0; r < reps; ++r) {
+    auto p = load(code, vm::Mode::Verified, name);
+    jit::CompileStats stats;
+    if (auto e = jit::compile(*p, {.stats = &stats}); !e) die(e.error().message);
+    total.push_back(double(stats.emit_ns + stats.memory_ns));
+    emit.push_back(double(stats.emit_ns));
+    row.insns = stats.insns;
+    row.bytes = stats.code_bytes;
+  }
+  row.total_ns = median(total);
+  row.emit_ns = median(emit);
+  return row;
+}
+
+int side_by_side(std::vector<Workload>& workloads, const SideBySideConfig& cfg) {
+  const std::string kernel_note =
+      !cfg.kernel ? "kernel JIT not measured (--no-kernel)"
+                  : !g_kernel.unavailable.empty() ? "KERNEL JIT UNAVAILABLE: " + g_kernel.unavailable : "";
+  if (!kernel_note.empty())
+    fmt::print(stderr, "\n*** {} ***\n*** the kernel column is empty ***\n\n", kernel_note);
+
+  // The empty program, on every engine: r0 = 0; exit.
+  static const std::vector<isa::RawInsn> empty_code = [] {
+    isa::RawInsn mov{}, ex{};
+    mov.code = BPF_ALU64 | BPF_MOV | BPF_K;
+    ex.code = BPF_JMP | BPF_EXIT;
+    return std::vector<isa::RawInsn>{mov, ex};
+  }();
+  auto empty_jit = load_jit(empty_code, {}, "empty");
+  auto empty_interp = load(empty_code, vm::Mode::Verified, "empty");
+  int empty_kernel_fd = -1;
+  std::string empty_kernel_error;
+  if (cfg.kernel && g_kernel.unavailable.empty())
+    empty_kernel_fd = g_kernel.load(g_kernel.wrap({}), "empty", empty_kernel_error, nullptr, nullptr);
+
+  // Series, grouped per workload (the last group: the empty program).
+  struct Group {
+    std::string name;
+    const Workload* w = nullptr;
+    std::vector<Series> series;
+  };
+  std::vector<Group> groups;
+  for (Workload& w : workloads) {
+    Group g{w.name, &w, {}};
+    g.series.push_back({"native", "", native_batch(w.native)});
+    for (size_t i = 0; i < cfg.placements.size(); ++i)
+      g.series.push_back({"jit", cfg.placements[i].label(), program_batch(w.placed[i].get())});
+    for (size_t i = 0; i < w.kernel.size(); ++i)
+      g.series.push_back({"kernel", fmt::format("copy{}@{:#x}", i, w.kernel[i].address),
+                          kernel_batch(w.kernel[i].fd, fold32(w.checksum), w.name)});
+    g.series.push_back({"interp", "", program_batch(w.interp.get())});
+    groups.push_back(std::move(g));
+  }
+  {
+    Group g{"(empty program)", nullptr, {}};
+    g.series.push_back({"native", "", native_batch(xbpf_native_empty)});
+    g.series.push_back({"jit", "0", program_batch(empty_jit.get())});
+    if (empty_kernel_fd >= 0 && g_kernel.prog_type == BPF_PROG_TYPE_XDP)
+      g.series.push_back({"kernel", "copy0", kernel_batch(empty_kernel_fd, 0, "empty")});
+    if (empty_kernel_fd >= 0 && g_kernel.prog_type != BPF_PROG_TYPE_XDP) {
+      g.series.push_back({"kernel", "copy0", kernel_batch(empty_kernel_fd, 0, "empty")});
+      // `duration` is an integer: the wall time of the whole bpf(2) call / repeat as well.
+      g.series.push_back({"kernel_wall", "copy0", [fd = empty_kernel_fd](uint64_t n) {
+                            return Kernel::test_run(fd, uint32_t(n)).wall_ns / double(n);
+                          }});
+    }
+    g.series.push_back({"interp", "", program_batch(empty_interp.get())});
+    groups.push_back(std::move(g));
+  }
+
+  // Batch sizes: within a workload, native, every JIT placement and every
+  // kernel copy run the same number of runs per batch (about --batch-us of
+  // the slowest of the three), so each batch starts equally cold and
+  // amortises its warm-up over as many runs; the interpreter gets its own.
+  std::vector<Series*> all;
+  for (Group& g : groups) {
+    double slowest = 0;
+    std::vector<std::string> seen;  // the first series of each engine is estimated
+    for (Series& s : g.series) {
+      if (std::find(seen.begin(), seen.end(), s.engine) != seen.end()) continue;
+      seen.push_back(s.engine);
+      if (s.engine == "interp") s.n = std::max<uint64_t>(1, uint64_t(cfg.batch_us * 1000 / estimate(s)));
+      else if (s.engine != "kernel_wall") slowest = std::max(slowest, estimate(s));
+    }
+    for (Series& s : g.series) {
+      if (s.engine != "interp") s.n = std::max<uint64_t>(1, uint64_t(cfg.batch_us * 1000 / slowest));
+      all.push_back(&s);
+    }
+  }
+  fmt::print(stderr, "{} series, {} rounds of about {:.0f} ms\n", all.size(), cfg.rounds,
+             double(all.size()) * cfg.batch_us / 1000);
+
+  std::mt19937_64 rng(12345);
+  constexpr size_t kWarmupRounds = 3;
+  const auto t_start = std::chrono::steady_clock::now();
+  for (size_t round = 0; round < kWarmupRounds + cfg.rounds; ++round) {
+    std::shuffle(all.begin(), all.end(), rng);
+    for (Series* s : all) {
+      const int cpu = sched_getcpu();
+      const double ns = s->batch(s->n);
+      if (round >= kWarmupRounds) s->samples.push_back(ns), s->cpus.push_back(cpu);
+    }
+    if ((round + 1) % 50 == 0) fmt::print(stderr, "round {}\n", round + 1);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  for (Series* s : all) {
+    s->median = median(s->samples);
+    s->p10 = quantile(s->samples, 0.10);
+    s->p25 = quantile(s->samples, 0.25);
+    s->p75 = quantile(s->samples, 0.75);
+  }
+
+  // Compile time.
+  std::vector<CompileRow> compile_rows;
+  for (const Workload& w : workloads) {
+    CompileRow row = measure_compile(w.name, w.code, 200);
+    std::vector<double> lu;
+    for (const KernelCopy& c : w.kernel) lu.push_back(c.load_us);
+    if (!lu.empty()) row.kernel_load_us = median(lu);
+    compile_rows.push_back(row);
+  }
+  static const std::vector<isa::RawInsn> synthetic = synthetic_program(1000);
+  compile_rows.push_back(measure_compile("synthetic_1000", synthetic, 200));
+
+  // Report.
+  struct Summary {
+    double native = NAN, jit = NAN, jit_lo = NAN, jit_hi = NAN, kernel = NAN, kernel_lo = NAN, kernel_hi = NAN,
+           interp = NAN;
+    double native_iqr = NAN, jit_iqr = NAN, kernel_iqr = NAN;  // median relative IQR of the series
+    double native10 = NAN, jit10 = NAN, kernel10 = NAN;  // as native, jit, kernel with p10 for the median
+  };
+  auto summarize = [](const Group& g) {
+    Summary s;
+    std::vector<double> jit, kernel, jit_iqr, kernel_iqr, jit10, kernel10;
+    for (const Series& x : g.series) {
+      const double iqr = (x.p75 - x.p25) / x.median;
+      if (x.engine == "native") s.native = x.median, s.native_iqr = iqr, s.native10 = x.p10;
+      if (x.engine == "interp") s.interp = x.median;
+      if (x.engine == "jit") jit.push_back(x.median), jit_iqr.push_back(iqr), jit10.push_back(x.p10);
+      if (x.engine == "kernel") kernel.push_back(x.median), kernel_iqr.push_back(iqr), kernel10.push_back(x.p10);
+    }
+    if (!jit.empty()) {
+      s.jit = median(jit), s.jit_lo = *std::min_element(jit.begin(), jit.end());
+      s.jit_hi = *std::max_element(jit.begin(), jit.end()), s.jit_iqr = median(jit_iqr), s.jit10 = median(jit10);
+    }
+    if (!kernel.empty()) {
+      s.kernel = median(kernel), s.kernel_lo = *std::min_element(kernel.begin(), kernel.end());
+      s.kernel_hi = *std::max_element(kernel.begin(), kernel.end()), s.kernel_iqr = median(kernel_iqr);
+      s.kernel10 = median(kernel10);
+    }
+    return s;
+  };
+
+  std::vector<size_t> per_cpu;
+  for (const Series* s : all)
+    for (int c : s->cpus) {
+      if (c >= 0 && size_t(c) >= per_cpu.size()) per_cpu.resize(size_t(c) + 1);
+      if (c >= 0) ++per_cpu[size_t(c)];
+    }
+  fmt::print("jit_bench side by side: {} rounds x {} series, batches of ~{:.0f} us, {:.1f} s; "
+             "xbpf JIT placements: {}; kernel copies: {}; batches per CPU: {}\n",
+             cfg.rounds, all.size(), cfg.batch_us, seconds, cfg.placements.size(),
+             cfg.kernel && g_kernel.unavailable.empty() ? std::to_string(cfg.kernel_copies) : kernel_note,
+             fmt::join(per_cpu, "/"));
+  fmt::print("ns per run: medians over rounds; JIT columns: median over placements [min-max over placements]\n\n");
+  fmt::print("| workload | BPF insns/run | native ns | xbpf JIT ns [min–max] | kernel JIT ns [min–max] | "
+             "interp ns | JIT / native | kernel / native | JIT / kernel | interp / native |\n");
+  fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::vector<double> g_native, g_jit, g_kernel_v, g_interp, r_jit, r_kernel, r_jk, r_interp, jit_worst_r,
+      kernel_best_r;
+  std::vector<std::string> losses;
+  for (const Group& g : groups) {
+    if (!g.w) continue;
+    const Summary s = summarize(g);
+    const std::string kcol = !std::isnan(s.kernel)
+                                 ? fmt::format("{} [{}–{}]", fmt_ns(s.kernel), fmt_ns(s.kernel_lo), fmt_ns(s.kernel_hi))
+                                 : !kernel_note.empty() ? kernel_note : "REJECTED (see below)";
+    fmt::print("| {} | {} | {} | {} [{}–{}] | {} | {} | {} | {} | {} | {} |\n", g.name, g.w->insns, fmt_ns(s.native),
+               fmt_ns(s.jit), fmt_ns(s.jit_lo), fmt_ns(s.jit_hi), kcol, fmt_ns(s.interp), fmt_ratio(s.jit / s.native),
+               fmt_ratio(s.kernel / s.native), fmt_ratio(s.jit / s.kernel), fmt_ratio(s.interp / s.native));
+    g_native.push_back(s.native), g_jit.push_back(s.jit), g_interp.push_back(s.interp);
+    r_jit.push_back(s.jit / s.native), r_interp.push_back(s.interp / s.native);
+    if (!std::isnan(s.kernel)) {
+      g_kernel_v.push_back(s.kernel), r_kernel.push_back(s.kernel / s.native), r_jk.push_back(s.jit / s.kernel);
+      if (s.jit >= s.kernel) losses.push_back(g.name);
+    }
+  }
+  const bool kernel_all = g_kernel_v.size() == g_native.size();
+  fmt::print("| **geomean** | | {} | {} | {}{} | {} | **{}** | **{}** | **{}** | {} |\n", fmt_ns(geomean(g_native)),
+             fmt_ns(geomean(g_jit)), g_kernel_v.empty() ? "—" : fmt_ns(geomean(g_kernel_v)),
+             kernel_all ? "" : " (partial)", fmt_ns(geomean(g_interp)), fmt_ratio(geomean(r_jit)),
+             r_kernel.empty() ? "—" : fmt_ratio(geomean(r_kernel)), r_jk.empty() ? "—" : fmt_ratio(geomean(r_jk)),
+             fmt_ratio(geomean(r_interp)));
+  for (const Group& g : groups) {
+    if (g.w) continue;
+    const Summary s = summarize(g);
+    double wall = NAN;
+    for (const Series& x : g.series)
+      if (x.engine == "kernel_wall") wall = x.median;
+    fmt::print("| {} | 1 | {} | {} | {} | {} | | | | |\n", g.name, fmt_ns(s.native), fmt_ns(s.jit),
+               std::isnan(s.kernel) ? (empty_kernel_error.empty() ? kernel_note : empty_kernel_error)
+                                    : std::isnan(wall) ? fmt::format("{} (integer `duration`)", fmt_ns(s.kernel))
+                                    : fmt::format("{} (whole bpf(2) call / repeat: {})", fmt_ns(s.kernel), fmt_ns(wall)),
+               fmt_ns(s.interp));
+  }
+
+  fmt::print("\nSpread within a series (median over a workload's series of (p75 - p25) / median over rounds), "
+             "and the ratios again from each series' 10th percentile instead of its median:\n");
+  fmt::print("| workload | native | xbpf JIT | kernel JIT | xbpf JIT: align_loops on / off (medians over their placements) "
+             "| p10: JIT / native | p10: JIT / kernel |\n");
+  fmt::print("|---|---:|---:|---:|---:|---:|---:|\n");
+  std::vector<double> p10_jn, p10_jk;
+  for (const Group& g : groups) {
+    const Summary s = summarize(g);
+    std::vector<double> on, off;
+    for (const Series& x : g.series)
+      if (x.engine == "jit") (x.placement.ends_with("/noalign") ? off : on).push_back(x.median);
+    fmt::print("| {} | {:.1f}% | {:.1f}% | {} | {} / {} | {} | {} |\n", g.name, 100 * s.native_iqr, 100 * s.jit_iqr,
+               std::isnan(s.kernel_iqr) ? "—" : fmt::format("{:.1f}%", 100 * s.kernel_iqr),
+               on.empty() ? "—" : fmt_ns(median(on)), off.empty() ? "—" : fmt_ns(median(off)),
+               fmt_ratio(s.jit10 / s.native10), fmt_ratio(s.jit10 / s.kernel10));
+    if (g.w) {
+      p10_jn.push_back(s.jit10 / s.native10);
+      if (!std::isnan(s.kernel10)) p10_jk.push_back(s.jit10 / s.kernel10);
+    }
+  }
+  fmt::print("| **geomean** (workloads) | | | | | **{}** | **{}** |\n", fmt_ratio(geomean(p10_jn)),
+             p10_jk.empty() ? "—" : fmt_ratio(geomean(p10_jk)));
+
+  std::vector<std::string> unmeasured;
+  for (const Group& g : groups)
+    if (g.w && g.w->kernel.empty()) unmeasured.push_back(g.name);
+  std::string kernel_target = kernel_all && losses.empty() ? "MET" : "NOT MET";
+  if (!unmeasured.empty()) kernel_target += fmt::format("; no kernel figure for: {}", fmt::join(unmeasured, ", "));
+  if (!losses.empty()) kernel_target += fmt::format("; xbpf JIT not faster (median) on: {}", fmt::join(losses, ", "));
+  fmt::print("\nTargets: xbpf JIT geomean <= 1.3x native: {:.2f}x -> {}; faster than the kernel JIT on every "
+             "workload: {}\n",
+             geomean(r_jit), geomean(r_jit) <= 1.3 ? "MET" : "NOT MET", kernel_target);
+
+  bool any_error = false;
+  for (const Workload& w : workloads)
+    if (!w.kernel_error.empty()) {
+      if (!any_error) fmt::print("\nKernel load failures:\n");
+      any_error = true;
+      fmt::print("  {}: {}\n", w.name, w.kernel_error);
+    }
+
+  fmt::print("\nCompile time (xbpf JIT: medians of 200 compiles; kernel: median BPF_PROG_LOAD wall time of the "
+             "copies, verification + JIT):\n");
+  fmt::print("| program | BPF insns | code bytes | xbpf compile µs | ns / insn | emit ns / insn | kernel load µs | "
+             "kernel verifier insns processed |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const CompileRow& r : compile_rows) {
+    uint64_t processed = 0;
+    for (const Workload& w : workloads)
+      if (w.name == r.name) processed = w.kernel_verified_insns;
+    fmt::print("| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {} | {} |\n", r.name, r.insns, r.bytes, r.total_ns / 1000,
+               r.total_ns / double(r.insns), r.emit_ns / double(r.insns),
+               std::isnan(r.kernel_load_us) ? "—" : fmt::format("{:.0f}", r.kernel_load_us),
+               processed ? std::to_string(processed) : "—");
+  }
+
+  if (!cfg.samples_path.empty()) {
+    FILE* f = std::fopen(cfg.samples_path.c_str(), "w");
+    if (!f) die("cannot write " + cfg.samples_path);
+    fmt::print(f, "workload,engine,placement,batch_runs,round,cpu,ns_per_run\n");
+    for (const Group& g : groups)
+      for (const Series& s : g.series)
+        for (size_t r = 0; r < s.samples.size(); ++r)
+          fmt::print(f, "{},{},{},{},{},{},{:.2f}\n", g.name, s.engine, s.placement, s.n, r, s.cpus[r], s.samples[r]);
+    std::fclose(f);
+  }
+  if (cfg.verbose) {
+    fmt::print("\nEvery series (ns per run: median [p25-p75] over rounds, batch size):\n");
+    for (const Group& g : groups)
+      for (const Series& s : g.series)
+        fmt::print("  {:16} {:7} {:28} {:>10} [{}-{}] n={}\n", g.name, s.engine, s.placement, fmt_ns(s.median),
+                   fmt_ns(s.p25), fmt_ns(s.p75), s.n);
+  }
+  return 0;
+}
+
+std::vector<Placement> placements_from(const std::string& aligned, const std::string& noalign) {
+  std::vector<Placement> v;
+  for (uint32_t o : parse_list(aligned)) v.push_back({o, true});
+  for (uint32_t o : parse_list(noalign)) v.push_back({o, false});
+  if (v.empty()) die("no placements");
+  return v;
+}
+
+bool has_flag(int& argc, char** argv, std::string_view name) {
+  int out = 1;
+  bool found = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == name) found = true;
+    else argv[out++] = argv[i];
+  }
+  argc = out;
+  return found;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string obj_dir = take_flag(argc, argv, "obj-dir", XBPF_BENCH_OBJ_DIR);
   const std::string dump = take_flag(argc, argv, "dump", "");
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  const std::string dump_kernel = take_flag(argc, argv, "dump-kernel", "");
+  const bool gbench = has_flag(argc, argv, "--gbench");
+  SideBySideConfig cfg;
+  cfg.rounds = std::stoul(take_flag(argc, argv, "rounds", "300"));
+  cfg.batch_us = std::stod(take_flag(argc, argv, "batch-us", "200"));
+  cfg.kernel_copies = std::stoul(take_flag(argc, argv, "kernel-copies", "8"));
+  cfg.placements = placements_from(take_flag(argc, argv, "offsets", "0,8,16,24,32,40,48,56,3,13,29,61"),
+                                   take_flag(argc, argv, "noalign-offsets", "0,16,32,48"));
+  const std::string filter = take_flag(argc, argv, "filter", "");
+  const std::string kernel_type = take_flag(argc, argv, "kernel-type", "xdp");
+  cfg.verbose = has_flag(argc, argv, "--verbose");
+  cfg.samples_path = take_flag(argc, argv, "samples", "");
+  const std::string cpu = take_flag(argc, argv, "cpu", "");
+  if (!cpu.empty()) {
+    // The kernel's test run runs on the calling CPU too: one CPU for every engine.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(std::stoi(cpu), &set);
+    if (sched_setaffinity(0, sizeof(set), &set) != 0) die(fmt::format("--cpu={}: {}", cpu, std::strerror(errno)));
+  }
+  cfg.kernel = !has_flag(argc, argv, "--no-kernel");
+  if (gbench) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  } else if (argc > 1) {
+    fmt::print(stderr, "jit_bench: unknown argument '{}' (Google Benchmark flags need --gbench)\n", argv[1]);
+    return 1;
+  }
   fill_input(g_mem);
   static std::vector<Workload> workloads;
-  for (const WorkloadDef& def : kWorkloads) workloads.push_back(prepare(def, obj_dir));
+  for (const WorkloadDef& def : kWorkloads)
+    if (std::string_view(def.name).find(filter) != std::string_view::npos) workloads.push_back(prepare(def, obj_dir));
   for (const Workload& w : workloads) {
     if (w.name != dump) continue;
     auto text = jit::disassemble(*w.jit);
     fmt::print("{}", text ? *text : text.error().message);
     return 0;
   }
+  if (kernel_type == "xdp") g_kernel.prog_type = BPF_PROG_TYPE_XDP;
+  else if (kernel_type == "tc") g_kernel.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+  else die("--kernel-type is tc or xdp");
+  if (cfg.kernel || !dump_kernel.empty()) g_kernel.init(g_mem);
+  if (!dump_kernel.empty()) {
+    for (Workload& w : workloads) {
+      if (w.name != dump_kernel) continue;
+      prepare_kernel(w, 1);
+      if (w.kernel.empty()) die(w.kernel_error);
+      std::vector<uint8_t> bytes;
+      Kernel::info(w.kernel[0], &bytes);
+      const std::string path = w.name + ".kernel.bin";
+      FILE* f = std::fopen(path.c_str(), "wb");
+      if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) die("cannot write " + path);
+      std::fclose(f);
+      fmt::print("{}: {} bytes of kernel JIT code at {:#x} written to {}\n"
+                 "objdump -D -b binary -m i386:x86-64 -M intel {}\n",
+                 w.name, bytes.size(), w.kernel[0].address, path, path);
+      return 0;
+    }
+    die("no workload " + dump_kernel);
+  }
+  if (!gbench) {
+    for (Workload& w : workloads) {
+      for (const Placement& p : cfg.placements)
+        w.placed.push_back(load_jit(w.code, {.align_loops = p.align_loops, .code_offset = p.code_offset}, w.name));
+      vm::ExecContext ctx;
+      for (size_t i = 0; i < w.placed.size(); ++i) {
+        auto r = w.placed[i]->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, ctx);
+        if (!r || *r != w.checksum)
+          die(fmt::format("{}: CHECKSUM MISMATCH at placement {}", w.name, cfg.placements[i].label()));
+      }
+      if (cfg.kernel) prepare_kernel(w, cfg.kernel_copies);
+    }
+    return side_by_side(workloads, cfg);
+  }
+
   static const std::vector<isa::RawInsn> synthetic = synthetic_program(1000);
   benchmark::AddCustomContext("workload_compiler",
                               XBPF_BENCH_CLANG " -O2 (BPF: -target bpf -mcpu=" XBPF_BENCH_BPF_CPU ")");
