@@ -54,6 +54,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "corpus_verdicts.hpp"
 #include "loader/loader.hpp"
 #include "runtime/object.hpp"
 #include "verifier/verifier.hpp"
@@ -137,31 +138,18 @@ Options parse_args(int argc, char** argv) {
 // The ACCEPT rows of DIR/kernel-6.18-verdicts.tsv whose "file section/program" contains `filter`.
 std::vector<Prog> read_accepts(const Options& o) {
   const fs::path tsv = o.corpus / "kernel-6.18-verdicts.tsv";
-  std::ifstream in(tsv);
-  if (!in) die("corpus missing: cannot read " + tsv.string() + " (pass --corpus DIR, the ebpf-samples folder)");
+  if (!fs::exists(tsv)) die("corpus missing: cannot read " + tsv.string() + " (pass --corpus DIR, the ebpf-samples folder)");
   std::vector<Prog> out;
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string col; std::getline(ss, col, '\t');) f.push_back(col);
-    if (f.size() < 8 || f[5] != "ACCEPT") continue;
+  for (const test::VerdictRow& r : test::read_verdicts(tsv)) {
+    if (r.verdict != "ACCEPT") continue;
     Prog p;
-    p.file = f[0], p.section = f[1], p.program = f[2], p.prog_type = f[3];
-    p.tsv_insns = std::strtoull(f[6].c_str(), nullptr, 10);
-    p.tsv_usec = std::atof(f[7].c_str());
+    p.file = r.file, p.section = r.section, p.program = r.program, p.prog_type = r.prog_type;
+    p.tsv_insns = r.insns_processed;
+    p.tsv_usec = r.kernel_usec;
     if (!o.filter.empty() && p.id().find(o.filter) == std::string::npos) continue;
     out.push_back(std::move(p));
   }
   return out;
-}
-
-// The table's program type ("sched_cls(cilium-path)", bpftool's "raw_tp").
-std::optional<kabi::ProgType> row_type(const Prog& p) {
-  std::string n = p.prog_type.substr(0, p.prog_type.find('('));
-  if (n == "raw_tp") n = "raw_tracepoint";
-  return kabi::prog_type_from_name(n);
 }
 
 double median(std::vector<double> v) {
@@ -217,7 +205,7 @@ void for_each_file(std::vector<Prog>& progs, Fn fn) {
 const loader::ProgramSpec* xbpf_setup(const loader::ObjectSpec& obj, Prog& p, verifier::Env& env) {
   const loader::ProgramSpec* ps = find_prog(obj, p);
   if (!ps) return p.x_msg = "program not found by xbpf's loader", nullptr;
-  auto type = row_type(p);
+  auto type = test::row_type(p.prog_type);
   if (!type) return p.x_msg = "unknown program type '" + p.prog_type + "'", nullptr;
   env = runtime::verifier_env(obj, *ps);
   env.prog_type = *type;  // the type the kernel was asked for
@@ -505,7 +493,7 @@ bool kernel_program(const loader::ObjectSpec& obj, const loader::ProgramSpec& ps
     }
     ++k;
   }
-  kp.type = static_cast<bpf_prog_type>(*row_type(p));
+  kp.type = static_cast<bpf_prog_type>(*test::row_type(p.prog_type));
   if (ps.attach_type) kp.attach = static_cast<bpf_attach_type>(*ps.attach_type);
   kp.name = kernel_name(ps.name);
   kp.license = !ps.license.empty() ? ps.license : !obj.license.empty() ? obj.license : "GPL";
@@ -530,7 +518,7 @@ std::optional<KernelProgram> kernel_setup(const loader::ObjectSpec& obj, Prog& p
   const loader::ProgramSpec* ps = find_prog(obj, p);
   std::string err;
   KernelProgram kp;
-  if (!ps || !row_type(p) || !kernel_program(obj, *ps, p, maps, kp, err)) {
+  if (!ps || !test::row_type(p.prog_type) || !kernel_program(obj, *ps, p, maps, kp, err)) {
     p.k = Prog::K::LoadErr, p.k_msg = ps ? err : "program not found by xbpf's loader";
     return std::nullopt;
   }

@@ -1,5 +1,6 @@
 // The shared corpus's verdict table (kernel-6.18-verdicts.tsv): one row per
-// program the Linux 6.18 verifier was given, for the corpus tests.
+// program the Linux 6.18 verifier was given, for the corpus tests and
+// bench/verify_bench.
 #pragma once
 
 #include <cstdlib>
@@ -14,7 +15,9 @@
 
 namespace xbpf::test {
 
+#ifdef XBPF_SHARED_DIR
 inline const std::filesystem::path kCorpus = std::filesystem::path(XBPF_SHARED_DIR) / "corpus" / "ebpf-samples";
+#endif
 
 struct VerdictRow {
   std::string file, section, program, prog_type, verdict, reason;
@@ -23,9 +26,10 @@ struct VerdictRow {
   uint64_t insns_processed = 0;  // the kernel's "processed N insns"
 };
 
-inline std::vector<VerdictRow> read_verdicts() {
+// The rows of `tsv`; empty when it cannot be read.
+inline std::vector<VerdictRow> read_verdicts(const std::filesystem::path& tsv) {
   std::vector<VerdictRow> rows;
-  std::ifstream in(kCorpus / "kernel-6.18-verdicts.tsv");
+  std::ifstream in(tsv);
   std::string line;
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
@@ -40,11 +44,16 @@ inline std::vector<VerdictRow> read_verdicts() {
   return rows;
 }
 
+#ifdef XBPF_SHARED_DIR
+inline std::vector<VerdictRow> read_verdicts() { return read_verdicts(kCorpus / "kernel-6.18-verdicts.tsv"); }
+#endif
+
 // The table's program type ("sched_cls(cilium-path)", bpftool's "raw_tp").
-inline std::optional<kabi::ProgType> row_type(const VerdictRow& r) {
-  std::string n = r.prog_type.substr(0, r.prog_type.find('('));
+inline std::optional<kabi::ProgType> row_type(const std::string& prog_type) {
+  std::string n = prog_type.substr(0, prog_type.find('('));
   if (n == "raw_tp") n = "raw_tracepoint";
   return kabi::prog_type_from_name(n);
 }
+inline std::optional<kabi::ProgType> row_type(const VerdictRow& r) { return row_type(r.prog_type); }
 
 }  // namespace xbpf::test
