@@ -257,8 +257,10 @@ TEST_P(RuntimeTest, LoopStringsRingbuf) {
 
 // Verified mode replaces lookups on one known array map with inline code; the
 // results must be the helper's, index by index, in range and out of it.
-TEST_P(RuntimeTest, InlinedArrayLookupsMatchTheHelper) {
-  if (GetParam() == Exec::Checked) GTEST_SKIP() << "compares a verified engine with the checked interpreter";
+// A verified engine against the checked interpreter.
+class RuntimeVerifiedTest : public RuntimeTest {};
+
+TEST_P(RuntimeVerifiedTest, InlinedArrayLookupsMatchTheHelper) {
   auto verified = load("rt_array");
   auto checked = load("rt_array", testing_support::load_options(Exec::Checked));
   ASSERT_TRUE(verified && checked);
@@ -315,3 +317,5 @@ TEST_P(RuntimeTest, SkbPrograms) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, RuntimeTest, testing_support::all_execs(), testing_support::ExecParamName());
+INSTANTIATE_TEST_SUITE_P(Engines, RuntimeVerifiedTest, testing_support::verified_execs(),
+                         testing_support::ExecParamName());
