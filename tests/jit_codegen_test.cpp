@@ -273,7 +273,7 @@ uint64_t monotonic_ns() {
 
 TEST(JitInlineHelpers, KtimeGetNsReadsTheClockDirectly) {
   vm::HelperTable helpers;
-  helpers.set(5, fake_clock, "ktime_get_ns");
+  helpers.set(5, fake_clock, "bpf_ktime_get_ns");
   const auto code = assemble("mov %r6, 1\ncall 5\nadd %r0, %r6\nexit\n");
   const vm::Program direct = compiled(code, {}, &helpers);
   const uint64_t before = monotonic_ns();
@@ -311,7 +311,7 @@ class Pinned {
 
 TEST(JitInlineHelpers, SmpProcessorIdIsTheCurrentCpu) {
   vm::HelperTable helpers;
-  helpers.set(8, fake_cpu, "get_smp_processor_id");
+  helpers.set(8, fake_cpu, "bpf_get_smp_processor_id");
   const auto code = assemble("call 8\nexit\n");
   const vm::Program direct = compiled(code, {}, &helpers);
   Pinned pin;

@@ -62,9 +62,10 @@ struct Options {
   // executable memory (JIT spraying). Costs one or two instructions each.
   bool blind_constants = false;
   // Calls to the standard bpf_ktime_get_ns and bpf_get_smp_processor_id (a
-  // HelperTable entry under their registry names "ktime_get_ns" and
-  // "get_smp_processor_id") become a direct clock_gettime(CLOCK_MONOTONIC)
-  // call and a read of the thread's rseq cpu_id (sched_getcpu()'s source).
+  // HelperTable entry named "bpf_ktime_get_ns" / "bpf_get_smp_processor_id",
+  // as helpers::Registry::table_for names them) become a direct
+  // clock_gettime(CLOCK_MONOTONIC) call and a read of the thread's rseq
+  // cpu_id (sched_getcpu()'s source), without the helper's call frame.
   // Per-CPU array lookups (vm::InlineArrayLookup with ncpus > 1) are inlined
   // whatever this says, as flat array lookups are.
   bool inline_helpers = true;

@@ -21,9 +21,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <ctime>
-#include <random>
 #include <string_view>
+#include <sys/random.h>
 #include <sys/rseq.h>
 
 #include "jit/run_area.hpp"
@@ -82,10 +83,11 @@ class Lowering {
     inline_helpers_ = opts.inline_helpers;
     cpu_id_off_ = rseq_cpu_id_offset();
     blind_ = opts.blind_constants;
-    if (blind_) {
-      std::random_device rd;
-      key_state_ = uint64_t(rd()) << 32 | rd();
-    }
+    // One getrandom() per compile seeds the keys (std::random_device costs
+    // far more on some hosts); a failure leaves the clock as the seed, which
+    // still keeps the keys unknown to the program's author.
+    if (blind_ && getrandom(&key_state_, sizeof(key_state_), 0) != ssize_t(sizeof(key_state_)))
+      key_state_ = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) * 0x9e3779b97f4a7c15ull;
     a_.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
   }
 
@@ -808,14 +810,15 @@ class Lowering {
     const vm::HelperTable* table = prog_.helper_table();
     vm::HelperFn fn = table ? table->get(id) : nullptr;
     if (!fn) return fail(Errc::invalid_program, "insn {}: call to unknown helper {}", i.pc, i.imm);
-    // The standard helpers (by their registry names: a table may put
-    // something else under these ids, as the conformance suite's does).
-    if (inline_helpers_ && id == kKtimeGetNs && table->name(id) == "ktime_get_ns") {
+    // The standard helpers, by the names helpers::Registry::table_for gives
+    // them (a table may put something else under these ids, as the
+    // conformance suite's does).
+    if (inline_helpers_ && id == kKtimeGetNs && table->name(id) == "bpf_ktime_get_ns") {
       inline_ktime_get_ns();
       return {};
     }
     if (inline_helpers_ && id == kGetSmpProcessorId && cpu_id_off_ &&
-        table->name(id) == "get_smp_processor_id") {
+        table->name(id) == "bpf_get_smp_processor_id") {
       inline_smp_processor_id(fn);
       return {};
     }
