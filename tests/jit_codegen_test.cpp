@@ -1,6 +1,6 @@
 // JIT code generation with the verifier's facts (jit::Options::facts),
 // constant blinding (Options::blind_constants) and inlined helpers
-// (Options::inline_helpers, per-CPU array lookups): results must equal the
+// (Options::inline_helpers: bpf_get_smp_processor_id; per-CPU array lookups): results must equal the
 // interpreter's, and the code must show the effect (no zero test, smaller
 // frames, no program constant in executable memory, no helper call).
 #include <gtest/gtest.h>
@@ -8,7 +8,6 @@
 #include <sched.h>
 #include <algorithm>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -265,28 +264,11 @@ TEST(JitBlinding, KeysDifferBetweenCompiles) {
 uint64_t fake_clock(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return 7; }
 uint64_t fake_cpu(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return 12345; }
 
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
-}
-
-TEST(JitInlineHelpers, KtimeGetNsReadsTheClockDirectly) {
+TEST(JitInlineHelpers, KtimeGetNsStaysAHelperCall) {
+  // A direct clock_gettime call measured no faster than the helper.
   vm::HelperTable helpers;
   helpers.set(5, fake_clock, "bpf_ktime_get_ns");
-  const auto code = assemble("mov %r6, 1\ncall 5\nadd %r0, %r6\nexit\n");
-  const vm::Program direct = compiled(code, {}, &helpers);
-  const uint64_t before = monotonic_ns();
-  const uint64_t t = run(direct) - 1;
-  const uint64_t after = monotonic_ns();
-  EXPECT_GE(t, before);
-  EXPECT_LE(t, after);
-  // Not the standard helper by name (the conformance suite's id 5), or
-  // inlining off: the table's function is called.
-  vm::HelperTable other;
-  other.set(5, fake_clock, "conformance_unwind");
-  EXPECT_EQ(run(compiled(code, {}, &other)), 8u);
-  EXPECT_EQ(run(compiled(code, {.inline_helpers = false}, &helpers)), 8u);
+  EXPECT_EQ(run(compiled(assemble("mov %r6, 1\ncall 5\nadd %r0, %r6\nexit\n"), {}, &helpers)), 8u);
 }
 
 // Pins the calling thread to the CPU it runs on (restored on destruction),

@@ -61,11 +61,11 @@ struct Options {
   // at run time, so no constant chosen by the program's author appears in
   // executable memory (JIT spraying). Costs one or two instructions each.
   bool blind_constants = false;
-  // Calls to the standard bpf_ktime_get_ns and bpf_get_smp_processor_id (a
-  // HelperTable entry named "bpf_ktime_get_ns" / "bpf_get_smp_processor_id",
-  // as helpers::Registry::table_for names them) become a direct
-  // clock_gettime(CLOCK_MONOTONIC) call and a read of the thread's rseq
-  // cpu_id (sched_getcpu()'s source), without the helper's call frame.
+  // Calls to the standard bpf_get_smp_processor_id (a HelperTable entry
+  // named "bpf_get_smp_processor_id", as helpers::Registry::table_for names
+  // it) become a read of the thread's rseq cpu_id (sched_getcpu()'s source).
+  // (bpf_ktime_get_ns stays a helper call: calling clock_gettime directly
+  // measured no faster.)
   // Per-CPU array lookups (vm::InlineArrayLookup with ncpus > 1) are inlined
   // whatever this says, as flat array lookups are.
   bool inline_helpers = true;

@@ -35,7 +35,7 @@ namespace xbpf::jit {
       const auto id = uint32_t(i.imm);
       if (id == vm::kHelperTailCall) return 96;
       if (inlined_lookups && id == 1) return 160;  // per-CPU arrays: the longest
-      if (inlined_helpers && (id == 5 || id == 8)) return 64;  // ktime_get_ns, get_smp_processor_id
+      if (inlined_helpers && id == 8) return 48;  // get_smp_processor_id
       return 16;
     }
     case Form::CallReg: return 56;
