@@ -114,6 +114,28 @@ TEST(VerifierJitFacts, PrunedPathWithZeroDivisorClearsTheFact) {
   EXPECT_TRUE(has(fork_r6("3", "mov %r0, 100\ndiv %r0, %r6\nexit\n"), "div", kNonzero));
 }
 
+// Found by fuzzing the JIT with facts: the quotient of a signed division was
+// folded as unsigned (1 instead of 0), so the next division by it got a
+// wrong "nonzero" fact (a #DE in the JIT) and, worse, pointer arithmetic
+// with it was checked against the wrong value.
+TEST(VerifierJitFacts, SignedDivisionResultIsNotFoldedUnsigned) {
+  const std::string chain =
+      "mov %r0, -33554425\nmov %r2, -536870915\nsdiv %r0, %r2\nmod %r2, %r0\nmov %r0, %r2\nexit\n";
+  EXPECT_FALSE(has(chain, "mod", kNonzero));
+  const std::string chain32 =
+      "mov32 %r0, -33554425\nmov32 %r2, -536870915\nsmod32 %r0, %r2\nmov32 %r3, 7\ndiv32 %r3, %r0\n"
+      "mov %r0, %r3\nexit\n";
+  EXPECT_FALSE(has(chain32, "div32", kNonzero));
+  // As a stack offset: believed fp-8, really fp-608. Must be rejected.
+  auto insns = xbpf::isa::assemble(
+      "mov %r0, -33554425\nmov %r2, -536870915\nsdiv %r0, %r2\nmov %r3, 1\nsub %r3, %r0\nmul %r3, -600\n"
+      "mov %r1, %r10\nadd %r1, -8\nadd %r1, %r3\nstb [%r1+0], 0\nmov %r0, 0\nexit\n",
+      "facts");
+  ASSERT_TRUE(insns);
+  const Verdict v = verify(xbpf::isa::encode_program(*insns), Env{});
+  EXPECT_FALSE(v.ok) << "a stack write at fp-608 was accepted";
+}
+
 TEST(VerifierJitFacts, ZeroExtensionOfZeroExtendedValues) {
   EXPECT_TRUE(has("call 7\nand %r0, 255\nmov32 %r0, %r0\nexit\n", "mov32", kUpperZero));
   EXPECT_TRUE(has("ldxw %r0, [%r1+0]\nle32 %r0\nexit\n", "le32", kUpperZero));

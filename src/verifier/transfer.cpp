@@ -251,7 +251,16 @@ StepResult Checker::alu(State& s, const Insn& i) {
   }
   const bool dptr = dst.type != RegType::Scalar, sptr = src.type != RegType::Scalar;
   if (!dptr && !sptr) {
-    dst = RegState::scalar(verifier::alu(op, dst.var, src.var, w32));
+    if ((op == AluOp::Div || op == AluOp::Mod) && i.off == 1) {
+      // Signed division and modulo (ISA v4): the scalar domain divides
+      // unsigned (-33554425 s/ -536870915 is 0, not the unsigned 1), so the
+      // result is unknown, as the kernel leaves every division
+      // (adjust_scalar_min_max_vals tracks no BPF_DIV/BPF_MOD).
+      dst = RegState::unknown();
+      if (w32) dst.var.zext32();
+    } else {
+      dst = RegState::scalar(verifier::alu(op, dst.var, src.var, w32));
+    }
     return Step{Step::Next, next, {}, 0};
   }
   if (w32) {
