@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <sched.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <algorithm>
+#include <thread>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -328,6 +332,39 @@ TEST(JitInlineHelpers, PerCpuArrayLookupsReachTheCurrentCpusCopy) {
       EXPECT_EQ(count(disasm(native), "fs:[0]"), 1u) << disasm(native);  // inlined, reading the rseq area
     }
   }
+}
+
+// The slow paths: a thread without an rseq area (unregistered: its cpu_id
+// reads -1, as on a system where glibc registers none) gets the CPU from
+// vm::current_cpu / the helper.
+TEST(JitInlineHelpers, ThreadWithoutRseqAreaTakesTheSlowPaths) {
+  if (__rseq_size == 0) GTEST_SKIP() << "glibc registered no rseq area";
+  vm::HelperTable helpers;
+  helpers.set(1, [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 0; },
+              "map_lookup_elem");
+  helpers.set(8, fake_cpu, "bpf_get_smp_processor_id");
+  constexpr uint32_t kEntries = 4, kStride = 8, kCpus = 3;
+  std::vector<uint64_t> values(kEntries * kCpus);
+  for (size_t k = 0; k < values.size(); ++k) values[k] = 1000 + k;
+  const vm::InlineArrayLookup lookup{3, reinterpret_cast<uint8_t*>(values.data()), kStride, kEntries, kCpus};
+  const auto lookup_code = assemble(
+      "stw [%r10-4], 2\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, null\nldxdw %r0, [%r0]\nexit\n"
+      "null:\nmov %r0, 99\nexit\n");
+  const vm::Program native = compiled(lookup_code, {}, &helpers, {&lookup, 1});
+  const vm::Program cpu_id = compiled(assemble("call 8\nexit\n"), {}, &helpers);
+  std::thread t([&] {
+    auto* area = reinterpret_cast<struct rseq*>(static_cast<char*>(__builtin_thread_pointer()) + __rseq_offset);
+    constexpr uint32_t kRseqSig = 0x53053053;  // glibc's RSEQ_SIG on x86
+    // glibc registers its area with the original 32-byte length (__rseq_size
+    // is the part it uses).
+    const uint32_t len = std::max<uint32_t>(__rseq_size, 32);
+    ASSERT_EQ(syscall(SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, kRseqSig), 0) << errno;
+    ASSERT_EQ(int32_t(area->cpu_id), -1);
+    Pinned pin;
+    EXPECT_EQ(run(cpu_id), 12345u);  // the helper ran
+    EXPECT_EQ(run(native), values[2 * kCpus + uint32_t(pin.cpu()) % kCpus]);
+  });
+  t.join();
 }
 
 }  // namespace
