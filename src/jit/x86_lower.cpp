@@ -216,8 +216,16 @@ class Lowering {
       if (facts_->insn.size() != n)
         return fail(Errc::invalid_argument, "jit: verifier facts for {} instruction slots, program has {}",
                     facts_->insn.size(), n);
-      for (Function& fn : functions_)
-        if (auto d = facts_->depth_of(fn.begin); d && *d <= uint32_t(kFrameBytes)) fn.frame = int32_t((*d + 15) / 16 * 16);
+      // A function's frame covers every verifier subprogram inside it (the
+      // two find the same entries; should they ever differ, the deepest).
+      for (Function& fn : functions_) {
+        if (!facts_->depth_of(fn.begin)) continue;  // unknown to the verifier: 512
+        uint32_t depth = 0;
+        for (size_t k = 0; k < facts_->subprog_start.size() && k < facts_->stack_depth.size(); ++k)
+          if (facts_->subprog_start[k] >= fn.begin && facts_->subprog_start[k] < fn.end)
+            depth = std::max(depth, facts_->stack_depth[k]);
+        fn.frame = int32_t(std::min<uint32_t>((depth + 15) / 16 * 16, kFrameBytes));
+      }
     }
     bound_prefix_.assign(n + 1, 0);
     for (size_t k = 0, pc = 0; pc < n; ++pc) {
