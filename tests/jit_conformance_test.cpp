@@ -1,5 +1,6 @@
 // Every bpf_conformance program (../shared/conformance/tests) and every one of
-// our own (tests/data) must pass on the JIT, with BMI2 shifts and without.
+// our own (tests/data) must pass on the JIT, with BMI2 shifts and without, and
+// with constant blinding (jit::Options::blind_constants).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,14 +21,19 @@ const std::string& kSharedDir = test::kSharedConformanceDir;
 struct Case {
   std::string path;
   bool bmi2;
+  bool blind = false;
 };
 
-void PrintTo(const Case& c, std::ostream* os) { *os << c.path << (c.bmi2 ? " (bmi2)" : " (no bmi2)"); }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.path << (c.bmi2 ? " (bmi2)" : " (no bmi2)") << (c.blind ? " (blinded)" : "");
+}
 
 std::vector<Case> cases(const std::string& dir) {
   std::vector<Case> out;
-  for (const auto& f : conformance_files(dir))
+  for (const auto& f : conformance_files(dir)) {
     for (bool bmi2 : {true, false}) out.push_back({f, bmi2});
+    out.push_back({f, true, true});
+  }
   return out;
 }
 
@@ -35,15 +41,16 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   std::string n = fs::path(info.param.path).stem().string();
   for (char& c : n)
     if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return n + (info.param.bmi2 ? "_bmi2" : "_nobmi2");
+  return n + (info.param.bmi2 ? "_bmi2" : "_nobmi2") + (info.param.blind ? "_blind" : "");
 }
 
 // As conformance::run_program, on the JIT: r1 = a private copy of the memory,
 // r2 = its size, the conformance helpers.
-Expected<uint64_t> run_on_jit(std::span<const isa::RawInsn> code, std::span<const uint8_t> mem, bool bmi2) {
+Expected<uint64_t> run_on_jit(std::span<const isa::RawInsn> code, std::span<const uint8_t> mem, bool bmi2,
+                              bool blind) {
   auto prog = vm::Program::load(code, {vm::Mode::Verified, &vm::conformance_helpers()});
   if (!prog) return xbpf::unexpected(prog.error());
-  if (auto r = jit::compile(*prog, {.bmi2 = bmi2}); !r) return xbpf::unexpected(r.error());
+  if (auto r = jit::compile(*prog, {.bmi2 = bmi2, .blind_constants = blind}); !r) return xbpf::unexpected(r.error());
   if (!jit::code_of(*prog)) return fail(Errc::runtime, "no native code attached");
   std::vector<uint8_t> buf(mem.begin(), mem.end());
   vm::ExecContext ctx;
@@ -63,7 +70,7 @@ TEST_P(JitConformance, Passes) {
     EXPECT_TRUE(df->error.has_value()) << code.error().message;
     return;
   }
-  auto r0 = run_on_jit(*code, df->mem, GetParam().bmi2);
+  auto r0 = run_on_jit(*code, df->mem, GetParam().bmi2, GetParam().blind);
   if (!r0) {
     EXPECT_TRUE(df->error.has_value()) << r0.error().message;
     return;

@@ -315,7 +315,8 @@ void check_seeds(uint64_t first, uint64_t count) {
     auto native = vm::Program::load(code, {vm::Mode::Verified, &helpers()});
     ASSERT_TRUE(native.has_value());
     jit::CompileStats stats;
-    auto c = jit::compile(*native, {.bmi2 = seed % 2 == 0, .stats = &stats});
+    // Every third seed with constant blinding (its size bounds are checked too).
+    auto c = jit::compile(*native, {.bmi2 = seed % 2 == 0, .stats = &stats, .blind_constants = seed % 3 == 0});
     ASSERT_TRUE(c.has_value()) << "seed " << seed << ": " << c.error().message;
     ASSERT_FALSE(stats.rel32_retry) << "seed " << seed << ": a jump size bound was too small";
     std::mt19937_64 mem_rng(seed * 7919);
@@ -383,16 +384,17 @@ TEST(JitDifferential, AluCornersAgree) {
         ASSERT_TRUE(interp.has_value()) << interp.error().message;
         std::vector<uint8_t> init(8 * pairs.size(), 0);
         const Outcome want = run(*interp, init);
-        for (bool bmi2 : {true, false}) {
+        for (int variant = 0; variant < 3; ++variant) {
+          const bool bmi2 = variant != 1, blind = variant == 2;
           auto native = vm::Program::load(code, {vm::Mode::Verified, nullptr});
-          ASSERT_TRUE(jit::compile(*native, {.bmi2 = bmi2}).has_value());
+          ASSERT_TRUE(jit::compile(*native, {.bmi2 = bmi2, .blind_constants = blind}).has_value());
           const Outcome got = run(*native, init);
           for (size_t k = 0; k < pairs.size(); ++k) {
             uint64_t w, g;
             std::memcpy(&w, want.mem.data() + 8 * k, 8);
             std::memcpy(&g, got.mem.data() + 8 * k, 8);
             ASSERT_EQ(w, g) << info.name << " a=" << pairs[k].first << " b=" << pairs[k].second << " dst=r" << int(dst)
-                            << " src=r" << int(src) << " bmi2=" << bmi2;
+                            << " src=r" << int(src) << " bmi2=" << bmi2 << " blind=" << blind;
           }
           checked += pairs.size();
         }

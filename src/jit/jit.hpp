@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "support/error.hpp"
+#include "verifier/verifier.hpp"
 #include "vm/vm.hpp"
 
 namespace xbpf::jit {
@@ -47,6 +48,28 @@ struct Options {
   // much code placement alone changes (0: the code starts on a page).
   uint32_t code_offset = 0;
   CompileStats* stats = nullptr;  // filled in when set
+  // What the verifier proved of this program (Verdict::jit_facts of the
+  // verification of exactly these instructions, slot for slot; compile()
+  // refuses facts of another size). With them: divisions by a register
+  // proven nonzero (not -1) skip those tests and save only the live ones of
+  // r0/r3, zero-extensions of registers whose upper half is zero vanish, and
+  // each function's frame is its verified stack depth instead of 512 bytes.
+  // nullptr: only what the code shows locally. Not kept after compile().
+  const verifier::JitFacts* facts = nullptr;
+  // Constant blinding (the kernel's bpf_jit_harden): every immediate of the
+  // program (ALU, store, jump, lddw) reaches the machine code only XORed with
+  // a random key drawn per instruction, and is unmasked in a scratch register
+  // at run time, so no constant chosen by the program's author appears in
+  // executable memory (JIT spraying). Costs one or two instructions each.
+  bool blind_constants = false;
+  // Calls to the standard bpf_get_smp_processor_id (a HelperTable entry
+  // named "bpf_get_smp_processor_id", as helpers::Registry::table_for names
+  // it) become a read of the thread's rseq cpu_id (sched_getcpu()'s source).
+  // (bpf_ktime_get_ns stays a helper call: calling clock_gettime directly
+  // measured no faster.)
+  // Per-CPU array lookups (vm::InlineArrayLookup with ncpus > 1) are inlined
+  // whatever this says, as flat array lookups are.
+  bool inline_helpers = true;
 };
 
 // Compiles `prog` and attaches the native code to it. Fails (leaving the

@@ -10,10 +10,7 @@
 
 namespace xbpf::jit {
 
-// Upper bound of the bytes the lowering emits for `i` before relocation (loop
-// head alignment not included). `inlined_lookups`: some helper calls become
-// inline array lookups.
-[[nodiscard]] inline uint32_t size_bound(const isa::Insn& i, bool inlined_lookups) {
+[[nodiscard]] inline uint32_t size_bound_plain(const isa::Insn& i, bool inlined_lookups, bool inlined_helpers) {
   using isa::Form;
   switch (isa::info(i.op).form) {
     case Form::AluImm:
@@ -34,10 +31,25 @@ namespace xbpf::jit {
     case Form::JumpImm:
     case Form::JumpReg:
     case Form::Exit: return 16;
-    case Form::Call: return uint32_t(i.imm) == vm::kHelperTailCall || inlined_lookups ? 96 : 16;
+    case Form::Call: {
+      const auto id = uint32_t(i.imm);
+      if (id == vm::kHelperTailCall) return 96;
+      if (inlined_lookups && id == 1) return 160;  // per-CPU arrays: the longest
+      if (inlined_helpers && id == 8) return 48;  // get_smp_processor_id
+      return 16;
+    }
     case Form::CallReg: return 56;
     default: return 96;  // legacy packet loads, anything new
   }
+}
+
+// Upper bound of the bytes the lowering emits for `i` before relocation (loop
+// head alignment not included). `inlined_lookups`: some helper calls become
+// inline array lookups; `inlined_helpers`: Options::inline_helpers. `blinded`: immediates are blinded (at most 23 more
+// bytes: movabs, movabs, xor for lddw).
+[[nodiscard]] inline uint32_t size_bound(const isa::Insn& i, bool inlined_lookups, bool inlined_helpers = false,
+                                        bool blinded = false) {
+  return size_bound_plain(i, inlined_lookups, inlined_helpers) + (blinded ? 24 : 0);
 }
 
 // Registers whose value (low 32 bits / all 64 bits) is known nonzero in the

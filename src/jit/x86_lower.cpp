@@ -6,13 +6,25 @@
 // Frame of a BPF function (one per bpf-to-bpf call, as the kernel's JIT):
 //   [rbp + 8]            return address
 //   [rbp]                caller's rbp (its r10)
-//   [rbp - 512, rbp)     the BPF stack; r10 = rbp
-//   [rbp - 512 - pad ..] callee-saved registers this function touches (r6-r9)
+//   [rbp - depth, rbp)   the BPF stack; r10 = rbp. depth: the function's
+//                        verified stack depth rounded up to 16 when
+//                        Options::facts are given (the kernel sizes frames
+//                        the same way), else 512
+//   [rbp - depth - pad ..] callee-saved registers this function touches (r6-r9)
 // rsp is 16-byte aligned after the prologue, so helpers are called directly.
+//
+// Constant blinding (Options::blind_constants) rewrites every immediate the
+// program chose into `mov reg, imm ^ key; xor reg, key` with a fresh random
+// key (the kernel's bpf_jit_blind_insn does the same with BPF_REG_AX); r10 is
+// the register it unmasks into, as r10 is the kernel x86 JIT's AX.
 #include "jit/x86_lower.hpp"
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
+#include <string_view>
+#include <sys/random.h>
+#include <sys/rseq.h>
 
 #include "jit/run_area.hpp"
 #include "jit/x86_facts.hpp"
@@ -33,13 +45,46 @@ const Gp kArea = x86::r12;
 const Gp kT9 = x86::r9;
 const Gp kT10 = x86::r10;
 const Gp kT11 = x86::r11;
+// Where blinded immediates are unmasked (the kernel x86 JIT's BPF_REG_AX is r10 too).
+const Gp kBlind = kT10;
 
 constexpr int32_t kFrameBytes = int32_t(vm::kStackSize);
 constexpr uint32_t kMapLookupElem = 1;  // BPF_FUNC_map_lookup_elem
+constexpr uint32_t kGetSmpProcessorId = 8;
+
+// A fresh seed for one compile's blinding keys. Each thread draws 64 random
+// bits once (getrandom: ~12 us on this VM, std::random_device ~80 us, both
+// too much per compile) and then moves along a splitmix64 stream, so every
+// compile gets new keys that the program's author cannot predict. Should
+// getrandom fail, the clock seeds the stream.
+uint64_t blinding_seed() {
+  thread_local uint64_t state = [] {
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof(s), 0) != ssize_t(sizeof(s)))
+      s = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) * 0x9e3779b97f4a7c15ull;
+    return s;
+  }();
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Where the calling thread's CPU number is, as an offset from the thread
+// pointer (fs:0): the cpu_id field of the rseq area glibc registers for every
+// thread (what sched_getcpu() reads). nullopt: glibc did not register one
+// (GLIBC_TUNABLES=glibc.pthread.rseq=0, old kernels); then calls stay calls.
+std::optional<int32_t> rseq_cpu_id_offset() {
+  if (__rseq_size < offsetof(struct rseq, cpu_id) + sizeof(uint32_t)) return std::nullopt;
+  const ptrdiff_t off = __rseq_offset + ptrdiff_t(offsetof(struct rseq, cpu_id));
+  if (off < INT32_MIN || off > INT32_MAX) return std::nullopt;
+  return int32_t(off);
+}
 
 struct Function {
   uint32_t begin = 0;  // first instruction slot
   uint32_t end = 0;    // one past the last
+  int32_t frame = kFrameBytes;  // bytes of BPF stack below rbp (a multiple of 16)
   Label prologue;
   std::vector<Gp> saved;  // callee-saved BPF registers it mentions
 };
@@ -50,6 +95,11 @@ class Lowering {
       : prog_(prog), a_(a), out_(out), short_jumps_(short_jumps) {
     bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
     align_loops_ = opts.align_loops;
+    facts_ = opts.facts;
+    inline_helpers_ = opts.inline_helpers;
+    cpu_id_off_ = rseq_cpu_id_offset();
+    blind_ = opts.blind_constants;
+    if (blind_) key_state_ = blinding_seed();
     a_.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
   }
 
@@ -162,11 +212,26 @@ class Lowering {
       close_function(functions_[f], mentioned);
       std::fill(std::begin(mentioned), std::end(mentioned), false);
     }
+    if (facts_) {
+      if (facts_->insn.size() != n)
+        return fail(Errc::invalid_argument, "jit: verifier facts for {} instruction slots, program has {}",
+                    facts_->insn.size(), n);
+      // A function's frame covers every verifier subprogram inside it (the
+      // two find the same entries; should they ever differ, the deepest).
+      for (Function& fn : functions_) {
+        if (!facts_->depth_of(fn.begin)) continue;  // unknown to the verifier: 512
+        uint32_t depth = 0;
+        for (size_t k = 0; k < facts_->subprog_start.size() && k < facts_->stack_depth.size(); ++k)
+          if (facts_->subprog_start[k] >= fn.begin && facts_->subprog_start[k] < fn.end)
+            depth = std::max(depth, facts_->stack_depth[k]);
+        fn.frame = int32_t(std::min<uint32_t>((depth + 15) / 16 * 16, kFrameBytes));
+      }
+    }
     bound_prefix_.assign(n + 1, 0);
     for (size_t k = 0, pc = 0; pc < n; ++pc) {
       uint32_t b = 0;
       if (k < insns.size() && insns[k].pc == pc) {
-        b = size_bound(insns[k], !prog_.array_lookups().empty()) + (loop_head_[pc] ? 15 : 0);
+        b = size_bound(insns[k], !prog_.array_lookups().empty(), inline_helpers_, blind_) + (loop_head_[pc] ? 15 : 0);
         ++k;
       }
       bound_prefix_[pc + 1] = bound_prefix_[pc] + b;
@@ -220,7 +285,7 @@ class Lowering {
     a_.push(x86::rbp);
     a_.mov(x86::rbp, x86::rsp);
     // 16-byte alignment after the pushes of the saved registers.
-    a_.sub(x86::rsp, kFrameBytes + (f.saved.size() % 2 ? 8 : 0));
+    if (const int32_t bytes = f.frame + (f.saved.size() % 2 ? 8 : 0); bytes) a_.sub(x86::rsp, bytes);
     for (const Gp& r : f.saved) a_.push(r);
   }
 
@@ -275,14 +340,54 @@ class Lowering {
 
   static Gp width(const Gp& r, bool is64) { return is64 ? Gp(r.r64()) : Gp(r.r32()); }
 
+  // ---- facts and blinding ---------------------------------------------------
+
+  bool fact(const Insn& i, uint8_t f) const { return facts_ && facts_->has(i.pc, f); }
+
+  // A fresh blinding key (splitmix64 from blinding_seed()). Its low half is
+  // never 0, so a masked immediate differs from the immediate.
+  uint64_t key64() {
+    for (;;) {
+      uint64_t z = (key_state_ += 0x9e3779b97f4a7c15ull);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      z ^= z >> 31;
+      if (uint32_t(z) != 0) return z;
+    }
+  }
+
+  // r = imm32 sign-extended to 64 bits (its low half for a 32-bit `r`),
+  // without the immediate in the code: mov r, imm ^ key; xor r, key. Both
+  // immediates sign-extend, and sign extension commutes with xor.
+  void blinded_imm(const Gp& r, int32_t imm) {
+    const auto k = int32_t(uint32_t(key64()));
+    const auto masked = int32_t(uint32_t(imm) ^ uint32_t(k));
+    if (r.size() == 8) {
+      a_.mov(r, Imm(int64_t(masked)));
+      a_.xor_(r, Imm(int64_t(k)));
+    } else {
+      a_.mov(r, Imm(uint32_t(masked)));
+      a_.xor_(r, Imm(uint32_t(k)));
+    }
+  }
+
   Expected<void> alu(const Insn& i) {
     const isa::OpInfo& info = isa::info(i.op);
     const bool is64 = !isa::is_32bit(i.op);
-    const bool imm = info.form == Form::AluImm;
+    bool imm = info.form == Form::AluImm;
     const Gp d = width(kReg[i.dst], is64);
-    const Gp s = width(kReg[i.src], is64);
+    Gp s = width(kReg[i.src], is64);
+    const uint8_t kind = info.code & 0xf0;
+    // Blinding: the immediate goes through r10 and the register form is
+    // used (moves, divisions and shifts blind their own way).
+    if (imm && blind_ && kind != 0xb0 && kind != 0x30 && kind != 0x90 && kind != 0x60 && kind != 0x70 &&
+        kind != 0xc0) {
+      s = width(kBlind, is64);
+      blinded_imm(s, i.imm);
+      imm = false;
+    }
     // A 64-bit operation's immediate is the sign-extended imm32: x86's own rule.
-    switch (info.code & 0xf0) {
+    switch (kind) {
       case 0x00: imm ? a_.add(d, Imm(i.imm)) : a_.add(d, s); return {};
       case 0x10: imm ? a_.sub(d, Imm(i.imm)) : a_.sub(d, s); return {};
       case 0x20: imm ? a_.imul(d, d, Imm(i.imm)) : a_.imul(d, s); return {};
@@ -306,6 +411,8 @@ class Lowering {
     if (imm) {
       if (i.imm == 0)
         a_.xor_(d64.r32(), d64.r32());
+      else if (blind_)
+        blinded_imm(is64 ? d64 : Gp(d64.r32()), i.imm);
       else if (!is64 || i.imm > 0)
         a_.mov(d64.r32(), Imm(uint32_t(i.imm)));
       else
@@ -317,8 +424,8 @@ class Lowering {
       case 0:
         if (is64) {
           if (i.dst != i.src) a_.mov(d64, s64);
-        } else {
-          a_.mov(d64.r32(), s64.r32());
+        } else if (i.dst != i.src || !fact(i, verifier::JitFacts::kUpperZero)) {
+          a_.mov(d64.r32(), s64.r32());  // else: a zero-extension of what is zero-extended already
         }
         return;
       case 8: is64 ? a_.movsx(d64, s64.r8()) : a_.movsx(d64.r32(), s64.r8()); return;
@@ -330,7 +437,10 @@ class Lowering {
   // Unsigned and signed division and modulo with the ISA's special cases:
   // x / 0 = 0, x % 0 = x, INT_MIN s/ -1 = INT_MIN, x s% -1 = 0 (32-bit results
   // zero-extended). rax (r0) and rdx (r3) are saved in r9/r10 around the
-  // hardware division; the result travels in r11.
+  // hardware division unless the verifier found them dead after it; the
+  // result travels in r11. A divisor the verifier proved nonzero (not -1)
+  // skips that test: its facts hold on every path (a wrong one would be a
+  // #DE), so nothing but JitFacts is trusted beyond the current block.
   void div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) {
     const Gp d64 = kReg[i.dst];
     const Gp d = width(d64, is64);
@@ -349,7 +459,9 @@ class Lowering {
           a_.neg(d);
         return;
       }
-      if (is64)
+      if (blind_)
+        blinded_imm(width(kT11, is64), i.imm);
+      else if (is64)
         a_.mov(kT11, Imm(int64_t(i.imm)));
       else
         a_.mov(kT11.r32(), Imm(uint32_t(i.imm)));
@@ -360,13 +472,16 @@ class Lowering {
     const Gp ax = width(x86::rax, is64);
     const Gp dx = width(x86::rdx, is64);
     const bool dst_is_rax = i.dst == 0, dst_is_rdx = i.dst == 3;
-    if (!dst_is_rax) a_.mov(kT9, x86::rax);
-    if (!dst_is_rdx) a_.mov(kT10, x86::rdx);
+    const bool save_rax = !dst_is_rax && !fact(i, verifier::JitFacts::kR0DeadAfter);
+    const bool save_rdx = !dst_is_rdx && !fact(i, verifier::JitFacts::kR3DeadAfter);
+    if (save_rax) a_.mov(kT9, x86::rax);
+    if (save_rdx) a_.mov(kT10, x86::rdx);
     if (!dst_is_rax) a_.mov(ax, d);
     // A divisor known to be nonzero in this block needs no zero test; unsigned
     // x / 0 needs no code of its own either (t is already the result, 0).
-    const bool check_zero = !imm && !nonzero_.known(i.src, is64);
-    const bool check_minus_one = !imm && sign;
+    const bool check_zero =
+        !imm && !nonzero_.known(i.src, is64) && !fact(i, verifier::JitFacts::kDivisorNonzero);
+    const bool check_minus_one = !imm && sign && !fact(i, verifier::JitFacts::kDivisorNotMinusOne);
     Label done = a_.newLabel(), minus_one = a_.newLabel();
     Label zero = sign || mod ? a_.newLabel() : done;
     if (check_minus_one) {
@@ -402,8 +517,8 @@ class Lowering {
       }
     }
     if (check_zero || check_minus_one) a_.bind(done);
-    if (!dst_is_rax) a_.mov(x86::rax, kT9);
-    if (!dst_is_rdx) a_.mov(x86::rdx, kT10);
+    if (save_rax) a_.mov(x86::rax, kT9);
+    if (save_rdx) a_.mov(x86::rdx, kT10);
     a_.mov(d64, kT11);
   }
 
@@ -416,18 +531,23 @@ class Lowering {
       else if (kind == 0x70) a_.shr(r, x86::cl);
       else a_.sar(r, x86::cl);
     };
+    Gp s64 = kReg[i.src];
     if (imm) {
       const uint32_t n = uint32_t(i.imm) & (is64 ? 63 : 31);
       if (n == 0) {
         if (!is64) a_.mov(d, d);  // zero-extension is the only effect
         return;
       }
-      if (kind == 0x60) a_.shl(d, n);
-      else if (kind == 0x70) a_.shr(d, n);
-      else a_.sar(d, n);
-      return;
+      if (!blind_) {
+        if (kind == 0x60) a_.shl(d, n);
+        else if (kind == 0x70) a_.shr(d, n);
+        else a_.sar(d, n);
+        return;
+      }
+      blinded_imm(kBlind.r32(), int32_t(n));  // then shift by the register
+      s64 = kBlind;
     }
-    const Gp s = width(kReg[i.src], is64);
+    const Gp s = width(s64, is64);
     if (bmi2_) {
       if (kind == 0x60) a_.shlx(d, d, s);
       else if (kind == 0x70) a_.shrx(d, d, s);
@@ -435,18 +555,18 @@ class Lowering {
       return;
     }
     // A count of 0 leaves a 32-bit destination untouched: zero-extend first.
-    if (i.src == 4) {  // count already in rcx
+    if (s64 == x86::rcx) {  // count already in rcx
       if (!is64) a_.mov(d, d);
       by_cl(d);
     } else if (i.dst == 4) {  // shift a copy of rcx, then put it back
       a_.mov(width(kT11, is64), width(x86::rcx, is64));
-      a_.mov(x86::rcx, kReg[i.src]);
+      a_.mov(x86::rcx, s64);
       by_cl(width(kT11, is64));
       a_.mov(x86::rcx, kT11);
     } else {
       if (!is64) a_.mov(d, d);
       a_.mov(kT11, x86::rcx);
-      a_.mov(x86::rcx, kReg[i.src]);
+      a_.mov(x86::rcx, s64);
       by_cl(d);
       a_.mov(x86::rcx, kT11);
     }
@@ -456,7 +576,9 @@ class Lowering {
     const Gp d = kReg[i.dst];
     switch (i.op) {
       case Op::LE16: a_.movzx(d.r32(), d.r16()); return {};
-      case Op::LE32: a_.mov(d.r32(), d.r32()); return {};
+      case Op::LE32:
+        if (!fact(i, verifier::JitFacts::kUpperZero)) a_.mov(d.r32(), d.r32());
+        return {};
       case Op::LE64: return {};
       case Op::BE16:
       case Op::BSWAP16:
@@ -481,14 +603,24 @@ class Lowering {
       return fail(Errc::invalid_program, "insn {}: unresolved pseudo lddw ({}): relocate the program first", i.pc,
                   isa::info(i.op).mnemonic);
     const uint64_t v = uint64_t(i.imm64);
-    if (v == 0)
+    if (v == 0) {
       a_.xor_(d.r32(), d.r32());
-    else if (v <= UINT32_MAX)
+    } else if (blind_ && v <= UINT32_MAX) {
+      const auto k = uint32_t(key64());
+      a_.mov(d.r32(), Imm(uint32_t(v) ^ k));
+      a_.xor_(d.r32(), Imm(k));
+    } else if (blind_) {  // map addresses too: simpler than telling them apart
+      const uint64_t k = key64();
+      a_.movabs(d, Imm(v ^ k));
+      a_.movabs(kBlind, Imm(k));
+      a_.xor_(d, kBlind);
+    } else if (v <= UINT32_MAX) {
       a_.mov(d.r32(), Imm(uint32_t(v)));
-    else if (int64_t(v) >= INT32_MIN && int64_t(v) <= INT32_MAX)
+    } else if (int64_t(v) >= INT32_MIN && int64_t(v) <= INT32_MAX) {
       a_.mov(d, Imm(int64_t(v)));
-    else
+    } else {
       a_.movabs(d, Imm(v));
+    }
     return {};
   }
 
@@ -510,6 +642,16 @@ class Lowering {
   Expected<void> store(const Insn& i) {
     const Gp d = kReg[i.dst];
     const Gp s = kReg[i.src];
+    if (blind_ && isa::info(i.op).form == Form::StoreImm) {
+      blinded_imm(kBlind, i.imm);
+      switch (i.op) {
+        case Op::STB: a_.mov(x86::byte_ptr(d, i.off), kBlind.r8()); return {};
+        case Op::STH: a_.mov(x86::word_ptr(d, i.off), kBlind.r16()); return {};
+        case Op::STW: a_.mov(x86::dword_ptr(d, i.off), kBlind.r32()); return {};
+        case Op::STDW: a_.mov(x86::qword_ptr(d, i.off), kBlind); return {};
+        default: return unsupported(i);
+      }
+    }
     switch (i.op) {
       case Op::STB: a_.mov(x86::byte_ptr(d, i.off), Imm(int8_t(i.imm))); return {};
       case Op::STH: a_.mov(x86::word_ptr(d, i.off), Imm(int16_t(i.imm))); return {};
@@ -585,12 +727,18 @@ class Lowering {
     const Gp d = width(kReg[i.dst], is64);
     const uint8_t kind = info.code & 0xf0;
     if (info.form == Form::JumpImm) {
-      if (kind == 0x40)
-        a_.test(d, Imm(i.imm));
-      else if (i.imm == 0)
+      if (kind != 0x40 && i.imm == 0) {
         a_.test(d, d);  // same flags as cmp d, 0
-      else
+      } else if (blind_) {
+        const Gp k = width(kBlind, is64);
+        blinded_imm(k, i.imm);
+        if (kind == 0x40) a_.test(d, k);
+        else a_.cmp(d, k);
+      } else if (kind == 0x40) {
+        a_.test(d, Imm(i.imm));
+      } else {
         a_.cmp(d, Imm(i.imm));
+      }
     } else {
       const Gp s = width(kReg[i.src], is64);
       if (kind == 0x40)
@@ -629,10 +777,16 @@ class Lowering {
         a_.jmp(abort_);
         return {};
       }
-      a_.mov(kT10.r32(), Imm(uint32_t(i.imm)));
+      if (blind_) blinded_imm(kT10.r32(), i.imm);
+      else a_.mov(kT10.r32(), Imm(uint32_t(i.imm)));
     } else {
       a_.mov(kT10.r32(), kReg[i.src].r32());
-      a_.add(kT10.r32(), Imm(i.imm));
+      if (blind_) {
+        blinded_imm(kT11.r32(), i.imm);
+        a_.add(kT10.r32(), kT11.r32());
+      } else {
+        a_.add(kT10.r32(), Imm(i.imm));
+      }
       a_.movsxd(kT10, kT10.r32());
       a_.test(kT10, kT10);
       a_.js(abort_);
@@ -668,16 +822,98 @@ class Lowering {
     }
     for (const vm::InlineArrayLookup& l : prog_.array_lookups()) {
       if (l.pc == i.pc && id == kMapLookupElem) {
-        inline_array_lookup(l);
+        if (l.ncpus > 1) inline_percpu_lookup(l);
+        else inline_array_lookup(l);
         return {};
       }
     }
     const vm::HelperTable* table = prog_.helper_table();
     vm::HelperFn fn = table ? table->get(id) : nullptr;
     if (!fn) return fail(Errc::invalid_program, "insn {}: call to unknown helper {}", i.pc, i.imm);
+    // The standard helper, by the name helpers::Registry::table_for gives it
+    // (a table may put something else under the id). bpf_ktime_get_ns stays
+    // a call: a direct clock_gettime call from here measured no faster than
+    // the helper (bench/jit_helpers_bench; the vDSO's ~30 ns dominate).
+    if (inline_helpers_ && id == kGetSmpProcessorId && cpu_id_off_ &&
+        table->name(id) == "bpf_get_smp_processor_id") {
+      inline_smp_processor_id(fn);
+      return {};
+    }
+    emit_helper_call(fn);
+    return {};
+  }
+
+  void emit_helper_call(vm::HelperFn fn) {
     a_.mov(kT9, x86::qword_ptr(kArea, kAreaCtx));
     a_.call(Imm(reinterpret_cast<uint64_t>(fn)));
-    return {};
+  }
+
+  // r11d = the rseq area's cpu_id (thread pointer at fs:0, then the field).
+  void load_rseq_cpu_id() {
+    x86::Mem tp = x86::qword_ptr_abs(0);
+    tp.setSegment(x86::fs);
+    a_.mov(kT11, tp);
+    a_.mov(kT11.r32(), x86::dword_ptr(kT11, *cpu_id_off_));
+  }
+
+  // bpf_get_smp_processor_id: the rseq cpu_id, as sched_getcpu() reads it;
+  // the helper when the thread has no valid one (cpu_id < 0).
+  void inline_smp_processor_id(vm::HelperFn fn) {
+    Label slow = a_.newLabel(), done = a_.newLabel();
+    load_rseq_cpu_id();
+    a_.test(kT11.r32(), kT11.r32());
+    a_.short_().js(slow);
+    a_.mov(x86::eax, kT11.r32());
+    a_.short_().jmp(done);
+    a_.bind(slow);
+    emit_helper_call(fn);
+    a_.bind(done);
+  }
+
+  // A per-CPU array's lookup into the current CPU's copy:
+  // base + ((key & mask) * ncpus + cpu) * stride, cpu = vm::current_cpu(ncpus)
+  // (the map's own notion), read from the rseq area when the CPU number is
+  // below ncpus, else computed by the call. Leaves r1-r5 intact on the fast
+  // path; the slow path clobbers them, as any call may.
+  void inline_percpu_lookup(const vm::InlineArrayLookup& l) {
+    const uint32_t mask = uint32_t((uint64_t{1} << std::bit_width(l.max_entries - 1)) - 1);
+    Label null = a_.newLabel(), done = a_.newLabel(), slow = a_.newLabel(), have_cpu = a_.newLabel();
+    a_.mov(x86::eax, x86::dword_ptr(x86::rsi));
+    a_.cmp(x86::eax, Imm(l.max_entries));
+    a_.jae(null);
+    a_.and_(x86::eax, Imm(mask));
+    if (cpu_id_off_) {
+      load_rseq_cpu_id();
+      a_.cmp(kT11.r32(), Imm(l.ncpus));  // unsigned: a negative (unknown) cpu_id too
+      a_.jae(slow);
+    } else {
+      a_.jmp(slow);
+    }
+    a_.bind(have_cpu);
+    // The index and the CPU are below 2^32 each, their products fit 64 bits.
+    a_.mov(kT10, Imm(uint64_t(l.ncpus)));
+    a_.imul(x86::rax, kT10);
+    a_.add(x86::rax, kT11);
+    if (std::has_single_bit(l.stride)) {
+      if (l.stride > 1) a_.shl(x86::rax, std::countr_zero(l.stride));
+    } else {
+      a_.imul(x86::rax, x86::rax, Imm(l.stride));
+    }
+    a_.mov(kT11, Imm(reinterpret_cast<uint64_t>(l.base)));
+    a_.add(x86::rax, kT11);
+    a_.jmp(done);
+    a_.bind(slow);
+    a_.push(x86::rax);  // the masked index; two pushes keep rsp aligned
+    a_.push(x86::rax);
+    a_.mov(x86::edi, Imm(l.ncpus));
+    a_.call(Imm(reinterpret_cast<uint64_t>(&vm::current_cpu)));
+    a_.mov(kT11.r32(), x86::eax);  // zero-extended
+    a_.pop(x86::rax);
+    a_.pop(x86::rax);
+    a_.jmp(have_cpu);
+    a_.bind(null);
+    a_.xor_(x86::eax, x86::eax);
+    a_.bind(done);
   }
 
   // The kernel's map_gen_lookup: r0 = &elem[key] or NULL; the index is masked
@@ -744,6 +980,11 @@ class Lowering {
   bool align_loops_ = true;
   bool short_jumps_ = true;
   NonzeroRegs nonzero_;  // in the block being emitted
+  const verifier::JitFacts* facts_ = nullptr;  // Options::facts (size checked)
+  bool blind_ = false;                          // Options::blind_constants
+  bool inline_helpers_ = true;                  // Options::inline_helpers
+  std::optional<int32_t> cpu_id_off_;           // rseq_cpu_id_offset()
+  uint64_t key_state_ = 0;                      // blinding keys: splitmix64 state
   const Function* cur_ = nullptr;
   Label abort_;
 };

@@ -84,6 +84,17 @@ class Checker {
   static constexpr int32_t kUnseen = -2, kPoisoned = -1;
   [[nodiscard]] std::vector<int32_t>& call_maps() { return call_maps_; }
   void record_call_map(uint32_t pc, const MapDesc& map);
+  // JIT facts (Verdict::jit_facts): `holds` are the facts true on this visit
+  // of `pc`; returns those true on every visit so far, this one included.
+  // The caller makes the registers its facts rest on precise (need_precise)
+  // while they are still true, so pruned paths are covered too.
+  uint8_t record_facts(uint32_t pc, uint8_t holds);
+  [[nodiscard]] const std::vector<uint8_t>& facts() const { return facts_; }
+  static constexpr uint8_t kFactsSeen = 0x80;
+  // A stack access of frame `f` reaching down to `lo` (< 0) below its frame
+  // pointer: JitFacts::stack_depth of its subprogram.
+  void note_stack_access(const Frame& f, int64_t lo);
+  [[nodiscard]] const std::vector<uint32_t>& stack_access() const { return stack_access_; }
   // Precision tracking: the driver clears the trace before each step.
   [[nodiscard]] StepTrace& trace() { return trace_; }
   // The check being made reads the exact value of current-frame register
@@ -127,6 +138,8 @@ class Checker {
   const helpers::Registry& helpers_;
   uint32_t last_id_ = 0;
   std::vector<int32_t> call_maps_;
+  std::vector<uint8_t> facts_;           // per slot; kFactsSeen once visited
+  std::vector<uint32_t> stack_access_;   // per subprogram index
   StepTrace trace_;
 };
 

@@ -80,6 +80,7 @@ static VoidResult stack_write(Checker& c, State& s, const RegState& base, int re
                        tnum_text(base.var), off, size));
     scrub(f, static_cast<int>(lo), static_cast<int>(hi - lo) + size, SlotType::Misc);
     f.stack_depth = std::max<int32_t>(f.stack_depth, static_cast<int32_t>(-lo));
+    c.note_stack_access(f, lo);
     return {};
   }
   off += static_cast<int>(static_cast<int64_t>(base.var.const_value()));
@@ -88,6 +89,7 @@ static VoidResult stack_write(Checker& c, State& s, const RegState& base, int re
     return no(reject("misaligned stack access off {}+{}+{} size {}", align_text(base.var), base.off,
                      off - base.off, size));
   f.stack_depth = std::max<int32_t>(f.stack_depth, -off);
+  c.note_stack_access(f, off);
   StackSlot& slot = stack_slot(f, off);
   if (size == 8 && value && value->type != RegType::NotInit) {
     c.trace().stack_written[base.frameno] |= uint64_t{1} << ((kStackSize + off) / 8);
@@ -149,6 +151,9 @@ static BasicExpected<RegState, Reject> stack_read(Checker& c, State& s, const Re
       return no(reject("invalid variable-offset read from stack R{} var_off={} off={} size={}", regno,
                        tnum_text(base.var), off, size));
     c.trace().read_stack(base.frameno, lo, hi + size);
+    // Reads count for the frame's size too (privileged programs may read
+    // stack they never wrote: the kernel's grow_stack_state on reads).
+    c.note_stack_access(f, lo);
     auto ok = stack_bytes_readable(c, f, static_cast<int>(lo), static_cast<int>(hi - lo) + size, false, regno);
     if (!ok) return no(ok.error());
     return RegState::scalar(loaded(size));
@@ -159,6 +164,7 @@ static BasicExpected<RegState, Reject> stack_read(Checker& c, State& s, const Re
     return no(reject("misaligned stack access off {}+{}+{} size {}", align_text(base.var), base.off,
                      off - base.off, size));
   c.trace().read_stack(base.frameno, off, off + size);
+  c.note_stack_access(f, off);
   StackSlot& slot = stack_slot(f, off);
   if (slot.bytes[0] == SlotType::Spill) {
     if (size == 8) {
@@ -419,6 +425,7 @@ BasicExpected<void, Reject> Checker::check_helper_mem(State& s, int regno, int64
         if (lo < -kStackSize || hi + size > 0)
           return no(reject("invalid variable-offset indirect access to stack R{} var_off={} off={} size={}", regno,
                            tnum_text(r.var), r.off, size));
+        note_stack_access(f, lo);
         if (!write) trace().read_stack(r.frameno, lo, hi + sz);
         if (write) scrub(f, static_cast<int>(lo), static_cast<int>(hi - lo) + sz, SlotType::Misc);
         else if (auto ok = stack_bytes_readable(*this, f, static_cast<int>(lo), static_cast<int>(hi - lo) + sz, true, regno); !ok)
@@ -428,6 +435,7 @@ BasicExpected<void, Reject> Checker::check_helper_mem(State& s, int regno, int64
       }
       const int off = r.off + static_cast<int>(static_cast<int64_t>(r.var.const_value()));
       if (off < -kStackSize || off + size > 0) return no(stack_bounds(write, regno, off, static_cast<int>(size)));
+      note_stack_access(f, off);
       if (write) {
         f.stack_depth = std::max<int32_t>(f.stack_depth, -off);
         scrub(f, off, sz, SlotType::Misc);

@@ -157,6 +157,18 @@ static BasicExpected<void, Reject> pointer_arith(Checker& c, RegState& dst, cons
   return {};
 }
 
+// Whether `v` (its low 32 bits when `w32`) may be `x`: false only when some
+// view of the scalar excludes it.
+static bool may_be(const Scalar& v, uint64_t x, bool w32) {
+  if (!w32) return v.contains(x);
+  const auto y = static_cast<uint32_t>(x);
+  return y >= v.u32_min && y <= v.u32_max && static_cast<int32_t>(y) >= v.s32_min &&
+         static_cast<int32_t>(y) <= v.s32_max && tnum_subreg(v.var).contains(y);
+}
+
+// Whether `r` holds a scalar whose upper 32 bits are zero.
+static bool upper_zero(const RegState& r) { return r.type == RegType::Scalar && r.var.umax <= UINT32_MAX; }
+
 StepResult Checker::alu(State& s, const Insn& i) {
   Frame& f = s.cur();
   const Form form = isa::info(i.op).form;
@@ -176,6 +188,22 @@ StepResult Checker::alu(State& s, const Insn& i) {
       return Unexpected<Reject>(reject("div by zero"));
   }
   const uint32_t next = i.pc + 1;
+  // JIT facts (Verdict::jit_facts), read from the operands before the
+  // instruction; the registers they rest on become precise while the fact
+  // still holds on every visit (the kernel marks a scalar precise whenever
+  // its value decides something). A zero-extension of a register whose upper
+  // half is zero needs no code.
+  const bool zext_only = (op == AluOp::Mov && form == Form::AluReg && w32 && i.off == 0 && i.src == i.dst) ||
+                         (form == Form::Endian && isa::info(i.op).code == 0xd4 && i.imm == 32);
+  if (zext_only && record_facts(i.pc, upper_zero(f.regs[i.dst]) ? JitFacts::kUpperZero : 0)) need_precise(i.dst);
+  if ((op == AluOp::Div || op == AluOp::Mod) && form == Form::AluReg && src.type == RegType::Scalar) {
+    uint8_t holds = 0;
+    if (!may_be(src.var, 0, w32)) holds |= JitFacts::kDivisorNonzero;
+    if (i.off == 1 && !may_be(src.var, ~uint64_t{0}, w32)) holds |= JitFacts::kDivisorNotMinusOne;
+    if (record_facts(i.pc, holds)) need_precise(i.src);
+  } else if ((op == AluOp::Div || op == AluOp::Mod) && form == Form::AluReg) {
+    record_facts(i.pc, 0);
+  }
   if (op == AluOp::Mov && form != Form::AluUnary && form != Form::Endian) {
     if (i.off != 0) {  // movsx
       if (src.type != RegType::Scalar) return Unexpected<Reject>(reject("R{} sign-extension part of pointer", i.src));
@@ -223,7 +251,16 @@ StepResult Checker::alu(State& s, const Insn& i) {
   }
   const bool dptr = dst.type != RegType::Scalar, sptr = src.type != RegType::Scalar;
   if (!dptr && !sptr) {
-    dst = RegState::scalar(verifier::alu(op, dst.var, src.var, w32));
+    if ((op == AluOp::Div || op == AluOp::Mod) && i.off == 1) {
+      // Signed division and modulo (ISA v4): the scalar domain divides
+      // unsigned (-33554425 s/ -536870915 is 0, not the unsigned 1), so the
+      // result is unknown, as the kernel leaves every division
+      // (adjust_scalar_min_max_vals tracks no BPF_DIV/BPF_MOD).
+      dst = RegState::unknown();
+      if (w32) dst.var.zext32();
+    } else {
+      dst = RegState::scalar(verifier::alu(op, dst.var, src.var, w32));
+    }
     return Step{Step::Next, next, {}, 0};
   }
   if (w32) {

@@ -60,7 +60,23 @@ std::string RegState::to_string() const {
 namespace detail {
 
 Checker::Checker(std::span<const isa::Insn> insns, const Cfg& cfg, const Env& env)
-    : insns_(insns), cfg_(cfg), env_(env), helpers_(env.helpers ? *env.helpers : helpers::Registry::standard()) {}
+    : insns_(insns), cfg_(cfg), env_(env), helpers_(env.helpers ? *env.helpers : helpers::Registry::standard()) {
+  stack_access_.assign(cfg.subprogs().size(), 0);
+  if (env.jit_facts && !insns.empty()) facts_.assign(insns.back().pc + 2, 0);
+}
+
+uint8_t Checker::record_facts(uint32_t pc, uint8_t holds) {
+  if (pc >= facts_.size()) return 0;  // not collecting
+  uint8_t& f = facts_[pc];
+  f = (f & kFactsSeen) ? uint8_t(f & (holds | kFactsSeen)) : uint8_t(holds | kFactsSeen);
+  return uint8_t(f & ~kFactsSeen);
+}
+
+void Checker::note_stack_access(const Frame& f, int64_t lo) {
+  if (lo >= 0) return;
+  uint32_t& d = stack_access_[cfg_.subprog_of(f.subprog)];
+  d = std::max(d, static_cast<uint32_t>(std::min<int64_t>(-lo, kStackSize)));
+}
 
 State Checker::initial_state() const {
   State s;
@@ -682,6 +698,24 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
     return finish(v);
   }
   v.ok = true;
+  if (env.jit_facts) {
+    const std::vector<uint8_t>& facts = checker.facts();
+    v.jit_facts.insn.assign(slots, 0);
+    for (size_t pc = 0; pc < slots && pc < facts.size(); ++pc)
+      if (facts[pc] & Checker::kFactsSeen) v.jit_facts.insn[pc] = uint8_t(facts[pc] & ~Checker::kFactsSeen);
+    for (const Insn& i : insns) {
+      const uint8_t kind = isa::info(i.op).code & 0xf0;
+      if (isa::info(i.op).form != Form::AluReg || (kind != 0x30 && kind != 0x90) || i.pc + 1 >= slots ||
+          !(facts[i.pc] & Checker::kFactsSeen))
+        continue;
+      if (!live[i.pc + 1][0]) v.jit_facts.insn[i.pc] |= JitFacts::kR0DeadAfter;
+      if (!live[i.pc + 1][3]) v.jit_facts.insn[i.pc] |= JitFacts::kR3DeadAfter;
+    }
+    for (size_t k = 0; k < cfg->subprogs().size(); ++k) {
+      v.jit_facts.subprog_start.push_back(cfg->subprogs()[k].start);
+      v.jit_facts.stack_depth.push_back((checker.stack_access()[k] + 7) / 8 * 8);
+    }
+  }
   v.call_map = std::move(checker.call_maps());
   v.call_map.resize(slots, Verdict::kNoMap);
   for (int32_t& m : v.call_map) m = std::max(m, Verdict::kNoMap);

@@ -56,6 +56,9 @@ struct Env {
   // false: stored states compare every scalar and stack slot, as without
   // precision tracking and stack liveness (for differential tests).
   bool track_precision = true;
+  // Collect Verdict::jit_facts. Facts read from a scalar's bounds make the
+  // scalar precise, which can cost some pruning: false leaves them out.
+  bool jit_facts = true;
 };
 
 struct Stats {
@@ -66,6 +69,49 @@ struct Stats {
   uint32_t max_stack_depth = 0;
   double seconds = 0;
   double cpu_seconds = 0;  // this thread's CPU time (wall time suffers on a loaded machine)
+};
+
+// What a JIT may assume of an accepted program beyond the ISA's semantics (the
+// kernel keeps such facts in insn_aux_data and subprog_info). Each
+// instruction fact holds on EVERY path the verifier explored to the
+// instruction, pruned paths included: a fact read from a scalar's bounds made
+// that scalar precise (the kernel's mark_chain_precision), so a path cut by a
+// stored state had its value inside the bounds the fact was read from. A
+// wrong fact is a crash (a #DE from a zero divisor) or a wrong result, so
+// instructions the verifier never reached have no facts.
+struct JitFacts {
+  enum : uint8_t {
+    // Division / modulo by a register: the divisor (its low 32 bits for a
+    // 32-bit operation) is never 0.
+    kDivisorNonzero = 1,
+    // Signed division / modulo by a register: the divisor is never -1.
+    kDivisorNotMinusOne = 2,
+    // `mov32 rX, rX` and `le32 rX` (a zero-extension and nothing else): the
+    // register's upper 32 bits are already zero.
+    kUpperZero = 4,
+    // Division / modulo by a register: r0 (r3) is not read after it before
+    // being written (static liveness of the frame, as pruning uses), so a JIT
+    // that divides in r0/r3's machine registers need not preserve them.
+    kR0DeadAfter = 8,
+    kR3DeadAfter = 16,
+  };
+  std::vector<uint8_t> insn;  // per instruction slot (an lddw's second slot: 0)
+  // Per subprogram, in ascending order of first slot: the first slot and the
+  // deepest byte below its frame pointer any access of its frame reaches on
+  // any path (loads and stores, atomics, helper memory, callees through a
+  // pointer), rounded up to 8: its stack frame needs no more (the kernel's
+  // subprog_info[].stack_depth, which its JITs size frames by).
+  std::vector<uint32_t> subprog_start;
+  std::vector<uint32_t> stack_depth;
+
+  [[nodiscard]] bool has(uint32_t pc, uint8_t fact) const { return pc < insn.size() && (insn[pc] & fact) == fact; }
+  // The stack depth of the subprogram starting at slot `start`; nullopt when
+  // no subprogram starts there.
+  [[nodiscard]] std::optional<uint32_t> depth_of(uint32_t start) const {
+    for (size_t k = 0; k < subprog_start.size(); ++k)
+      if (subprog_start[k] == start) return stack_depth[k];
+    return std::nullopt;
+  }
 };
 
 struct Verdict {
@@ -80,6 +126,9 @@ struct Verdict {
   // insn_aux_data). The runtime uses it to bind or inline such calls.
   static constexpr int32_t kNoMap = -1;
   std::vector<int32_t> call_map;
+  // Accepted programs: what a JIT may rely on (see JitFacts). Filled unless
+  // Env::jit_facts is false.
+  JitFacts jit_facts;
 };
 
 // Verifies `code` (relocated: map references as lddw map_idx / map_idx_value).

@@ -37,6 +37,7 @@ struct Program::ArraySlot {
   uint64_t base;
   uint64_t stride;
   uint32_t max_entries;
+  uint32_t ncpus;       // per-CPU array: copies per element (else 1)
   uint32_t index_mask;  // next power of two minus one: the index is masked after the
                         // bounds check, so a mispredicted check cannot read past the
                         // array speculatively (the kernel does the same)
@@ -399,7 +400,13 @@ L_array_lookup : {
   // r1-r5 are dead after a call (the verifier marks them unreadable).
   const Program::ArraySlot* a = pc->array;
   const uint32_t key = load_mem<uint32_t>(reg[2]);
-  reg[0] = key < a->max_entries ? a->base + uint64_t(key & a->index_mask) * a->stride : 0;
+  if (key >= a->max_entries) {
+    reg[0] = 0;
+  } else {
+    uint64_t at = key & a->index_mask;
+    if (a->ncpus > 1) at = at * a->ncpus + current_cpu(a->ncpus);
+    reg[0] = a->base + at * a->stride;
+  }
   NEXT();
 }
 L_tail_call : {
@@ -532,6 +539,7 @@ Expected<Program> Program::load(std::span<const isa::RawInsn> code, LoadOptions 
       a.base = reinterpret_cast<uint64_t>(l.base);
       a.stride = l.stride;
       a.max_entries = l.max_entries;
+      a.ncpus = std::max<uint32_t>(l.ncpus, 1);
       a.index_mask = uint32_t((uint64_t{1} << std::bit_width(l.max_entries - 1)) - 1);
       slots[l.pc].handler = labels[isa::kNumOps + kArrayLookup];
       slots[l.pc].array = &a;

@@ -89,12 +89,23 @@ struct ExecContext {
 // kernel's map_gen_lookup): the verifier proved that the call's map argument
 // is this one flat array map on every path, so the call becomes a bounds
 // check and an address computation, with no helper call at all.
+//
+// A per-CPU array (BPF_MAP_TYPE_PERCPU_ARRAY, ncpus > 1) inlines the same
+// way, into the current CPU's copy: element i of CPU c lives at
+// base + (i * ncpus + c) * stride, c = current_cpu(ncpus) (what the map's own
+// lookup_elem uses, with ncpus = possible_cpus()).
 struct InlineArrayLookup {
   uint32_t pc = 0;           // the call instruction
-  uint8_t* base = nullptr;   // element 0; the map outlives the program
+  uint8_t* base = nullptr;   // element 0 (of CPU 0); the map outlives the program
   uint32_t stride = 0;       // bytes per element
   uint32_t max_entries = 0;
+  uint32_t ncpus = 0;        // per-CPU array: copies of each element; 0 or 1: a flat array
 };
+
+// The CPU slot per-CPU maps use for the calling thread: sched_getcpu() modulo
+// `ncpus` (0 when the CPU is unknown), as maps::current_cpu() with
+// ncpus = possible_cpus(). For inlined per-CPU lookups (interpreter, JIT).
+[[nodiscard]] uint32_t current_cpu(uint32_t ncpus) noexcept;
 
 // Native code attached to a Program by a backend (the x86-64 JIT, src/jit).
 // Once attached, Program::run and Program::call_function execute it instead

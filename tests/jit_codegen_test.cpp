@@ -1,0 +1,370 @@
+// JIT code generation with the verifier's facts (jit::Options::facts),
+// constant blinding (Options::blind_constants) and inlined helpers
+// (Options::inline_helpers: bpf_get_smp_processor_id; per-CPU array lookups): results must equal the
+// interpreter's, and the code must show the effect (no zero test, smaller
+// frames, no program constant in executable memory, no helper call).
+#include <gtest/gtest.h>
+
+#include <sched.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <algorithm>
+#include <thread>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "isa/asm.hpp"
+#include "isa/disasm.hpp"
+#include "jit/jit.hpp"
+#include "verifier/verifier.hpp"
+#include "vm/vm.hpp"
+
+using namespace xbpf;
+using isa::Insn;
+using isa::Op;
+
+namespace {
+
+std::vector<isa::RawInsn> assemble(const std::string& text) {
+  auto insns = isa::assemble(text, "test");
+  EXPECT_TRUE(insns.has_value()) << (insns ? "" : insns.error().message);
+  return insns ? isa::encode_program(*insns) : std::vector<isa::RawInsn>{};
+}
+
+verifier::Verdict verify(std::span<const isa::RawInsn> code) {
+  verifier::Env env;
+  env.prog_type = kabi::ProgType::SocketFilter;
+  verifier::Verdict v = verifier::verify(code, env);
+  EXPECT_TRUE(v.ok) << v.message;
+  return v;
+}
+
+uint64_t run(const vm::Program& p, uint64_t r1 = 0) {
+  vm::ExecContext ctx;
+  auto r = p.run(r1, 0, ctx);
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+  return r ? *r : ~uint64_t(0);
+}
+
+vm::Program load(std::span<const isa::RawInsn> code, const vm::HelperTable* helpers = nullptr,
+                 std::span<const vm::InlineArrayLookup> lookups = {}) {
+  auto p = vm::Program::load(code, {vm::Mode::Verified, helpers, lookups});
+  EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().message);
+  return std::move(*p);
+}
+
+vm::Program compiled(std::span<const isa::RawInsn> code, const jit::Options& opts,
+                     const vm::HelperTable* helpers = nullptr, std::span<const vm::InlineArrayLookup> lookups = {}) {
+  vm::Program p = load(code, helpers, lookups);
+  auto r = jit::compile(p, opts);
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+  return p;
+}
+
+std::string disasm(const vm::Program& p) {
+  auto d = jit::disassemble(p);
+  return d ? *d : d.error().message;
+}
+
+size_t count(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// ---- verifier facts ----------------------------------------------------------
+
+// Every division and modulo (32/64-bit, signed/unsigned) by a register
+// holding a verified constant, with dst and src in the registers the
+// lowering borrows (rax = r0, rdx = r3, rcx = r4) and elsewhere; r0 and r3
+// are live after the division in one variant and dead in the other. With
+// facts the tests and saves vanish; the results must not change.
+TEST(JitFacts, DivisionsAgreeWithTheInterpreter) {
+  static const Op ops[] = {Op::DIV64_REG, Op::MOD64_REG, Op::SDIV64_REG, Op::SMOD64_REG,
+                           Op::DIV32_REG, Op::MOD32_REG, Op::SDIV32_REG, Op::SMOD32_REG};
+  static const int64_t dividends[] = {0, 1, -1, 100, -100, INT32_MIN, INT32_MAX, INT64_MIN, INT64_MAX,
+                                      0x123456789abcdefLL};
+  static const int64_t divisors[] = {1, 3, -3, 7, INT32_MIN, INT64_MIN, 0x100000003LL, -7};
+  size_t with_facts = 0, checked = 0;
+  for (Op op : ops) {
+    const isa::OpInfo& info = isa::info(op);
+    for (uint8_t dst : {0, 3, 4, 6}) {
+      for (uint8_t src : {0, 3, 4, 7}) {
+        if (src == dst) continue;
+        for (bool live : {false, true}) {
+          for (int64_t a : dividends) {
+            for (int64_t b : divisors) {
+              std::vector<Insn> prog;
+              auto add = [&](Insn i) { prog.push_back(i); };
+              add({.op = Op::MOV64_IMM, .dst = 8, .imm = 0x11});
+              add({.op = Op::MOV64_IMM, .dst = 0, .imm = 0x22});
+              add({.op = Op::MOV64_IMM, .dst = 3, .imm = 0x33});
+              add({.op = Op::LDDW, .dst = src, .imm = int32_t(b), .imm64 = b});
+              add({.op = Op::LDDW, .dst = dst, .imm = int32_t(a), .imm64 = a});
+              Insn d{.op = op, .dst = dst, .src = src};
+              if (info.match == isa::Match::Off) d.off = int16_t(info.match_value);
+              add(d);
+              add({.op = Op::MUL64_IMM, .dst = dst, .imm = 3});
+              add({.op = Op::ADD64_REG, .dst = 8, .src = dst});
+              add({.op = Op::MUL64_IMM, .dst = src, .imm = 5});
+              add({.op = Op::ADD64_REG, .dst = 8, .src = src});
+              if (live) {
+                if (dst != 0 && src != 0) add({.op = Op::ADD64_REG, .dst = 8, .src = 0});
+                if (dst != 3 && src != 3) {
+                  add({.op = Op::MUL64_IMM, .dst = 3, .imm = 7});
+                  add({.op = Op::ADD64_REG, .dst = 8, .src = 3});
+                }
+              }
+              add({.op = Op::MOV64_REG, .dst = 0, .src = 8});
+              add({.op = Op::EXIT});
+              uint32_t pc = 0;
+              for (Insn& x : prog) x.pc = pc, pc += uint32_t(isa::slot_count(x.op));
+              const auto code = isa::encode_program(prog);
+              const verifier::Verdict v = verify(code);
+              ASSERT_TRUE(v.ok);
+              const uint32_t at = prog[5].pc;
+              // A 32-bit division sees the low half (INT64_MIN's is 0).
+              const bool zero = isa::is_32bit(op) ? uint32_t(b) == 0 : b == 0;
+              EXPECT_EQ(v.jit_facts.has(at, verifier::JitFacts::kDivisorNonzero), !zero) << info.name << " " << b;
+              with_facts += !zero;
+              const uint64_t want = run(load(code));
+              jit::Options o;
+              o.facts = &v.jit_facts;
+              const vm::Program native = compiled(code, o);
+              ASSERT_EQ(run(native), want) << info.name << " a=" << a << " b=" << b << " dst=r" << int(dst)
+                                           << " src=r" << int(src) << " live=" << live << "\n"
+                                           << disasm(native);
+              ++checked;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(with_facts, checked / 2);
+}
+
+TEST(JitFacts, ProvenDivisorNeedsNoTests) {
+  // r2 = (unknown 64-bit value | 1): nonzero, but `| 1` does not exclude -1,
+  // so the signed division keeps its -1 test.
+  const auto code = assemble(
+      "call 7\nmov %r6, %r0\nlsh %r6, 32\ncall 7\nor %r6, %r0\nor %r6, 1\nja l\nl:\nmov %r0, 1000\ndiv %r0, %r6\n"
+      "sdiv %r0, %r6\nexit\n");
+  const verifier::Verdict v = verify(code);
+  vm::HelperTable helpers;
+  helpers.set(7, [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 6; },
+              "get_prandom_u32");
+  const vm::Program plain = compiled(code, {}, &helpers);
+  jit::Options o;
+  o.facts = &v.jit_facts;
+  const vm::Program fast = compiled(code, o, &helpers);
+  EXPECT_EQ(run(fast), run(plain));
+  const std::string d_plain = disasm(plain), d_fast = disasm(fast);
+  // The jump target starts a new block: without facts both divisions test for 0.
+  EXPECT_EQ(count(d_plain, "test r11"), 2u) << d_plain;
+  EXPECT_EQ(count(d_fast, "test r11"), 0u) << d_fast;
+  EXPECT_EQ(count(d_fast, "cmp r11, -1"), 1u) << d_fast;
+  EXPECT_LT(jit::code_of(fast)->code.size(), jit::code_of(plain)->code.size());
+}
+
+TEST(JitFacts, FramesAreSizedByTheVerifiedStackDepth) {
+  // main uses 24 bytes, f 200 (reads too count), g none.
+  const std::string text =
+      "stdw [%r10-24], 5\nmov %r1, 7\ncall local f\nldxdw %r1, [%r10-24]\nadd %r0, %r1\nexit\n"
+      "f:\nstxdw [%r10-200], %r1\ncall local g\nldxdw %r1, [%r10-200]\nadd %r0, %r1\nldxb %r2, [%r10-150]\nexit\n"
+      "g:\nmov %r0, 30\nexit\n";
+  const auto code = assemble(text);
+  const verifier::Verdict v = verify(code);
+  EXPECT_EQ(v.jit_facts.stack_depth, (std::vector<uint32_t>{24, 200, 0}));
+  jit::Options o;
+  o.facts = &v.jit_facts;
+  const vm::Program native = compiled(code, o);
+  EXPECT_EQ(run(native), 42u);
+  const std::string d = disasm(native);
+  EXPECT_EQ(count(d, "sub rsp, 0x200"), 0u) << d;
+  EXPECT_EQ(count(d, "sub rsp, 0x20"), 1u) << d;  // 24 -> 32
+  EXPECT_EQ(count(d, "sub rsp, 0xd0"), 1u) << d;  // 200 -> 208
+  // Without facts every frame is 512 bytes.
+  EXPECT_EQ(count(disasm(compiled(code, {})), "sub rsp, 0x200"), 3u);
+}
+
+TEST(JitFacts, ZeroExtensionOfZeroExtendedValueVanishes) {
+  const auto code = assemble("ldxw %r0, [%r1+0]\nmov32 %r0, %r0\nle32 %r0\nexit\n");
+  const verifier::Verdict v = verify(code);
+  jit::Options o;
+  o.facts = &v.jit_facts;
+  const vm::Program fast = compiled(code, o);
+  EXPECT_EQ(count(disasm(fast), "mov eax, eax"), 0u) << disasm(fast);
+  EXPECT_EQ(count(disasm(compiled(code, {})), "mov eax, eax"), 2u);
+  uint32_t word = 0xdeadbeef;
+  EXPECT_EQ(run(fast, reinterpret_cast<uint64_t>(&word)), 0xdeadbeefu);
+}
+
+TEST(JitFacts, FactsOfAnotherProgramAreRefused) {
+  const auto code = assemble("mov %r0, 1\nexit\n");
+  const verifier::Verdict v = verify(assemble("mov %r0, 1\nmov %r0, 2\nexit\n"));
+  vm::Program p = load(code);
+  jit::Options o;
+  o.facts = &v.jit_facts;
+  auto r = jit::compile(p, o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+}
+
+// ---- constant blinding -------------------------------------------------------
+
+bool contains(std::span<const uint8_t> code, uint64_t v, size_t bytes) {
+  uint8_t pat[8];
+  std::memcpy(pat, &v, 8);
+  return std::search(code.begin(), code.end(), pat, pat + bytes) != code.end();
+}
+
+TEST(JitBlinding, ProgramConstantsNeverReachExecutableMemory) {
+  // Every kind of immediate, all 0x41424344 (and 0x4142434445464748 for lddw).
+  const std::string text =
+      "mov %r6, %r1\n"
+      "lddw %r1, 0x4142434445464748\n"
+      "mov %r2, 0x41424344\nmov32 %r3, 0x41424344\n"
+      "add %r1, 0x41424344\nsub %r2, 0x41424344\nmul %r3, 0x41424344\nor %r1, 0x41424344\n"
+      "and %r2, 0x41424344\nxor %r3, 0x41424344\nadd32 %r1, 0x41424344\nxor32 %r2, 0x41424344\n"
+      "div %r1, 0x41424344\nmod %r2, 0x41424344\nsdiv32 %r3, 0x41424344\nsmod %r1, 0x41424344\n"
+      "lsh %r2, 0x21\nrsh32 %r3, 0x11\narsh %r1, 0x7\n"
+      "stw [%r6+0], 0x41424344\nstdw [%r6+8], 0x41424344\nsth [%r6+16], 0x4344\nstb [%r6+18], 0x44\n"
+      "jeq %r1, 0x41424344, out\njgt %r2, 0x41424344, out\njset32 %r3, 0x41424344, next\nnext:\n"
+      "jslt %r1, 0x41424344, out\n"
+      "mov %r0, %r1\nadd %r0, %r2\nadd %r0, %r3\nexit\n"
+      "out:\nmov %r0, 0x41424344\nexit\n";
+  const auto code = assemble(text);
+  const vm::Program interp = load(code);
+  const vm::Program plain = compiled(code, {});
+  ASSERT_TRUE(contains(jit::code_of(plain)->code, 0x41424344, 4));  // the test's premise
+  ASSERT_TRUE(contains(jit::code_of(plain)->code, 0x4142434445464748ull, 8));
+  for (int round = 0; round < 20; ++round) {
+    const vm::Program blinded = compiled(code, {.blind_constants = true});
+    const auto bytes = jit::code_of(blinded)->code;
+    EXPECT_FALSE(contains(bytes, 0x41424344, 4)) << disasm(blinded);
+    EXPECT_FALSE(contains(bytes, 0x4344, 2)) << disasm(blinded);  // nor the 16-bit store's
+    EXPECT_FALSE(contains(bytes, 0x45464748, 4)) << disasm(blinded);  // nor the lddw's halves
+    uint8_t mem_a[32] = {}, mem_b[32] = {};
+    EXPECT_EQ(run(blinded, reinterpret_cast<uint64_t>(mem_a)), run(interp, reinterpret_cast<uint64_t>(mem_b)));
+    EXPECT_EQ(std::memcmp(mem_a, mem_b, sizeof(mem_a)), 0);
+  }
+}
+
+TEST(JitBlinding, KeysDifferBetweenCompiles) {
+  const auto code = assemble("mov %r0, 0x41424344\nexit\n");
+  const vm::Program a = compiled(code, {.blind_constants = true});
+  const vm::Program b = compiled(code, {.blind_constants = true});
+  const auto ca = jit::code_of(a)->code, cb = jit::code_of(b)->code;
+  EXPECT_FALSE(std::equal(ca.begin(), ca.end(), cb.begin(), cb.end()));
+  EXPECT_EQ(run(a), 0x41424344u);
+  EXPECT_EQ(run(b), 0x41424344u);
+}
+
+// ---- inlined helpers ---------------------------------------------------------
+
+uint64_t fake_clock(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return 7; }
+uint64_t fake_cpu(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return 12345; }
+
+TEST(JitInlineHelpers, KtimeGetNsStaysAHelperCall) {
+  // A direct clock_gettime call measured no faster than the helper.
+  vm::HelperTable helpers;
+  helpers.set(5, fake_clock, "bpf_ktime_get_ns");
+  EXPECT_EQ(run(compiled(assemble("mov %r6, 1\ncall 5\nadd %r0, %r6\nexit\n"), {}, &helpers)), 8u);
+}
+
+// Pins the calling thread to the CPU it runs on (restored on destruction),
+// so the CPU number cannot change between the program and the check.
+class Pinned {
+ public:
+  Pinned() {
+    sched_getaffinity(0, sizeof(saved_), &saved_);
+    cpu_ = sched_getcpu();
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu_, &one);
+    sched_setaffinity(0, sizeof(one), &one);
+  }
+  ~Pinned() { sched_setaffinity(0, sizeof(saved_), &saved_); }
+  [[nodiscard]] int cpu() const { return cpu_; }
+
+ private:
+  cpu_set_t saved_;
+  int cpu_ = 0;
+};
+
+TEST(JitInlineHelpers, SmpProcessorIdIsTheCurrentCpu) {
+  vm::HelperTable helpers;
+  helpers.set(8, fake_cpu, "bpf_get_smp_processor_id");
+  const auto code = assemble("call 8\nexit\n");
+  const vm::Program direct = compiled(code, {}, &helpers);
+  Pinned pin;
+  const uint64_t cpu = run(direct);
+  EXPECT_TRUE(cpu == uint64_t(pin.cpu()) || cpu == 12345u);  // 12345: no rseq area, the helper ran
+  EXPECT_EQ(run(compiled(code, {.inline_helpers = false}, &helpers)), 12345u);
+}
+
+TEST(JitInlineHelpers, PerCpuArrayLookupsReachTheCurrentCpusCopy) {
+  vm::HelperTable helpers;  // the load needs the helper; inlined calls never reach it
+  helpers.set(1, [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 0; },
+              "map_lookup_elem");
+  constexpr uint32_t kEntries = 5, kStride = 16;
+  const std::string text =
+      "stw [%r10-4], KEY\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, null\nldxdw %r0, [%r0+8]\nexit\n"
+      "null:\nmov %r0, 99\nexit\n";
+  Pinned pin;
+  for (uint32_t ncpus : {2u, 3u, 64u, 1024u}) {
+    std::vector<uint64_t> values(kEntries * ncpus * kStride / 8);
+    for (size_t k = 0; k < values.size(); ++k) values[k] = k;
+    const vm::InlineArrayLookup lookup{3, reinterpret_cast<uint8_t*>(values.data()), kStride, kEntries, ncpus};
+    for (int64_t key : {0, 3, 4, 5, -1}) {
+      std::string t = text;
+      t.replace(t.find("KEY"), 3, std::to_string(key));
+      const auto code = assemble(t);
+      const uint32_t cpu = uint32_t(pin.cpu()) % ncpus;
+      const uint64_t want =
+          uint64_t(key) < kEntries ? values[((uint64_t(key) * ncpus + cpu) * kStride + 8) / 8] : 99u;
+      EXPECT_EQ(run(load(code, &helpers, {&lookup, 1})), want) << "interpreter, ncpus " << ncpus << " key " << key;
+      const vm::Program native = compiled(code, {}, &helpers, {&lookup, 1});
+      EXPECT_EQ(run(native), want) << "jit, ncpus " << ncpus << " key " << key << "\n" << disasm(native);
+      EXPECT_EQ(count(disasm(native), "fs:[0]"), 1u) << disasm(native);  // inlined, reading the rseq area
+    }
+  }
+}
+
+// The slow paths: a thread without an rseq area (unregistered: its cpu_id
+// reads -1, as on a system where glibc registers none) gets the CPU from
+// vm::current_cpu / the helper.
+TEST(JitInlineHelpers, ThreadWithoutRseqAreaTakesTheSlowPaths) {
+  if (__rseq_size == 0) GTEST_SKIP() << "glibc registered no rseq area";
+  vm::HelperTable helpers;
+  helpers.set(1, [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 0; },
+              "map_lookup_elem");
+  helpers.set(8, fake_cpu, "bpf_get_smp_processor_id");
+  constexpr uint32_t kEntries = 4, kStride = 8, kCpus = 3;
+  std::vector<uint64_t> values(kEntries * kCpus);
+  for (size_t k = 0; k < values.size(); ++k) values[k] = 1000 + k;
+  const vm::InlineArrayLookup lookup{3, reinterpret_cast<uint8_t*>(values.data()), kStride, kEntries, kCpus};
+  const auto lookup_code = assemble(
+      "stw [%r10-4], 2\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, null\nldxdw %r0, [%r0]\nexit\n"
+      "null:\nmov %r0, 99\nexit\n");
+  const vm::Program native = compiled(lookup_code, {}, &helpers, {&lookup, 1});
+  const vm::Program cpu_id = compiled(assemble("call 8\nexit\n"), {}, &helpers);
+  std::thread t([&] {
+    auto* area = reinterpret_cast<struct rseq*>(static_cast<char*>(__builtin_thread_pointer()) + __rseq_offset);
+    constexpr uint32_t kRseqSig = 0x53053053;  // glibc's RSEQ_SIG on x86
+    // glibc registers its area with the original 32-byte length (__rseq_size
+    // is the part it uses).
+    const uint32_t len = std::max<uint32_t>(__rseq_size, 32);
+    ASSERT_EQ(syscall(SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, kRseqSig), 0) << errno;
+    ASSERT_EQ(int32_t(area->cpu_id), -1);
+    Pinned pin;
+    EXPECT_EQ(run(cpu_id), 12345u);  // the helper ran
+    EXPECT_EQ(run(native), values[2 * kCpus + uint32_t(pin.cpu()) % kCpus]);
+  });
+  t.join();
+}
+
+}  // namespace
