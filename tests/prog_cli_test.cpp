@@ -74,7 +74,7 @@ TEST_F(ProgCli, VerifiedModeRunsWhatTheVerifierAccepts) {
 
 // The same run on each engine; checked mode cannot run on the JIT.
 TEST_F(ProgCli, EveryEngineGivesTheSameResult) {
-  for (const char* engine : {"auto", "jit", "interpreter"}) {
+  for (const char* engine : {"auto", "jit", "interpreter", "jit --blind-constants"}) {
     auto r = run_xbpf("prog run " + kObjects + "/rt_xdp.o --program xdp_parse --engine " + engine + " --pcap " +
                       (dir_ / "t.pcap").string() + store());
     ASSERT_EQ(r.code, 0) << engine << "\n" << r.out;

@@ -11,6 +11,7 @@
 #include "runtime/object.hpp"
 #include "maps/ringbuf.hpp"
 #include "runtime/test_run.hpp"
+#include "jit/jit.hpp"
 #include "runtime_fixture.hpp"
 
 using namespace xbpf;
@@ -188,6 +189,27 @@ TEST_P(RuntimeTest, TailCallsAndGlobalData) {
   EXPECT_FALSE(rodata->update(&key, &v, 0));  // frozen
 }
 
+// LoadOptions::blind_constants reaches the JIT: the blinded code is larger
+// (each immediate becomes a key and an unmasking xor) and runs the same.
+TEST(RuntimeBlinding, BlindedProgramsRunTheSame) {
+  testing_support::TempStore tmp("rt-blind");
+  runtime::LoadOptions plain = testing_support::load_options(Exec::Jit), blinded = plain;
+  blinded.blind_constants = true;
+  auto a = tmp.load(obj("rt_tail"), plain);
+  auto b = tmp.load(obj("rt_tail"), blinded);
+  ASSERT_TRUE(a && b);
+  const auto ca = jit::code_of(a->program("tail_entry")->vm()), cb = jit::code_of(b->program("tail_entry")->vm());
+  ASSERT_TRUE(ca && cb);
+  EXPECT_GT(cb->code.size(), ca->code.size());
+  for (auto [proto, port, want] : {std::tuple{6, 23, 1U}, {6, 80, 2U}, {17, 9, 3U}}) {
+    auto pkt = packet(uint8_t(proto), uint16_t(port));
+    runtime::TestRun tr;
+    tr.data_in = pkt;
+    EXPECT_EQ(runtime::test_run(*a->program("tail_entry"), tr)->retval, want);
+    EXPECT_EQ(runtime::test_run(*b->program("tail_entry"), tr)->retval, want);
+  }
+}
+
 // Tail calls use r3's low 32 bits as the index, as the kernel does.
 TEST_P(RuntimeTest, TailCallIndexIsTheLow32BitsOfR3) {
   auto o = load("rt_tail");
@@ -268,12 +290,13 @@ TEST_P(RuntimeVerifiedTest, InlinedArrayLookupsMatchTheHelper) {
             GetParam() == Exec::Jit ? runtime::Engine::Jit : runtime::Engine::Interpreter);
   EXPECT_EQ(verified->program("array_get")->vm().inlined_calls(), 1U);
   EXPECT_EQ(verified->program("hash_get")->vm().inlined_calls(), 0U);
+  EXPECT_EQ(verified->program("percpu_get")->vm().inlined_calls(), 1U);
   EXPECT_EQ(checked->program("array_get")->vm().inlined_calls(), 0U);  // checked mode keeps the helper
   const uint32_t k = 3;
   const uint64_t one = 1;
   ASSERT_TRUE(verified->map("small_hash")->update(&k, &one, 0));
   ASSERT_TRUE(checked->map("small_hash")->update(&k, &one, 0));
-  for (const char* prog : {"array_get", "array_either", "hash_get"}) {
+  for (const char* prog : {"array_get", "array_either", "hash_get", "percpu_get"}) {
     for (int round = 0; round < 2; ++round) {
       for (uint32_t key : {0U, 1U, 3U, 4U, 5U, 6U, 7U, 8U, 0x80U, 0x84U, 0x85U, 0x87U, 0x88U, 0xffU}) {
         SCOPED_TRACE(std::string(prog) + " key " + std::to_string(key));
@@ -291,6 +314,12 @@ TEST_P(RuntimeVerifiedTest, InlinedArrayLookupsMatchTheHelper) {
   for (uint32_t i = 0; i < 5; ++i)
     EXPECT_EQ(lookup<uint64_t>(*verified->map("five"), i), lookup<uint64_t>(*checked->map("five"), i)) << i;
   EXPECT_EQ(lookup<uint64_t>(*verified->map("five"), 4), 2U);
+  // percpu_get wrote key * 3 into the copy of the CPU it ran on: some CPU's copy holds it.
+  auto pc = verified->map("per_cpu");
+  std::vector<uint64_t> copies(pc->user_value_size() / 8);
+  const uint32_t k5 = 5;
+  ASSERT_TRUE(pc->lookup(&k5, copies.data(), 0));
+  EXPECT_NE(std::find(copies.begin(), copies.end(), 15U), copies.end());
 }
 
 TEST_P(RuntimeTest, SkbPrograms) {

@@ -132,7 +132,12 @@ Expected<void> ArrayMap::get_next_key(const void* key, void* next_key) {
 
 ArrayLayout ArrayMap::array_layout() noexcept {
   if (attr_.type != MapType::Array) return {};
-  return ArrayLayout{storage_, stride_, attr_.max_entries};
+  return ArrayLayout{storage_, stride_, attr_.max_entries, 1};
+}
+
+ArrayLayout ArrayMap::percpu_layout() noexcept {
+  if (attr_.type != MapType::PercpuArray) return {};
+  return ArrayLayout{storage_, stride_, attr_.max_entries, ncpus_};
 }
 
 const MapOps kArrayOps = {MapType::Array, validate_array, array_size, nullptr, nullptr, make_array};

@@ -17,6 +17,7 @@ class ArrayMap : public ShmMap {
   [[nodiscard]] Expected<void> remove(const void* key) override;
   [[nodiscard]] Expected<void> get_next_key(const void* key, void* next_key) override;
   [[nodiscard]] ArrayLayout array_layout() noexcept override;
+  [[nodiscard]] ArrayLayout percpu_layout() noexcept override;
 
  protected:
   [[nodiscard]] uint8_t* slot(uint32_t i, uint32_t cpu) const noexcept {

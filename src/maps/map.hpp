@@ -60,11 +60,14 @@ struct MapAttr {
 };
 
 // The flat layout of a plain BPF_MAP_TYPE_ARRAY, for a JIT's inlined lookup
-// and for BPF_PSEUDO_MAP_VALUE: value i lives at base + i * stride.
+// and for BPF_PSEUDO_MAP_VALUE: value i lives at base + i * stride. For a
+// BPF_MAP_TYPE_PERCPU_ARRAY (Map::percpu_layout only) CPU c's copy of value i
+// lives at base + (i * ncpus + c) * stride.
 struct ArrayLayout {
   uint8_t* base = nullptr;  // nullptr: the map is not a flat array
   uint32_t stride = 0;      // round_up(value_size, 8), as the kernel's elem_size
   uint32_t max_entries = 0;
+  uint32_t ncpus = 1;       // per-CPU arrays: possible_cpus(); the copy is current_cpu()'s
 };
 
 // In/out state of the batch commands (BPF_MAP_*_BATCH). `in_batch`/`out_batch`
@@ -152,6 +155,9 @@ class Map {
   [[nodiscard]] const MapAttr& attr() const { return attr_; }
   // Non-empty only for BPF_MAP_TYPE_ARRAY (see ArrayLayout).
   [[nodiscard]] virtual ArrayLayout array_layout() noexcept { return {}; }
+  // Non-empty only for BPF_MAP_TYPE_PERCPU_ARRAY (for inlined lookups; such a
+  // map has no direct value access).
+  [[nodiscard]] virtual ArrayLayout percpu_layout() noexcept { return {}; }
 
  protected:
   Map(uint32_t id, MapAttr attr) : id_(id), attr_(std::move(attr)) {}

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <unistd.h>
 #include <unordered_map>
@@ -247,8 +248,8 @@ Expected<verifier::Verdict> Object::verify_program(const loader::ProgramSpec& ps
 // BPF_JMP | BPF_CALL with src_reg 0: a call to the helper whose id is imm.
 static bool is_helper_call(const isa::RawInsn& insn) { return insn.code == 0x85 && insn.src == 0; }
 
-// Lookups the verifier bound to one flat array map, for the interpreter to
-// inline (see vm::InlineArrayLookup).
+// Lookups the verifier bound to one array or per-CPU array map, for the
+// interpreter and the JIT to inline (see vm::InlineArrayLookup).
 std::vector<vm::InlineArrayLookup> Object::inline_lookups(const loader::ProgramSpec& ps,
                                                            const verifier::Verdict& v) const {
   constexpr int32_t kMapLookupElem = 1;
@@ -258,9 +259,10 @@ std::vector<vm::InlineArrayLookup> Object::inline_lookups(const loader::ProgramS
     if (!is_helper_call(insn) || insn.imm != kMapLookupElem) continue;
     const int32_t m = v.call_map[pc];
     if (m < 0 || size_t(m) >= maps_.size() || !maps_[size_t(m)]) continue;
-    const maps::ArrayLayout a = maps_[size_t(m)]->array_layout();
+    maps::ArrayLayout a = maps_[size_t(m)]->array_layout();
+    if (!a.base) a = maps_[size_t(m)]->percpu_layout();  // this CPU's copy (vm::current_cpu)
     if (a.base && a.max_entries)
-      out.push_back(vm::InlineArrayLookup{uint32_t(pc), a.base, a.stride, a.max_entries});
+      out.push_back(vm::InlineArrayLookup{uint32_t(pc), a.base, a.stride, a.max_entries, a.ncpus});
   }
   return out;
 }
@@ -284,17 +286,24 @@ Expected<void> Object::load_programs() {
     auto insns = relocate(ps, &xlated);
     if (!insns) return xbpf::unexpected(insns.error());
     std::vector<vm::InlineArrayLookup> lookups;
+    std::optional<verifier::Verdict> verdict;  // what the JIT may rely on (facts of exactly these slots)
     if (opts_.mode == vm::Mode::Verified && !opts_.trusted) {
       auto v = verify_program(ps);
       if (!v) return xbpf::unexpected(v.error());
       if (opts_.inline_lookups) lookups = inline_lookups(ps, *v);
+      verdict = std::move(*v);
     }
     if (auto r = check_helpers_implemented(ps, *opts_.helpers); !r) return r;
     tables_.push_back(std::make_unique<vm::HelperTable>(opts_.helpers->table_for(ps.type)));
     auto vp = vm::Program::load(*insns, vm::LoadOptions{opts_.mode, tables_.back().get(), lookups});
     if (!vp) return xbpf::unexpected(with_context(vp.error(), fmt::format("prog '{}'", ps.name)));
     if (opts_.mode == vm::Mode::Verified && opts_.engine != Engine::Interpreter) {
-      if (auto r = jit::compile(*vp); !r) return xbpf::unexpected(with_context(r.error(), fmt::format("prog '{}'", ps.name)));
+      jit::Options jo;
+      // Relocation rewrites immediates only: the verified slots are the loaded ones.
+      if (verdict && verdict->jit_facts.insn.size() == insns->size()) jo.facts = &verdict->jit_facts;
+      jo.blind_constants = opts_.blind_constants;
+      if (auto r = jit::compile(*vp, jo); !r)
+        return xbpf::unexpected(with_context(r.error(), fmt::format("prog '{}'", ps.name)));
     }
     auto prog = std::unique_ptr<Program>(new Program(this, &ps, std::move(*vp)));
     maps::ProgramRecord rec;

@@ -54,6 +54,10 @@ struct LoadOptions {
   // Verified mode: replace lookups the verifier bound to one array map with
   // inline code (vm::InlineArrayLookup). Off only to measure or debug it.
   bool inline_lookups = true;
+  // JIT: constant blinding (the kernel's bpf_jit_harden) for programs from
+  // untrusted sources: no immediate of the program appears in executable
+  // memory. Costs ~45% compile time and code size (docs/benchmarks.md).
+  bool blind_constants = false;
 };
 
 class Object;

@@ -61,3 +61,22 @@ SEC("xdp") int hash_get(struct xdp_md *ctx) {
   __u64 *v = bpf_map_lookup_elem(&small_hash, &key);
   return v ? 2 : 1;
 }
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 6);
+  __type(key, __u32);
+  __type(value, __u64);
+} per_cpu SEC(".maps");
+
+// A per-CPU array lookup is inlined too (this CPU's copy): 1 when out of
+// range, else 200 + key * 3 written through the value pointer and read back
+// (the same on every CPU).
+SEC("xdp") int percpu_get(struct xdp_md *ctx) {
+  __u32 key;
+  if (first_byte(ctx, &key)) return 0;
+  __u64 *v = bpf_map_lookup_elem(&per_cpu, &key);
+  if (!v) return 1;
+  *v = key * 3;
+  return 200 + (int)*v;
+}

@@ -40,6 +40,7 @@ struct RunArgs {
   bool json = false;
   std::string mode = "verified";
   std::string engine = "auto";
+  bool blind = false;
 };
 
 struct DumpArgs {
@@ -101,6 +102,7 @@ Expected<void> run(const RunArgs& a) {
   runtime::LoadOptions lo;
   lo.mode = a.mode == "verified" ? vm::Mode::Verified : vm::Mode::Checked;
   lo.engine = engine_of(a.engine);
+  lo.blind_constants = a.blind;
   auto obj = runtime::Object::load(std::move(*spec), *store, lo);
   if (!obj) return unexpected(obj.error());
   auto prog = pick(**obj, a.program);
@@ -258,6 +260,8 @@ void add_prog_command(CLI::App& app, int& exit_code) {
                       "auto (default): the JIT for verified programs, the interpreter for checked ones; "
                       "jit: compiling must succeed; interpreter")
       ->check(CLI::IsMember({"auto", "jit", "interpreter"}));
+  run_cmd->add_flag("--blind-constants", a->blind,
+                    "JIT: no immediate of the program in executable memory (the kernel's bpf_jit_harden)");
   run_cmd->add_option("--pinmaps", a->pinmaps, "Pin the object's maps as PINMAPS/<map name> in the store");
   run_cmd->add_option("--store", a->store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
   run_cmd->add_flag("-j,--json", a->json, "JSON output");
