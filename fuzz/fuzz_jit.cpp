@@ -6,6 +6,10 @@
 // identical, else the fuzzer aborts with both outcomes and the JIT's
 // disassembly. Maps are fuzz_jit_maps' business: no map or BTF lddw here.
 //
+// The JIT compiles as the runtime does: with the verifier's facts
+// (Verdict::jit_facts), and with constant blinding for inputs of an odd
+// number of instructions.
+//
 // Privileged programs (bit 2) have bounded loops, bpf-to-bpf calls, helpers
 // and callbacks (bpf_loop), but they may also read uninitialised stack and
 // leak pointers (stack addresses, `lddw func` values), whose values differ
@@ -301,7 +305,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::fprintf(stderr, "verified program refused by the loader\n");
     std::abort();
   }
-  if (auto c = xbpf::jit::compile(*native); !c) {
+  // As the runtime compiles: with the verifier's facts (divisions without
+  // their zero/-1 tests, zero-extensions dropped, frames sized by the verified
+  // stack depth); every other input blinded.
+  xbpf::jit::Options jo;
+  jo.facts = &verdict.jit_facts;
+  jo.blind_constants = (code.size() & 1) != 0;
+  if (auto c = xbpf::jit::compile(*native, jo); !c) {
     std::fprintf(stderr, "verified program refused by the JIT: %s\n", c.error().message.c_str());
     std::abort();
   }

@@ -9,7 +9,8 @@
 // its OWN set of maps, created fresh for the input with identical contents
 // (hash maps with BPF_F_ZERO_SEED, so iteration order is the same): two
 // interpreter copies and one JIT copy, each with the runtime's inlined array
-// lookups. All run on the same context and packet (one fixed low page, reset
+// and per-CPU array lookups; the JIT compiles with the verifier's facts and,
+// for odd-length programs, constant blinding. All run on the same context and packet (one fixed low page, reset
 // before each run). Afterwards r0, the context, the packet buffer, the packet
 // bounds and redirect target the helpers left, the contents of every map and
 // the ring buffer's positions and records must be identical between the
@@ -472,8 +473,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!is_call(code[pc]) || code[pc].imm != 1) continue;
       const int32_t m = verdict.call_map[pc];
       if (m < 0 || size_t(m) >= en.maps.size()) continue;
-      const maps::ArrayLayout a = en.maps[size_t(m)]->array_layout();
-      if (a.base && a.max_entries) lookups.push_back({uint32_t(pc), a.base, a.stride, a.max_entries});
+      maps::ArrayLayout a = en.maps[size_t(m)]->array_layout();
+      if (!a.base) a = en.maps[size_t(m)]->percpu_layout();  // as the runtime: this CPU's copy
+      if (a.base && a.max_entries) lookups.push_back({uint32_t(pc), a.base, a.stride, a.max_entries, a.ncpus});
     }
     inlined = lookups.size();
     auto p = vm::Program::load(run, {vm::Mode::Verified, &table, lookups});
@@ -483,7 +485,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     en.prog = std::make_unique<vm::Program>(std::move(*p));
   }
-  if (auto c = xbpf::jit::compile(*engines[2].prog); !c) {
+  // As the runtime compiles: with the verifier's facts; odd-length programs blinded.
+  xbpf::jit::Options jo;
+  jo.facts = &verdict.jit_facts;
+  jo.blind_constants = (code.size() & 1) != 0;
+  if (auto c = xbpf::jit::compile(*engines[2].prog, jo); !c) {
     std::fprintf(stderr, "verified program refused by the JIT: %s\n", c.error().message.c_str());
     std::abort();
   }
