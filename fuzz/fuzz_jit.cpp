@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "helpers/helpers.hpp"
+#include "jit_diff_common.hpp"
 #include "isa/isa.hpp"
 #include "jit/jit.hpp"
 #include "verifier/verifier.hpp"
@@ -53,6 +54,7 @@ namespace {
 
 using xbpf::kabi::ProgType;
 namespace vm = xbpf::vm;
+using namespace xbpf::fuzz;
 
 constexpr ProgType kTypes[] = {ProgType::SocketFilter, ProgType::Xdp, ProgType::Kprobe, ProgType::SchedCls};
 constexpr size_t kPacketBytes = 256;
@@ -81,33 +83,6 @@ struct Counts {
   }
 } g_counts;
 
-// ---- deterministic helpers (state restarted before every run)
-uint64_t g_clock = 0;
-uint64_t g_rand = 0;
-uint64_t g_loop_budget = 0;
-constexpr uint64_t kLoopBudget = 4096;  // bpf_loop iterations per run, all levels together
-vm::HelperFn g_real_loop = nullptr;
-
-void restart_helpers() {
-  g_clock = 1'000'000'000;
-  g_rand = 0x9e3779b97f4a7c15ULL;
-  g_loop_budget = kLoopBudget;
-}
-
-uint64_t fake_clock(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return g_clock += 1000; }
-uint64_t fake_prandom(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) {
-  g_rand = g_rand * 6364136223846793005ULL + 1442695040888963407ULL;
-  return g_rand >> 32;
-}
-uint64_t fake_cpu(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return 0; }
-uint64_t budget_loop(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, vm::ExecContext* c) {
-  // Above BPF_MAX_LOOPS the real helper fails (-E2BIG): keep that answer.
-  const uint64_t n = r1 > (1U << 23) ? r1 : std::min(r1, g_loop_budget);
-  const uint64_t r = g_real_loop(n, r2, r3, r4, r5, c);
-  if (r <= n) g_loop_budget -= std::min(r, g_loop_budget);
-  return r;
-}
-
 constexpr uint32_t kProbeWriteUser = 36;
 
 const vm::HelperTable& table_for(ProgType t) {
@@ -116,11 +91,7 @@ const vm::HelperTable& table_for(ProgType t) {
     const auto& reg = xbpf::helpers::Registry::standard();
     for (ProgType type : kTypes) {
       vm::HelperTable h = reg.table_for(type);
-      g_real_loop = h.get(181);
-      for (uint32_t id : {5u, 125u, 160u}) if (h.get(id)) h.set(id, fake_clock, "fake_ktime");
-      if (h.get(7)) h.set(7, fake_prandom, "fake_prandom_u32");
-      if (h.get(8)) h.set(8, fake_cpu, "fake_smp_processor_id");
-      if (h.get(181)) h.set(181, budget_loop, "budget_loop");
+      xbpf::fuzz::make_deterministic(h);
       v.push_back(std::move(h));
     }
     return v;
@@ -161,23 +132,6 @@ Shape shape_of(const std::vector<xbpf::isa::RawInsn>& code, const vm::HelperTabl
     }
   }
   return s;
-}
-
-// Fills the native stack below the caller with `pattern` (the frames of a
-// run started from the same caller then begin with it), and runs a function
-// `shift` bytes deeper than it would otherwise start.
-constexpr size_t kFillBytes = 512 * 1024;
-__attribute__((noinline)) void fill_stack(uint8_t pattern) {
-  uint8_t buf[kFillBytes];
-  std::memset(buf, pattern, sizeof buf);
-  asm volatile("" : : "r"(buf) : "memory");
-}
-template <class F>
-__attribute__((noinline)) uint64_t run_shifted(size_t shift, F&& f) {
-  void* pad = __builtin_alloca(shift);
-  std::memset(pad, 0, shift);
-  asm volatile("" : : "r"(pad) : "memory");
-  return f();
 }
 
 // One engine's memory: context and packet in a page below 4 GiB (the 32-bit

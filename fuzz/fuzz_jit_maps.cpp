@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "helpers/helpers.hpp"
+#include "jit_diff_common.hpp"
 #include "helpers/run_state.hpp"
 #include "isa/isa.hpp"
 #include "jit/jit.hpp"
@@ -62,6 +63,7 @@ namespace {
 using xbpf::kabi::MapType;
 using xbpf::kabi::ProgType;
 namespace vm = xbpf::vm;
+using namespace xbpf::fuzz;
 namespace maps = xbpf::maps;
 using Bytes = std::vector<uint8_t>;
 
@@ -84,35 +86,6 @@ struct Counts {
   }
 } g_counts;
 
-// ---- deterministic helpers (state restarted before every run)
-uint64_t g_clock = 0, g_rand = 0, g_loop_budget = 0;
-constexpr uint64_t kLoopBudget = 4096;  // callback iterations per run, all levels together
-vm::HelperFn g_real_loop = nullptr, g_real_for_each = nullptr;
-
-void restart_helpers() {
-  g_clock = 1'000'000'000;
-  g_rand = 0x9e3779b97f4a7c15ULL;
-  g_loop_budget = kLoopBudget;
-}
-uint64_t fake_clock(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return g_clock += 1000; }
-uint64_t fake_prandom(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) {
-  g_rand = g_rand * 6364136223846793005ULL + 1442695040888963407ULL;
-  return g_rand >> 32;
-}
-uint64_t fake_cpu(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) { return 0; }
-uint64_t budget_loop(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, vm::ExecContext* c) {
-  const uint64_t n = r1 > (1U << 23) ? r1 : std::min(r1, g_loop_budget);  // above the max: the real -E2BIG
-  const uint64_t r = g_real_loop(n, r2, r3, r4, r5, c);
-  if (r <= n) g_loop_budget -= std::min(r, g_loop_budget);
-  return r;
-}
-uint64_t budget_for_each(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, vm::ExecContext* c) {
-  if (g_loop_budget == 0) return 0;  // as if the map were empty
-  const uint64_t r = g_real_for_each(r1, r2, r3, r4, r5, c);
-  if (int64_t(r) > 0) g_loop_budget -= std::min(r, g_loop_budget);
-  return r;
-}
-
 constexpr uint32_t kTailCall = 12, kProbeWriteUser = 36;
 
 const vm::HelperTable& table_for(ProgType t) {
@@ -121,14 +94,7 @@ const vm::HelperTable& table_for(ProgType t) {
     const auto& reg = xbpf::helpers::Registry::standard();
     for (ProgType type : kTypes) {
       vm::HelperTable h = reg.table_for(type);
-      g_real_loop = h.get(181);
-      g_real_for_each = h.get(164);
-      for (uint32_t id : {5u, 125u, 160u})
-        if (h.get(id)) h.set(id, fake_clock, "fake_ktime");
-      if (h.get(7)) h.set(7, fake_prandom, "fake_prandom_u32");
-      if (h.get(8)) h.set(8, fake_cpu, "fake_smp_processor_id");
-      if (h.get(181)) h.set(181, budget_loop, "budget_loop");
-      if (h.get(164)) h.set(164, budget_for_each, "budget_for_each_map_elem");
+      xbpf::fuzz::make_deterministic(h);
       v.push_back(std::move(h));
     }
     return v;
@@ -214,23 +180,6 @@ std::map<Bytes, Bytes> contents(maps::Map& m) {
 }
 
 // ---- the run
-// Fills the native stack below the caller with `pattern` (the frames of a
-// run started from the same caller then begin with it), and runs a function
-// `shift` bytes deeper than it would otherwise start.
-constexpr size_t kFillBytes = 512 * 1024;
-__attribute__((noinline)) void fill_stack(uint8_t pattern) {
-  uint8_t buf[kFillBytes];
-  std::memset(buf, pattern, sizeof buf);
-  asm volatile("" : : "r"(buf) : "memory");
-}
-template <class F>
-__attribute__((noinline)) uint64_t run_shifted(size_t shift, F&& f) {
-  void* pad = __builtin_alloca(shift);
-  std::memset(pad, 0, shift);
-  asm volatile("" : : "r"(pad) : "memory");
-  return f();
-}
-
 // The context and the packet buffer: one page each below 4 GiB (the 32-bit
 // data fields hold real addresses), the same for every run.
 constexpr size_t kPage = 4096, kHeadroom = 256, kTail = 320;
