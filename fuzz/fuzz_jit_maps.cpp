@@ -75,14 +75,16 @@ struct Counts {
   size_t loops = 0, calls = 0, helpers = 0, callbacks = 0;
   size_t map_helpers = 0, ringbuf = 0, direct_values = 0, inlined = 0, packet_moved = 0;
   size_t skipped_garbage = 0, skipped_helper = 0, skipped_reloc = 0;
+  size_t skipped_endless = 0;  // verified, but runs for ever (the termination probe)
   ~Counts() {
     std::fprintf(stderr,
                  "fuzz_jit_maps: %zu verified, %zu compared (with loops %zu, bpf-to-bpf calls %zu, helper calls "
                  "%zu, callbacks %zu, map helpers %zu, ring buffer helpers %zu, direct map values %zu, inlined "
                  "array lookups %zu, packet moved by a helper %zu); skipped: %zu outcomes depending on stack "
-                 "garbage or addresses, %zu for their helpers, %zu direct values of non-arrays\n",
+                 "garbage or addresses, %zu for their helpers, %zu direct values of non-arrays, %zu that do not "
+                 "terminate\n",
                  verified, compared, loops, calls, helpers, callbacks, map_helpers, ringbuf, direct_values, inlined,
-                 packet_moved, skipped_garbage, skipped_helper, skipped_reloc);
+                 packet_moved, skipped_garbage, skipped_helper, skipped_reloc, skipped_endless);
   }
 } g_counts;
 
@@ -206,7 +208,11 @@ struct Engine {
 
 uint32_t low32(const void* p) { return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p)); }
 
-Outcome run_once(const Engine& e, ProgType type, const Bytes& packet, uint8_t pattern, size_t shift) {
+// `endless` (the termination probe, on a checked copy): runs with a budget of
+// 20M instructions and the context, the packet buffer and the arrays granted;
+// *endless tells whether the budget ran out (any other stop counts as ending).
+Outcome run_once(const Engine& e, ProgType type, const Bytes& packet, uint8_t pattern, size_t shift,
+                 bool* endless = nullptr) {
   uint8_t* ctx = low_pages();
   uint8_t* buf = low_pages() + kPage;
   std::memset(ctx, 0, kPage);
@@ -237,6 +243,18 @@ Outcome run_once(const Engine& e, ProgType type, const Bytes& packet, uint8_t pa
   ec.packet = st.packet.data;
   ec.packet_len = static_cast<uint64_t>(st.packet.data_end - st.packet.data);
   restart_helpers();
+  if (endless) {
+    st.regions.push_back({reinterpret_cast<uint64_t>(ctx), kPage, true});
+    st.regions.push_back({reinterpret_cast<uint64_t>(buf), kPage, true});
+    for (const auto& m : e.maps)
+      if (const maps::ArrayLayout l = m->array_layout(); l.base)
+        st.regions.push_back({reinterpret_cast<uint64_t>(l.base), uint64_t(l.stride) * l.max_entries, true});
+    ec.regions = st.regions;
+    ec.insn_budget = 20'000'000;
+    auto r = e.prog->run(reinterpret_cast<uint64_t>(ctx), 0, ec);
+    *endless = !r && r.error().message.find("instruction budget") != std::string::npos;
+    return {};
+  }
   fill_stack(pattern);
   Outcome o;
   o.r0 = run_shifted(shift, [&] {
@@ -400,11 +418,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
 
-  // Three engines, each with its own maps: interpreter, interpreter (to see
-  // garbage and addresses), JIT.
-  Engine engines[3];
+  // Four engines, each with its own maps: interpreter, interpreter (to see
+  // garbage and addresses), JIT, and a checked interpreter: the termination
+  // probe (the kernel's verifier, and xbpf's, may accept a loop that never
+  // ends; tests/verifier_cases.hpp "loop around bpf_loop never ends").
+  Engine engines[4];
   size_t inlined = 0;
-  for (int e = 0; e < 3; ++e) {
+  for (int e = 0; e < 4; ++e) {
     Engine& en = engines[e];
     en.maps = make_maps();
     std::vector<xbpf::isa::RawInsn> run = code;
@@ -426,6 +446,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!a.base) a = en.maps[size_t(m)]->percpu_layout();  // as the runtime: this CPU's copy
       if (a.base && a.max_entries) lookups.push_back({uint32_t(pc), a.base, a.stride, a.max_entries, a.ncpus});
     }
+    if (e == 3) {
+      auto p = vm::Program::load(run, {vm::Mode::Checked, &table});
+      if (p) en.prog = std::make_unique<vm::Program>(std::move(*p));
+      continue;
+    }
     inlined = lookups.size();
     auto p = vm::Program::load(run, {vm::Mode::Verified, &table, lookups});
     if (!p) {
@@ -441,6 +466,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto c = xbpf::jit::compile(*engines[2].prog, jo); !c) {
     std::fprintf(stderr, "verified program refused by the JIT: %s\n", c.error().message.c_str());
     std::abort();
+  }
+  if (bool endless = false; engines[3].prog && (run_once(engines[3], type, packet, 0, 0, &endless), endless)) {
+    ++g_counts.skipped_endless;
+    return 0;
   }
   const Outcome want = run_once(engines[0], type, packet, 0xa5, 0);
   const Outcome want2 = run_once(engines[1], type, packet, 0x5a, 208);

@@ -934,6 +934,21 @@ inline const Case kCases[] = {
      "stdw [%r10-8], 0\nmov %r1, 4\nlddw %r2, func cb\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 181\nmov %r0, 0\n"
      "exit\ncb:\nldxdw %r0, [%r2+0]\nmov %r0, 0\nexit\n",
      "", true, true},
+    // A loop around bpf_loop whose exit test never holds at run time (r0, a
+    // count, is never the frame pointer). Linux 6.18 accepts both (49 / 73
+    // insns processed: the loop head's state is pruned against the one in
+    // progress), and so does xbpf: such a program runs for ever. fuzz_jit
+    // found it; its harness now probes termination (docs/testing.md).
+    {"loop around bpf_loop never ends", ProgType::SocketFilter,
+     "stdw [%r10-8], 1\nloop:\nmov %r1, 253\nlddw %r2, func cb\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 181\n"
+     "jne %r0, %r10, loop\nexit\ncb:\nldxdw %r3, [%r2+0]\nadd %r3, 1\nstxdw [%r2+0], %r3\nmov %r0, 0\nexit\n",
+     "", true, true},
+    {"loop around nested bpf_loop never ends", ProgType::SocketFilter,
+     "stdw [%r10-8], 1\nloop:\nmov %r1, 253\nlddw %r2, func cb1\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 181\n"
+     "jne %r0, %r10, loop\nexit\n"
+     "cb1:\nmov %r6, %r2\nmov %r1, 5\nlddw %r2, func cb2\nmov %r3, %r6\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\n"
+     "cb2:\nldxdw %r3, [%r2+0]\nadd %r3, 1\nstxdw [%r2+0], %r3\nmov %r0, 0\nexit\n",
+     "", true, true},
     {"bpf_loop callback reads a scalar context", ProgType::SocketFilter,
      "mov %r1, 4\nlddw %r2, func cb\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\ncb:\nldxdw %r0, [%r2+0]\n"
      "mov %r0, 0\nexit\n",

@@ -63,12 +63,15 @@ XBPF_HELPER(xdp_adjust_head) {
   (void)r1, (void)r3, (void)r4, (void)r5;
   PacketState* p = packet(c);
   if (!p || !p->is_xdp) return uint64_t(-EINVAL);
+  // Positions are offsets from the buffer's start, checked before any pointer
+  // is formed (a pointer pushed out of its buffer is undefined behaviour).
   const long delta = int32_t(r2);
   const long metalen = p->data - p->data_meta;
-  uint8_t* data = p->data + delta;
-  if (data < p->lo + p->min_headroom + metalen || data > p->data_end - kEthHlen) return uint64_t(-EINVAL);
-  if (metalen) std::memmove(p->data_meta + delta, p->data_meta, size_t(metalen));
-  p->data_meta += delta;
+  const long pos = (p->data - p->lo) + delta;
+  if (pos < long(p->min_headroom) + metalen || pos > (p->data_end - p->lo) - long(kEthHlen)) return uint64_t(-EINVAL);
+  uint8_t* data = p->lo + pos;
+  if (metalen) std::memmove(data - metalen, p->data_meta, size_t(metalen));
+  p->data_meta = data - metalen;
   p->data = data;
   sync(*p);
   return 0;
@@ -78,8 +81,9 @@ XBPF_HELPER(xdp_adjust_meta) {
   (void)r1, (void)r3, (void)r4, (void)r5;
   PacketState* p = packet(c);
   if (!p || !p->is_xdp) return uint64_t(-EINVAL);
-  uint8_t* meta = p->data_meta + int32_t(r2);
-  if (meta < p->lo + p->min_headroom || meta > p->data) return uint64_t(-EINVAL);
+  const long pos = (p->data_meta - p->lo) + int32_t(r2);  // offsets first, as in xdp_adjust_head
+  if (pos < long(p->min_headroom) || pos > p->data - p->lo) return uint64_t(-EINVAL);
+  uint8_t* meta = p->lo + pos;
   const long metalen = p->data - meta;
   if (metalen % 4 != 0 || metalen > long(kMaxMetaLen)) return uint64_t(-EACCES);
   p->data_meta = meta;
@@ -92,8 +96,9 @@ XBPF_HELPER(xdp_adjust_tail) {
   PacketState* p = packet(c);
   if (!p || !p->is_xdp) return uint64_t(-EINVAL);
   const long delta = int32_t(r2);
-  uint8_t* end = p->data_end + delta;
-  if (end > p->hi || end < p->data + kEthHlen) return uint64_t(-EINVAL);
+  const long pos = (p->data_end - p->lo) + delta;  // offsets first, as in xdp_adjust_head
+  if (pos > p->hi - p->lo || pos < (p->data - p->lo) + long(kEthHlen)) return uint64_t(-EINVAL);
+  uint8_t* end = p->lo + pos;
   if (delta > 0) std::memset(p->data_end, 0, size_t(delta));  // growing exposes zeroes, as the kernel
   p->data_end = end;
   sync(*p);
