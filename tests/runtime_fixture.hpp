@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "loader/loader.hpp"
@@ -36,6 +37,9 @@ inline const char* exec_name(Exec e) {
   }
   return "?";
 }
+
+// Readable parameter values in test output.
+inline void PrintTo(Exec e, std::ostream* os) { *os << exec_name(e); }
 
 inline auto all_execs() { return ::testing::Values(Exec::Checked, Exec::Interpreter, Exec::Jit); }
 // The verified engines only (programs whose checked run differs by design).
