@@ -25,6 +25,7 @@
 // Usage: jit_bench [--rounds=N] [--batch-us=US] [--offsets=LIST] [--noalign-offsets=LIST]
 //                  [--kernel-copies=K] [--kernel-type=tc|xdp] [--filter=SUBSTR] [--verbose]
 //                  [--no-kernel] [--samples=CSV] [--cpu=N]
+//                  [--[no-]fit-loops] [--[no-]fuse-latches]  (jit::Options for every xbpf compile)
 //        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
 //        jit_bench --dump-kernel=WORKLOAD   the kernel's JIT code, raw, to WORKLOAD.kernel.bin
 //        jit_bench --gbench [google benchmark flags]   the Google Benchmark mode (sequential)
@@ -169,9 +170,16 @@ std::unique_ptr<vm::Program> load(std::span<const isa::RawInsn> code, vm::Mode m
   return std::make_unique<vm::Program>(std::move(*prog));
 }
 
-std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, const jit::Options& opts,
+// --no-fit-loops / --no-fuse-latches: every JIT compile of the run without
+// Options::fit_loops / Options::fuse_latches (code generation A/B runs).
+bool g_fit_loops = jit::Options{}.fit_loops;
+bool g_fuse_latches = jit::Options{}.fuse_latches;
+
+std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, jit::Options opts,
                                       const std::string& name) {
   auto p = load(code, vm::Mode::Verified, name);
+  opts.fit_loops = g_fit_loops;
+  opts.fuse_latches = g_fuse_latches;
   if (auto r = jit::compile(*p, opts); !r) die(fmt::format("{}: jit: {}", name, r.error().message));
   return p;
 }
@@ -996,6 +1004,10 @@ int main(int argc, char** argv) {
   const std::string filter = take_flag(argc, argv, "filter", "");
   const std::string kernel_type = take_flag(argc, argv, "kernel-type", "xdp");
   cfg.verbose = has_flag(argc, argv, "--verbose");
+  if (has_flag(argc, argv, "--no-fit-loops")) g_fit_loops = false;
+  if (has_flag(argc, argv, "--fit-loops")) g_fit_loops = true;
+  if (has_flag(argc, argv, "--no-fuse-latches")) g_fuse_latches = false;
+  if (has_flag(argc, argv, "--fuse-latches")) g_fuse_latches = true;
   cfg.samples_path = take_flag(argc, argv, "samples", "");
   const std::string cpu = take_flag(argc, argv, "cpu", "");
   if (!cpu.empty()) {

@@ -43,6 +43,15 @@ struct Options {
   bool bmi2 = true;
   // Align loop heads (targets of backward jumps) to 16 bytes.
   bool align_loops = true;
+  // With align_loops: a loop (its head .. its last backward jump) shorter
+  // than 64 bytes is placed, by at most kMaxFitPad bytes of nops before its
+  // head, so that it lies inside one 64-byte line (positions count
+  // code_offset). Costs a second lowering pass to learn the loops' sizes.
+  bool fit_loops = true;
+  // Fuse clang's loop latch `if c goto +1; goto head` into one inverted
+  // branch `if !c goto head` (false: keep the kernel JIT's `jcc out; jmp
+  // head`; a latch that jumps forward is fused either way).
+  bool fuse_latches = true;
   // Bytes of int3 before the code in its mapping: moves every instruction by
   // that much relative to pages and cache lines. For benchmarks measuring how
   // much code placement alone changes (0: the code starts on a page).
