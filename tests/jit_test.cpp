@@ -431,4 +431,38 @@ TEST(Jit, FitLoopsKeepsAShortLoopInOneLine) {
   }
 }
 
+// clang's latch `if c goto +1; goto head` in all three forms (and a nested
+// loop, which by_loop keeps fused): same results.
+TEST(Jit, LatchFormsAgree) {
+  const char* text =
+      "mov %r0, 0\n"
+      "mov %r2, 0\n"
+      "loop:\n"
+      "add %r0, %r1\n"
+      "add %r2, 1\n"
+      "jeq %r2, 10, out\n"
+      "ja loop\n"
+      "out:\n"
+      "mov %r3, 0\n"
+      "outer:\n"
+      "mov %r4, 0\n"
+      "inner:\n"
+      "add %r0, %r4\n"
+      "add %r4, 1\n"
+      "jeq %r4, 4, inner_done\n"
+      "ja inner\n"
+      "inner_done:\n"
+      "add %r3, 1\n"
+      "jeq %r3, 3, done\n"
+      "ja outer\n"
+      "done:\n"
+      "exit\n";
+  using L = xbpf::jit::Options::Latch;
+  for (L l : {L::fused, L::split, L::by_loop})
+    for (bool fit : {false, true}) {
+      auto p = jit(text, nullptr, xbpf::jit::Options{.fit_loops = fit, .latch = l});
+      EXPECT_EQ(run(p, 3), 30u + 3 * 6) << int(l) << fit;
+    }
+}
+
 }  // namespace

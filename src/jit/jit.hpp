@@ -48,10 +48,14 @@ struct Options {
   // head, so that it lies inside one 64-byte line (positions count
   // code_offset). Costs a second lowering pass to learn the loops' sizes.
   bool fit_loops = true;
-  // Fuse clang's loop latch `if c goto +1; goto head` into one inverted
-  // branch `if !c goto head` (false: keep the kernel JIT's `jcc out; jmp
-  // head`; a latch that jumps forward is fused either way).
-  bool fuse_latches = true;
+  // clang's loop latch `if c goto +1; goto head`: `fused` is one inverted
+  // branch `if !c goto head`; `split` keeps the kernel JIT's `jcc out; jmp
+  // head` (faster on Zen 5 for csum's, bitcount's, ilog2's loops, slower for
+  // nested loops and loops with several latches); `by_loop`: split for the
+  // latch of a loop of at most 64 instructions that has no other latch and
+  // neither contains nor is inside another loop, fused otherwise. A latch jumping forward is fused.
+  enum class Latch : uint8_t { fused, split, by_loop };
+  Latch latch = Latch::by_loop;
   // Bytes of int3 before the code in its mapping: moves every instruction by
   // that much relative to pages and cache lines. For benchmarks measuring how
   // much code placement alone changes (0: the code starts on a page).

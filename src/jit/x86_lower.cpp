@@ -99,7 +99,7 @@ class Lowering {
     bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
     align_loops_ = opts.align_loops;
     fit_loops_ = opts.align_loops && opts.fit_loops;
-    fuse_latches_ = opts.fuse_latches;
+    latch_ = opts.latch;
     code_offset_ = opts.code_offset;
     facts_ = opts.facts;
     inline_helpers_ = opts.inline_helpers;
@@ -133,7 +133,7 @@ class Lowering {
         out_.insn_offsets[i.pc] = uint32_t(a_.offset());
         if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
         if (k + 1 < insns.size() && jumps_over_goto(i, insns[k + 1]) &&
-            (fuse_latches_ || insns[k + 1].target() > int64_t(insns[k + 1].pc))) {
+            (insns[k + 1].target() > int64_t(insns[k + 1].pc) || !split_latch_[size_t(insns[k + 1].target())])) {
           // `if c goto +1; goto L` (clang's loop latch) becomes `if !c goto L`.
           const Insn& ja = insns[++k];
           if (auto r = jump(i, ja.target(), ja.pc + 1, true); !r) return r;
@@ -228,6 +228,31 @@ class Lowering {
     return bytes <= 100;
   }
 
+  // Options::latch: which loop heads keep their latch split.
+  void find_split_latches() {
+    const auto insns = prog_.insns();
+    const size_t n = loop_head_.size();
+    split_latch_.assign(n, latch_ == Options::Latch::split);
+    if (latch_ != Options::Latch::by_loop) return;
+    std::vector<uint32_t> end(n, 0), latches(n, 0);  // head -> last back edge, fusable latches
+    std::vector<uint32_t> heads;
+    for (size_t k = 0; k < insns.size(); ++k) {
+      const Insn& i = insns[k];
+      if (!isa::is_jump(i.op) || i.target() > int64_t(i.pc)) continue;
+      const auto t = size_t(i.target());
+      if (!end[t] && t != i.pc) heads.push_back(uint32_t(t));
+      end[t] = std::max(end[t], i.pc);
+      if (k > 0 && jumps_over_goto(insns[k - 1], i)) ++latches[t];
+    }
+    for (uint32_t h : heads) {
+      if (latches[h] != 1 || end[h] - h > 64) continue;  // (binsearch's 100-insn loop: fused is faster)
+      bool alone = true;  // no other loop overlaps [h, end[h]]
+      for (uint32_t g : heads)
+        if (g != h && g <= end[h] && h <= end[g]) alone = false;
+      split_latch_[h] = alone;
+    }
+  }
+
   // A conditional jump over an unconditional one nothing else jumps to.
   bool jumps_over_goto(const Insn& i, const Insn& next) const {
     const Form f = isa::info(i.op).form;
@@ -275,6 +300,7 @@ class Lowering {
       close_function(functions_[f], mentioned);
       std::fill(std::begin(mentioned), std::end(mentioned), false);
     }
+    find_split_latches();
     if (facts_) {
       if (facts_->insn.size() != n)
         return fail(Errc::invalid_argument, "jit: verifier facts for {} instruction slots, program has {}",
@@ -1042,7 +1068,8 @@ class Lowering {
   std::vector<uint32_t> bound_prefix_;  // pc -> sum of the size bounds of the slots before it
   bool align_loops_ = true;
   bool fit_loops_ = true;     // Options::fit_loops (and align_loops)
-  bool fuse_latches_ = true;  // Options::fuse_latches
+  Options::Latch latch_ = Options::Latch::by_loop;
+  std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
   uint32_t code_offset_ = 0;  // Options::code_offset
   const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_
   bool short_jumps_ = true;
