@@ -27,7 +27,9 @@
 //                  [--no-kernel] [--samples=CSV] [--cpu=N]
 //                  [--[no-]fit-loops] [--latch=fused|split|by_loop]  (jit::Options of every xbpf compile)
 //                  [--other-latch-offsets=LIST --other-latch=L]  (more placements with Options::latch = L,
-//                  default fused: "/otherlatch")
+//                  default fused: "/otherlatch"; --other-no-skip-crossing: those also without
+//                  Options::skip_crossing_heads) [--no-skip-crossing]  (the code of 00fcada:
+//                  --no-fit-loops --latch=fused --no-skip-crossing)
 //        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
 //        jit_bench --dump-kernel=WORKLOAD   the kernel's JIT code, raw, to WORKLOAD.kernel.bin
 //        jit_bench --gbench [google benchmark flags]   the Google Benchmark mode (sequential)
@@ -181,6 +183,8 @@ std::unique_ptr<vm::Program> load(std::span<const isa::RawInsn> code, vm::Mode m
 bool g_fit_loops = jit::Options{}.fit_loops;
 jit::Options::Latch g_latch = jit::Options{}.latch;
 jit::Options::Latch g_other_latch = jit::Options::Latch::fused;
+bool g_no_skip_crossing = false;        // --no-skip-crossing: Options::skip_crossing_heads off
+bool g_other_no_skip_crossing = false;  // --other-no-skip-crossing: also for the "/otherlatch" placements
 
 jit::Options::Latch parse_latch(const std::string& s) {
   if (s == "fused") return jit::Options::Latch::fused;
@@ -195,6 +199,7 @@ std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, jit::O
   auto p = load(code, vm::Mode::Verified, name);
   opts.fit_loops = g_fit_loops;
   opts.latch = other_latch ? g_other_latch : g_latch;
+  if (g_no_skip_crossing || (other_latch && g_other_no_skip_crossing)) opts.skip_crossing_heads = false;
   if (auto r = jit::compile(*p, opts); !r) die(fmt::format("{}: jit: {}", name, r.error().message));
   return p;
 }
@@ -1026,6 +1031,8 @@ int main(int argc, char** argv) {
   if (has_flag(argc, argv, "--fit-loops")) g_fit_loops = true;
   if (auto l = take_flag(argc, argv, "latch", ""); !l.empty()) g_latch = parse_latch(l);
   if (auto l = take_flag(argc, argv, "other-latch", ""); !l.empty()) g_other_latch = parse_latch(l);
+  if (has_flag(argc, argv, "--other-no-skip-crossing")) g_other_no_skip_crossing = true;
+  if (has_flag(argc, argv, "--no-skip-crossing")) g_no_skip_crossing = true;
   cfg.samples_path = take_flag(argc, argv, "samples", "");
   const std::string cpu = take_flag(argc, argv, "cpu", "");
   if (!cpu.empty()) {

@@ -56,6 +56,11 @@ struct Options {
   // neither contains nor is inside another loop, fused otherwise. A latch jumping forward is fused.
   enum class Latch : uint8_t { fused, split, by_loop };
   Latch latch = Latch::by_loop;
+  // With align_loops: a backward-jump target whose "loop" (it .. its last
+  // backward jump) crosses another's instead of nesting (a switch arm jumping
+  // back to a shared latch block inside the loop body) is not aligned: its
+  // padding would run on the fall-through path every iteration.
+  bool skip_crossing_heads = true;
   // Bytes of int3 before the code in its mapping: moves every instruction by
   // that much relative to pages and cache lines. For benchmarks measuring how
   // much code placement alone changes (0: the code starts on a page).

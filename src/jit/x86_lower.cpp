@@ -100,6 +100,7 @@ class Lowering {
     align_loops_ = opts.align_loops;
     fit_loops_ = opts.align_loops && opts.fit_loops;
     latch_ = opts.latch;
+    skip_crossing_ = opts.skip_crossing_heads;
     code_offset_ = opts.code_offset;
     facts_ = opts.facts;
     inline_helpers_ = opts.inline_helpers;
@@ -233,7 +234,6 @@ class Lowering {
     const auto insns = prog_.insns();
     const size_t n = loop_head_.size();
     split_latch_.assign(n, latch_ == Options::Latch::split);
-    if (latch_ != Options::Latch::by_loop) return;
     std::vector<uint32_t> end(n, 0), latches(n, 0);  // head -> last back edge, fusable latches
     std::vector<uint32_t> heads;
     for (size_t k = 0; k < insns.size(); ++k) {
@@ -244,6 +244,12 @@ class Lowering {
       end[t] = std::max(end[t], i.pc);
       if (k > 0 && jumps_over_goto(insns[k - 1], i)) ++latches[t];
     }
+    if (heads.size() > 1024) return;  // pairwise below: keep big programs' compile linear
+    if (skip_crossing_ && align_loops_)
+      for (uint32_t h : heads)
+        for (uint32_t g : heads)
+          if (g < h && h <= end[g] && end[g] < end[h]) loop_head_[h] = false;  // crossing, not nested
+    if (latch_ != Options::Latch::by_loop) return;
     for (uint32_t h : heads) {
       if (latches[h] != 1 || end[h] - h > 64) continue;  // (binsearch's 100-insn loop: fused is faster)
       bool alone = true;  // no other loop overlaps [h, end[h]]
@@ -1069,6 +1075,7 @@ class Lowering {
   bool align_loops_ = true;
   bool fit_loops_ = true;     // Options::fit_loops (and align_loops)
   Options::Latch latch_ = Options::Latch::by_loop;
+  bool skip_crossing_ = true;  // Options::skip_crossing_heads
   std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
   uint32_t code_offset_ = 0;  // Options::code_offset
   const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_
