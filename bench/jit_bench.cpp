@@ -25,6 +25,11 @@
 // Usage: jit_bench [--rounds=N] [--batch-us=US] [--offsets=LIST] [--noalign-offsets=LIST]
 //                  [--kernel-copies=K] [--kernel-type=tc|xdp] [--filter=SUBSTR] [--verbose]
 //                  [--no-kernel] [--samples=CSV] [--cpu=N]
+//                  [--[no-]fit-loops] [--latch=fused|split|by_loop]  (jit::Options of every xbpf compile)
+//                  [--other-latch-offsets=LIST --other-latch=L]  (more placements with Options::latch = L,
+//                  default fused: "/otherlatch"; --other-no-skip-crossing: those also without
+//                  Options::skip_crossing_heads) [--no-skip-crossing]  (the code of 00fcada:
+//                  --no-fit-loops --latch=fused --no-skip-crossing)
 //        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
 //        jit_bench --dump-kernel=WORKLOAD   the kernel's JIT code, raw, to WORKLOAD.kernel.bin
 //        jit_bench --gbench [google benchmark flags]   the Google Benchmark mode (sequential)
@@ -96,7 +101,10 @@ constexpr WorkloadDef kWorkloads[] = {
 struct Placement {
   uint32_t code_offset = 0;
   bool align_loops = true;
-  std::string label() const { return fmt::format("{}{}", code_offset, align_loops ? "" : "/noalign"); }
+  bool other_latch = false;  // --other-latch-offsets: Options::latch from --other-latch (A/B in one run)
+  std::string label() const {
+    return fmt::format("{}{}{}", code_offset, align_loops ? "" : "/noalign", other_latch ? "/otherlatch" : "");
+  }
 };
 
 // One copy of the workload loaded into the kernel.
@@ -169,9 +177,29 @@ std::unique_ptr<vm::Program> load(std::span<const isa::RawInsn> code, vm::Mode m
   return std::make_unique<vm::Program>(std::move(*prog));
 }
 
-std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, const jit::Options& opts,
-                                      const std::string& name) {
+// --no-fit-loops, --latch=: Options::fit_loops / Options::latch of every
+// xbpf compile of the run; --other-latch= for the "/otherlatch" placements
+// (code generation A/B in one run).
+bool g_fit_loops = jit::Options{}.fit_loops;
+jit::Options::Latch g_latch = jit::Options{}.latch;
+jit::Options::Latch g_other_latch = jit::Options::Latch::fused;
+bool g_no_skip_crossing = false;        // --no-skip-crossing: Options::skip_crossing_heads off
+bool g_other_no_skip_crossing = false;  // --other-no-skip-crossing: also for the "/otherlatch" placements
+
+jit::Options::Latch parse_latch(const std::string& s) {
+  if (s == "fused") return jit::Options::Latch::fused;
+  if (s == "split") return jit::Options::Latch::split;
+  if (s == "by_loop") return jit::Options::Latch::by_loop;
+  std::fprintf(stderr, "--latch: fused, split or by_loop\n");
+  std::exit(2);
+}
+
+std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, jit::Options opts,
+                                      const std::string& name, bool other_latch = false) {
   auto p = load(code, vm::Mode::Verified, name);
+  opts.fit_loops = g_fit_loops;
+  opts.latch = other_latch ? g_other_latch : g_latch;
+  if (g_no_skip_crossing || (other_latch && g_other_no_skip_crossing)) opts.skip_crossing_heads = false;
   if (auto r = jit::compile(*p, opts); !r) die(fmt::format("{}: jit: {}", name, r.error().message));
   return p;
 }
@@ -961,10 +989,12 @@ int side_by_side(std::vector<Workload>& workloads, const SideBySideConfig& cfg) 
   return 0;
 }
 
-std::vector<Placement> placements_from(const std::string& aligned, const std::string& noalign) {
+std::vector<Placement> placements_from(const std::string& aligned, const std::string& noalign,
+                                       const std::string& other_latch) {
   std::vector<Placement> v;
   for (uint32_t o : parse_list(aligned)) v.push_back({o, true});
   for (uint32_t o : parse_list(noalign)) v.push_back({o, false});
+  for (uint32_t o : parse_list(other_latch)) v.push_back({o, true, true});
   if (v.empty()) die("no placements");
   return v;
 }
@@ -992,10 +1022,17 @@ int main(int argc, char** argv) {
   cfg.batch_us = std::stod(take_flag(argc, argv, "batch-us", "200"));
   cfg.kernel_copies = std::stoul(take_flag(argc, argv, "kernel-copies", "8"));
   cfg.placements = placements_from(take_flag(argc, argv, "offsets", "0,8,16,24,32,40,48,56,3,13,29,61"),
-                                   take_flag(argc, argv, "noalign-offsets", "0,16,32,48"));
+                                   take_flag(argc, argv, "noalign-offsets", "0,16,32,48"),
+                                   take_flag(argc, argv, "other-latch-offsets", ""));
   const std::string filter = take_flag(argc, argv, "filter", "");
   const std::string kernel_type = take_flag(argc, argv, "kernel-type", "xdp");
   cfg.verbose = has_flag(argc, argv, "--verbose");
+  if (has_flag(argc, argv, "--no-fit-loops")) g_fit_loops = false;
+  if (has_flag(argc, argv, "--fit-loops")) g_fit_loops = true;
+  if (auto l = take_flag(argc, argv, "latch", ""); !l.empty()) g_latch = parse_latch(l);
+  if (auto l = take_flag(argc, argv, "other-latch", ""); !l.empty()) g_other_latch = parse_latch(l);
+  if (has_flag(argc, argv, "--other-no-skip-crossing")) g_other_no_skip_crossing = true;
+  if (has_flag(argc, argv, "--no-skip-crossing")) g_no_skip_crossing = true;
   cfg.samples_path = take_flag(argc, argv, "samples", "");
   const std::string cpu = take_flag(argc, argv, "cpu", "");
   if (!cpu.empty()) {
@@ -1048,7 +1085,8 @@ int main(int argc, char** argv) {
   if (!gbench) {
     for (Workload& w : workloads) {
       for (const Placement& p : cfg.placements)
-        w.placed.push_back(load_jit(w.code, {.align_loops = p.align_loops, .code_offset = p.code_offset}, w.name));
+        w.placed.push_back(load_jit(w.code, {.align_loops = p.align_loops, .code_offset = p.code_offset}, w.name,
+                                    p.other_latch));
       vm::ExecContext ctx;
       for (size_t i = 0; i < w.placed.size(); ++i) {
         auto r = w.placed[i]->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, ctx);

@@ -394,15 +394,75 @@ TEST(Jit, CodeOffsetMovesTheCode) {
       "sub %r2, 1\n"
       "jne %r2, 0, loop\n"
       "exit\n";
-  auto base = jit(text);
+  // Without fit_loops the code is the same wherever it lands (with it, loop
+  // padding depends on the position: FitLoopsKeepsAShortLoopInOneLine).
+  auto base = jit(text, nullptr, xbpf::jit::Options{.fit_loops = false});
   for (uint32_t off : {1u, 37u, 4095u, 5000u}) {
-    auto p = jit(text, nullptr, xbpf::jit::Options{.code_offset = off});
+    auto p = jit(text, nullptr, xbpf::jit::Options{.fit_loops = false, .code_offset = off});
     EXPECT_EQ(run(p, 3), 30u) << off;
     auto v = xbpf::jit::code_of(p);
     ASSERT_TRUE(v.has_value());
     EXPECT_EQ(reinterpret_cast<uintptr_t>(v->code.data()) % 4096, off % 4096) << off;
     EXPECT_EQ(v->code.size(), xbpf::jit::code_of(base)->code.size()) << off;
   }
+}
+
+// A loop shorter than 64 bytes lies inside one 64-byte line at every code
+// placement: head (insn 2) .. the end of its back edge (insn 4's code ends
+// where insn 5's begins).
+TEST(Jit, FitLoopsKeepsAShortLoopInOneLine) {
+  const char* text =
+      "mov %r0, 0\n"
+      "mov %r2, 10\n"
+      "loop:\n"
+      "add %r0, %r1\n"
+      "sub %r2, 1\n"
+      "jne %r2, 0, loop\n"
+      "exit\n";
+  for (uint32_t off = 0; off < 64; ++off) {
+    auto p = jit(text, nullptr, xbpf::jit::Options{.code_offset = off});
+    EXPECT_EQ(run(p, 3), 30u) << off;
+    auto v = xbpf::jit::code_of(p);
+    ASSERT_TRUE(v.has_value());
+    const uintptr_t head = reinterpret_cast<uintptr_t>(v->code.data()) + v->insn_offsets[2];
+    const uintptr_t end = reinterpret_cast<uintptr_t>(v->code.data()) + v->insn_offsets[5];
+    EXPECT_EQ(head % 16, 0u) << off;
+    EXPECT_EQ(head / 64, (end - 1) / 64) << off;
+  }
+}
+
+// clang's latch `if c goto +1; goto head` in all three forms (and a nested
+// loop, which by_loop keeps fused): same results.
+TEST(Jit, LatchFormsAgree) {
+  const char* text =
+      "mov %r0, 0\n"
+      "mov %r2, 0\n"
+      "loop:\n"
+      "add %r0, %r1\n"
+      "add %r2, 1\n"
+      "jeq %r2, 10, out\n"
+      "ja loop\n"
+      "out:\n"
+      "mov %r3, 0\n"
+      "outer:\n"
+      "mov %r4, 0\n"
+      "inner:\n"
+      "add %r0, %r4\n"
+      "add %r4, 1\n"
+      "jeq %r4, 4, inner_done\n"
+      "ja inner\n"
+      "inner_done:\n"
+      "add %r3, 1\n"
+      "jeq %r3, 3, done\n"
+      "ja outer\n"
+      "done:\n"
+      "exit\n";
+  using L = xbpf::jit::Options::Latch;
+  for (L l : {L::fused, L::split, L::by_loop})
+    for (bool fit : {false, true}) {
+      auto p = jit(text, nullptr, xbpf::jit::Options{.fit_loops = fit, .latch = l});
+      EXPECT_EQ(run(p, 3), 30u + 3 * 6) << int(l) << fit;
+    }
 }
 
 }  // namespace

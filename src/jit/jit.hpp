@@ -43,6 +43,24 @@ struct Options {
   bool bmi2 = true;
   // Align loop heads (targets of backward jumps) to 16 bytes.
   bool align_loops = true;
+  // With align_loops: a loop (its head .. its last backward jump) shorter
+  // than 64 bytes is placed, by at most kMaxFitPad bytes of nops before its
+  // head, so that it lies inside one 64-byte line (positions count
+  // code_offset). Costs a second lowering pass to learn the loops' sizes.
+  bool fit_loops = true;
+  // clang's loop latch `if c goto +1; goto head`: `fused` is one inverted
+  // branch `if !c goto head`; `split` keeps the kernel JIT's `jcc out; jmp
+  // head` (faster on Zen 5 for csum's, bitcount's, ilog2's loops, slower for
+  // nested loops and loops with several latches); `by_loop`: split for the
+  // latch of a loop of at most 64 instructions that has no other latch and
+  // neither contains nor is inside another loop, fused otherwise. A latch jumping forward is fused.
+  enum class Latch : uint8_t { fused, split, by_loop };
+  Latch latch = Latch::by_loop;
+  // With align_loops: a backward-jump target whose "loop" (it .. its last
+  // backward jump) crosses another's instead of nesting (a switch arm jumping
+  // back to a shared latch block inside the loop body) is not aligned: its
+  // padding would run on the fall-through path every iteration.
+  bool skip_crossing_heads = true;
   // Bytes of int3 before the code in its mapping: moves every instruction by
   // that much relative to pages and cache lines. For benchmarks measuring how
   // much code placement alone changes (0: the code starts on a page).

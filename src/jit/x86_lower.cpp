@@ -91,10 +91,17 @@ struct Function {
 
 class Lowering {
  public:
-  Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out)
-      : prog_(prog), a_(a), out_(out), short_jumps_(short_jumps) {
+  // `loop_bytes`: pc -> the loop's code size at that head, measured by a
+  // first pass (nullptr: the first pass; run() then fills loop_bytes_).
+  Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out,
+           const std::vector<uint32_t>* loop_bytes = nullptr)
+      : prog_(prog), a_(a), out_(out), short_jumps_(short_jumps), fit_sizes_(loop_bytes) {
     bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
     align_loops_ = opts.align_loops;
+    fit_loops_ = opts.align_loops && opts.fit_loops;
+    latch_ = opts.latch;
+    skip_crossing_ = opts.skip_crossing_heads;
+    code_offset_ = opts.code_offset;
     facts_ = opts.facts;
     inline_helpers_ = opts.inline_helpers;
     cpu_id_off_ = rseq_cpu_id_offset();
@@ -120,21 +127,24 @@ class Lowering {
       for (; k < insns.size() && insns[k].pc < f.end; ++k) {
         const Insn& i = insns[k];
         if (labels_[i.pc].isValid()) {
-          if (loop_head_[i.pc]) a_.align(AlignMode::kCode, 16);
+          if (loop_head_[i.pc]) align_loop_head(i.pc);
           a_.bind(labels_[i.pc]);
           nonzero_.clear();  // other paths join here
         }
         out_.insn_offsets[i.pc] = uint32_t(a_.offset());
         if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
-        if (k + 1 < insns.size() && jumps_over_goto(i, insns[k + 1])) {
+        if (k + 1 < insns.size() && jumps_over_goto(i, insns[k + 1]) &&
+            (insns[k + 1].target() > int64_t(insns[k + 1].pc) || !split_latch_[size_t(insns[k + 1].target())])) {
           // `if c goto +1; goto L` (clang's loop latch) becomes `if !c goto L`.
           const Insn& ja = insns[++k];
           if (auto r = jump(i, ja.target(), ja.pc + 1, true); !r) return r;
           out_.insn_offsets[ja.pc] = uint32_t(a_.offset());
+          note_back_edge(ja);
           last = &ja;
           continue;
         }
         if (auto r = emit(i); !r) return r;
+        note_back_edge(i);
         nonzero_.update(i);
         last = &i;
       }
@@ -154,6 +164,60 @@ class Lowering {
 
   static bool can_fall_through(Op op) { return op != Op::EXIT && op != Op::JA && op != Op::JA32; }
 
+ public:
+  static constexpr uint32_t kMaxFitPad = 48;  // bytes of nops at most before a loop head
+  std::vector<uint32_t> loop_bytes_;  // first pass: pc -> bytes from the head to its last back edge's end
+
+ private:
+  // After a jump's code: a backward jump ends its target's loop here (so far).
+  void note_back_edge(const Insn& i) {
+    if (!fit_loops_ || fit_sizes_ || !isa::is_jump(i.op)) return;
+    const int64_t t = i.target();
+    if (t > int64_t(i.pc) || !loop_head_[size_t(t)]) return;
+    if (loop_bytes_.empty()) loop_bytes_.assign(loop_head_.size(), 0);
+    loop_bytes_[size_t(t)] = uint32_t(a_.offset()) - out_.insn_offsets[size_t(t)];
+  }
+
+  // Nops of exactly `n` bytes (the recommended multi-byte forms).
+  void emit_nops(uint32_t n) {
+    static const uint8_t kNops[9][9] = {
+        {0x90},
+        {0x66, 0x90},
+        {0x0f, 0x1f, 0x00},
+        {0x0f, 0x1f, 0x40, 0x00},
+        {0x0f, 0x1f, 0x44, 0x00, 0x00},
+        {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00},
+        {0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00},
+        {0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+        {0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+    };
+    while (n) {
+      const uint32_t m = std::min<uint32_t>(n, 9);
+      a_.embed(kNops[m - 1], m);
+      n -= m;
+    }
+  }
+
+  // A loop head: 16-byte aligned; with fit_loops, a loop known (first pass)
+  // to be at most 64 bytes goes to the first 16-byte boundary from which it
+  // does not cross a 64-byte line, if that costs at most kMaxFitPad bytes.
+  // Positions count code_offset (the code's start in its page-aligned mapping).
+  void align_loop_head(uint32_t pc) {
+    if (!fit_loops_) {
+      a_.align(AlignMode::kCode, 16);
+      return;
+    }
+    const uint64_t p = a_.offset() + code_offset_;
+    uint64_t c = (p + 15) & ~uint64_t(15);
+    const uint32_t bytes = fit_sizes_ && pc < fit_sizes_->size() ? (*fit_sizes_)[pc] : 0;
+    if (bytes && bytes <= 64) {
+      uint64_t f = c;
+      while (f % 64 + bytes > 64) f += 16;
+      if (f - p <= kMaxFitPad) c = f;
+    }
+    emit_nops(uint32_t(c - p));
+  }
+
   // True when a forward jump from slot `next` to slot `to` certainly fits a
   // rel8 displacement: the code in between is at most the sum of its
   // instructions' size bounds plus a loop head's alignment. (A bound that is
@@ -163,6 +227,36 @@ class Lowering {
     if (!short_jumps_ || to <= int64_t(next) - 1) return false;
     const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next];
     return bytes <= 100;
+  }
+
+  // Options::latch: which loop heads keep their latch split.
+  void find_split_latches() {
+    const auto insns = prog_.insns();
+    const size_t n = loop_head_.size();
+    split_latch_.assign(n, latch_ == Options::Latch::split);
+    std::vector<uint32_t> end(n, 0), latches(n, 0);  // head -> last back edge, fusable latches
+    std::vector<uint32_t> heads;
+    for (size_t k = 0; k < insns.size(); ++k) {
+      const Insn& i = insns[k];
+      if (!isa::is_jump(i.op) || i.target() > int64_t(i.pc)) continue;
+      const auto t = size_t(i.target());
+      if (!end[t] && t != i.pc) heads.push_back(uint32_t(t));
+      end[t] = std::max(end[t], i.pc);
+      if (k > 0 && jumps_over_goto(insns[k - 1], i)) ++latches[t];
+    }
+    if (heads.size() > 1024) return;  // pairwise below: keep big programs' compile linear
+    if (skip_crossing_ && align_loops_)
+      for (uint32_t h : heads)
+        for (uint32_t g : heads)
+          if (g < h && h <= end[g] && end[g] < end[h]) loop_head_[h] = false;  // crossing, not nested
+    if (latch_ != Options::Latch::by_loop) return;
+    for (uint32_t h : heads) {
+      if (latches[h] != 1 || end[h] - h > 64) continue;  // (binsearch's 100-insn loop: fused is faster)
+      bool alone = true;  // no other loop overlaps [h, end[h]]
+      for (uint32_t g : heads)
+        if (g != h && g <= end[h] && h <= end[g]) alone = false;
+      split_latch_[h] = alone;
+    }
   }
 
   // A conditional jump over an unconditional one nothing else jumps to.
@@ -212,6 +306,7 @@ class Lowering {
       close_function(functions_[f], mentioned);
       std::fill(std::begin(mentioned), std::end(mentioned), false);
     }
+    find_split_latches();
     if (facts_) {
       if (facts_->insn.size() != n)
         return fail(Errc::invalid_argument, "jit: verifier facts for {} instruction slots, program has {}",
@@ -231,7 +326,7 @@ class Lowering {
     for (size_t k = 0, pc = 0; pc < n; ++pc) {
       uint32_t b = 0;
       if (k < insns.size() && insns[k].pc == pc) {
-        b = size_bound(insns[k], !prog_.array_lookups().empty(), inline_helpers_, blind_) + (loop_head_[pc] ? 15 : 0);
+        b = size_bound(insns[k], !prog_.array_lookups().empty(), inline_helpers_, blind_) + (loop_head_[pc] ? (fit_loops_ ? kMaxFitPad + 15 : 15) : 0);
         ++k;
       }
       bound_prefix_[pc + 1] = bound_prefix_[pc] + b;
@@ -978,6 +1073,12 @@ class Lowering {
   std::vector<bool> loop_head_;        // pc -> target of a backward jump (aligned to 16)
   std::vector<uint32_t> bound_prefix_;  // pc -> sum of the size bounds of the slots before it
   bool align_loops_ = true;
+  bool fit_loops_ = true;     // Options::fit_loops (and align_loops)
+  Options::Latch latch_ = Options::Latch::by_loop;
+  bool skip_crossing_ = true;  // Options::skip_crossing_heads
+  std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
+  uint32_t code_offset_ = 0;  // Options::code_offset
+  const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_
   bool short_jumps_ = true;
   NonzeroRegs nonzero_;  // in the block being emitted
   const verifier::JitFacts* facts_ = nullptr;  // Options::facts (size checked)
@@ -994,6 +1095,19 @@ class Lowering {
 Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a,
                      Lowered& out) {
   if (prog.size() == 0) return fail(Errc::invalid_program, "jit: empty program");
+  if (opts.align_loops && opts.fit_loops) {
+    // First pass into a scratch buffer: the loops' code sizes.
+    CodeHolder scratch;
+    if (scratch.init(Environment::host()) == kErrorOk) {
+      x86::Assembler sa(&scratch);
+      Lowered sout;
+      Lowering first(prog, opts, short_jumps, sa, sout);
+      if (first.run() && !first.loop_bytes_.empty()) {
+        Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_);
+        return l.run();
+      }
+    }
+  }
   Lowering l(prog, opts, short_jumps, a, out);
   return l.run();
 }
