@@ -1095,7 +1095,11 @@ class Lowering {
 Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a,
                      Lowered& out) {
   if (prog.size() == 0) return fail(Errc::invalid_program, "jit: empty program");
-  if (opts.align_loops && opts.fit_loops) {
+  // A program without a backward jump has no loop to fit: one pass.
+  const auto insns = prog.insns();
+  const bool has_loop = std::any_of(insns.begin(), insns.end(),
+                                    [](const Insn& i) { return isa::is_jump(i.op) && i.target() <= int64_t(i.pc); });
+  if (opts.align_loops && opts.fit_loops && has_loop) {
     // First pass into a scratch buffer: the loops' code sizes.
     CodeHolder scratch;
     if (scratch.init(Environment::host()) == kErrorOk) {
