@@ -65,6 +65,7 @@
 #include "elf/elf_file.hpp"
 #include "isa/isa.hpp"
 #include "jit/jit.hpp"
+#include "synthetic_program.hpp"
 #include "vm/vm.hpp"
 
 extern "C" {
@@ -495,53 +496,15 @@ void bm_run(benchmark::State& st, const Workload* w, Engine e) {
   set_counters(st, *w);
 }
 
-// A 1,000-instruction program with the mix clang emits for packet and
-// tracing code: ALU (a few divisions), stack and context loads/stores, forward
-// branches, helper-free.
+// The 1,000-instruction program of the compile rows (bench/synthetic_program.hpp)
+// with a few divisions among the ALU operations.
 std::vector<isa::RawInsn> synthetic_program(size_t n) {
-  using isa::Insn;
   using isa::Op;
-  std::mt19937_64 rng(42);
   static const Op alu[] = {Op::ADD64_REG, Op::ADD64_IMM, Op::ADD32_IMM, Op::SUB64_REG, Op::MUL64_IMM,
                            Op::AND64_IMM, Op::OR64_REG,  Op::XOR32_REG, Op::LSH64_IMM, Op::RSH64_IMM,
                            Op::MOV64_IMM, Op::MOV64_REG, Op::MOV32_REG, Op::DIV64_REG, Op::ARSH64_IMM};
   static const Op loads[] = {Op::LDXB, Op::LDXH, Op::LDXW, Op::LDXDW};
-  static const Op jumps[] = {Op::JEQ_IMM, Op::JNE_REG, Op::JGT_IMM, Op::JSGT_REG, Op::JEQ32_IMM, Op::JA};
-  std::vector<Insn> prog{{.op = Op::MOV64_REG, .dst = 6, .src = 1}};
-  auto reg = [&] {
-    static const uint8_t pool[] = {0, 2, 3, 4, 5, 7, 8, 9};
-    return pool[rng() % std::size(pool)];
-  };
-  while (prog.size() + 1 < n) {
-    const uint64_t k = rng() % 100;
-    Insn i;
-    if (k < 55) {
-      i.op = alu[rng() % std::size(alu)];
-      i.dst = reg();
-      if (isa::info(i.op).form == isa::Form::AluImm) i.imm = int32_t(rng() % 64 + 1);
-      else i.src = reg();
-    } else if (k < 70) {
-      i = {.op = loads[rng() % std::size(loads)], .dst = reg(), .src = uint8_t(rng() % 2 ? 6 : 10),
-           .off = int16_t(rng() % 2 ? 8 : -16)};
-    } else if (k < 82) {
-      i = {.op = Op::STXDW, .dst = 10, .src = reg(), .off = int16_t(-8 * int(1 + rng() % 8))};
-    } else {
-      i.op = jumps[rng() % std::size(jumps)];
-      const isa::Form f = isa::info(i.op).form;
-      if (f != isa::Form::Jump) i.dst = reg();
-      if (f == isa::Form::JumpImm) i.imm = int32_t(rng() % 100);
-      if (f == isa::Form::JumpReg) i.src = reg();
-      i.off = int16_t(std::min<size_t>(1 + rng() % 20, n - 2 - prog.size()));
-    }
-    prog.push_back(i);
-  }
-  prog.push_back({.op = Op::EXIT});
-  uint32_t pc = 0;
-  for (Insn& i : prog) {
-    i.pc = pc;
-    pc += uint32_t(isa::slot_count(i.op));
-  }
-  return isa::encode_program(prog);
+  return bench::synthetic_program(n, alu, loads);
 }
 
 void bm_compile(benchmark::State& st, const std::vector<isa::RawInsn>* code) {
