@@ -989,13 +989,7 @@ class Lowering {
     a_.mov(kT10, Imm(uint64_t(l.ncpus)));
     a_.imul(x86::rax, kT10);
     a_.add(x86::rax, kT11);
-    if (std::has_single_bit(l.stride)) {
-      if (l.stride > 1) a_.shl(x86::rax, std::countr_zero(l.stride));
-    } else {
-      a_.imul(x86::rax, x86::rax, Imm(l.stride));
-    }
-    a_.mov(kT11, Imm(reinterpret_cast<uint64_t>(l.base)));
-    a_.add(x86::rax, kT11);
+    element_address(l);
     a_.jmp(done);
     a_.bind(slow);
     a_.push(x86::rax);  // the masked index; two pushes keep rsp aligned
@@ -1011,6 +1005,17 @@ class Lowering {
     a_.bind(done);
   }
 
+  // rax = l.base + rax * l.stride (rax: the element's slot index).
+  void element_address(const vm::InlineArrayLookup& l) {
+    if (std::has_single_bit(l.stride)) {
+      if (l.stride > 1) a_.shl(x86::rax, std::countr_zero(l.stride));
+    } else {
+      a_.imul(x86::rax, x86::rax, Imm(l.stride));
+    }
+    a_.mov(kT11, Imm(reinterpret_cast<uint64_t>(l.base)));
+    a_.add(x86::rax, kT11);
+  }
+
   // The kernel's map_gen_lookup: r0 = &elem[key] or NULL; the index is masked
   // after the bounds check so a mispredicted check cannot read out of bounds
   // speculatively. Leaves r1-r5 intact (so does the interpreter's slot).
@@ -1021,13 +1026,7 @@ class Lowering {
     a_.cmp(x86::eax, Imm(l.max_entries));
     a_.short_().jae(null);
     a_.and_(x86::eax, Imm(mask));
-    if (std::has_single_bit(l.stride)) {
-      if (l.stride > 1) a_.shl(x86::rax, std::countr_zero(l.stride));
-    } else {
-      a_.imul(x86::rax, x86::rax, Imm(l.stride));
-    }
-    a_.mov(kT11, Imm(reinterpret_cast<uint64_t>(l.base)));
-    a_.add(x86::rax, kT11);
+    element_address(l);
     a_.short_().jmp(done);
     a_.bind(null);
     a_.xor_(x86::eax, x86::eax);
