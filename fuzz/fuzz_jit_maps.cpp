@@ -90,19 +90,7 @@ struct Counts {
 
 constexpr uint32_t kTailCall = 12, kProbeWriteUser = 36;
 
-const vm::HelperTable& table_for(ProgType t) {
-  static std::vector<vm::HelperTable> tables = [] {
-    std::vector<vm::HelperTable> v;
-    const auto& reg = xbpf::helpers::Registry::standard();
-    for (ProgType type : kTypes) {
-      vm::HelperTable h = reg.table_for(type);
-      xbpf::fuzz::make_deterministic(h);
-      v.push_back(std::move(h));
-    }
-    return v;
-  }();
-  return tables[size_t(std::find(std::begin(kTypes), std::end(kTypes), t) - std::begin(kTypes))];
-}
+const vm::HelperTable& table_for(ProgType t) { return deterministic_table(t); }
 
 // ---- the maps: fuzz_verifier_maps' set
 struct MapDef {

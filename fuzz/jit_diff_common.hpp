@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include <map>
+
+#include "helpers/helpers.hpp"
 #include "vm/vm.hpp"
 
 namespace xbpf::fuzz {
@@ -57,6 +60,19 @@ inline void make_deterministic(vm::HelperTable& h) {
   if (h.get(8)) h.set(8, fake_cpu, "fake_smp_processor_id");
   if (h.get(181)) h.set(181, budget_loop, "budget_loop");
   if (h.get(164)) h.set(164, budget_for_each, "budget_for_each_map_elem");
+}
+
+// The standard helper table of program type `t`, made deterministic (built
+// once per type).
+inline const vm::HelperTable& deterministic_table(kabi::ProgType t) {
+  static std::map<kabi::ProgType, vm::HelperTable> tables;
+  auto it = tables.find(t);
+  if (it == tables.end()) {
+    vm::HelperTable h = helpers::Registry::standard().table_for(t);
+    make_deterministic(h);
+    it = tables.emplace(t, std::move(h)).first;
+  }
+  return it->second;
 }
 
 // ---- the stack
