@@ -95,7 +95,7 @@ class Lowering {
   // first pass (nullptr: the first pass; run() then fills loop_bytes_).
   Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out,
            const std::vector<uint32_t>* loop_bytes = nullptr)
-      : prog_(prog), a_(a), out_(out), short_jumps_(short_jumps), fit_sizes_(loop_bytes) {
+      : prog_(prog), a_(a), out_(out), fit_sizes_(loop_bytes), short_jumps_(short_jumps) {
     bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
     align_loops_ = opts.align_loops;
     fit_loops_ = opts.align_loops && opts.fit_loops;
