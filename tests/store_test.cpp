@@ -15,6 +15,7 @@
 #include "maps/lock.hpp"
 #include "maps/shm.hpp"
 #include "maps/store.hpp"
+#include "maps/store_impl.hpp"
 
 namespace fs = std::filesystem;
 using namespace xbpf;
@@ -225,10 +226,19 @@ TEST_F(StoreTest, ProgramRecordsRoundTrip) {
   rec.prog_type = 6;
   rec.tag = "0123456789abcdef";
   rec.insns = {0x95, 0xb7, 0x1234567890abcdefULL};
-  rec.map_ids = {3, 4};
+  auto m1 = make_array(4, "m1");
+  auto m2 = make_array(4, "m2");
+  rec.map_ids = {m1->id(), m2->id()};
   rec.load_time_ns = 123456789;
   rec.owner_uid = 1000;
   rec.owner_pid = 42;
+  rec.gpl = true;
+  rec.jited = true;
+  rec.jited_len = 77;
+  rec.verified_insns = 12;
+  rec.expected_attach_type = 3;
+  rec.func_info = {{0, 5}, {2, 9}};
+  rec.line_info = {{0, 1, 20, 7 << 10 | 3}, {2, 1, 40, 9 << 10}};
   auto id = store_->add_program(rec);
   ASSERT_TRUE(id) << id.error().message;
   auto other = Store::open(dir_);
@@ -244,10 +254,94 @@ TEST_F(StoreTest, ProgramRecordsRoundTrip) {
   EXPECT_EQ(back->load_time_ns, rec.load_time_ns);
   EXPECT_EQ(back->owner_uid, 1000U);
   EXPECT_EQ(back->owner_pid, 42U);
+  EXPECT_TRUE(back->gpl);
+  EXPECT_TRUE(back->jited);
+  EXPECT_EQ(back->jited_len, 77U);
+  EXPECT_EQ(back->verified_insns, 12U);
+  EXPECT_EQ(back->expected_attach_type, 3U);
+  ASSERT_EQ(back->func_info.size(), 2U);
+  EXPECT_EQ(back->func_info[1].type_id, 9U);
+  ASSERT_EQ(back->line_info.size(), 2U);
+  EXPECT_EQ(back->line_info[0].line_col, 7U << 10 | 3);
+  EXPECT_EQ(back->line_info[1].line_off, 40U);
   auto ids = (*other)->program_ids();
   ASSERT_TRUE(ids);
   EXPECT_EQ(*ids, std::vector<uint32_t>{*id});
   EXPECT_TRUE(store_->has_program(*id));
+}
+
+// A record of the first format (no extension) still reads, with the new
+// fields zero; a damaged extension is refused.
+TEST_F(StoreTest, ProgramRecordFormats) {
+  ProgramRecord rec{.name = "old", .tag = "00", .insns = {0x95}};
+  std::vector<uint8_t> body = detail::serialize_program(rec);
+  const size_t first_format = body.size() - 8 * 4;  // the extension: marker + 7 words, no infos
+  auto old = detail::parse_program(body.data(), first_format, "rec");
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_EQ(old->name, "old");
+  EXPECT_FALSE(old->gpl);
+  EXPECT_EQ(old->btf_id, 0U);
+  body[first_format] ^= 1;  // the marker
+  auto bad = detail::parse_program(body.data(), body.size(), "rec");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("rec: corrupt program record"), std::string::npos) << bad.error().message;
+  body[first_format] ^= 1;
+  body.push_back(0);  // a stray byte after the infos
+  EXPECT_FALSE(detail::parse_program(body.data(), body.size(), "rec"));
+}
+
+// A program keeps its maps and BTF alive, as the kernel's program holds its
+// used maps: pinned, it outlives its loader; unpinned, everything goes.
+TEST_F(StoreTest, ProgramHoldsItsMapsAndBtf) {
+  const std::vector<uint8_t> raw = {0x9f, 0xeb, 1, 0, 24, 0, 0, 0};
+  auto btf = store_->add_btf(raw);
+  ASSERT_TRUE(btf) << btf.error().message;
+  uint32_t map_id = 0;
+  {
+    MapAttr a;
+    a.type = MapType::Hash;
+    a.key_size = 4;
+    a.value_size = 4;
+    a.max_entries = 8;
+    a.name = "h";
+    a.btf_id = *btf;
+    auto m = store_->create_map(a);
+    ASSERT_TRUE(m) << m.error().message;
+    map_id = (*m)->id();
+    EXPECT_EQ((*m)->info().attr.btf_id, *btf);
+    auto id = store_->add_program(ProgramRecord{.name = "p", .map_ids = {map_id}, .btf_id = *btf});
+    ASSERT_TRUE(id) << id.error().message;
+    ASSERT_TRUE(store_->pin(ObjectKind::Program, *id, "dir/p"));
+    store_.reset();  // the loading process exits
+  }
+  auto s = Store::open(dir_);
+  ASSERT_TRUE(s);
+  store_ = *s;
+  EXPECT_TRUE(store_->open_map(map_id));
+  auto back = store_->btf(*btf);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, raw);
+  auto pins = store_->pins();
+  ASSERT_TRUE(pins);
+  ASSERT_EQ(pins->size(), 1U);
+  EXPECT_EQ((*pins)[0].path, "dir/p");
+  EXPECT_EQ((*pins)[0].kind, ObjectKind::Program);
+  ASSERT_TRUE(store_->unpin("dir/p"));
+  EXPECT_FALSE(store_->open_map(map_id));
+  EXPECT_FALSE(store_->btf(*btf));
+  EXPECT_TRUE(store_->btf_ids()->empty());
+  EXPECT_TRUE(fs::is_empty(dir_ + "/refs"));
+}
+
+// A record naming a map that does not exist is refused and leaves nothing.
+TEST_F(StoreTest, ProgramWithMissingMapIsRefused) {
+  auto id = store_->add_program(ProgramRecord{.name = "p", .map_ids = {999}});
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().errnum, ENOENT);
+  EXPECT_NE(id.error().message.find("map 999 no longer exists"), std::string::npos) << id.error().message;
+  EXPECT_TRUE(store_->program_ids()->empty());
+  EXPECT_TRUE(fs::is_empty(dir_ + "/refs"));
+  EXPECT_FALSE(store_->add_btf({}));
 }
 
 TEST_F(StoreTest, ProgramLivesWhileHeld) {

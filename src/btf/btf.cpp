@@ -59,6 +59,12 @@ std::optional<std::string_view> Btf::string_at(uint32_t offset) const {
   return std::string_view(p, static_cast<const char*>(nul) - p);
 }
 
+std::optional<uint32_t> Btf::string_offset(std::string_view s) const {
+  const auto* b = reinterpret_cast<const char*>(strings_.data());
+  if (s.data() < b || s.data() >= b + strings_.size()) return std::nullopt;
+  return str_base_ + static_cast<uint32_t>(s.data() - b);
+}
+
 // ---- name index ------------------------------------------------------------
 
 void Btf::build_name_index() {

@@ -218,6 +218,9 @@ class Btf {
   // The string at `offset` in the string section (base's if below its size);
   // nullopt if out of range or not NUL-terminated.
   [[nodiscard]] std::optional<std::string_view> string_at(uint32_t offset) const;
+  // The offset string_at() would take for a view into this blob's own string
+  // section (what .BTF.ext records store); nullopt for any other view.
+  [[nodiscard]] std::optional<uint32_t> string_offset(std::string_view s) const;
   // This blob's raw bytes as parsed (copy owned by this object).
   [[nodiscard]] std::span<const uint8_t> raw() const { return data_; }
 

@@ -51,6 +51,7 @@ struct MapAttr {
   uint32_t map_flags = 0;
   uint64_t map_extra = 0;      // bloom filter: number of hash functions (low 4 bits)
   uint32_t inner_map_id = 0;   // map-in-map: store id of the template map
+  uint32_t btf_id = 0;             // store id of the BTF object the type ids refer to; 0 = none
   uint32_t btf_key_type_id = 0;    // informational (pretty printing); 0 = none
   uint32_t btf_value_type_id = 0;
   std::string name;            // up to 15 characters, as BPF_OBJ_NAME_LEN - 1

@@ -37,6 +37,7 @@ void fill_header(ObjHeader& h, ObjectKind kind, uint32_t id, const MapAttr& a, u
   h.btf_key_type_id = a.btf_key_type_id;
   h.btf_value_type_id = a.btf_value_type_id;
   h.spin_lock_off = a.spin_lock_off;
+  h.btf_id = a.btf_id;
   h.map_extra = a.map_extra;
   std::memcpy(h.name, a.name.data(), std::min(a.name.size(), sizeof(h.name) - 1));
   h.checksum = header_checksum(h);
@@ -54,6 +55,7 @@ MapAttr attr_from_header(const ObjHeader& h) {
   a.btf_key_type_id = h.btf_key_type_id;
   a.btf_value_type_id = h.btf_value_type_id;
   a.spin_lock_off = h.spin_lock_off;
+  a.btf_id = h.btf_id;
   a.name.assign(h.name, strnlen(h.name, sizeof(h.name)));
   return a;
 }
@@ -159,24 +161,33 @@ void try_reclaim(const std::string& path) {
 }
 
 void release_refs(const std::string& path) {
-  const size_t at = path.rfind("/maps/");
-  if (at == std::string::npos) return;
-  const std::string dir = path.substr(0, at);
-  const std::string prefix = path.substr(at + 6) + ".";
+  // The holder's name in refs/: map "<id>", program "p<id>" (BTF holds nothing).
+  std::string dir, holder;
+  for (auto [sub, prefix] : {std::pair{"/maps/", ""}, std::pair{"/progs/", "p"}}) {
+    const size_t at = path.rfind(sub);
+    if (at == std::string::npos) continue;
+    dir = path.substr(0, at);
+    holder = prefix + path.substr(at + std::strlen(sub));
+    break;
+  }
+  if (holder.empty()) return;
+  const std::string prefix = holder + ".";
   const std::string refs = dir + "/refs";
   DIR* dp = opendir(refs.c_str());
   if (!dp) return;
-  std::vector<std::string> inner;
+  std::vector<std::string> targets;
   while (dirent* e = readdir(dp)) {
     const std::string n = e->d_name;
     if (n.compare(0, prefix.size(), prefix) != 0) continue;
     unlink((refs + "/" + n).c_str());
-    inner.push_back(n.substr(prefix.size(), n.find('.', prefix.size()) - prefix.size()));
+    targets.push_back(n.substr(prefix.size(), n.find('.', prefix.size()) - prefix.size()));
   }
   closedir(dp);
-  // "p<id>" names a program (prog_array references), a bare id a map.
-  for (const std::string& id : inner) {
-    try_reclaim(id.starts_with('p') ? dir + "/progs/" + id.substr(1) : dir + "/maps/" + id);
+  // "p<id>" names a program, "b<id>" a BTF object, a bare id a map.
+  for (const std::string& t : targets) {
+    if (t.starts_with('p')) try_reclaim(dir + "/progs/" + t.substr(1));
+    else if (t.starts_with('b')) try_reclaim(dir + "/btf/" + t.substr(1));
+    else try_reclaim(dir + "/maps/" + t);
   }
 }
 

@@ -32,7 +32,7 @@ struct ObjHeader {
   uint32_t type, key_size, value_size, max_entries, map_flags, inner_map_id;
   uint32_t btf_key_type_id, btf_value_type_id;
   int32_t spin_lock_off;
-  uint32_t reserved;
+  uint32_t btf_id;  // store id of the map's BTF object, 0 = none
   uint64_t map_extra;
   char name[16];
   uint64_t checksum;  // FNV-1a of every byte above
@@ -83,9 +83,9 @@ class ObjectFile {
 // Removes `path` if nobody holds it and it is not pinned. Safe to race with
 // openers (they see nlink == 0 and report ENOENT).
 void try_reclaim(const std::string& path);
-// After map `path` was removed: drops the references it held on inner maps
-// (<dir>/refs/<outer>.<inner>.<slot> hard links; <inner> is p<id> for a
-// program held by a prog_array) and reclaims those objects.
+// After map or program `path` was removed: drops the references it held
+// (<dir>/refs/<holder>.<target>.<slot> hard links, see store.cpp) and
+// reclaims the objects they kept alive.
 void release_refs(const std::string& path);
 
 // A 64-bit hash of a byte string (keys, stacks, bloom filter values).

@@ -3,9 +3,13 @@
 //   <dir>/meta        id counters (mmapped, atomically incremented; ids never reused)
 //   <dir>/maps/<id>   one file per map: ObjHeader page + storage
 //   <dir>/progs/<id>  one file per program record: ObjHeader page + serialized record
+//   <dir>/btf/<id>    one file per BTF object: ObjHeader page + raw BTF
 //   <dir>/pins/<name> hard links to object files (nlink > 1 = pinned)
 //   <dir>/tmp/<pid>-<id>  objects being created (renamed into place when complete)
-//   <dir>/refs/<outer>.<inner>.<slot>  hard links: a map-in-map keeps its inner maps alive
+//   <dir>/refs/<holder>.<target>.<slot>  hard links to <target>'s file, which
+//                     keep it alive while <holder> lives: a map-in-map its inner
+//                     maps, a prog array its programs, a program its maps and
+//                     BTF, a map its BTF. Names: map "<id>", program "p<id>", BTF "b<id>".
 //
 // Every holder keeps flock(LOCK_SH) on its own fd; whoever drops the last one
 // (or a sweep finding none left) removes the unpinned file.
@@ -39,9 +43,22 @@ struct Meta {
   uint64_t magic;
   std::atomic<uint32_t> next_map_id;
   std::atomic<uint32_t> next_prog_id;
+  std::atomic<uint32_t> next_btf_id;  // 0 in stores made before BTF objects: taken as 1
 };
 
-const char* kind_dir(ObjectKind k) { return k == ObjectKind::Map ? "maps" : "progs"; }
+const char* kind_dir(ObjectKind k) {
+  switch (k) {
+    case ObjectKind::Map: return "maps";
+    case ObjectKind::Program: return "progs";
+    case ObjectKind::Btf: return "btf";
+  }
+  return "?";
+}
+
+// The name of an object in refs/ link names.
+std::string ref_name(ObjectKind k, uint32_t id) {
+  return (k == ObjectKind::Program ? "p" : k == ObjectKind::Btf ? "b" : "") + std::to_string(id);
+}
 
 Expected<void> make_dir(const std::string& p) {
   if (mkdir(p.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -63,6 +80,7 @@ Expected<void> create_meta(const std::string& dir) {
   std::memcpy(page, &magic, 8);
   std::memcpy(page + 8, &one, 4);
   std::memcpy(page + 12, &one, 4);
+  std::memcpy(page + 16, &one, 4);
   const bool ok = write(fd, page, sizeof page) == static_cast<ssize_t>(sizeof page);
   close(fd);
   const int rc = ok ? link(tmp.c_str(), meta.c_str()) : -1;
@@ -111,7 +129,7 @@ Expected<std::shared_ptr<Store>> Store::open(const std::string& dir) {
 }
 
 Expected<void> Store::init() {
-  for (const char* sub : {"maps", "progs", "pins", "tmp", "refs"}) {
+  for (const char* sub : {"maps", "progs", "btf", "pins", "tmp", "refs"}) {
     if (auto r = make_dir(dir_ + "/" + sub); !r) return r;
   }
   if (auto r = create_meta(dir_); !r) return r;
@@ -139,8 +157,9 @@ Store::~Store() {
 
 Expected<uint32_t> Store::next_id(ObjectKind kind) {
   auto* m = static_cast<Meta*>(meta_);
-  auto& ctr = kind == ObjectKind::Map ? m->next_map_id : m->next_prog_id;
-  const uint32_t id = ctr.fetch_add(1, std::memory_order_relaxed);
+  auto& ctr = kind == ObjectKind::Map ? m->next_map_id : kind == ObjectKind::Program ? m->next_prog_id : m->next_btf_id;
+  uint32_t id = ctr.fetch_add(1, std::memory_order_relaxed);
+  if (id == 0) id = ctr.fetch_add(1, std::memory_order_relaxed);  // a counter older stores left at 0
   if (id == 0 || id >= (1U << 31)) return fail_errno(ENOSPC, "store {}: ids exhausted", dir_);
   return id;
 }
@@ -169,6 +188,11 @@ Expected<std::shared_ptr<Map>> Store::create_map(const MapAttr& attr) {
     if (auto r = ops->prepare(*this, file->storage(), attr); !r) return Unexpected(r.error());
   }
   if (auto r = file->publish(object_path(ObjectKind::Map, *id)); !r) return Unexpected(r.error());
+  // The map holds its BTF (if that is gone, the map is reclaimed with `file`).
+  if (attr.btf_id != 0) {
+    if (auto r = add_ref(ref_name(ObjectKind::Map, *id), ObjectKind::Btf, attr.btf_id, "0"); !r)
+      return Unexpected(with_context(r.error(), fmt::format("map '{}'", attr.name)));
+  }
   std::shared_ptr<Map> m = ops->make(detail::MapContext{*id, attr, std::move(*file), weak_from_this()});
   std::lock_guard lk(mu_);
   cache_[*id] = m;
@@ -219,9 +243,23 @@ Expected<std::vector<uint32_t>> Store::list(ObjectKind kind) {
 
 Expected<std::vector<uint32_t>> Store::map_ids() { return list(ObjectKind::Map); }
 Expected<std::vector<uint32_t>> Store::program_ids() { return list(ObjectKind::Program); }
+Expected<std::vector<uint32_t>> Store::btf_ids() { return list(ObjectKind::Btf); }
+
+Expected<void> Store::add_ref(const std::string& holder, ObjectKind kind, uint32_t target, const std::string& slot) {
+  const std::string link_name = fmt::format("{}/refs/{}.{}.{}", dir_, holder, ref_name(kind, target), slot);
+  if (link(object_path(kind, target).c_str(), link_name.c_str()) != 0 && errno != EEXIST) {
+    const int e = errno;
+    if (e == ENOENT) {
+      return fail_errno(ENOENT, "{} {} no longer exists in store {}",
+                        kind == ObjectKind::Map ? "map" : kind == ObjectKind::Btf ? "BTF" : "prog", target, dir_);
+    }
+    return fail_errno(e, "store: cannot link {}: {}", link_name, std::strerror(e));
+  }
+  return {};
+}
 
 void Store::sweep() {
-  for (ObjectKind k : {ObjectKind::Map, ObjectKind::Program}) {
+  for (ObjectKind k : {ObjectKind::Program, ObjectKind::Map, ObjectKind::Btf}) {
     const std::string d = dir_ + "/" + kind_dir(k);
     DIR* dp = opendir(d.c_str());
     if (!dp) continue;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -22,7 +23,21 @@
 
 namespace xbpf::maps {
 
-enum class ObjectKind : uint8_t { Map, Program };
+enum class ObjectKind : uint8_t { Map, Program, Btf };
+
+// A source position of a program instruction (bpf_line_info): offsets into
+// the string section of the program's BTF object.
+struct LineInfoRecord {
+  uint32_t insn_off = 0;
+  uint32_t file_name_off = 0;
+  uint32_t line_off = 0;
+  uint32_t line_col = 0;  // line << 10 | column
+};
+// A function of a program (bpf_func_info): its first instruction and BTF FUNC type.
+struct FuncInfoRecord {
+  uint32_t insn_off = 0;
+  uint32_t type_id = 0;
+};
 
 // A program's record in the store (what `prog list`/`prog show` print and
 // what another process needs to run its own copy).
@@ -36,6 +51,15 @@ struct ProgramRecord {
   uint64_t load_time_ns = 0;    // CLOCK_REALTIME
   uint32_t owner_uid = 0;
   uint32_t owner_pid = 0;
+  // Since the record's first format (absent in older records: zero/empty).
+  uint32_t btf_id = 0;                // the program's BTF object in the store, 0 = none
+  uint32_t expected_attach_type = 0;  // enum bpf_attach_type + 1, 0 = none given
+  bool gpl = false;                   // GPL-compatible license
+  bool jited = false;                 // the loading process compiled it to native code
+  uint32_t jited_len = 0;             // bytes of that native code
+  uint32_t verified_insns = 0;        // instructions the verifier processed
+  std::vector<FuncInfoRecord> func_info;
+  std::vector<LineInfoRecord> line_info;
 };
 
 class Store : public std::enable_shared_from_this<Store> {
@@ -58,9 +82,27 @@ class Store : public std::enable_shared_from_this<Store> {
   [[nodiscard]] Expected<std::vector<uint32_t>> map_ids();
 
   // Programs: registered by the runtime after loading, kept while held/pinned.
+  // A program keeps the maps of rec.map_ids and its BTF object alive, as the
+  // kernel's program holds its used maps (refs/p<prog>.<map>.m hard links);
+  // ENOENT if one of them is gone.
   [[nodiscard]] Expected<uint32_t> add_program(ProgramRecord rec);
   [[nodiscard]] Expected<ProgramRecord> program(uint32_t id);
   [[nodiscard]] Expected<std::vector<uint32_t>> program_ids();
+
+  // BTF objects (BPF_BTF_LOAD): raw BTF of a loaded object, named by maps
+  // (MapAttr::btf_id) and programs (ProgramRecord::btf_id), which keep it
+  // alive. The creator holds it until hold_btf() or the store is closed.
+  // EINVAL for an empty or oversized blob (the caller parses it).
+  [[nodiscard]] Expected<uint32_t> add_btf(std::span<const uint8_t> raw);
+  [[nodiscard]] Expected<std::vector<uint8_t>> btf(uint32_t id);
+  [[nodiscard]] Expected<std::vector<uint32_t>> btf_ids();
+  // Every pin: (name, kind, id), names sorted (bpftool's `-f`).
+  struct PinEntry {
+    std::string path;
+    ObjectKind kind;
+    uint32_t id;
+  };
+  [[nodiscard]] Expected<std::vector<PinEntry>> pins();
 
   // BPF_OBJ_PIN / BPF_OBJ_GET. `path` is relative to the store's pin directory
   // ("a/b" allowed, no ".." ). EEXIST if the name is taken, ENOENT if missing.
@@ -95,8 +137,13 @@ class Store : public std::enable_shared_from_this<Store> {
   void* meta_ = nullptr;  // mmapped id counters shared by every process
   std::mutex mu_;
   std::unordered_map<uint32_t, std::weak_ptr<Map>> cache_;
-  // Programs added by this process and not yet held through hold_program().
-  std::unordered_map<uint32_t, std::shared_ptr<Hold>> pending_;
+  // Programs and BTF objects added by this process and not yet held through
+  // hold_program() (keyed by object path).
+  std::unordered_map<std::string, std::shared_ptr<Hold>> pending_;
+  // Links `refs/<holder>.<target>.<slot>` to the object file of `target`;
+  // ENOENT if it no longer exists.
+  [[nodiscard]] Expected<void> add_ref(const std::string& holder, ObjectKind kind, uint32_t target,
+                                       const std::string& slot);
 };
 
 }  // namespace xbpf::maps

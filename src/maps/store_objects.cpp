@@ -1,6 +1,8 @@
 // Store: reading object files back (with validation), program records, pins.
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +18,8 @@ namespace detail {
 namespace {
 
 constexpr uint64_t kMaxProgramBytes = uint64_t{64} << 20;
+constexpr uint64_t kMaxBtfBytes = uint64_t{256} << 20;
+constexpr uint32_t kRecordExt1 = 0x31545845;  // "EXT1"
 
 Expected<void> corrupt(const ObjectFile& f, const char* why) {
   return fail_errno(EINVAL, "{}: corrupt store object ({})", f.path(), why);
@@ -112,6 +116,17 @@ std::vector<uint8_t> serialize_program(const ProgramRecord& r) {
   out.insert(out.end(), r.tag.begin(), r.tag.end());
   for (uint64_t i : r.insns) put(out, i);
   for (uint32_t m : r.map_ids) put(out, m);
+  // Extension 1 (records before it end here).
+  put(out, kRecordExt1);
+  put(out, r.btf_id);
+  put(out, r.expected_attach_type);
+  put(out, static_cast<uint32_t>(r.gpl) | static_cast<uint32_t>(r.jited) << 1);
+  put(out, r.jited_len);
+  put(out, r.verified_insns);
+  put(out, static_cast<uint32_t>(r.func_info.size()));
+  put(out, static_cast<uint32_t>(r.line_info.size()));
+  for (const FuncInfoRecord& f : r.func_info) put(out, f);
+  for (const LineInfoRecord& l : r.line_info) put(out, l);
   return out;
 }
 
@@ -128,7 +143,7 @@ Expected<ProgramRecord> parse_program(const uint8_t* p, size_t n, const std::str
   const auto n_maps = rd.get<uint32_t>();
   // Check the claimed sizes against what is there before allocating.
   const uint64_t need = uint64_t{name_len} + tag_len + uint64_t{n_insns} * 8 + uint64_t{n_maps} * 4;
-  if (!rd.ok || need != n - rd.off) return fail_errno(EINVAL, "{}: corrupt program record", path);
+  if (!rd.ok || need > n - rd.off) return fail_errno(EINVAL, "{}: corrupt program record", path);
   r.name.resize(name_len);
   rd.bytes(r.name.data(), name_len);
   r.tag.resize(tag_len);
@@ -137,6 +152,23 @@ Expected<ProgramRecord> parse_program(const uint8_t* p, size_t n, const std::str
   rd.bytes(r.insns.data(), uint64_t{n_insns} * 8);
   r.map_ids.resize(n_maps);
   rd.bytes(r.map_ids.data(), uint64_t{n_maps} * 4);
+  if (rd.off == n) return r;  // a record of the first format
+  if (rd.get<uint32_t>() != kRecordExt1) return fail_errno(EINVAL, "{}: corrupt program record (extension)", path);
+  r.btf_id = rd.get<uint32_t>();
+  r.expected_attach_type = rd.get<uint32_t>();
+  const auto flags = rd.get<uint32_t>();
+  r.gpl = flags & 1;
+  r.jited = flags & 2;
+  r.jited_len = rd.get<uint32_t>();
+  r.verified_insns = rd.get<uint32_t>();
+  const auto n_func = rd.get<uint32_t>();
+  const auto n_line = rd.get<uint32_t>();
+  const uint64_t rest = uint64_t{n_func} * sizeof(FuncInfoRecord) + uint64_t{n_line} * sizeof(LineInfoRecord);
+  if (!rd.ok || rest != n - rd.off) return fail_errno(EINVAL, "{}: corrupt program record (extension)", path);
+  r.func_info.resize(n_func);
+  rd.bytes(r.func_info.data(), uint64_t{n_func} * sizeof(FuncInfoRecord));
+  r.line_info.resize(n_line);
+  rd.bytes(r.line_info.data(), uint64_t{n_line} * sizeof(LineInfoRecord));
   return r;
 }
 
@@ -158,10 +190,50 @@ Expected<uint32_t> Store::add_program(ProgramRecord rec) {
   detail::fill_header(*file->header(), ObjectKind::Program, *id, tag, body.size());
   std::memcpy(file->storage(), body.data(), body.size());
   if (auto r = file->publish(object_path(ObjectKind::Program, *id)); !r) return Unexpected(r.error());
+  // The program's references; should one fail, `file` reclaims the record and
+  // the references made so far.
+  const std::string holder = "p" + std::to_string(*id);
+  for (uint32_t m : rec.map_ids) {
+    if (auto r = add_ref(holder, ObjectKind::Map, m, "m"); !r)
+      return Unexpected(with_context(r.error(), fmt::format("prog '{}'", rec.name)));
+  }
+  if (rec.btf_id != 0) {
+    if (auto r = add_ref(holder, ObjectKind::Btf, rec.btf_id, "0"); !r)
+      return Unexpected(with_context(r.error(), fmt::format("prog '{}'", rec.name)));
+  }
   std::lock_guard lk(mu_);
   // Keeps the record alive until the runtime takes its own hold.
-  pending_[*id] = std::make_shared<Hold>(std::move(*file));
+  pending_[object_path(ObjectKind::Program, *id)] = std::make_shared<Hold>(std::move(*file));
   return *id;
+}
+
+Expected<uint32_t> Store::add_btf(std::span<const uint8_t> raw) {
+  if (raw.empty() || raw.size() > detail::kMaxBtfBytes)
+    return fail_errno(raw.empty() ? EINVAL : E2BIG, "BTF: {} bytes: {}", raw.size(), raw.empty() ? "empty" : "too large");
+  auto id = next_id(ObjectKind::Btf);
+  if (!id) return id;
+  auto file = ObjectFile::create(tmp_path(*id), detail::kHeaderSize + raw.size());
+  if (!file) return Unexpected(with_context(file.error(), "BTF"));
+  if (auto r = file->map(0, 0); !r) return Unexpected(r.error());
+  detail::fill_header(*file->header(), ObjectKind::Btf, *id, MapAttr{}, raw.size());
+  std::memcpy(file->storage(), raw.data(), raw.size());
+  if (auto r = file->publish(object_path(ObjectKind::Btf, *id)); !r) return Unexpected(r.error());
+  std::lock_guard lk(mu_);
+  // Alive until a map or program refers to it, or this store closes.
+  pending_[object_path(ObjectKind::Btf, *id)] = std::make_shared<Hold>(std::move(*file));
+  return *id;
+}
+
+Expected<std::vector<uint8_t>> Store::btf(uint32_t id) {
+  auto file = ObjectFile::open(object_path(ObjectKind::Btf, id));
+  if (!file) return fail_errno(ENOENT, "BTF {}: no such BTF object in store {}", id, dir_);
+  auto h = detail::read_header(*file, ObjectKind::Btf, id);
+  if (!h) return Unexpected(h.error());
+  if (h->storage_size > detail::kMaxBtfBytes) return fail_errno(EINVAL, "{}: corrupt BTF object", file->path());
+  std::vector<uint8_t> raw(h->storage_size);
+  if (pread(file->fd(), raw.data(), raw.size(), detail::kHeaderSize) != static_cast<ssize_t>(raw.size()))
+    return fail_errno(EIO, "{}: cannot read BTF object", file->path());
+  return raw;
 }
 
 Expected<ProgramRecord> Store::program(uint32_t id) {
@@ -190,7 +262,7 @@ Expected<std::shared_ptr<Store::Hold>> Store::hold_program(uint32_t id) {
   if (auto h = detail::read_header(*file, ObjectKind::Program, id); !h) return Unexpected(h.error());
   auto hold = std::make_shared<Hold>(std::move(*file));
   std::lock_guard lk(mu_);
-  pending_.erase(id);
+  pending_.erase(object_path(ObjectKind::Program, id));
   return hold;
 }
 
@@ -238,10 +310,40 @@ Expected<std::pair<ObjectKind, uint32_t>> Store::pinned(const std::string& path)
   const auto n = pread(fd, &h, offsetof(detail::ObjHeader, frozen), 0);
   close(fd);
   if (n != static_cast<ssize_t>(offsetof(detail::ObjHeader, frozen)) || h.magic != detail::kObjMagic ||
-      h.checksum != detail::header_checksum(h) || h.kind > static_cast<uint32_t>(ObjectKind::Program)) {
+      h.checksum != detail::header_checksum(h) || h.kind > static_cast<uint32_t>(ObjectKind::Btf)) {
     return fail_errno(EINVAL, "pin '{}': not a valid store object", path);
   }
   return std::pair{static_cast<ObjectKind>(h.kind), h.id};
+}
+
+Expected<std::vector<Store::PinEntry>> Store::pins() {
+  std::vector<PinEntry> out;
+  std::vector<std::string> todo{""};
+  while (!todo.empty()) {
+    const std::string rel = todo.back();
+    todo.pop_back();
+    const std::string d = dir_ + "/pins" + (rel.empty() ? "" : "/" + rel);
+    DIR* dp = opendir(d.c_str());
+    if (!dp) {
+      if (rel.empty()) return fail_errno(errno, "store: {}: {}", d, std::strerror(errno));
+      continue;  // removed meanwhile
+    }
+    while (dirent* e = readdir(dp)) {
+      const std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      const std::string path = rel.empty() ? n : rel + "/" + n;
+      struct stat st{};
+      if (lstat((d + "/" + n).c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        todo.push_back(path);
+      } else if (auto what = pinned(path)) {
+        out.push_back({path, what->first, what->second});
+      }
+    }
+    closedir(dp);
+  }
+  std::sort(out.begin(), out.end(), [](const PinEntry& a, const PinEntry& b) { return a.path < b.path; });
+  return out;
 }
 
 Expected<void> Store::unpin(const std::string& path) {
