@@ -13,5 +13,6 @@ void add_object_command(CLI::App& app, int& exit_code);        // object show
 void add_map_command(CLI::App& app, int& exit_code);           // map create/show/dump/update/...
 void add_prog_command(CLI::App& app, int& exit_code);          // prog run, prog tracelog
 void add_verify_command(CLI::App& app, int& exit_code);        // verify
+void add_help_commands(CLI::App& app, int& exit_code);         // help, __complete (hidden)
 
 }  // namespace xbpf::cli
