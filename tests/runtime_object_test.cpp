@@ -10,6 +10,7 @@
 #include "helpers/trace_log.hpp"
 #include "runtime/object.hpp"
 #include "maps/ringbuf.hpp"
+#include "runtime/dump.hpp"
 #include "runtime/test_run.hpp"
 #include "jit/jit.hpp"
 #include "runtime_fixture.hpp"
@@ -348,3 +349,100 @@ TEST_P(RuntimeTest, SkbPrograms) {
 INSTANTIATE_TEST_SUITE_P(Engines, RuntimeTest, testing_support::all_execs(), testing_support::ExecParamName());
 INSTANTIATE_TEST_SUITE_P(Engines, RuntimeVerifiedTest, testing_support::verified_execs(),
                          testing_support::ExecParamName());
+
+// A program another process loaded and pinned runs from its store record
+// (bpftool's `prog run pinned P`): maps by id, BTF func/line info, prog-array
+// targets, global data; re-verified, and dumped the same as the original.
+TEST_P(RuntimeTest, StoredProgramsRunInAnotherObject) {
+  uint32_t entry_id = 0;
+  std::string xlated_before;
+  {
+    auto o = load("rt_tail");
+    ASSERT_TRUE(o);
+    runtime::Program* entry = o->program("tail_entry");
+    ASSERT_NE(entry, nullptr);
+    entry_id = entry->id();
+    auto rec = tmp_.store()->program(entry_id);
+    ASSERT_TRUE(rec);
+    EXPECT_TRUE(rec->gpl);
+    EXPECT_NE(rec->btf_id, 0U);
+    EXPECT_FALSE(rec->func_info.empty());
+    EXPECT_FALSE(rec->line_info.empty());
+    EXPECT_EQ(rec->jited, GetParam() == Exec::Jit);
+    EXPECT_EQ(rec->verified_insns != 0, GetParam() != Exec::Checked);
+    ASSERT_TRUE(tmp_.store()->pin(maps::ObjectKind::Program, entry_id, "demo/entry"));
+    // As in the kernel, a prog array no one but programs refers to is
+    // emptied; pinning it keeps the tail calls.
+    ASSERT_TRUE(tmp_.store()->pin(maps::ObjectKind::Map, o->map("jumps")->id(), "demo/jumps"));
+    auto x = runtime::dump_xlated(*entry, {.linum = true});
+    ASSERT_TRUE(x);
+    xlated_before = *x;
+  }  // the loading "process" is gone; the pin keeps the program, its maps and BTF
+  auto opened = runtime::Object::open_program(tmp_.store(), entry_id, testing_support::load_options(GetParam()));
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto o = std::move(*opened);
+  ASSERT_EQ(o->programs().size(), 1U);
+  const runtime::Program& entry = *o->programs()[0];
+  EXPECT_EQ(entry.id(), entry_id);
+  EXPECT_EQ(entry.engine(), GetParam() == Exec::Jit ? runtime::Engine::Jit : runtime::Engine::Interpreter);
+  auto x = runtime::dump_xlated(entry, {.linum = true});
+  ASSERT_TRUE(x) << x.error().message;
+  EXPECT_EQ(*x, xlated_before);
+  runtime::TestRun tr;
+  auto tcp80 = packet(6, 80), udp = packet(17, 9);
+  tr.data_in = tcp80;
+  auto r = runtime::test_run(entry, tr);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->retval, 2U);  // through the tail call to tail_tcp
+  tr.data_in = udp;
+  r = runtime::test_run(entry, tr);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->retval, 3U);
+  // .bss belongs to the tail-call targets, opened with the entry.
+  std::shared_ptr<maps::Map> bss;
+  const auto ids = tmp_.store()->map_ids();
+  ASSERT_TRUE(ids);
+  for (uint32_t id : *ids)
+    if (auto m = tmp_.store()->open_map(id); m && (*m)->name().ends_with(".bss")) bss = *m;
+  ASSERT_TRUE(bss);
+  uint64_t b[3];
+  ASSERT_TRUE(bss->lookup(&(const uint32_t&)0U, b, 0));
+  EXPECT_EQ(b[0], 1U);  // seen_tcp: counted in the map the first object created
+  EXPECT_EQ(b[1], 1U);
+  // Released: unpinning removes the program, its maps and its BTF.
+  o.reset();
+  bss.reset();
+  ASSERT_TRUE(tmp_.store()->unpin("demo/jumps"));
+  // The array's last user reference went: it is emptied, so a program now
+  // opened from the record falls through its tail calls (XDP_DROP).
+  {
+    auto again = runtime::Object::open_program(tmp_.store(), entry_id, testing_support::load_options(GetParam()));
+    ASSERT_TRUE(again) << again.error().message;
+    r = runtime::test_run(*(*again)->programs()[0], tr);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->retval, 1U);
+  }
+  ASSERT_TRUE(tmp_.store()->unpin("demo/entry"));
+  EXPECT_TRUE(tmp_.store()->program_ids()->empty());
+  EXPECT_TRUE(tmp_.store()->map_ids()->empty());
+  EXPECT_TRUE(tmp_.store()->btf_ids()->empty());
+}
+
+// A record whose instructions were changed in the store is verified again
+// and refused; a missing program is ENOENT.
+TEST(RuntimeStoredProgram, TamperedRecordIsVerifiedAgain) {
+  testing_support::TempStore tmp("rt-stored");
+  maps::ProgramRecord rec;
+  rec.name = "bad";
+  rec.prog_type = uint32_t(kabi::ProgType::Xdp);
+  rec.insns = {0x0000000000000095ULL};  // exit without setting r0
+  auto id = tmp.store()->add_program(rec);
+  ASSERT_TRUE(id);
+  auto o = runtime::Object::open_program(tmp.store(), *id);
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("rejected by the verifier"), std::string::npos) << o.error().message;
+  EXPECT_NE(o.error().message.find("R0 !read_ok"), std::string::npos) << o.error().message;
+  auto none = runtime::Object::open_program(tmp.store(), 4242);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().errnum, ENOENT);
+}

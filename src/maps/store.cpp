@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -258,7 +259,50 @@ Expected<void> Store::add_ref(const std::string& holder, ObjectKind kind, uint32
   return {};
 }
 
+// The kernel clears a prog array when its last user reference (fd or pin)
+// goes (bpf_fd_array_map_clear on usercnt == 0); references from programs do
+// not count. That breaks the cycle of a program that tail-calls through the
+// array that holds it. Here: a prog array no process holds (no LOCK_SH) and
+// no pin names (every link but its own file is a refs/ link) is emptied
+// through the map's own delete, which drops its program references.
+void Store::clear_unreferenced_prog_arrays() {
+  std::unordered_map<uint32_t, uint32_t> refs_to;  // map id -> refs/ links to it
+  if (DIR* dp = opendir((dir_ + "/refs").c_str())) {
+    while (dirent* e = readdir(dp)) {
+      const std::string n = e->d_name;
+      const size_t a = n.find('.'), b = a == std::string::npos ? a : n.find('.', a + 1);
+      uint32_t id;
+      if (b != std::string::npos && parse_id(n.substr(a + 1, b - a - 1).c_str(), &id)) ++refs_to[id];
+    }
+    closedir(dp);
+  }
+  std::vector<uint32_t> orphans;
+  const std::string d = dir_ + "/maps";
+  DIR* dp = opendir(d.c_str());
+  if (!dp) return;
+  while (dirent* e = readdir(dp)) {
+    uint32_t id;
+    if (!parse_id(e->d_name, &id)) continue;
+    const int fd = ::open((d + "/" + e->d_name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    detail::ObjHeader h;
+    struct stat st{};
+    if (pread(fd, &h, offsetof(detail::ObjHeader, frozen), 0) == static_cast<ssize_t>(offsetof(detail::ObjHeader, frozen)) &&
+        h.magic == detail::kObjMagic && h.type == static_cast<uint32_t>(MapType::ProgArray) &&
+        flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 && refs_to[id] > 0 && st.st_nlink == 1 + refs_to[id])
+      orphans.push_back(id);
+    close(fd);
+  }
+  closedir(dp);
+  for (uint32_t id : orphans) {
+    auto m = open_map(id);
+    if (!m) continue;
+    for (uint32_t slot = 0; slot < (*m)->max_entries(); ++slot) (void)(*m)->remove(&slot);
+  }
+}
+
 void Store::sweep() {
+  clear_unreferenced_prog_arrays();
   for (ObjectKind k : {ObjectKind::Program, ObjectKind::Map, ObjectKind::Btf}) {
     const std::string d = dir_ + "/" + kind_dir(k);
     DIR* dp = opendir(d.c_str());

@@ -114,6 +114,7 @@ class Store : public std::enable_shared_from_this<Store> {
   // of the returned handle or when the process exits).
   class Hold;
   [[nodiscard]] Expected<std::shared_ptr<Hold>> hold_program(uint32_t id);
+  [[nodiscard]] Expected<std::shared_ptr<Hold>> hold_btf(uint32_t id);
 
   ~Store();
   // The map `id` through this process's cache: one mapping per map per
@@ -124,11 +125,14 @@ class Store : public std::enable_shared_from_this<Store> {
   // Removes orphans: unpinned objects nobody holds (their holders were killed)
   // and half-created files of dead processes. map_ids()/program_ids() call it.
   void sweep();
+  // Empties prog arrays only programs refer to (see store.cpp). Part of sweep().
+  void clear_unreferenced_prog_arrays();
 
  private:
   explicit Store(std::string dir) : dir_(std::move(dir)) {}
   [[nodiscard]] Expected<void> init();
   [[nodiscard]] Expected<uint32_t> next_id(ObjectKind kind);
+  [[nodiscard]] Expected<std::shared_ptr<Hold>> hold(ObjectKind kind, uint32_t id);
   [[nodiscard]] std::string object_path(ObjectKind kind, uint32_t id) const;
   [[nodiscard]] std::string tmp_path(uint32_t id) const;
   [[nodiscard]] Expected<std::vector<uint32_t>> list(ObjectKind kind);

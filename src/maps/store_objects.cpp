@@ -256,15 +256,22 @@ bool Store::has_program(uint32_t id) {
   return stat(object_path(ObjectKind::Program, id).c_str(), &st) == 0;
 }
 
-Expected<std::shared_ptr<Store::Hold>> Store::hold_program(uint32_t id) {
-  auto file = ObjectFile::open(object_path(ObjectKind::Program, id));
-  if (!file) return fail_errno(ENOENT, "prog {}: no such program in store {}", id, dir_);
-  if (auto h = detail::read_header(*file, ObjectKind::Program, id); !h) return Unexpected(h.error());
+Expected<std::shared_ptr<Store::Hold>> Store::hold(ObjectKind kind, uint32_t id) {
+  const std::string path = object_path(kind, id);
+  auto file = ObjectFile::open(path);
+  if (!file) {
+    return fail_errno(ENOENT, "{} {}: no such {} in store {}", kind == ObjectKind::Btf ? "BTF" : "prog", id,
+                      kind == ObjectKind::Btf ? "BTF object" : "program", dir_);
+  }
+  if (auto h = detail::read_header(*file, kind, id); !h) return Unexpected(h.error());
   auto hold = std::make_shared<Hold>(std::move(*file));
   std::lock_guard lk(mu_);
-  pending_.erase(object_path(ObjectKind::Program, id));
+  pending_.erase(path);
   return hold;
 }
+
+Expected<std::shared_ptr<Store::Hold>> Store::hold_program(uint32_t id) { return hold(ObjectKind::Program, id); }
+Expected<std::shared_ptr<Store::Hold>> Store::hold_btf(uint32_t id) { return hold(ObjectKind::Btf, id); }
 
 namespace {
 
@@ -351,6 +358,7 @@ Expected<void> Store::unpin(const std::string& path) {
   if (!what) return Unexpected(what.error());
   if (unlink((dir_ + "/pins/" + path).c_str()) != 0) return fail_errno(errno, "pin '{}': {}", path, std::strerror(errno));
   detail::try_reclaim(object_path(what->first, what->second));
+  clear_unreferenced_prog_arrays();  // the pin may have been a prog array's last user reference
   return {};
 }
 

@@ -130,10 +130,184 @@ Expected<std::unique_ptr<Object>> Object::load(loader::ObjectSpec spec, std::sha
   auto scope = scope_of(o->store_->dir());
   if (!scope) return xbpf::unexpected(with_context(scope.error(), o->spec_.name));
   o->scope_ = *scope;
-  for (auto step : {&Object::create_maps, &Object::load_programs, &Object::init_slots}) {
+  for (auto step : {&Object::store_btf, &Object::create_maps, &Object::load_programs, &Object::init_slots}) {
     if (auto r = (o.get()->*step)(); !r) return xbpf::unexpected(with_context(r.error(), o->spec_.name));
   }
   return o;
+}
+
+// The object's BTF becomes a store object that its maps and programs name
+// (BPF_BTF_LOAD before the maps, as libbpf does).
+Expected<void> Object::store_btf() {
+  if (!spec_.btf) return {};
+  auto id = store_->add_btf(spec_.btf->raw());
+  if (!id) return xbpf::unexpected(with_context(id.error(), "BTF"));
+  btf_id_ = *id;
+  auto hold = store_->hold_btf(*id);
+  if (!hold) return xbpf::unexpected(hold.error());
+  btf_hold_ = std::move(*hold);
+  return {};
+}
+
+void Object::add_map_regions(maps::Map& map) {
+  map_refs_.push_back({&map, map.prog_read_only()});
+  // Global data and other arrays are reachable through direct value access.
+  if (maps::ArrayLayout l = map.array_layout(); l.base)
+    regions_.push_back({reinterpret_cast<uint64_t>(l.base), uint64_t(l.stride) * l.max_entries, !map.prog_read_only()});
+}
+
+Expected<std::unique_ptr<Object>> Object::open_program(std::shared_ptr<maps::Store> store, uint32_t id,
+                                                       const LoadOptions& opts) {
+  if (!store) return fail(Errc::invalid_argument, "prog {}: no store", id);
+  auto rec = store->program(id);
+  if (!rec) return xbpf::unexpected(rec.error());
+  // Hold the record first: it must not go while its maps are opened.
+  auto hold = store->hold_program(id);
+  if (!hold) return xbpf::unexpected(hold.error());
+  std::unique_ptr<Object> o(new Object());
+  o->spec_.path = fmt::format("prog {}", id);
+  o->spec_.name = fmt::format("prog {} ('{}')", id, rec->name);
+  o->store_ = std::move(store);
+  o->opts_ = opts;
+  if (!o->opts_.helpers) o->opts_.helpers = &helpers::Registry::standard();
+  if (opts.engine == Engine::Jit && opts.mode == vm::Mode::Checked)
+    return fail(Errc::invalid_argument, "{}: the JIT runs verified programs only", o->spec_.name);
+  auto scope = scope_of(o->store_->dir());
+  if (!scope) return xbpf::unexpected(with_context(scope.error(), o->spec_.name));
+  o->scope_ = *scope;
+  o->adopted_id_ = id;
+  if (auto r = o->adopt_record(*rec); !r) return xbpf::unexpected(with_context(r.error(), o->spec_.name));
+  if (auto r = o->load_programs(); !r) return xbpf::unexpected(with_context(r.error(), o->spec_.name));
+  if (auto r = o->open_tail_targets(); !r) return xbpf::unexpected(with_context(r.error(), o->spec_.name));
+  return o;
+}
+
+// Tail calls reach programs loaded in this process (find_loaded): the
+// programs the prog arrays hold now are opened too, transitively. A slot set
+// later by another process to a program not open here falls through, as an
+// empty slot.
+Expected<void> Object::open_tail_targets() {
+  for (const auto& m : maps_) {
+    if (m->type() != kabi::MapType::ProgArray) continue;
+    for (uint32_t slot = 0; slot < m->max_entries(); ++slot) {
+      uint32_t pid = 0;
+      if (!m->lookup(&slot, &pid, 0) || pid == 0) continue;
+      if (find_in_scope(scope_, pid)) continue;
+      auto t = open_program(store_, pid, opts_);
+      if (!t) {
+        if (t.error().errnum == ENOENT) continue;  // removed meanwhile: an empty slot
+        return xbpf::unexpected(with_context(t.error(), fmt::format("map '{}' slot {}", m->name(), slot)));
+      }
+      // Checked mode: the state a run starts with is the entry object's;
+      // what the targets may touch must be granted there too.
+      regions_.insert(regions_.end(), (*t)->regions_.begin(), (*t)->regions_.end());
+      map_refs_.insert(map_refs_.end(), (*t)->map_refs_.begin(), (*t)->map_refs_.end());
+      tail_targets_.push_back(std::move(*t));
+    }
+  }
+  return {};
+}
+
+// The inverse of relocate() and register_program(): an ObjectSpec with the
+// record's program and maps, map references back in the loader's map_idx form.
+Expected<void> Object::adopt_record(const maps::ProgramRecord& rec) {
+  if (rec.btf_id) {
+    auto raw = store_->btf(rec.btf_id);
+    if (!raw) return xbpf::unexpected(raw.error());
+    auto b = btf::Btf::parse(*raw, fmt::format("BTF {}", rec.btf_id));
+    if (!b) return xbpf::unexpected(b.error());
+    spec_.btf = std::make_shared<const btf::Btf>(std::move(*b));
+    btf_id_ = rec.btf_id;
+  }
+  auto add_map = [&](uint32_t mid) -> Expected<size_t> {
+    for (size_t i = 0; i < maps_.size(); ++i)
+      if (maps_[i]->id() == mid) return i;
+    auto m = store_->open_map(mid);
+    if (!m) return xbpf::unexpected(m.error());
+    const maps::MapInfo info = (*m)->info();
+    loader::MapSpec ms;
+    ms.name = info.attr.name;
+    ms.type = info.attr.type;
+    ms.key_size = info.attr.key_size;
+    ms.value_size = info.attr.value_size;
+    ms.max_entries = info.attr.max_entries;
+    ms.flags = info.attr.map_flags;
+    ms.map_extra = info.attr.map_extra;
+    if (info.attr.btf_id == rec.btf_id) {
+      ms.btf_key_type_id = info.attr.btf_key_type_id;
+      ms.btf_value_type_id = info.attr.btf_value_type_id;
+    }
+    // A frozen read-only one-entry array is constant data the verifier may
+    // read (.rodata), as when the object was first loaded.
+    const maps::ArrayLayout l = (*m)->array_layout();
+    if (info.frozen && (info.attr.map_flags & maps::kFRdonlyProg) && l.base && info.attr.max_entries == 1) {
+      ms.origin = MapOrigin::Data;
+      ms.section = ".rodata";
+      ms.data.assign(l.base, l.base + info.attr.value_size);
+    }
+    add_map_regions(**m);
+    maps_.push_back(std::move(*m));
+    spec_.maps.push_back(std::move(ms));
+    return maps_.size() - 1;
+  };
+  for (uint32_t mid : rec.map_ids) {
+    auto i = add_map(mid);
+    if (!i) return xbpf::unexpected(i.error());
+    // Map-in-map: the verifier needs the inner template's shape.
+    if (const uint32_t inner = maps_[*i]->info().attr.inner_map_id) {
+      auto t = add_map(inner);
+      if (!t) return xbpf::unexpected(t.error());
+      spec_.maps[*i].inner_map = uint32_t(*t);
+    }
+  }
+  loader::ProgramSpec ps;
+  ps.name = rec.name;
+  ps.section = "store";
+  ps.type = ProgType(rec.prog_type);
+  if (rec.expected_attach_type) ps.attach_type = loader::AttachType(rec.expected_attach_type - 1);
+  ps.license = rec.gpl ? "GPL" : "";
+  ps.btf = spec_.btf;
+  ps.insns.resize(rec.insns.size());
+  std::memcpy(ps.insns.data(), rec.insns.data(), rec.insns.size() * sizeof(isa::RawInsn));
+  for (uint32_t pc = 0; pc + 1 < ps.insns.size(); ++pc) {
+    isa::RawInsn& insn = ps.insns[pc];
+    if (insn.code != 0x18) continue;
+    if (insn.src == loader::kPseudoMapFd || insn.src == loader::kPseudoMapValue) {
+      const uint32_t mid = uint32_t(insn.imm);
+      size_t idx = 0;
+      while (idx < maps_.size() && maps_[idx]->id() != mid) ++idx;
+      if (idx == maps_.size() || std::find(rec.map_ids.begin(), rec.map_ids.end(), mid) == rec.map_ids.end())
+        return fail(Errc::invalid_program, "insn {}: map {} is not one of the program's maps", pc, mid);
+      const bool value = insn.src == loader::kPseudoMapValue;
+      ps.relocations.push_back({value ? loader::RelocKind::MapValue : loader::RelocKind::Map, pc, uint32_t(idx),
+                                value ? uint32_t(ps.insns[pc + 1].imm) : 0, maps_[idx]->name()});
+      insn.src = value ? loader::kPseudoMapIdxValue : loader::kPseudoMapIdx;
+      insn.imm = int32_t(idx);
+      if (!value) ps.insns[pc + 1].imm = 0;
+    }
+    ++pc;  // the second slot
+  }
+  if (spec_.btf) {
+    for (const maps::FuncInfoRecord& f : rec.func_info) ps.func_info.push_back({f.insn_off, f.type_id});
+    for (const maps::LineInfoRecord& l : rec.line_info) {
+      ps.line_info.push_back({l.insn_off, spec_.btf->string_at(l.file_name_off).value_or(""),
+                              spec_.btf->string_at(l.line_off).value_or(""), l.line_col >> 10, l.line_col & 0x3ff});
+    }
+  }
+  // Function spans for dumps: from func_info (names of the BTF FUNCs), else one.
+  for (size_t k = 0; k < ps.func_info.size(); ++k) {
+    const uint32_t start = ps.func_info[k].insn_idx;
+    const uint32_t end = k + 1 < ps.func_info.size() ? ps.func_info[k + 1].insn_idx : uint32_t(ps.insns.size());
+    if (start >= end || end > ps.insns.size()) return fail(Errc::invalid_program, "func_info {}: bad span", k);
+    ps.functions.push_back({std::string(spec_.btf->name_of(ps.func_info[k].type_id)), start, end - start});
+  }
+  if (ps.functions.empty() || ps.functions[0].start != 0) {
+    ps.functions.clear();
+    ps.functions.push_back({rec.name, 0, uint32_t(ps.insns.size())});
+  }
+  spec_.license = ps.license;
+  spec_.programs.push_back(std::move(ps));
+  return {};
 }
 
 Expected<void> Object::create_maps() {
@@ -144,6 +318,7 @@ Expected<void> Object::create_maps() {
       const loader::MapSpec& m = spec_.maps[i];
       if ((m.origin == MapOrigin::InnerTemplate) != (pass == 0)) continue;
       maps::MapAttr a = attr_of(m);
+      if (btf_id_ && (a.btf_key_type_id || a.btf_value_type_id)) a.btf_id = btf_id_;
       if (m.inner_map) {
         if (*m.inner_map >= maps_.size() || !maps_[*m.inner_map])
           return fail(Errc::invalid_program, "map '{}': inner map template missing", m.name);
@@ -153,7 +328,6 @@ Expected<void> Object::create_maps() {
       if (!created) return xbpf::unexpected(with_context(created.error(), fmt::format("map '{}'", m.name)));
       maps_[i] = std::move(*created);
       maps::Map& map = *maps_[i];
-      map_refs_.push_back({&map, map.prog_read_only()});
       if (!m.data.empty()) {
         const uint32_t zero = 0;
         if (auto r = map.update(&zero, m.data.data(), maps::kAny); !r)
@@ -162,10 +336,7 @@ Expected<void> Object::create_maps() {
       if (m.origin == MapOrigin::Data && m.section.starts_with(".rodata")) {
         if (auto r = map.freeze(); !r) return xbpf::unexpected(r.error());
       }
-      // Global data and other arrays are reachable through direct value access.
-      if (maps::ArrayLayout l = map.array_layout(); l.base)
-        regions_.push_back({reinterpret_cast<uint64_t>(l.base), uint64_t(l.stride) * l.max_entries,
-                            !map.prog_read_only()});
+      add_map_regions(map);
     }
   }
   return {};
@@ -280,6 +451,53 @@ static Expected<void> check_helpers_implemented(const loader::ProgramSpec& ps, c
   return {};
 }
 
+// The kernel's license_is_gpl_compatible().
+static bool gpl_compatible(std::string_view license) {
+  for (std::string_view l : {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"})
+    if (license == l) return true;
+  return false;
+}
+
+// The program's record in the store (what `prog show` and other processes see).
+Expected<uint32_t> Object::register_program(const loader::ProgramSpec& ps, const vm::Program& vp,
+                                            const std::optional<verifier::Verdict>& verdict,
+                                            std::vector<uint64_t> xlated) {
+  maps::ProgramRecord rec;
+  rec.name = ps.name.substr(0, 15);
+  rec.prog_type = uint32_t(ps.type);
+  rec.tag = tag_of(xlated);
+  rec.insns = std::move(xlated);
+  // The maps this program references (the kernel's used_maps), each once.
+  for (const loader::InsnReloc& r : ps.relocations) {
+    if ((r.kind != loader::RelocKind::Map && r.kind != loader::RelocKind::MapValue) || !maps_[r.map]) continue;
+    const uint32_t mid = maps_[r.map]->id();
+    if (std::find(rec.map_ids.begin(), rec.map_ids.end(), mid) == rec.map_ids.end()) rec.map_ids.push_back(mid);
+  }
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  rec.load_time_ns = uint64_t(ts.tv_sec) * 1'000'000'000ULL + uint64_t(ts.tv_nsec);
+  rec.owner_uid = getuid();
+  rec.owner_pid = uint32_t(getpid());
+  rec.btf_id = btf_id_;
+  rec.expected_attach_type = ps.attach_type ? uint32_t(*ps.attach_type) + 1 : 0;
+  rec.gpl = gpl_compatible(ps.license.empty() ? spec_.license : ps.license);
+  if (auto code = jit::code_of(vp)) {
+    rec.jited = true;
+    rec.jited_len = uint32_t(code->code.size());
+  }
+  if (verdict) rec.verified_insns = uint32_t(std::min<uint64_t>(verdict->stats.insns_processed, UINT32_MAX));
+  if (btf_id_ && spec_.btf) {
+    for (const btf::FuncInfo& f : ps.func_info) rec.func_info.push_back({f.insn_idx, f.type_id});
+    for (const btf::LineInfo& l : ps.line_info) {
+      rec.line_info.push_back({l.insn_idx, spec_.btf->string_offset(l.file_name).value_or(0),
+                               spec_.btf->string_offset(l.line).value_or(0), l.line_num << 10 | (l.column & 0x3ff)});
+    }
+  }
+  auto id = store_->add_program(std::move(rec));
+  if (!id) return xbpf::unexpected(with_context(id.error(), fmt::format("prog '{}'", ps.name)));
+  return id;
+}
+
 Expected<void> Object::load_programs() {
   for (const loader::ProgramSpec& ps : spec_.programs) {
     std::vector<uint64_t> xlated;
@@ -306,26 +524,12 @@ Expected<void> Object::load_programs() {
         return xbpf::unexpected(with_context(r.error(), fmt::format("prog '{}'", ps.name)));
     }
     auto prog = std::unique_ptr<Program>(new Program(this, &ps, std::move(*vp)));
-    maps::ProgramRecord rec;
-    rec.name = ps.name.substr(0, 15);
-    rec.prog_type = uint32_t(ps.type);
-    rec.tag = tag_of(xlated);
-    rec.insns = std::move(xlated);
-    // The maps this program references (the kernel's used_maps), each once.
-    for (const loader::InsnReloc& r : ps.relocations) {
-      if ((r.kind != loader::RelocKind::Map && r.kind != loader::RelocKind::MapValue) || !maps_[r.map]) continue;
-      const uint32_t mid = maps_[r.map]->id();
-      if (std::find(rec.map_ids.begin(), rec.map_ids.end(), mid) == rec.map_ids.end()) rec.map_ids.push_back(mid);
-    }
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    rec.load_time_ns = uint64_t(ts.tv_sec) * 1'000'000'000ULL + uint64_t(ts.tv_nsec);
-    rec.owner_uid = getuid();
-    rec.owner_pid = uint32_t(getpid());
-    auto id = store_->add_program(std::move(rec));
-    if (!id) return xbpf::unexpected(with_context(id.error(), fmt::format("prog '{}'", ps.name)));
+    auto id = adopted_id_ ? Expected<uint32_t>(adopted_id_) : register_program(ps, prog->vm(), verdict, std::move(xlated));
+    if (!id) return xbpf::unexpected(id.error());
     prog->id_ = *id;
-    if (auto hold = store_->hold_program(*id)) prog->hold_ = std::move(*hold);
+    auto hold = store_->hold_program(*id);
+    if (!hold) return xbpf::unexpected(with_context(hold.error(), fmt::format("prog '{}'", ps.name)));
+    prog->hold_ = std::move(*hold);
     {
       std::unique_lock lk(loaded().mu);
       loaded().progs[ScopedId{scope_, *id}] = prog.get();

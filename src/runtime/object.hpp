@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,15 @@ class Object {
   [[nodiscard]] static Expected<std::unique_ptr<Object>> load(loader::ObjectSpec spec,
                                                               std::shared_ptr<maps::Store> store,
                                                               const LoadOptions& opts = {});
+  // A program another process loaded, from its record in `store` (bpftool's
+  // `prog run id N` on a program this process did not load): its maps are
+  // opened by id, its BTF (func and line info) read from the store, and the
+  // recorded instructions verified again before they run (the store is a
+  // file anyone with the owner's rights can change). The Object holds the
+  // program; it has one program and the program's maps. ENOENT when there
+  // is no such program or one of its maps is gone.
+  [[nodiscard]] static Expected<std::unique_ptr<Object>> open_program(std::shared_ptr<maps::Store> store,
+                                                                      uint32_t id, const LoadOptions& opts = {});
   ~Object();
   Object(const Object&) = delete;
   Object& operator=(const Object&) = delete;
@@ -113,8 +123,14 @@ class Object {
  private:
   friend class Program;
   Object() = default;
+  Expected<void> store_btf();
   Expected<void> create_maps();
+  Expected<void> adopt_record(const maps::ProgramRecord& rec);
+  void add_map_regions(maps::Map& map);
+  Expected<void> open_tail_targets();
   Expected<void> load_programs();
+  Expected<uint32_t> register_program(const loader::ProgramSpec& ps, const vm::Program& vp,
+                                      const std::optional<verifier::Verdict>& verdict, std::vector<uint64_t> xlated);
   Expected<verifier::Verdict> verify_program(const loader::ProgramSpec& ps) const;
   std::vector<vm::InlineArrayLookup> inline_lookups(const loader::ProgramSpec& ps, const verifier::Verdict& v) const;
   Expected<void> init_slots();
@@ -129,6 +145,10 @@ class Object {
   std::vector<helpers::MapRef> map_refs_;  // every map a program may name
   std::vector<vm::Region> regions_;        // global data / direct value access
   const void* scope_ = nullptr;            // the store's identity: tail calls resolve ids within it
+  uint32_t btf_id_ = 0;                    // the object's BTF in the store, 0 = none
+  std::shared_ptr<maps::Store::Hold> btf_hold_;
+  uint32_t adopted_id_ = 0;                // open_program: the record the one program came from
+  std::vector<std::unique_ptr<Object>> tail_targets_;  // open_program: programs its prog arrays hold
 };
 
 // What xbpf's verifier needs to check `p` as BPF_PROG_LOAD would: its type,
