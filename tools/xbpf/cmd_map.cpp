@@ -26,6 +26,7 @@
 
 #include "commands.hpp"
 #include "io.hpp"
+#include "words.hpp"
 #include "maps/store.hpp"
 
 namespace xbpf::cli {
@@ -42,51 +43,7 @@ struct MapArgs {
   std::vector<std::string> words;
 };
 
-// The words after the verb, consumed left to right.
-class Words {
- public:
-  explicit Words(const std::vector<std::string>& w) : w_(w) {}
-  [[nodiscard]] bool empty() const { return i_ >= w_.size(); }
-  [[nodiscard]] const std::string& peek() const { return w_[i_]; }
-  std::string next() { return w_[i_++]; }
-  bool accept(std::string_view word) {
-    if (empty() || peek() != word) return false;
-    ++i_;
-    return true;
-  }
-  [[nodiscard]] Expected<std::string> expect(std::string_view what) {
-    if (empty()) return fail(Errc::invalid_argument, "{} expected", what);
-    return next();
-  }
-  [[nodiscard]] Expected<void> done() const {
-    if (!empty()) return fail(Errc::invalid_argument, "unexpected argument '{}'", w_[i_]);
-    return {};
-  }
-  // Remaining words up to (not including) the first keyword in `stop`.
-  std::vector<std::string> until(std::initializer_list<std::string_view> stop) {
-    std::vector<std::string> out;
-    while (!empty()) {
-      bool is_stop = false;
-      for (auto s : stop) is_stop |= peek() == s;
-      if (is_stop) break;
-      out.push_back(next());
-    }
-    return out;
-  }
 
- private:
-  const std::vector<std::string>& w_;
-  size_t i_ = 0;
-};
-
-Expected<uint64_t> parse_number(const std::string& s, std::string_view what) {
-  if (s.empty()) return fail(Errc::invalid_argument, "{} expected", what);
-  errno = 0;
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(s.c_str(), &end, 0);
-  if (errno || *end || s[0] == '-') return fail(Errc::invalid_argument, "can't parse {} '{}'", what, s);
-  return v;
-}
 
 // bpftool's DATA: bytes in C notation (decimal, 0x.., 0..), or after `hex`
 // two hex digits each.
@@ -468,6 +425,9 @@ void add_map_command(CLI::App& app, int& exit_code) {
     sub->allow_extras(false);
     sub->fallthrough();  // --store / -j given after the verb, as users type them
     sub->callback([&exit_code, args, fn = v.fn, verb = std::string(v.name)] {
+      if (args->store.empty()) args->store = globals().store;
+      args->json |= globals().json || globals().pretty;
+      args->pretty |= globals().pretty;
       if (args->pretty) args->json = true;
       auto store = open_store(*args);
       if (!store) {

@@ -3,8 +3,19 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace xbpf::cli {
+
+// bpftool's global options, given before the command (`xbpf -j prog show`);
+// the families also accept them after the command and merge them here.
+struct Globals {
+  std::string store;  // --store DIR ("" = $XBPF_STORE or /dev/shm/xbpf-UID)
+  bool json = false;  // -j/--json
+  bool pretty = false;  // -p/--pretty (implies json)
+};
+Globals& globals();
+void add_global_options(CLI::App& app);
 
 void add_isa_commands(CLI::App& app, int& exit_code);          // asm, disasm
 void add_conformance_command(CLI::App& app, int& exit_code);   // conformance

@@ -1,5 +1,7 @@
 #include "io.hpp"
 
+#include "commands.hpp"
+
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -73,6 +75,17 @@ void require_command(CLI::App* family, int& exit_code) {
                  path.c_str());
     exit_code = 2;
   });
+}
+
+Globals& globals() {
+  static Globals g;
+  return g;
+}
+
+void add_global_options(CLI::App& app) {
+  app.add_option("--store", globals().store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
+  app.add_flag("-j,--json", globals().json, "JSON output, as bpftool's");
+  app.add_flag("-p,--pretty", globals().pretty, "Pretty-printed JSON (implies --json)");
 }
 
 }  // namespace xbpf::cli

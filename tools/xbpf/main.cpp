@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     return std::string("xbpf: ") + e.what() + " (try 'xbpf --help')\n";
   });
   int exit_code = 0;
+  xbpf::cli::add_global_options(app);
   xbpf::cli::add_isa_commands(app, exit_code);
   xbpf::cli::add_conformance_command(app, exit_code);
   xbpf::cli::add_btf_command(app, exit_code);
