@@ -500,6 +500,7 @@ Expected<uint32_t> Object::register_program(const loader::ProgramSpec& ps, const
 
 Expected<void> Object::load_programs() {
   for (const loader::ProgramSpec& ps : spec_.programs) {
+    if (opts_.on_program) opts_.on_program(programs_.size(), ps.name);
     std::vector<uint64_t> xlated;
     auto insns = relocate(ps, &xlated);
     if (!insns) return xbpf::unexpected(insns.error());

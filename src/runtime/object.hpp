@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,8 @@ struct LoadOptions {
   // untrusted sources: no immediate of the program appears in executable
   // memory. Costs ~45% compile time and code size (docs/benchmarks.md).
   bool blind_constants = false;
+  // Called before each program is verified and compiled (progress reports).
+  std::function<void(size_t index, const std::string& name)> on_program;
 };
 
 class Object;

@@ -1,14 +1,21 @@
 // Pcap input for test runs (libpcap's offline reader).
 #include <pcap/pcap.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
 
 #include "runtime/test_run.hpp"
 
 namespace xbpf::runtime {
 
-Expected<PcapRunSummary> run_pcap(const Program& prog, const std::string& path, TestRun opts, bool keep_results) {
+Expected<PcapRunSummary> run_pcap(const Program& prog, const std::string& path, TestRun opts, bool keep_results,
+                                  const PcapProgress& progress) {
   char err[PCAP_ERRBUF_SIZE] = {};
   pcap_t* p = pcap_open_offline(path.c_str(), err);
   if (!p) return fail(Errc::io, "{}: {}", path, err);
+  struct stat st{};
+  const double file_size = stat(path.c_str(), &st) == 0 && st.st_size > 0 ? double(st.st_size) : 0;
   PcapRunSummary sum;
   pcap_pkthdr* hdr = nullptr;
   const u_char* bytes = nullptr;
@@ -23,6 +30,10 @@ Expected<PcapRunSummary> run_pcap(const Program& prog, const std::string& path, 
     ++sum.packets;
     ++sum.verdicts[r->retval];
     if (keep_results) sum.results.push_back(std::move(*r));
+    if (progress && sum.packets % 1024 == 0) {
+      const long at = file_size > 0 ? ftell(pcap_file(p)) : -1;
+      progress(sum.packets, at >= 0 ? std::min(1.0, double(at) / file_size) : 0.0);
+    }
   }
   if (rc == PCAP_ERROR) {
     std::string msg = pcap_geterr(p);

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -58,7 +59,10 @@ struct PcapRunSummary {
   std::map<uint32_t, uint64_t> verdicts;  // retval -> packets
   std::vector<TestRunResult> results;     // only when keep_results
 };
+// `progress`, when given, is called about every 1024 packets with the
+// packets run so far and the fraction of the file read (0..1).
+using PcapProgress = std::function<void(uint64_t packets, double fraction)>;
 [[nodiscard]] Expected<PcapRunSummary> run_pcap(const Program& prog, const std::string& path, TestRun opts,
-                                                bool keep_results = false);
+                                                bool keep_results = false, const PcapProgress& progress = {});
 
 }  // namespace xbpf::runtime

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <filesystem>
 #include <cstdio>
 #include <memory>
@@ -25,6 +26,7 @@
 #include "commands.hpp"
 #include "helpers/trace_log.hpp"
 #include "io.hpp"
+#include "prog_store.hpp"
 #include "loader/loader.hpp"
 #include "maps/store.hpp"
 #include "runtime/dump.hpp"
@@ -35,6 +37,7 @@ namespace xbpf::cli {
 namespace {
 
 struct RunArgs {
+  std::vector<std::string> words;  // OBJ, or PROG and bpftool's words
   std::string object, program, data_in, ctx_in, data_out, ctx_out, pcap, store, type, pinmaps;
   uint32_t repeat = 1;
   bool json = false;
@@ -44,6 +47,7 @@ struct RunArgs {
 };
 
 struct DumpArgs {
+  std::vector<std::string> words;  // OBJ, or PROG and bpftool's words
   std::string object, program, type;
   bool opcodes = false, linum = false;
 };
@@ -53,30 +57,7 @@ runtime::Engine engine_of(const std::string& name) {
                                                                       : runtime::Engine::Auto;
 }
 
-// Opens OBJ with the section-derived (or --type) program types.
-Expected<loader::ObjectSpec> open_spec(const std::string& object, const std::string& type) {
-  auto spec = loader::open_object(object, loader::OpenOptions{});
-  if (!spec) return unexpected(spec.error());
-  if (!type.empty()) {
-    auto t = kabi::prog_type_from_name(type);
-    if (!t) return fail(Errc::invalid_argument, "unknown program type '{}'", type);
-    for (auto& p : spec->programs) p.type = *t;
-  }
-  return spec;
-}
-
 std::string store_dir(const std::string& given) { return given.empty() ? maps::Store::default_dir() : given; }
-
-// Writes bytes to a file, or as hex lines to stdout for "-".
-Expected<void> emit(const std::string& path, const std::vector<uint8_t>& bytes) {
-  if (path != "-") return write_file(path, bytes);
-  for (size_t i = 0; i < bytes.size(); i += 16) {
-    std::string line;
-    for (size_t k = i; k < std::min(bytes.size(), i + 16); ++k) line += fmt::format("{:02x} ", bytes[k]);
-    std::printf("%s\n", line.c_str());
-  }
-  return {};
-}
 
 Expected<const runtime::Program*> pick(const runtime::Object& o, const std::string& name) {
   if (!name.empty()) {
@@ -95,7 +76,7 @@ Expected<const runtime::Program*> pick(const runtime::Object& o, const std::stri
 }
 
 Expected<void> run(const RunArgs& a) {
-  auto spec = open_spec(a.object, a.type);
+  auto spec = open_object_spec(a.object, a.type);
   if (!spec) return unexpected(spec.error());
   auto store = maps::Store::open(store_dir(a.store));
   if (!store) return unexpected(store.error());
@@ -158,9 +139,9 @@ Expected<void> run(const RunArgs& a) {
     std::printf("Return value: %u, duration%s: %uns\n", r->retval, a.repeat > 1 ? " (average)" : "", r->duration_ns);
   }
   if (!a.data_out.empty())
-    if (auto w = emit(a.data_out, r->data_out); !w) return w;
+    if (auto w = write_output(a.data_out, r->data_out); !w) return w;
   if (!a.ctx_out.empty())
-    if (auto w = emit(a.ctx_out, r->ctx_out); !w) return w;
+    if (auto w = write_output(a.ctx_out, r->ctx_out); !w) return w;
   return {};
 }
 
@@ -192,7 +173,7 @@ class ScratchStore {
 // Loads OBJ (verified, on the JIT when `jited`) into a scratch store and
 // prints each chosen program's dump.
 Expected<void> dump(const DumpArgs& a, bool jited) {
-  auto spec = open_spec(a.object, a.type);
+  auto spec = open_object_spec(a.object, a.type);
   if (!spec) return unexpected(spec.error());
   auto scratch = ScratchStore::create();
   if (!scratch) return unexpected(scratch.error());
@@ -235,6 +216,20 @@ Expected<void> tracelog(const std::string& store, bool follow) {
   }
 }
 
+// Opens the store and runs `fn`; errors are reported as "xbpf VERB: ...".
+template <class F>
+int with_store(const std::string& dir, const std::string& verb, F&& fn) {
+  auto store = maps::Store::open(store_dir(dir));
+  if (!store) return report(with_context(store.error(), verb));
+  if (auto r = fn(**store); !r) {
+    Error e = r.error();
+    if (e.errnum && e.message.find(std::strerror(e.errnum)) == std::string::npos)
+      e.message += fmt::format(" ({})", std::strerror(e.errnum));
+    return report(with_context(e, verb));
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_prog_command(CLI::App& app, int& exit_code) {
@@ -243,7 +238,10 @@ void add_prog_command(CLI::App& app, int& exit_code) {
 
   auto a = std::make_shared<RunArgs>();
   auto* run_cmd = prog->add_subcommand("run", "Run a program of an object once or N times (BPF_PROG_TEST_RUN)");
-  run_cmd->add_option("object", a->object, "BPF object file (clang -target bpf)")->required();
+  run_cmd->add_option("target", a->words,
+                      "OBJ (a BPF object file), or PROG (id ID | pinned PATH | name NAME | tag TAG) followed by "
+                      "bpftool's words: data_in FILE, data_out FILE, ctx_in FILE, ctx_out FILE, repeat N, pcap FILE")
+      ->required();
   run_cmd->add_option("--program", a->program, "Program name or section (default: the only program)");
   run_cmd->add_option("--type", a->type, "Program type when the section name does not tell (e.g. xdp)");
   auto* din = run_cmd->add_option("--data-in", a->data_in, "Packet data file");
@@ -266,6 +264,21 @@ void add_prog_command(CLI::App& app, int& exit_code) {
   run_cmd->add_option("--store", a->store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
   run_cmd->add_flag("-j,--json", a->json, "JSON output");
   run_cmd->callback([a, &exit_code] {
+    if (a->store.empty()) a->store = globals().store;
+    a->json |= globals().json || globals().pretty;
+    if (is_prog_selector(a->words[0])) {
+      exit_code = with_store(a->store, "prog run", [&](maps::Store& s) {
+        Words w(a->words);
+        return prog_run_stored(s, w, {a->json, globals().pretty});
+      });
+      return;
+    }
+    if (a->words.size() != 1) {
+      exit_code = report(Error{Errc::invalid_argument,
+                               fmt::format("prog run: unexpected argument '{}' after the object file", a->words[1]), 0});
+      return;
+    }
+    a->object = a->words[0];
     if (auto r = run(*a); !r) exit_code = report(r.error());
   });
 
@@ -276,13 +289,62 @@ void add_prog_command(CLI::App& app, int& exit_code) {
     auto* c = dump_cmd->add_subcommand(jited ? "jited" : "xlated",
                                        jited ? "x86-64 code of each BPF instruction (capstone), with source lines"
                                              : "BPF instructions after relocation, with source lines");
-    c->add_option("object", d->object, "BPF object file (clang -target bpf)")->required();
+    c->add_option("target", d->words,
+                  "OBJ (a BPF object file), or PROG (id ID | pinned PATH | name NAME | tag TAG) followed by "
+                  "bpftool's words: opcodes, linum, file FILE")
+        ->required();
     c->add_option("--program", d->program, "Program name or section (default: every program)");
     c->add_option("--type", d->type, "Program type when the section name does not tell (e.g. xdp)");
     c->add_flag("--opcodes", d->opcodes, "Show instruction bytes");
     c->add_flag("--linum", d->linum, "Show source file, line and column (BTF line info)");
     c->callback([d, jited, &exit_code] {
+      if (is_prog_selector(d->words[0])) {
+        exit_code = with_store(globals().store, jited ? "prog dump jited" : "prog dump xlated", [&](maps::Store& s) {
+          Words w(d->words);
+          return prog_dump_stored(s, w, jited);
+        });
+        return;
+      }
+      if (d->words.size() != 1) {
+        exit_code = report(Error{Errc::invalid_argument,
+                                 fmt::format("prog dump: unexpected argument '{}' after the object file", d->words[1]), 0});
+        return;
+      }
+      d->object = d->words[0];
       if (auto r = dump(*d, jited); !r) exit_code = report(r.error());
+    });
+  }
+
+  // The verbs on programs in the store, bpftool's words after the verb.
+  auto words = std::make_shared<std::vector<std::string>>();
+  struct StoreVerb {
+    const char* name;
+    const char* help;
+    std::function<Expected<void>(maps::Store&, Words&)> fn;
+  };
+  const StoreVerb verbs[] = {
+      {"show", "show [PROG]: programs in the store (bpftool's layout; -j for JSON)",
+       [](maps::Store& s, Words& w) { return prog_show(s, w, {globals().json || globals().pretty, globals().pretty}); }},
+      {"list", "list [PROG]: same as show",
+       [](maps::Store& s, Words& w) { return prog_show(s, w, {globals().json || globals().pretty, globals().pretty}); }},
+      {"load", "load OBJ PATH [type TYPE] [pinmaps MAP_DIR]: load, verify, JIT; pin the first program at PATH",
+       [](maps::Store& s, Words& w) { return prog_load(s, w, false); }},
+      {"loadall", "loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]: as load, every program pinned as PATH/<name>",
+       [](maps::Store& s, Words& w) { return prog_load(s, w, true); }},
+      {"pin", "pin PROG PATH: give a program a name in the store",
+       [](maps::Store& s, Words& w) { return prog_pin(s, w); }},
+  };
+  for (const StoreVerb& v : verbs) {
+    auto* sub = prog->add_subcommand(v.name, v.help);
+    sub->add_option("words", *words, "arguments, as bpftool takes them");
+    sub->add_option("--store", globals().store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
+    sub->add_flag("-j,--json", globals().json, "JSON output, as bpftool's");
+    sub->add_flag("-p,--pretty", globals().pretty, "Pretty-printed JSON (implies --json)");
+    sub->callback([&exit_code, words, fn = v.fn, verb = std::string("prog ") + v.name] {
+      exit_code = with_store(globals().store, verb, [&](maps::Store& s) {
+        Words w(*words);
+        return fn(s, w);
+      });
     });
   }
 
@@ -292,6 +354,7 @@ void add_prog_command(CLI::App& app, int& exit_code) {
   tl->add_flag("-f,--follow", *follow, "Keep printing new lines");
   tl->add_option("--store", *store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
   tl->callback([follow, store, &exit_code] {
+    if (store->empty()) *store = globals().store;
     if (auto r = tracelog(*store, *follow); !r) exit_code = report(r.error());
   });
 }

@@ -77,6 +77,27 @@ void require_command(CLI::App* family, int& exit_code) {
   });
 }
 
+Expected<void> write_output(const std::string& path, const std::vector<uint8_t>& bytes) {
+  if (path != "-") return write_file(path, bytes);
+  for (size_t i = 0; i < bytes.size(); i += 16) {
+    std::string line;
+    for (size_t k = i; k < std::min(bytes.size(), i + 16); ++k) line += fmt::format("{:02x} ", bytes[k]);
+    std::printf("%s\n", line.c_str());
+  }
+  return {};
+}
+
+Expected<loader::ObjectSpec> open_object_spec(const std::string& object, const std::string& type) {
+  auto spec = loader::open_object(object, loader::OpenOptions{});
+  if (!spec) return unexpected(spec.error());
+  if (!type.empty()) {
+    auto t = kabi::prog_type_from_name(type);
+    if (!t) return fail(Errc::invalid_argument, "unknown program type '{}'", type);
+    for (auto& p : spec->programs) p.type = *t;
+  }
+  return spec;
+}
+
 Globals& globals() {
   static Globals g;
   return g;

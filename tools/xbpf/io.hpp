@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "isa/isa.hpp"
+#include "loader/loader.hpp"
 #include "support/error.hpp"
 
 namespace xbpf::cli {
@@ -27,6 +28,13 @@ struct NamedCode {
 // A command family (`xbpf map`, `xbpf prog`): one of its commands is
 // required; a missing or unknown one gets a one-line error and exit code 2.
 void require_command(CLI::App* family, int& exit_code);
+
+// Writes bytes to a file, or as hex lines (16 bytes each) to stdout for "-".
+[[nodiscard]] Expected<void> write_output(const std::string& path, const std::vector<uint8_t>& bytes);
+
+// Opens OBJ; a non-empty `type` (bpftool's TYPE: "xdp", "tc", ...) overrides
+// what the section names say, for every program.
+[[nodiscard]] Expected<loader::ObjectSpec> open_object_spec(const std::string& object, const std::string& type);
 
 // Prints "xbpf: <message>" to stderr and returns the exit code for input errors (1).
 int report(const Error& e);
