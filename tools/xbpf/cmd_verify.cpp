@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "progress.hpp"
 #include "io.hpp"
 #include "isa/disasm.hpp"
 #include "loader/loader.hpp"
@@ -56,10 +57,13 @@ Expected<int> verify_object(const VerifyArgs& a) {
   }
   int rejected = 0, checked = 0;
   auto out = nlohmann::json::array();
+  Progress progress;  // a terminal sees which program a long verification is on
   for (const auto& p : spec->programs) {
     if (!a.program.empty() && p.name != a.program && p.section != a.program) continue;
     ++checked;
+    progress.show(fmt::format("{}: verifying program {}/{}: {}", a.object, checked, spec->programs.size(), p.name), true);
     const auto v = verifier::verify(p.insns, env_for(*spec, p, a));
+    progress.done();
     const auto* line = v.ok ? nullptr : line_for(p, v.pc);
     if (a.json) {
       nlohmann::json j = {{"name", p.name}, {"section", p.section}, {"type", std::string(kabi::name(p.type))},
@@ -106,6 +110,7 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("-j,--json", a->json, "JSON output");
   cmd->footer("Exit status: 0 when every program is accepted, 1 when one is rejected or the object is bad.");
   cmd->callback([a, &exit_code] {
+    a->json |= globals().json || globals().pretty;
     auto r = verify_object(*a);
     if (!r) exit_code = report(r.error());
     else exit_code = *r ? 1 : 0;
