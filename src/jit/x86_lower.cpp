@@ -106,8 +106,8 @@ class Lowering {
   // `loop_bytes`: pc -> the loop's code size at that head, measured by a
   // first pass (nullptr: the first pass; run() then fills loop_bytes_).
   Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out,
-           const std::vector<uint32_t>* loop_bytes = nullptr)
-      : prog_(prog), a_(a), out_(out), fit_sizes_(loop_bytes), short_jumps_(short_jumps) {
+           const std::vector<uint32_t>* loop_bytes = nullptr, const std::vector<uint32_t>* first_offsets = nullptr)
+      : prog_(prog), a_(a), out_(out), fit_sizes_(loop_bytes), first_offsets_(first_offsets), short_jumps_(short_jumps) {
     bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
     align_loops_ = opts.align_loops;
     fit_loops_ = opts.align_loops && opts.fit_loops;
@@ -236,10 +236,22 @@ class Lowering {
   // instructions' size bounds plus a loop head's alignment. (A bound that is
   // wrong makes asmjit fail the jump; compile() then retries with rel32 only.)
   // Backward jumps need no help: asmjit knows a bound label's distance.
+  //
+  // Second pass (fit_loops): the first pass's actual offsets bound the
+  // distance too. Between the two passes only two things change: jumps the
+  // first pass made rel32 may become rel8 here (shorter), and a loop head's
+  // padding grows from at most 15 to at most 15 + kMaxFitPad bytes. So the
+  // distance here is at most the first pass's plus that growth for every
+  // loop head from `next` to `to` (the kernel's JIT gets rel8 wherever it
+  // fits by iterating its passes until the size converges).
   bool near(uint32_t next, int64_t to) const {
     if (!short_jumps_ || to <= int64_t(next) - 1) return false;
     const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next];
-    return bytes <= 100;
+    if (bytes <= 100) return true;
+    if (!first_offsets_ || size_t(to) >= first_offsets_->size()) return false;
+    const int64_t first = int64_t((*first_offsets_)[size_t(to)]) - int64_t((*first_offsets_)[next]);
+    const int64_t heads = int64_t(head_prefix_[size_t(to) + 1] - head_prefix_[next]);
+    return first >= 0 && first + heads * (kMaxFitPad + 15) <= 120;
   }
 
   // Options::latch: which loop heads keep their latch split.
@@ -374,6 +386,8 @@ class Lowering {
       // number of pushes it is aligned again.
       fn.pad = fn.calls && pushes % 2 == 0 ? 8 : 0;
     }
+    head_prefix_.assign(n + 1, 0);
+    for (uint32_t pc = 0; pc < n; ++pc) head_prefix_[pc + 1] = head_prefix_[pc] + (loop_head_[pc] ? 1 : 0);
     bound_prefix_.assign(n + 1, 0);
     for (size_t k = 0, pc = 0; pc < n; ++pc) {
       uint32_t b = 0;
@@ -1218,6 +1232,8 @@ class Lowering {
   std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
   uint32_t code_offset_ = 0;  // Options::code_offset
   const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_
+  const std::vector<uint32_t>* first_offsets_ = nullptr;  // second pass: the first pass's insn_offsets
+  std::vector<uint32_t> head_prefix_;  // pc -> loop heads among the slots before it
   bool short_jumps_ = true;
   NonzeroRegs nonzero_;  // in the block being emitted
   const verifier::JitFacts* facts_ = nullptr;  // Options::facts (size checked)
@@ -1248,7 +1264,7 @@ Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_ju
       Lowered sout;
       Lowering first(prog, opts, short_jumps, sa, sout);
       if (first.run() && !first.loop_bytes_.empty()) {
-        Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_);
+        Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_, &sout.insn_offsets);
         return l.run();
       }
     }
