@@ -2,9 +2,18 @@
 //  - natively (the same C compiled by clang -O2, linked in),
 //  - on xbpf's JIT, compiled at several code placements (Options::code_offset,
 //    Options::align_loops),
-//  - on the kernel's JIT through BPF_PROG_TEST_RUN (the same instructions;
-//    several loaded copies, each at its own address),
+//  - on the kernel's JIT through BPF_PROG_TEST_RUN (several loaded copies,
+//    each at its own address),
 //  - on xbpf's interpreter (verified mode).
+// The kernel and xbpf run the same program (wrap_workload: an XDP program
+// reading its input from an array map value and storing its result there):
+// the kernel through BPF_PROG_LOAD, xbpf through runtime::Object::load with
+// an xbpf array map (its verifier accepts the program, the JIT compiles it
+// with Verdict::jit_facts, as every verified program); the placements
+// compile those same relocated instructions with the same facts (placement
+// 0 is checked to be the runtime's code byte for byte). The bare workload
+// still runs natively and on xbpf's engines for the cross-checks (and in
+// --gbench mode).
 // Every engine's result is cross-checked against native before anything is
 // timed (a mismatch aborts).
 //
@@ -30,6 +39,7 @@
 //                  default fused: "/otherlatch"; --other-no-skip-crossing: those also without
 //                  Options::skip_crossing_heads) [--no-skip-crossing]  (the code of 00fcada:
 //                  --no-fit-loops --latch=fused --no-skip-crossing)
+//                  [--no-facts]  (xbpf's placements without the verifier's facts: A/B of what they give)
 //        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
 //        jit_bench --dump-kernel=WORKLOAD   the kernel's JIT code, raw, to WORKLOAD.kernel.bin
 //        jit_bench --gbench [google benchmark flags]   the Google Benchmark mode (sequential)
@@ -40,6 +50,7 @@
 // (total), emit_per_insn (lowering and encoding only), code_bytes.
 #include <benchmark/benchmark.h>
 #include <elf.h>
+#include <stdlib.h>
 #include <linux/bpf.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -51,6 +62,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <random>
@@ -65,7 +77,11 @@
 #include "elf/elf_file.hpp"
 #include "isa/isa.hpp"
 #include "jit/jit.hpp"
+#include "loader/loader.hpp"
+#include "maps/store.hpp"
+#include "runtime/object.hpp"
 #include "synthetic_program.hpp"
+#include "verifier/verifier.hpp"
 #include "vm/vm.hpp"
 
 extern "C" {
@@ -120,9 +136,18 @@ struct Workload {
   std::string name;
   NativeFn native = nullptr;
   std::vector<isa::RawInsn> code;
-  std::unique_ptr<vm::Program> interp;
+  std::unique_ptr<vm::Program> interp;  // the bare workload: native cross-checks, --gbench
   std::unique_ptr<vm::Program> jit;
   std::unique_ptr<vm::Program> jit_noalign;  // loop heads not aligned: code placement's share
+  // xbpf's side of the side-by-side mode: the kernel's program (wrap_workload)
+  // loaded through xbpf's runtime (an xbpf array map holds the input; the
+  // verifier accepts the program, the JIT compiles it with its facts).
+  std::unique_ptr<runtime::Object> object;  // runtime::Object::load, Engine::Jit
+  std::vector<isa::RawInsn> wrapped;        // the same program relocated (lddw = &value + off)
+  std::optional<verifier::Verdict> verdict;  // nullopt: rejected by xbpf's verifier too (no facts)
+  std::string xbpf_verifier_error;
+  uint8_t* value = nullptr;                          // the xbpf map's value (input, then the result)
+  std::unique_ptr<vm::Program> wrapped_interp;       // verified-mode interpreter
   std::vector<std::unique_ptr<vm::Program>> placed;  // side-by-side mode: one per Placement
   std::vector<KernelCopy> kernel;
   std::string kernel_error;  // why the kernel has no copy (rejected, unavailable)
@@ -186,6 +211,7 @@ jit::Options::Latch g_latch = jit::Options{}.latch;
 jit::Options::Latch g_other_latch = jit::Options::Latch::fused;
 bool g_no_skip_crossing = false;        // --no-skip-crossing: Options::skip_crossing_heads off
 bool g_other_no_skip_crossing = false;  // --other-no-skip-crossing: also for the "/otherlatch" placements
+bool g_no_facts = false;  // --no-facts: the xbpf placements compile the verified wrapper without Verdict::jit_facts
 
 jit::Options::Latch parse_latch(const std::string& s) {
   if (s == "fused") return jit::Options::Latch::fused;
@@ -216,6 +242,55 @@ constexpr uint32_t kResultOffset = XBPF_MEM_SIZE;
 constexpr uint32_t kValueSize = XBPF_MEM_SIZE + 8;
 
 uint32_t fold32(uint64_t v) { return uint32_t(v ^ (v >> 32)); }
+
+bpf_insn raw_insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  bpf_insn i{};
+  i.code = code;
+  i.dst_reg = dst & 0xf;
+  i.src_reg = src & 0xf;
+  i.off = off;
+  i.imm = imm;
+  return i;
+}
+
+// The program both JITs run (the kernel through BPF_PROG_LOAD, xbpf through
+// its runtime: verifier, then JIT with the verifier's facts): the workload
+// inlined between
+//   r1 = &value; r2 = 4096;            (the same input, the same length)
+//   <workload, every exit a jump to the epilogue>
+//   r1 = &value; *(u64 *)(r1 + 4096) = r0; r1 = r0; r1 >>= 32; w0 ^= w1; exit
+// Inlined rather than called as a bpf-to-bpf subprogram so that the kernel
+// pays no call per run that xbpf does not. Empty `code`: r0 = 0; exit.
+// `map_value(p, reg, off)` appends the two-slot lddw of `&value + off`
+// (each loader's own pseudo form).
+using MapValueEmitter = std::function<void(std::vector<bpf_insn>&, uint8_t, int32_t)>;
+std::vector<bpf_insn> wrap_workload(std::span<const isa::RawInsn> code, const MapValueEmitter& map_value) {
+  std::vector<bpf_insn> p;
+  if (code.empty()) {
+    p.push_back(raw_insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0));
+    p.push_back(raw_insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+    return p;
+  }
+  map_value(p, 1, 0);
+  p.push_back(raw_insn(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, int32_t(XBPF_MEM_SIZE)));
+  const size_t base = p.size();
+  const size_t epilogue = base + code.size();
+  for (size_t k = 0; k < code.size(); ++k) {
+    const isa::RawInsn& r = code[k];
+    bpf_insn i = raw_insn(r.code, r.dst, r.src, r.off, r.imm);
+    const bool second_lddw_slot = k > 0 && code[k - 1].code == (BPF_LD | BPF_DW | BPF_IMM);
+    if (!second_lddw_slot && r.code == (BPF_JMP | BPF_EXIT))
+      i = raw_insn(BPF_JMP | BPF_JA, 0, 0, int16_t(epilogue - (base + k) - 1), 0);
+    p.push_back(i);
+  }
+  map_value(p, 1, 0);
+  p.push_back(raw_insn(BPF_STX | BPF_MEM | BPF_DW, 1, 0, int16_t(kResultOffset), 0));
+  p.push_back(raw_insn(BPF_ALU64 | BPF_MOV | BPF_X, 1, 0, 0, 0));
+  p.push_back(raw_insn(BPF_ALU64 | BPF_RSH | BPF_K, 1, 0, 0, 32));
+  p.push_back(raw_insn(BPF_ALU | BPF_XOR | BPF_X, 0, 1, 0, 0));
+  p.push_back(raw_insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+  return p;
+}
 
 struct Kernel {
   int map_fd = -1;
@@ -272,51 +347,13 @@ struct Kernel {
     return r;
   }
 
-  static bpf_insn raw(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
-    bpf_insn i{};
-    i.code = code;
-    i.dst_reg = dst & 0xf;
-    i.src_reg = src & 0xf;
-    i.off = off;
-    i.imm = imm;
-    return i;
-  }
   void map_value_addr(std::vector<bpf_insn>& p, uint8_t reg, int32_t off) const {
-    p.push_back(raw(BPF_LD | BPF_DW | BPF_IMM, reg, BPF_PSEUDO_MAP_VALUE, 0, map_fd));
-    p.push_back(raw(0, 0, 0, 0, off));
+    p.push_back(raw_insn(BPF_LD | BPF_DW | BPF_IMM, reg, BPF_PSEUDO_MAP_VALUE, 0, map_fd));
+    p.push_back(raw_insn(0, 0, 0, 0, off));
   }
 
-  // The program given to the kernel: the workload inlined between
-  //   r1 = &value; r2 = 4096;            (the same input, the same length)
-  //   <workload, every exit a jump to the epilogue>
-  //   r1 = &value; *(u64 *)(r1 + 4096) = r0; r1 = r0; r1 >>= 32; w0 ^= w1; exit
-  // Inlined rather than called as a bpf-to-bpf subprogram so that the kernel
-  // pays no call per run that xbpf does not. Empty `code`: r0 = 0; exit.
   std::vector<bpf_insn> wrap(std::span<const isa::RawInsn> code) const {
-    std::vector<bpf_insn> p;
-    if (code.empty()) {
-      p.push_back(raw(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0));
-      p.push_back(raw(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
-      return p;
-    }
-    map_value_addr(p, 1, 0);
-    p.push_back(raw(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, int32_t(XBPF_MEM_SIZE)));
-    const size_t base = p.size();
-    const size_t epilogue = base + code.size();
-    for (size_t k = 0; k < code.size(); ++k) {
-      const isa::RawInsn& r = code[k];
-      bpf_insn i = raw(r.code, r.dst, r.src, r.off, r.imm);
-      const bool second_lddw_slot = k > 0 && code[k - 1].code == (BPF_LD | BPF_DW | BPF_IMM);
-      if (!second_lddw_slot && r.code == (BPF_JMP | BPF_EXIT)) i = raw(BPF_JMP | BPF_JA, 0, 0, int16_t(epilogue - (base + k) - 1), 0);
-      p.push_back(i);
-    }
-    map_value_addr(p, 1, 0);
-    p.push_back(raw(BPF_STX | BPF_MEM | BPF_DW, 1, 0, int16_t(kResultOffset), 0));
-    p.push_back(raw(BPF_ALU64 | BPF_MOV | BPF_X, 1, 0, 0, 0));
-    p.push_back(raw(BPF_ALU64 | BPF_RSH | BPF_K, 1, 0, 0, 32));
-    p.push_back(raw(BPF_ALU | BPF_XOR | BPF_X, 0, 1, 0, 0));
-    p.push_back(raw(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
-    return p;
+    return wrap_workload(code, [this](std::vector<bpf_insn>& p, uint8_t reg, int32_t off) { map_value_addr(p, reg, off); });
   }
 
   // BPF_PROG_LOAD (prog_type). Returns the fd, or -1 with `error` set (the
@@ -436,6 +473,143 @@ void prepare_kernel(Workload& w, size_t copies) {
                       r.retval));
     w.kernel.push_back(c);
   }
+}
+
+// ---------------------------------------------------------------------------
+// xbpf's side: the kernel's program through xbpf's runtime.
+
+// A throw-away store under /dev/shm for the xbpf maps (removed at exit).
+struct BenchStore {
+  std::string dir;
+  std::shared_ptr<maps::Store> store;
+  ~BenchStore() {
+    store.reset();
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+  }
+  const std::shared_ptr<maps::Store>& get() {
+    if (store) return store;
+    std::string tmpl = "/dev/shm/xbpf-jit-bench-XXXXXX";
+    if (!mkdtemp(tmpl.data())) die("mkdtemp " + tmpl + " failed");
+    dir = tmpl;
+    auto s = maps::Store::open(dir);
+    if (!s) die(s.error().message);
+    store = *s;
+    return store;
+  }
+};
+BenchStore g_store;
+
+// A context for r1 (the wrapper never reads it: its input is the map value).
+alignas(64) u8 g_dummy_ctx[64];
+
+// ObjectSpec of one XDP program, wrap_workload(code), with one array map
+// (key 4, value kValueSize, one entry) as the kernel's; map references in
+// the loader's form (lddw src 6 map_idx_value + relocation).
+loader::ObjectSpec wrapped_spec(const std::string& name, std::span<const isa::RawInsn> code) {
+  loader::ObjectSpec spec;
+  spec.name = spec.path = "jit_bench_" + name;
+  spec.license = "GPL";
+  loader::MapSpec m;
+  m.name = "jit_bench_mem";
+  m.section = ".maps";
+  m.type = kabi::MapType::Array;
+  m.key_size = 4;
+  m.value_size = kValueSize;
+  m.max_entries = 1;
+  spec.maps.push_back(m);
+  loader::ProgramSpec ps;
+  ps.name = "jb_" + name;
+  ps.section = "xdp";
+  ps.type = kabi::ProgType::Xdp;
+  ps.license = "GPL";
+  const auto prog = wrap_workload(code, [&ps](std::vector<bpf_insn>& p, uint8_t reg, int32_t off) {
+    ps.relocations.push_back({loader::RelocKind::MapValue, uint32_t(p.size()), 0, uint32_t(off), "jit_bench_mem"});
+    p.push_back(raw_insn(BPF_LD | BPF_DW | BPF_IMM, reg, loader::kPseudoMapIdxValue, 0, 0));
+    p.push_back(raw_insn(0, 0, 0, 0, off));
+  });
+  for (const bpf_insn& i : prog) {
+    isa::RawInsn r{};
+    r.code = i.code;
+    r.dst = i.dst_reg;
+    r.src = i.src_reg;
+    r.off = i.off;
+    r.imm = i.imm;
+    ps.insns.push_back(r);
+  }
+  ps.functions.push_back({ps.name, 0, uint32_t(ps.insns.size())});
+  spec.programs.push_back(std::move(ps));
+  return spec;
+}
+
+// Loads the wrapper of `code` through runtime::Object::load (xbpf's verifier,
+// then the JIT with the verdict's facts, as every verified program is
+// loaded), fills the map value with the input, and keeps the relocated
+// instructions and the verdict for the other placements. A program xbpf's
+// verifier rejects is loaded `trusted` (no facts) and reported as such.
+struct XbpfWrapped {
+  std::unique_ptr<runtime::Object> object;
+  std::vector<isa::RawInsn> wrapped;
+  std::optional<verifier::Verdict> verdict;
+  std::string verifier_error;
+  uint8_t* value = nullptr;
+};
+XbpfWrapped load_wrapped(const std::string& name, std::span<const isa::RawInsn> code) {
+  XbpfWrapped x;
+  loader::ObjectSpec spec = wrapped_spec(name, code);
+  const loader::ProgramSpec& ps = spec.programs[0];
+  verifier::Verdict v = verifier::verify(ps.insns, runtime::verifier_env(spec, ps));
+  runtime::LoadOptions lo;
+  lo.engine = runtime::Engine::Jit;
+  if (v.ok) x.verdict = std::move(v);
+  else x.verifier_error = fmt::format("insn {}: {}", v.pc, v.message), lo.trusted = true;
+  std::vector<isa::RawInsn> insns = ps.insns;
+  std::vector<loader::InsnReloc> relocs = ps.relocations;
+  auto obj = runtime::Object::load(std::move(spec), g_store.get(), lo);
+  if (!obj) die(fmt::format("{}: xbpf runtime load: {}", name, obj.error().message));
+  x.object = std::move(*obj);
+  auto map = x.object->map("jit_bench_mem");
+  if (!map) die(name + ": no map");
+  const maps::ArrayLayout l = map->array_layout();
+  if (!l.base) die(name + ": map has no flat value");
+  x.value = l.base;
+  std::memset(x.value, 0, kValueSize);
+  std::memcpy(x.value, g_mem, XBPF_MEM_SIZE);
+  // The runtime's relocation: lddw src 6 -> the value's address (+ offset).
+  for (const loader::InsnReloc& r : relocs) {
+    const uint64_t a = reinterpret_cast<uint64_t>(l.base) + r.offset;
+    insns[r.insn].src = 0;
+    insns[r.insn].imm = int32_t(uint32_t(a));
+    insns[r.insn + 1].imm = int32_t(uint32_t(a >> 32));
+  }
+  x.wrapped = std::move(insns);
+  return x;
+}
+
+// Runs a wrapper once and checks both results against native: r0 (the
+// folded 32 bits) and the full 64-bit result the program stored.
+void check_wrapped(const vm::Program& p, const Workload& w, const std::string& what) {
+  vm::ExecContext ctx;
+  std::memset(w.value + kResultOffset, 0, 8);
+  auto r = p.run(reinterpret_cast<uint64_t>(g_dummy_ctx), 0, ctx);
+  uint64_t full;
+  std::memcpy(&full, w.value + kResultOffset, 8);
+  if (!r || *r != fold32(w.checksum) || full != w.checksum)
+    die(fmt::format("{}: CHECKSUM MISMATCH ({}): native {:#x}, stored {:#x}, r0 {}", w.name, what, w.checksum, full,
+                    r ? fmt::format("{:#x}", *r) : r.error().message));
+}
+
+void prepare_xbpf(Workload& w) {
+  XbpfWrapped x = load_wrapped(w.name, w.code);
+  w.object = std::move(x.object);
+  w.wrapped = std::move(x.wrapped);
+  w.verdict = std::move(x.verdict);
+  w.xbpf_verifier_error = std::move(x.verifier_error);
+  w.value = x.value;
+  const runtime::Program* rp = w.object->programs().empty() ? nullptr : w.object->programs()[0].get();
+  if (!rp || rp->engine() != runtime::Engine::Jit) die(w.name + ": the runtime did not JIT the wrapper");
+  check_wrapped(rp->vm(), w, "xbpf runtime JIT");
+  w.wrapped_interp = load(w.wrapped, vm::Mode::Verified, w.name);
+  check_wrapped(*w.wrapped_interp, w, "xbpf interpreter");
 }
 
 Workload prepare(const WorkloadDef& def, const std::string& dir) {
@@ -597,13 +771,15 @@ std::function<double(uint64_t)> native_batch(NativeFn fn) {
   };
 }
 
+// xbpf's runs of the wrapper (r1 = a context it does not read; its input is
+// the map value), through vm::Program::run as any user of the runtime.
 std::function<double(uint64_t)> program_batch(const vm::Program* p) {
   return [p](uint64_t n) {
     vm::ExecContext ctx;
     u64 acc = 0;
     const double t0 = now_ns();
     for (uint64_t i = 0; i < n; ++i) {
-      auto r = p->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, ctx);
+      auto r = p->run(reinterpret_cast<uint64_t>(g_dummy_ctx), 0, ctx);
       acc += r ? *r : 0;
     }
     const double t1 = now_ns();
@@ -668,13 +844,14 @@ struct CompileRow {
   double kernel_load_us = NAN;       // median BPF_PROG_LOAD wall time of the copies
 };
 
-CompileRow measure_compile(const std::string& name, std::span<const isa::RawInsn> code, size_t reps) {
+CompileRow measure_compile(const std::string& name, std::span<const isa::RawInsn> code, size_t reps,
+                           const verifier::JitFacts* facts = nullptr) {
   std::vector<double> total, emit;
   CompileRow row{.name = name};
   for (size_t r = 0; r < reps; ++r) {
     auto p = load(code, vm::Mode::Verified, name);
     jit::CompileStats stats;
-    if (auto e = jit::compile(*p, {.stats = &stats}); !e) die(e.error().message);
+    if (auto e = jit::compile(*p, {.stats = &stats, .facts = facts}); !e) die(e.error().message);
     total.push_back(double(stats.emit_ns + stats.memory_ns));
     emit.push_back(double(stats.emit_ns));
     row.insns = stats.insns;
@@ -693,14 +870,11 @@ int side_by_side(std::vector<Workload>& workloads, const SideBySideConfig& cfg) 
     fmt::print(stderr, "\n*** {} ***\n*** the kernel column is empty ***\n\n", kernel_note);
 
   // The empty program, on every engine: r0 = 0; exit.
-  static const std::vector<isa::RawInsn> empty_code = [] {
-    isa::RawInsn mov{}, ex{};
-    mov.code = BPF_ALU64 | BPF_MOV | BPF_K;
-    ex.code = BPF_JMP | BPF_EXIT;
-    return std::vector<isa::RawInsn>{mov, ex};
-  }();
-  auto empty_jit = load_jit(empty_code, {}, "empty");
-  auto empty_interp = load(empty_code, vm::Mode::Verified, "empty");
+  // Through the runtime as the workloads (verified, facts).
+  XbpfWrapped empty = load_wrapped("empty", {});
+  if (!empty.verdict) die("empty program: rejected by xbpf's verifier: " + empty.verifier_error);
+  auto empty_jit = load_jit(empty.wrapped, {.facts = &empty.verdict->jit_facts}, "empty");
+  auto empty_interp = load(empty.wrapped, vm::Mode::Verified, "empty");
   int empty_kernel_fd = -1;
   std::string empty_kernel_error;
   if (cfg.kernel && g_kernel.unavailable.empty())
@@ -721,7 +895,7 @@ int side_by_side(std::vector<Workload>& workloads, const SideBySideConfig& cfg) 
     for (size_t i = 0; i < w.kernel.size(); ++i)
       g.series.push_back({"kernel", fmt::format("copy{}@{:#x}", i, w.kernel[i].address),
                           kernel_batch(w.kernel[i].fd, fold32(w.checksum), w.name)});
-    g.series.push_back({"interp", "", program_batch(w.interp.get())});
+    g.series.push_back({"interp", "", program_batch(w.wrapped_interp.get())});
     groups.push_back(std::move(g));
   }
   {
@@ -786,7 +960,7 @@ int side_by_side(std::vector<Workload>& workloads, const SideBySideConfig& cfg) 
   // Compile time.
   std::vector<CompileRow> compile_rows;
   for (const Workload& w : workloads) {
-    CompileRow row = measure_compile(w.name, w.code, 200);
+    CompileRow row = measure_compile(w.name, w.wrapped, 200, w.verdict ? &w.verdict->jit_facts : nullptr);
     std::vector<double> lu;
     for (const KernelCopy& c : w.kernel) lu.push_back(c.load_us);
     if (!lu.empty()) row.kernel_load_us = median(lu);
@@ -910,6 +1084,10 @@ int side_by_side(std::vector<Workload>& workloads, const SideBySideConfig& cfg) 
              "workload: {}\n",
              geomean(r_jit), geomean(r_jit) <= 1.3 ? "MET" : "NOT MET", kernel_target);
 
+  for (const Workload& w : workloads)
+    if (!w.verdict)
+      fmt::print("\n{}: rejected by xbpf's verifier too ({}): xbpf runs it loaded `trusted`, without verifier "
+                 "facts\n", w.name, w.xbpf_verifier_error);
   bool any_error = false;
   for (const Workload& w : workloads)
     if (!w.kernel_error.empty()) {
@@ -996,6 +1174,7 @@ int main(int argc, char** argv) {
   if (auto l = take_flag(argc, argv, "other-latch", ""); !l.empty()) g_other_latch = parse_latch(l);
   if (has_flag(argc, argv, "--other-no-skip-crossing")) g_other_no_skip_crossing = true;
   if (has_flag(argc, argv, "--no-skip-crossing")) g_no_skip_crossing = true;
+  if (has_flag(argc, argv, "--no-facts")) g_no_facts = true;
   cfg.samples_path = take_flag(argc, argv, "samples", "");
   const std::string cpu = take_flag(argc, argv, "cpu", "");
   if (!cpu.empty()) {
@@ -1017,9 +1196,11 @@ int main(int argc, char** argv) {
   static std::vector<Workload> workloads;
   for (const WorkloadDef& def : kWorkloads)
     if (std::string_view(def.name).find(filter) != std::string_view::npos) workloads.push_back(prepare(def, obj_dir));
-  for (const Workload& w : workloads) {
+  for (Workload& w : workloads) {
     if (w.name != dump) continue;
-    auto text = jit::disassemble(*w.jit);
+    prepare_xbpf(w);  // what the side-by-side mode runs: the wrapper, verified, with facts (placement 0)
+    auto p = load_jit(w.wrapped, {.facts = w.verdict ? &w.verdict->jit_facts : nullptr}, w.name);
+    auto text = jit::disassemble(*p);
     fmt::print("{}", text ? *text : text.error().message);
     return 0;
   }
@@ -1047,15 +1228,23 @@ int main(int argc, char** argv) {
   }
   if (!gbench) {
     for (Workload& w : workloads) {
+      prepare_xbpf(w);
+      const verifier::JitFacts* facts = w.verdict && !g_no_facts ? &w.verdict->jit_facts : nullptr;
       for (const Placement& p : cfg.placements)
-        w.placed.push_back(load_jit(w.code, {.align_loops = p.align_loops, .code_offset = p.code_offset}, w.name,
-                                    p.other_latch));
-      vm::ExecContext ctx;
-      for (size_t i = 0; i < w.placed.size(); ++i) {
-        auto r = w.placed[i]->run(reinterpret_cast<uint64_t>(g_mem), XBPF_MEM_SIZE, ctx);
-        if (!r || *r != w.checksum)
-          die(fmt::format("{}: CHECKSUM MISMATCH at placement {}", w.name, cfg.placements[i].label()));
-      }
+        w.placed.push_back(load_jit(w.wrapped,
+                                    {.align_loops = p.align_loops, .code_offset = p.code_offset, .facts = facts},
+                                    w.name, p.other_latch));
+      for (size_t i = 0; i < w.placed.size(); ++i)
+        check_wrapped(*w.placed[i], w, "xbpf JIT at placement " + cfg.placements[i].label());
+      // The placements compile what the runtime compiled: placement 0 with the
+      // default options is the runtime's code, byte for byte.
+      const auto mine = jit::code_of(*w.placed[0]);
+      const auto runtime_code = jit::code_of(w.object->programs()[0]->vm());
+      const Placement& p0 = cfg.placements[0];
+      if (p0.code_offset == 0 && p0.align_loops && !p0.other_latch && !g_no_facts && g_fit_loops == jit::Options{}.fit_loops &&
+          g_latch == jit::Options{}.latch && !g_no_skip_crossing &&
+          !std::ranges::equal(mine->code, runtime_code->code))
+        die(w.name + ": placement 0 is not the code the runtime compiled");
       if (cfg.kernel) prepare_kernel(w, cfg.kernel_copies);
     }
     return side_by_side(workloads, cfg);

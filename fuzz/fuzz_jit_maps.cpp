@@ -76,7 +76,10 @@ struct Counts {
   size_t map_helpers = 0, ringbuf = 0, direct_values = 0, inlined = 0, packet_moved = 0;
   size_t skipped_garbage = 0, skipped_helper = 0, skipped_reloc = 0;
   size_t skipped_endless = 0;  // verified, but runs for ever (the termination probe)
+  size_t decided_branches = 0;  // compared programs with a hard-wired branch (JitFacts::kNeverTaken/kAlwaysTaken)
   ~Counts() {
+    std::fprintf(stderr, "fuzz_jit_maps: %zu compared programs had a hard-wired (verifier-decided) branch\n",
+                 decided_branches);
     std::fprintf(stderr,
                  "fuzz_jit_maps: %zu verified, %zu compared (with loops %zu, bpf-to-bpf calls %zu, helper calls "
                  "%zu, callbacks %zu, map helpers %zu, ring buffer helpers %zu, direct map values %zu, inlined "
@@ -472,6 +475,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   ++g_counts.compared;
+  if (std::any_of(verdict.jit_facts.insn.begin(), verdict.jit_facts.insn.end(), [](uint8_t f) {
+        return (f & (xbpf::verifier::JitFacts::kNeverTaken | xbpf::verifier::JitFacts::kAlwaysTaken)) != 0;
+      }))
+    ++g_counts.decided_branches;
   g_counts.loops += loops;
   g_counts.calls += calls;
   g_counts.helpers += helpers;

@@ -202,6 +202,96 @@ TEST(JitFacts, ZeroExtensionOfZeroExtendedValueVanishes) {
   EXPECT_EQ(run(fast, reinterpret_cast<uint64_t>(&word)), 0xdeadbeefu);
 }
 
+// With facts the entry stub saves only what the program needs: nothing for
+// a program without helpers (it jumps to the function, which returns to the
+// caller), r12 for helper calls (their ExecContext), everything for tail
+// calls and legacy packet loads (early exits unwind to it). A function
+// without stack and without r10 sets up no frame.
+TEST(JitFacts, EntryAndFramesAreTrimmed) {
+  const auto plain_code = assemble("mov %r0, 1\nadd %r0, 41\nexit\n");
+  const verifier::Verdict v = verify(plain_code);
+  jit::Options o;
+  o.facts = &v.jit_facts;
+  const vm::Program lean = compiled(plain_code, o);
+  EXPECT_EQ(run(lean), 42u);
+  const std::string d = disasm(lean);
+  EXPECT_EQ(count(d, "push"), 0u) << d;
+  EXPECT_EQ(count(d, "rbp"), 0u) << d;
+  EXPECT_EQ(count(d, "jmp r11"), 1u) << d;
+  // Without facts: six saves, five zeroings, a 512-byte frame.
+  const std::string dp = disasm(compiled(plain_code, {}));
+  EXPECT_EQ(count(dp, "push"), 7u) << dp;
+  EXPECT_EQ(count(dp, "sub rsp, 0x200"), 1u) << dp;
+
+  // A helper call: r12 only; the callee-saved r6 the program uses is saved
+  // by its function, with rsp aligned for the call.
+  const auto helper_code = assemble("mov %r6, 5\ncall 7\nadd %r0, %r6\nexit\n");
+  const verifier::Verdict hv = verify(helper_code);
+  vm::HelperTable helpers;
+  helpers.set(7, [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext* c) -> uint64_t {
+    alignas(16) char probe[16];
+    // The SysV ABI: rsp is 16-byte aligned at the call (so the callee's locals are).
+    return c && (reinterpret_cast<uintptr_t>(probe) & 15) == 0 ? 37 : 1000;
+  }, "get_prandom_u32");
+  jit::Options ho;
+  ho.facts = &hv.jit_facts;
+  const vm::Program with_helper = compiled(helper_code, ho, &helpers);
+  EXPECT_EQ(run(with_helper), 42u);
+  const std::string dh = disasm(with_helper);
+  EXPECT_EQ(count(dh, "push r12"), 1u) << dh;
+  EXPECT_EQ(count(dh, "push rbx"), 1u) << dh;  // r6, by the function
+  EXPECT_EQ(count(dh, "push r13"), 0u) << dh;
+  EXPECT_EQ(count(dh, "rbp"), 0u) << dh;
+  // Callee-saved registers survive a lean run: the caller's rbx.
+  uint64_t rbx_before = 0, rbx_after = 0;
+  asm volatile("mov %%rbx, %0" : "=r"(rbx_before));
+  EXPECT_EQ(run(with_helper), 42u);
+  asm volatile("mov %%rbx, %0" : "=r"(rbx_after));
+  EXPECT_EQ(rbx_before, rbx_after);
+}
+
+// JitFacts::kNeverTaken / kAlwaysTaken: a branch the verifier decided on
+// every path is no compare: a plain jump, or nothing.
+TEST(JitFacts, DecidedBranchesAreHardWired) {
+  const auto code = assemble(
+      "call 7\nmov %r2, 5\nmov %r3, %r0\njeq %r2, 5, taken\nmov %r0, 1\nexit\n"
+      "taken:\njeq %r2, 6, never\njgt %r3, 100, big\nmov %r0, 2\nexit\nbig:\nmov %r0, 3\nexit\nnever:\nmov %r0, 4\nexit\n");
+  const verifier::Verdict v = verify(code);
+  auto pc_of = [&](size_t k) {  // the k-th conditional jump
+    auto insns = isa::decode_program(code);
+    size_t seen = 0;
+    for (const Insn& i : *insns)
+      if (isa::info(i.op).form == isa::Form::JumpImm && seen++ == k) return i.pc;
+    return uint32_t(0);
+  };
+  EXPECT_TRUE(v.jit_facts.has(pc_of(0), verifier::JitFacts::kAlwaysTaken));
+  EXPECT_TRUE(v.jit_facts.has(pc_of(1), verifier::JitFacts::kNeverTaken));
+  EXPECT_FALSE(v.jit_facts.has(pc_of(2), verifier::JitFacts::kNeverTaken));
+  EXPECT_FALSE(v.jit_facts.has(pc_of(2), verifier::JitFacts::kAlwaysTaken));
+  vm::HelperTable helpers;
+  helpers.set(7, [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 500; },
+              "get_prandom_u32");
+  jit::Options o;
+  o.facts = &v.jit_facts;
+  const vm::Program fast = compiled(code, o, &helpers);
+  const vm::Program plain = compiled(code, {}, &helpers);
+  EXPECT_EQ(run(fast), 3u);
+  EXPECT_EQ(run(plain), 3u);
+  const std::string d = disasm(fast), dp = disasm(plain);
+  EXPECT_EQ(count(d, "cmp"), 1u) << d;  // only the undecided jgt
+  EXPECT_EQ(count(dp, "cmp"), 3u) << dp;
+
+  // A loop's exit test is decided on each visit, but not the same way on
+  // all of them: no fact (the facts are the AND over every visit).
+  const auto loop = assemble("mov %r0, 0\nmov %r2, 0\nl:\nadd %r0, 3\nadd %r2, 1\njge %r2, 10, out\nja l\nout:\nexit\n");
+  const verifier::Verdict lv = verify(loop);
+  jit::Options lo;
+  lo.facts = &lv.jit_facts;
+  const vm::Program lf = compiled(loop, lo);
+  EXPECT_EQ(run(lf), 30u);
+  EXPECT_EQ(count(disasm(lf), "cmp"), 1u) << disasm(lf);
+}
+
 TEST(JitFacts, FactsOfAnotherProgramAreRefused) {
   const auto code = assemble("mov %r0, 1\nexit\n");
   const verifier::Verdict v = verify(assemble("mov %r0, 1\nmov %r0, 2\nexit\n"));

@@ -3,6 +3,10 @@
 // callx errors, every opcode of the table, W^X code memory, and the
 // disassembly.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
 
 #include <atomic>
 #include <cstring>
@@ -337,9 +341,54 @@ TEST(Jit, CodeMemoryIsNeverWritableAndExecutable) {
     EXPECT_TRUE(found);
     EXPECT_EQ(run(p), 1u);
   }
-  // Released with the program.
-  for (const Mapping& m : mappings())
-    EXPECT_FALSE(code_addr >= m.lo && code_addr < m.hi && m.perms[2] == 'x') << "code still mapped executable";
+  // Released with the program: unmapped or no longer executable (a mapping
+  // of its own), or overwritten with int3 (a range of a shared pack, as the
+  // kernel's bpf_prog_pack frees).
+  for (const Mapping& m : mappings()) {
+    if (!(code_addr >= m.lo && code_addr < m.hi && m.perms[2] == 'x')) continue;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(code_addr);
+    for (size_t k = 0; k < 16; ++k) EXPECT_EQ(bytes[k], 0xcc) << "released code still executable at +" << k;
+  }
+}
+
+// Code in a pack is written without ever being writable through its
+// executable mapping, and a released range is reused only after int3 fill:
+// many programs compiled and released leave the pack trapping everywhere
+// they were.
+TEST(Jit, PackedCodeIsTrapFilledOnRelease) {
+  std::vector<uint64_t> addrs;
+  for (int k = 0; k < 40; ++k) {
+    const auto p = jit(fmt::format("mov %r0, {}\nexit\n", k).c_str());
+    EXPECT_EQ(run(p), uint64_t(k));
+    addrs.push_back(reinterpret_cast<uint64_t>(jit::code_of(p)->code.data()));
+  }
+  for (uint64_t a : addrs)
+    for (const Mapping& m : mappings())
+      if (a >= m.lo && a < m.hi && m.perms[2] == 'x') {
+        EXPECT_EQ(m.perms[1], '-');
+        EXPECT_EQ(*reinterpret_cast<const uint8_t*>(a), 0xcc);
+      }
+}
+
+// A forked child keeps running the programs it inherited, on a private copy
+// of their code, while the parent reuses that code's pages.
+TEST(Jit, ForkedChildKeepsItsCode) {
+  auto p = std::make_unique<vm::Program>(jit("mov %r0, 7\nexit\n"));
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    usleep(200'000);  // the parent releases and reuses meanwhile
+    const auto q = jit("mov %r0, 9\nexit\n");
+    const uint64_t a = run(*p), b = run(q);
+    _exit(a == 7 && b == 9 ? 0 : int(10 + a * 16 + b) & 0xff);
+  }
+  p.reset();
+  std::vector<vm::Program> others;
+  for (int k = 0; k < 8; ++k) others.push_back(jit("mov %r0, 5\nexit\n"));
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  for (const auto& o : others) EXPECT_EQ(run(o), 5u);
 }
 
 TEST(Jit, Disassembles) {

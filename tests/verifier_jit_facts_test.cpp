@@ -114,6 +114,45 @@ TEST(VerifierJitFacts, PrunedPathWithZeroDivisorClearsTheFact) {
   EXPECT_TRUE(has(fork_r6("3", "mov %r0, 100\ndiv %r0, %r6\nexit\n"), "div", kNonzero));
 }
 
+constexpr uint8_t kNever = JitFacts::kNeverTaken;
+constexpr uint8_t kAlways = JitFacts::kAlwaysTaken;
+
+TEST(VerifierJitFacts, DecidedBranches) {
+  EXPECT_TRUE(has("mov %r2, 5\nmov %r0, 0\njeq %r2, 5, out\nmov %r0, 1\nout:\nexit\n", "jeq", kAlways));
+  EXPECT_TRUE(has("mov %r2, 5\nmov %r0, 0\njeq %r2, 6, out\nmov %r0, 1\nout:\nexit\n", "jeq", kNever));
+  // Refinement: after `r2 < 10`, `r2 > 20` cannot hold.
+  EXPECT_TRUE(has("call 7\nmov %r2, %r0\njlt %r2, 10, in\nexit\nin:\njgt %r2, 20, out\nmov %r0, 1\nout:\nexit\n", "jgt",
+                  kNever));
+  // Unknown: both outcomes.
+  const std::string unknown = "call 7\nmov %r2, %r0\njeq %r2, 5, out\nmov %r0, 1\nout:\nexit\n";
+  EXPECT_FALSE(has(unknown, "jeq", kNever));
+  EXPECT_FALSE(has(unknown, "jeq", kAlways));
+  // A loop's exit test: decided differently on different visits: no fact.
+  const std::string loop = "mov %r0, 0\nmov %r2, 0\nl:\nadd %r2, 1\njge %r2, 4, out\nja l\nout:\nexit\n";
+  EXPECT_FALSE(has(loop, "jge", kNever));
+  EXPECT_FALSE(has(loop, "jge", kAlways));
+}
+
+TEST(VerifierJitFacts, PrunedPathTakingTheOtherOutcomeClearsTheFact) {
+  // The first path (r6 = 8) stores a state at `join` and finds the jeq
+  // always taken; the second arrives with r6 = 0 and would fall through. It
+  // may only be pruned at `join` if r6 is precise (the decision marked it):
+  // then it is not pruned, and the jeq has no fact.
+  const std::string other = fork_r6("0", "mov %r0, 1\njeq %r6, 8, out\nmov %r0, 2\nout:\nexit\n");
+  EXPECT_FALSE(has(other, "jeq", kAlways));
+  EXPECT_FALSE(has(other, "jeq", kNever));
+  // Through a spill and a fill behind the join.
+  const std::string spilled = fork_r6(
+      "0", "stxdw [%r10-8], %r6\nmov %r6, 0\nja next\nnext:\nldxdw %r7, [%r10-8]\nmov %r0, 1\njeq %r7, 8, out\n"
+           "mov %r0, 2\nout:\nexit\n");
+  EXPECT_FALSE(has(spilled, "jeq", kAlways));
+  // Both paths agree: the fact survives (the second path is pruned at the join).
+  const std::string same = fork_r6("8", "mov %r0, 1\njeq %r6, 8, out\nmov %r0, 2\nout:\nexit\n");
+  const Verdict v = run(same);
+  EXPECT_TRUE(v.jit_facts.has(slot_of(same, "jeq"), kAlways));
+  EXPECT_GT(v.stats.states_pruned, 0u);
+}
+
 // Found by fuzzing the JIT with facts: the quotient of a signed division was
 // folded as unsigned (1 instead of 0), so the next division by it got a
 // wrong "nonzero" fact (a #DE in the JIT) and, worse, pointer arithmetic

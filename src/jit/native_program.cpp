@@ -23,8 +23,9 @@ constexpr uint64_t kNativeStackEstimate = vm::kMaxFrames * (vm::kStackSize + 64)
 class NativeProgram final : public vm::NativeCode {
  public:
   NativeProgram(CodeMemory mem, size_t offset, size_t code_size, std::vector<uint64_t> functions,
-                std::vector<uint32_t> function_pcs, std::vector<uint32_t> insn_offsets, uint64_t main)
-      : mem_(std::move(mem)),
+                std::vector<uint32_t> function_pcs, std::vector<uint32_t> insn_offsets, uint64_t main, bool no_area)
+      : no_area_(no_area),
+        mem_(std::move(mem)),
         offset_(offset),
         code_size_(code_size),
         functions_(std::move(functions)),
@@ -59,13 +60,17 @@ class NativeProgram final : public vm::NativeCode {
 
  private:
   Expected<uint64_t> enter(const vm::Program& prog, uint64_t fn, const uint64_t* args, vm::ExecContext& ctx) const {
+    const auto stub = reinterpret_cast<EnterFn>(mem_.data() + offset_);
+    if (no_area_) {  // no helper, tail call or early exit: nothing reads the RunArea or the stack bounds
+      ctx.program = &prog;
+      return stub(args, nullptr, reinterpret_cast<const void*>(fn));
+    }
     RunArea area;
     area.ctx = &ctx;
     area.helpers = prog.helper_table();
     ctx.program = &prog;
     ctx.stack_hi = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
     ctx.stack_lo = ctx.stack_hi - kNativeStackEstimate;
-    const auto stub = reinterpret_cast<EnterFn>(mem_.data() + offset_);
     const uint64_t r0 = stub(args, &area, reinterpret_cast<const void*>(fn));
     switch (area.error) {
       case Abort::none: return r0;
@@ -77,6 +82,7 @@ class NativeProgram final : public vm::NativeCode {
     return fail(Errc::runtime, "jit: unknown abort reason {}", uint32_t(area.error));
   }
 
+  bool no_area_;  // Lowered::no_area
   CodeMemory mem_;
   size_t offset_;                    // where the code starts in mem_ (Options::code_offset)
   size_t code_size_;                 // bytes of code after offset_ (the rest is padding)
@@ -151,16 +157,17 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
   const size_t pad = opts.code_offset;
   auto mem = CodeMemory::allocate(pad + code.codeSize(), reinterpret_cast<const void*>(&callx_dispatch));
   if (!mem) return xbpf::unexpected(mem.error());
-  std::memset(mem->data(), 0xcc, pad);  // int3 before the code
   const uint64_t base = reinterpret_cast<uint64_t>(mem->data() + pad);
   if (asmjit::Error e = code.relocateToBase(base); e != kErrorOk)
     return fail(Errc::unsupported, "jit: relocation: {}", DebugUtils::errorAsString(e));
   const size_t size = code.codeSize();
   if (pad + size > mem->size()) return fail(Errc::unsupported, "jit: code grew during relocation");
-  if (asmjit::Error e = code.copyFlattenedData(mem->data() + pad, mem->size() - pad, CopySectionFlags::kPadTargetBuffer);
+  // The image: int3 before the code (code_offset), then the code.
+  std::vector<uint8_t> image(pad + size, 0xcc);
+  if (asmjit::Error e = code.copyFlattenedData(image.data() + pad, size, CopySectionFlags::kPadTargetBuffer);
       e != kErrorOk)
     return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
-  if (auto r = mem->seal(); !r) return r;
+  if (auto r = mem->install(image); !r) return r;
   if (opts.stats) {
     const auto t2 = std::chrono::steady_clock::now();
     opts.stats->emit_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
@@ -174,7 +181,7 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
   const uint64_t main = base + code.labelOffsetFromBase(out.main);
   std::sort(functions.begin(), functions.end());
   prog.set_native(std::make_unique<NativeProgram>(std::move(*mem), pad, size, std::move(functions), std::move(out.function_pcs),
-                                                  std::move(out.insn_offsets), main));
+                                                  std::move(out.insn_offsets), main, out.no_area));
   return {};
 }
 

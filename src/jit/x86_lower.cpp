@@ -87,6 +87,18 @@ struct Function {
   int32_t frame = kFrameBytes;  // bytes of BPF stack below rbp (a multiple of 16)
   Label prologue;
   std::vector<Gp> saved;  // callee-saved BPF registers it mentions
+  // With facts (see emit_prologue): rbp is set up only when the function
+  // mentions r10 or has a frame; rsp is re-aligned only when it calls.
+  bool uses_rbp = true;
+  bool calls = true;
+  int32_t pad = 0;  // bytes below the pushes that keep rsp 16-byte aligned at calls
+};
+
+// What the entry stub must do for a program (see emit_enter_stub).
+enum class Stub : uint8_t {
+  full,  // saves every callee-saved register, sets up RunArea and early exits
+  area,  // saves r12 and points it at the RunArea (helpers need the ExecContext)
+  lean,  // loads r1-r5 and jumps to the function: nothing else to save or set
 };
 
 class Lowering {
@@ -94,8 +106,8 @@ class Lowering {
   // `loop_bytes`: pc -> the loop's code size at that head, measured by a
   // first pass (nullptr: the first pass; run() then fills loop_bytes_).
   Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out,
-           const std::vector<uint32_t>* loop_bytes = nullptr)
-      : prog_(prog), a_(a), out_(out), fit_sizes_(loop_bytes), short_jumps_(short_jumps) {
+           const std::vector<uint32_t>* loop_bytes = nullptr, const std::vector<uint32_t>* first_offsets = nullptr)
+      : prog_(prog), a_(a), out_(out), fit_sizes_(loop_bytes), first_offsets_(first_offsets), short_jumps_(short_jumps) {
     bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
     align_loops_ = opts.align_loops;
     fit_loops_ = opts.align_loops && opts.fit_loops;
@@ -116,6 +128,7 @@ class Lowering {
     CodeHolder* code = a_.code();
     code->reserveBuffer(&code->textSection()->buffer(), 256 + bound_prefix_.back() / 2);
     emit_enter_stub();
+    out_.no_area = stub_ == Stub::lean;
     out_.insn_offsets.assign(slot_count(prog_), 0);
     const auto insns = prog_.insns();
     size_t k = 0;
@@ -223,10 +236,22 @@ class Lowering {
   // instructions' size bounds plus a loop head's alignment. (A bound that is
   // wrong makes asmjit fail the jump; compile() then retries with rel32 only.)
   // Backward jumps need no help: asmjit knows a bound label's distance.
+  //
+  // Second pass (fit_loops): the first pass's actual offsets bound the
+  // distance too. Between the two passes only two things change: jumps the
+  // first pass made rel32 may become rel8 here (shorter), and a loop head's
+  // padding grows from at most 15 to at most 15 + kMaxFitPad bytes. So the
+  // distance here is at most the first pass's plus that growth for every
+  // loop head from `next` to `to` (the kernel's JIT gets rel8 wherever it
+  // fits by iterating its passes until the size converges).
   bool near(uint32_t next, int64_t to) const {
     if (!short_jumps_ || to <= int64_t(next) - 1) return false;
     const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next];
-    return bytes <= 100;
+    if (bytes <= 100) return true;
+    if (!first_offsets_ || size_t(to) >= first_offsets_->size()) return false;
+    const int64_t first = int64_t((*first_offsets_)[size_t(to)]) - int64_t((*first_offsets_)[next]);
+    const int64_t heads = int64_t(head_prefix_[size_t(to) + 1] - head_prefix_[next]);
+    return first >= 0 && first + heads * (kMaxFitPad + 15) <= 120;
   }
 
   // Options::latch: which loop heads keep their latch split.
@@ -271,8 +296,10 @@ class Lowering {
   Expected<void> find_functions() {
     const auto insns = prog_.insns();
     std::vector<uint32_t> entries{0};
-    for (const Insn& i : insns)
+    for (const Insn& i : insns) {
       if (i.op == Op::CALL_LOCAL || i.op == Op::LDDW_FUNC) entries.push_back(uint32_t(i.target()));
+      if (i.op == Op::LDDW_FUNC) has_func_refs_ = true;
+    }
     std::sort(entries.begin(), entries.end());
     entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
     const uint32_t n = slot_count(prog_);
@@ -287,13 +314,24 @@ class Lowering {
     labels_.assign(n, Label());
     loop_head_.assign(n, false);
     bool mentioned[11] = {};
+    bool calls = false;
     size_t f = 0;
     for (const Insn& i : insns) {
       while (i.pc >= functions_[f].end) {
-        close_function(functions_[f++], mentioned);
+        close_function(functions_[f++], mentioned, calls);
         std::fill(std::begin(mentioned), std::end(mentioned), false);
+        calls = false;
       }
       mentioned[i.dst] = mentioned[i.src] = true;
+      const Form form = isa::info(i.op).form;
+      if (form == Form::Call || form == Form::CallLocal || form == Form::CallReg || form == Form::CallKfunc) calls = true;
+      // The RunArea (r12): helpers' ExecContext, tail calls, callx, legacy
+      // packet loads; early exits unwind to the full stub's saved rsp.
+      if (form == Form::Call || form == Form::CallReg || form == Form::LoadAbs || form == Form::LoadInd)
+        if (stub_ == Stub::lean) stub_ = Stub::area;
+      if ((form == Form::Call && uint32_t(i.imm) == vm::kHelperTailCall) || form == Form::CallReg ||
+          form == Form::LoadAbs || form == Form::LoadInd)
+        stub_ = Stub::full;
       if (!isa::is_jump(i.op)) continue;
       const int64_t t = i.target();
       if (t < functions_[f].begin || t >= functions_[f].end)
@@ -303,9 +341,21 @@ class Lowering {
       if (t <= int64_t(i.pc) && align_loops_) loop_head_[size_t(t)] = true;
     }
     for (; f < functions_.size(); ++f) {
-      close_function(functions_[f], mentioned);
+      close_function(functions_[f], mentioned, calls);
       std::fill(std::begin(mentioned), std::end(mentioned), false);
+      calls = false;
     }
+    // A function whose last instruction may fall through gets an early exit
+    // (Abort::fell_off; only unverified code can reach it).
+    std::vector<bool> has_code(functions_.size(), false);
+    for (size_t k = 0; k < insns.size(); ++k) {
+      const size_t fk = function_of_[insns[k].pc];
+      has_code[fk] = true;
+      const bool last = k + 1 == insns.size() || function_of_[insns[k + 1].pc] != fk;
+      if (last && can_fall_through(insns[k].op)) stub_ = Stub::full;
+    }
+    if (std::find(has_code.begin(), has_code.end(), false) != has_code.end()) stub_ = Stub::full;
+    if (!facts_) stub_ = Stub::full;
     find_split_latches();
     if (facts_) {
       if (facts_->insn.size() != n)
@@ -322,6 +372,22 @@ class Lowering {
         fn.frame = int32_t(std::min<uint32_t>((depth + 15) / 16 * 16, kFrameBytes));
       }
     }
+    for (Function& fn : functions_) {
+      if (!facts_) {
+        fn.uses_rbp = fn.calls = true;  // unverified: as always, a 512-byte frame and aligned calls
+      } else {
+        // No frame and no mention of r10: the function never forms a stack
+        // address (the verifier's depth counts every access of its frame,
+        // through any pointer), so rbp stays the caller's.
+        fn.uses_rbp = fn.uses_rbp || fn.frame > 0;
+      }
+      const size_t pushes = (fn.uses_rbp ? 1 : 0) + fn.saved.size();
+      // At the prologue rsp is 8 mod 16 (a return address); after an odd
+      // number of pushes it is aligned again.
+      fn.pad = fn.calls && pushes % 2 == 0 ? 8 : 0;
+    }
+    head_prefix_.assign(n + 1, 0);
+    for (uint32_t pc = 0; pc < n; ++pc) head_prefix_[pc + 1] = head_prefix_[pc] + (loop_head_[pc] ? 1 : 0);
     bound_prefix_.assign(n + 1, 0);
     for (size_t k = 0, pc = 0; pc < n; ++pc) {
       uint32_t b = 0;
@@ -339,15 +405,59 @@ class Lowering {
     return {};
   }
 
-  static void close_function(Function& f, const bool (&mentioned)[11]) {
+  static void close_function(Function& f, const bool (&mentioned)[11], bool calls) {
     for (int r = 6; r <= 9; ++r)
       if (mentioned[r]) f.saved.push_back(kReg[r]);
+    f.uses_rbp = mentioned[10];
+    f.calls = calls;
   }
 
   // ---- entry stub, prologue, epilogue --------------------------------------
 
   // uint64_t enter(const uint64_t* args, RunArea* area, const void* fn)
+  //
+  // Stub::full saves the C++ caller's callee-saved registers, records its rsp
+  // for early exits (which unwind every BPF frame at once, skipping their
+  // epilogues) and calls `fn`. Without facts it also zeroes r0 and r6-r9, as
+  // the interpreter starts; the verifier rejects any read of a register
+  // before its first write ("R0 !read_ok"), so verified programs skip that.
+  // Every program that may exit early (legacy packet loads, callx, falling
+  // off a function) or tail-call (the target may exit early, to this stub)
+  // gets it. Otherwise each BPF function saves what it clobbers itself
+  // (rbp, r6-r9), so the stub only sets r12 when helpers need the RunArea
+  // (Stub::area: push r12 keeps the call aligned) or just loads r1-r5 and
+  // jumps (Stub::lean: the function returns to the C++ caller itself).
   void emit_enter_stub() {
+    abort_ = a_.newLabel();
+    if (stub_ == Stub::lean || stub_ == Stub::area) {
+      if (stub_ == Stub::area) {
+        a_.push(kArea);
+        a_.mov(kArea, x86::rsi);
+      }
+      a_.mov(kT11, x86::rdx);
+      // The main function of a verified program reads only r1 before
+      // writing (the verifier starts r2-r5 uninitialised); callbacks
+      // (bpf_loop, for_each_map_elem) get r1-r5, but a lean program calls no
+      // helper, so nothing calls back into it unless it has `lddw func`.
+      if (stub_ != Stub::lean || has_func_refs_) {
+        a_.mov(x86::rsi, x86::qword_ptr(x86::rdi, 8));
+        a_.mov(x86::rdx, x86::qword_ptr(x86::rdi, 16));
+        a_.mov(x86::rcx, x86::qword_ptr(x86::rdi, 24));
+        a_.mov(x86::r8, x86::qword_ptr(x86::rdi, 32));
+      }
+      a_.mov(x86::rdi, x86::qword_ptr(x86::rdi, 0));
+      if (stub_ == Stub::lean) {
+        a_.jmp(kT11);
+      } else {
+        a_.call(kT11);
+        a_.pop(kArea);
+        a_.ret();
+      }
+      // No early exit exists in such a program: nothing jumps here.
+      a_.bind(abort_);
+      a_.int3();
+      return;
+    }
     static const Gp kSaved[] = {x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15};
     for (const Gp& r : kSaved) a_.push(r);
     a_.sub(x86::rsp, 8);  // 6 pushes + return address: realign to 16 for the call
@@ -359,7 +469,8 @@ class Lowering {
     a_.mov(x86::rcx, x86::qword_ptr(x86::rdi, 24));
     a_.mov(x86::r8, x86::qword_ptr(x86::rdi, 32));
     a_.mov(x86::rdi, x86::qword_ptr(x86::rdi, 0));
-    for (int r : {0, 6, 7, 8, 9}) a_.xor_(kReg[r].r32(), kReg[r].r32());
+    if (!facts_)
+      for (int r : {0, 6, 7, 8, 9}) a_.xor_(kReg[r].r32(), kReg[r].r32());
     a_.call(kT11);
     Label leave = a_.newLabel();
     a_.bind(leave);
@@ -367,27 +478,38 @@ class Lowering {
     for (size_t k = std::size(kSaved); k-- > 0;) a_.pop(kSaved[k]);
     a_.ret();
     // Early exit from any depth: back to the stub's frame with r0 = 0.
-    abort_ = a_.newLabel();
     a_.bind(abort_);
     a_.mov(x86::rsp, x86::qword_ptr(kArea, kAreaAbortRsp));
     a_.xor_(x86::eax, x86::eax);
     a_.jmp(leave);
   }
 
+  // Without facts: push rbp; mov rbp, rsp; sub rsp, 512 (+8); push r6-r9 it
+  // mentions. With facts, the frame is the verified depth, rbp is set only
+  // when used, and the alignment pad only when the function calls.
   void emit_prologue(const Function& f) {
     a_.align(AlignMode::kCode, 16);
     a_.bind(f.prologue);
-    a_.push(x86::rbp);
-    a_.mov(x86::rbp, x86::rsp);
-    // 16-byte alignment after the pushes of the saved registers.
-    if (const int32_t bytes = f.frame + (f.saved.size() % 2 ? 8 : 0); bytes) a_.sub(x86::rsp, bytes);
+    if (f.uses_rbp) {
+      a_.push(x86::rbp);
+      a_.mov(x86::rbp, x86::rsp);
+      if (const int32_t bytes = f.frame + f.pad; bytes) a_.sub(x86::rsp, bytes);
+      for (const Gp& r : f.saved) a_.push(r);
+      return;
+    }
     for (const Gp& r : f.saved) a_.push(r);
+    if (f.pad) a_.sub(x86::rsp, f.pad);
   }
 
   // Restores what the prologue saved and drops the frame (no return).
   void emit_teardown(const Function& f) {
+    if (f.uses_rbp) {
+      for (size_t k = f.saved.size(); k-- > 0;) a_.pop(f.saved[k]);
+      a_.leave();
+      return;
+    }
+    if (f.pad) a_.add(x86::rsp, f.pad);
     for (size_t k = f.saved.size(); k-- > 0;) a_.pop(f.saved[k]);
-    a_.leave();
   }
 
   void emit_abort(Abort why, uint64_t arg) {
@@ -531,7 +653,7 @@ class Lowering {
 
   // Unsigned and signed division and modulo with the ISA's special cases:
   // x / 0 = 0, x % 0 = x, INT_MIN s/ -1 = INT_MIN, x s% -1 = 0 (32-bit results
-  // zero-extended). rax (r0) and rdx (r3) are saved in r9/r10 around the
+  // zero-extended). rax (r0) and rdx (r3) are pushed around the
   // hardware division unless the verifier found them dead after it; the
   // result travels in r11. A divisor the verifier proved nonzero (not -1)
   // skips that test: its facts hold on every path (a wrong one would be a
@@ -560,23 +682,43 @@ class Lowering {
         a_.mov(kT11, Imm(int64_t(i.imm)));
       else
         a_.mov(kT11.r32(), Imm(uint32_t(i.imm)));
-    } else {
-      a_.mov(width(kT11, is64), width(kReg[i.src], is64));
     }
+    // A divisor known to be nonzero in this block needs no zero test; unsigned
+    // x / 0 needs no code of its own either (t is already the result, 0).
+    const bool check_zero =
+        !imm && !nonzero_.known(i.src, is64) && !fact(i, verifier::JitFacts::kDivisorNonzero);
+    const bool check_minus_one = !imm && sign && !fact(i, verifier::JitFacts::kDivisorNotMinusOne);
+    // Nothing to test and a divisor in neither rax nor rdx: divide by the
+    // source register itself and put the result straight into dst (as the
+    // kernel's JIT; r11 is not needed).
+    const bool direct = !check_zero && !check_minus_one && !imm && i.src != 0 && i.src != 3;
+    if (!imm && !direct) a_.mov(width(kT11, is64), width(kReg[i.src], is64));
     const Gp t = width(kT11, is64);
     const Gp ax = width(x86::rax, is64);
     const Gp dx = width(x86::rdx, is64);
     const bool dst_is_rax = i.dst == 0, dst_is_rdx = i.dst == 3;
     const bool save_rax = !dst_is_rax && !fact(i, verifier::JitFacts::kR0DeadAfter);
     const bool save_rdx = !dst_is_rdx && !fact(i, verifier::JitFacts::kR3DeadAfter);
-    if (save_rax) a_.mov(kT9, x86::rax);
-    if (save_rdx) a_.mov(kT10, x86::rdx);
+    // Saved on the stack, as the kernel's JIT does: on Zen 5 push/pop around
+    // the division ran divchain 6 % faster than moves to r9/r10 (in-run A/B,
+    // 150 rounds: 7,030 against 7,520 ns; the stack engine renames them).
+    if (save_rax) a_.push(x86::rax);
+    if (save_rdx) a_.push(x86::rdx);
     if (!dst_is_rax) a_.mov(ax, d);
-    // A divisor known to be nonzero in this block needs no zero test; unsigned
-    // x / 0 needs no code of its own either (t is already the result, 0).
-    const bool check_zero =
-        !imm && !nonzero_.known(i.src, is64) && !fact(i, verifier::JitFacts::kDivisorNonzero);
-    const bool check_minus_one = !imm && sign && !fact(i, verifier::JitFacts::kDivisorNotMinusOne);
+    if (direct) {
+      if (sign) {
+        is64 ? a_.cqo(x86::rdx, x86::rax) : a_.cdq(x86::edx, x86::eax);
+        a_.idiv(dx, ax, width(kReg[i.src], is64));
+      } else {
+        a_.xor_(x86::edx, x86::edx);
+        a_.div(dx, ax, width(kReg[i.src], is64));
+      }
+      const Gp res = mod ? dx : ax;
+      if (!(mod ? dst_is_rdx : dst_is_rax)) a_.mov(d, res);  // a 32-bit mov zero-extends
+      if (save_rdx) a_.pop(x86::rdx);
+      if (save_rax) a_.pop(x86::rax);
+      return;
+    }
     Label done = a_.newLabel(), minus_one = a_.newLabel();
     Label zero = sign || mod ? a_.newLabel() : done;
     if (check_minus_one) {
@@ -612,8 +754,8 @@ class Lowering {
       }
     }
     if (check_zero || check_minus_one) a_.bind(done);
-    if (save_rax) a_.mov(x86::rax, kT9);
-    if (save_rdx) a_.mov(x86::rdx, kT10);
+    if (save_rdx) a_.pop(x86::rdx);
+    if (save_rax) a_.pop(x86::rax);
     a_.mov(d64, kT11);
   }
 
@@ -814,8 +956,20 @@ class Lowering {
     const isa::OpInfo& info = isa::info(i.op);
     const bool rel8 = near(next, to);
     if (info.form == Form::Jump || info.form == Form::JumpLong) {
+      if (to == int64_t(next)) return {};  // `goto +0`: the next instruction's code follows
       if (rel8) a_.short_();
       a_.jmp(target);
+      return {};
+    }
+    // The verifier explored only one outcome on every path (JitFacts): no
+    // compare, and a plain jump or nothing (the kernel hard-wires such
+    // branches the same way).
+    const bool never = fact(i, verifier::JitFacts::kNeverTaken), always = fact(i, verifier::JitFacts::kAlwaysTaken);
+    if (never || always) {
+      if (always != inverted) {  // the condition's jump happens (inverted: the fall-through)
+        if (rel8) a_.short_();
+        a_.jmp(target);
+      }
       return {};
     }
     const bool is64 = isa::op_class(info.code) == isa::kClassJmp;
@@ -1078,6 +1232,8 @@ class Lowering {
   std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
   uint32_t code_offset_ = 0;  // Options::code_offset
   const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_
+  const std::vector<uint32_t>* first_offsets_ = nullptr;  // second pass: the first pass's insn_offsets
+  std::vector<uint32_t> head_prefix_;  // pc -> loop heads among the slots before it
   bool short_jumps_ = true;
   NonzeroRegs nonzero_;  // in the block being emitted
   const verifier::JitFacts* facts_ = nullptr;  // Options::facts (size checked)
@@ -1086,6 +1242,8 @@ class Lowering {
   std::optional<int32_t> cpu_id_off_;           // rseq_cpu_id_offset()
   uint64_t key_state_ = 0;                      // blinding keys: splitmix64 state
   const Function* cur_ = nullptr;
+  Stub stub_ = Stub::lean;  // what emit_enter_stub emits (find_functions decides)
+  bool has_func_refs_ = false;  // an `lddw func`: a function others may call back
   Label abort_;
 };
 
@@ -1106,7 +1264,7 @@ Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_ju
       Lowered sout;
       Lowering first(prog, opts, short_jumps, sa, sout);
       if (first.run() && !first.loop_bytes_.empty()) {
-        Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_);
+        Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_, &sout.insn_offsets);
         return l.run();
       }
     }

@@ -18,6 +18,7 @@ struct Lowered {
   std::vector<uint32_t> function_pcs;  // entry pcs, ascending (0 first)
   std::vector<asmjit::Label> function_labels;  // their prologues
   asmjit::Label main;                  // == function_labels[0]
+  bool no_area = false;                // the entry stub neither reads the RunArea nor exits early
 };
 
 // Emits the entry stub (at offset 0), then every function of `prog` with its

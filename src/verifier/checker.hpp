@@ -106,6 +106,7 @@ class Checker {
   // transfer.cpp
   [[nodiscard]] StepResult alu(State& s, const isa::Insn& i);
   [[nodiscard]] StepResult jump(State& s, const isa::Insn& i);
+  [[nodiscard]] StepResult jump_outcomes(State& s, const isa::Insn& i);  // jump() without recording facts
   // memory.cpp
   [[nodiscard]] StepResult load_store(State& s, const isa::Insn& i);
   [[nodiscard]] StepResult load_imm64(State& s, const isa::Insn& i);

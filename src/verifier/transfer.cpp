@@ -346,6 +346,31 @@ StepResult Checker::jump(State& s, const Insn& i) {
   const Form form = isa::info(i.op).form;
   if (form == Form::Jump || form == Form::JumpLong)
     return Step{Step::Next, static_cast<uint32_t>(i.target()), {}, 0};
+  // JIT facts (JitFacts::kNeverTaken / kAlwaysTaken): which outcomes this
+  // visit explores, ANDed over every visit. Sound under pruning without any
+  // mark of its own: a path cut at a stored state continues, as far as the
+  // proof goes, in that state's explored subtree, so an outcome explored on
+  // no path at all is one that no execution the verifier accepted can take
+  // (else the verifier's own proof would have a hole: the code after that
+  // edge would be unverified for it). The outcome decisions below
+  // (branch_taken, refinement to bottom, non-null pointers) already mark
+  // their operands precise for pruning's sake, as the kernel's; the facts
+  // rest on that and on nothing else (the kernel's
+  // opt_hard_wire_dead_code_branches rests on the same `seen` marks).
+  auto res = jump_outcomes(s, i);
+  if (res) {
+    const Step& st = *res;
+    const uint32_t target = static_cast<uint32_t>(i.target());
+    if (st.kind == Step::Fork) record_facts(i.pc, 0);
+    else if (st.next == target && target != i.pc + 1) record_facts(i.pc, JitFacts::kAlwaysTaken);
+    else if (st.next == i.pc + 1 && target != i.pc + 1) record_facts(i.pc, JitFacts::kNeverTaken);
+    else record_facts(i.pc, 0);
+  }
+  return res;
+}
+
+StepResult Checker::jump_outcomes(State& s, const Insn& i) {
+  const Form form = isa::info(i.op).form;
   Frame& f = s.cur();
   const bool w32 = is_jmp32(i);
   const JmpOp op = jmp_op(i);

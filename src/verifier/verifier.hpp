@@ -94,6 +94,13 @@ struct JitFacts {
     // that divides in r0/r3's machine registers need not preserve them.
     kR0DeadAfter = 8,
     kR3DeadAfter = 16,
+    // A conditional jump whose jump was explored on no path (kNeverTaken:
+    // only the fall-through; kAlwaysTaken: only the jump). Every execution
+    // the verifier accepted follows explored edges, so a JIT may emit no
+    // branch (kNeverTaken) or an unconditional jump (kAlwaysTaken), as the
+    // kernel's opt_hard_wire_dead_code_branches does.
+    kNeverTaken = 32,
+    kAlwaysTaken = 64,
   };
   std::vector<uint8_t> insn;  // per instruction slot (an lddw's second slot: 0)
   // Per subprogram, in ascending order of first slot: the first slot and the
