@@ -37,6 +37,11 @@ class MapCli : public ::testing::Test {
                                      store_.string() + " " + args,
                                  with_stderr);
   }
+  // `xbpf ARGS` on this test's store.
+  xbpf::test::CliResult run_shell_in_store(const std::string& args) {
+    return xbpf::test::run_shell("XBPF_STORE=" + store_.string() + " " + xbpf::test::kXbpf + " --store " +
+                                 store_.string() + " " + args);
+  }
   // `prog run OBJ --program PROG`, its maps pinned under `dir`/.
   void run_and_pin(const std::string& obj, const std::string& prog, const std::string& dir) {
     const std::string pkt = store_.string() + ".pkt";
@@ -382,6 +387,48 @@ TEST_F(MapCli, EveryErrorPath) {
     EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << c.args << ": error must be one line:\n" << r.out;
     EXPECT_EQ(map(c.args, false).out, "") << c.args << ": the message goes to stderr, nothing to stdout";
   }
+}
+
+}  // namespace
+
+namespace {
+
+// A queue whose values have a BTF type (made through the store's API: no
+// object in tests/objects declares one): pop and peek print {"value": ..}.
+TEST_F(MapCli, BtfQueuePopAndPeek) {
+  run_and_pin("rt_array.o", "percpu_get", "ra");  // leaves BTF with a __u64
+  auto r = run_shell_in_store("btf dump map pinned ra/per_cpu value");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(^\[(\d+)\] TYPEDEF '__u64')"))) << r.out;
+  auto j = nlohmann::json::parse(map("-j show pinned ra/per_cpu", false).out);
+  {
+    auto s = xbpf::maps::Store::open(store_.string());
+    ASSERT_TRUE(s);
+    xbpf::maps::MapAttr attr;
+    attr.type = *xbpf::kabi::map_type_from_name("queue");
+    attr.value_size = 8;
+    attr.max_entries = 4;
+    attr.name = "bq";
+    attr.btf_id = j["btf_id"].get<uint32_t>();
+    attr.btf_value_type_id = static_cast<uint32_t>(std::stoul(m[1]));
+    auto q = (*s)->create_map(attr);
+    ASSERT_TRUE(q) << q.error().message;
+    ASSERT_TRUE((*s)->pin(xbpf::maps::ObjectKind::Map, (*q)->id(), "bq"));
+  }
+  ASSERT_EQ(map("push pinned bq value 7 0 0 0 0 0 0 0").code, 0);
+  ASSERT_EQ(map("push pinned bq value 0 1 0 0 0 0 0 0").code, 0);
+  r = map("peek pinned bq");
+  EXPECT_EQ(r.out, "{\n    \"value\": 7\n}\n");
+  r = map("-j pop pinned bq", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out),
+            nlohmann::json::parse(R"({"value": ["0x07","0x00","0x00","0x00","0x00","0x00","0x00","0x00"],
+                                      "formatted": {"value": 7}})"));
+  r = map("dequeue pinned bq");
+  EXPECT_EQ(r.out, "{\n    \"value\": 256\n}\n");
+  r = map("pop pinned bq");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "xbpf: map pop: empty map (No such file or directory)\n");
 }
 
 }  // namespace
