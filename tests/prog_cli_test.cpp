@@ -135,12 +135,22 @@ TEST_F(ProgCli, PcapCountsVerdictsAndPinnedMapsOutliveTheRun) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("Packets: 10\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Return value 2: 10\n"), std::string::npos) << r.out;
-  // The by_src hash map counted packets per source address: 4 + 3 + 3.
-  r = run_xbpf("map dump pinned demo/by_src" + store());
+  // The by_src hash map counted packets per source address: 4 + 3 + 3. It has
+  // BTF, so it prints as bpftool does (keys: the __u32 read from 10.0.0.N).
+  r = run_xbpf("map -j dump pinned demo/by_src" + store(), false);
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("key: 0a 00 00 01  value: 04 00 00 00 00 00 00 00"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("key: 0a 00 00 02  value: 03 00 00 00 00 00 00 00"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("Found 3 elements"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("{\"key\":[\"0x0a\",\"0x00\",\"0x00\",\"0x01\"],\"value\":[\"0x04\",\"0x00\""),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("{\"key\":[\"0x0a\",\"0x00\",\"0x00\",\"0x02\"],\"value\":[\"0x03\",\"0x00\""),
+            std::string::npos)
+      << r.out;
+  size_t entries = 0;  // three sources, each with its typed form
+  for (size_t at = 0; (at = r.out.find("\"formatted\":{\"key\":", at)) != std::string::npos; ++at) ++entries;
+  EXPECT_EQ(entries, 3u) << r.out;
+  r = run_xbpf("map dump pinned demo/by_src" + store());
+  EXPECT_NE(r.out.find("\"key\": 16777226,\n        \"value\": {\n            \"packets\": 4,"), std::string::npos)
+      << r.out;
 }
 
 TEST_F(ProgCli, ErrorsNameTheProblem) {

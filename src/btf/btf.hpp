@@ -353,6 +353,10 @@ struct BtfExt {
 // Errors (Errc::invalid_program): a type cycle C cannot express (struct
 // containing itself by value), nesting too deep, output too large.
 [[nodiscard]] Expected<std::string> dump_c(const Btf& btf, size_t max_output = size_t{1} << 30);
+// The same for the given root types and what they need only, as `bpftool btf
+// dump map MAP format c` prints a map's key and value types. Same errors.
+[[nodiscard]] Expected<std::string> dump_c_types(const Btf& btf, std::span<const uint32_t> roots,
+                                                 size_t max_output = size_t{1} << 30);
 
 // Options of format_value.
 struct FormatOptions {
@@ -364,6 +368,10 @@ struct FormatOptions {
   // each array is replaced by a single "..." element (so huge arrays stay
   // bounded). bpftool has no such bound.
   size_t max_values = 4096;
+  // false: the JSON flavour bpftool's `-j map dump` puts under "formatted"
+  // (pointers in decimal, hex numbers and unprintable chars as strings), so
+  // the output always parses as JSON.
+  bool plain_text = true;
 };
 
 // Pretty-prints a value of type `type_id` stored in `bytes` exactly as

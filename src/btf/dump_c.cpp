@@ -44,7 +44,8 @@ class CDumper {
  public:
   CDumper(const Btf& btf, size_t max_output) : b_(btf), max_output_(max_output), st_(btf.type_count()) {}
 
-  Expected<std::string> run();
+  // roots empty: every type.
+  Expected<std::string> run(std::span<const uint32_t> roots = {});
 
  private:
   // Increments the shared recursion depth for one call; ok() is false once
@@ -122,17 +123,25 @@ class CDumper {
   std::string error_;
 };
 
-Expected<std::string> CDumper::run() {
+Expected<std::string> CDumper::run(std::span<const uint32_t> roots) {
   st_[0].order = kOrdered;
   st_[0].emit = kEmitted;
   for (uint32_t id = 1; id < b_.type_count(); ++id) mark_referenced(*T(id));
   print("#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\n");
   print("#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n");
   print("#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n#endif\n\n");
-  for (uint32_t id = 1; id < b_.type_count() && !failed_; ++id) {
+  auto dump_one = [this](uint32_t id) {
     emit_queue_.clear();
-    if (order_type(id, false) < 0) break;
+    if (order_type(id, false) < 0) return false;
     for (size_t i = 0; i < emit_queue_.size() && !failed_; ++i) emit_type(emit_queue_[i], 0);
+    return true;
+  };
+  if (roots.empty()) {
+    for (uint32_t id = 1; id < b_.type_count() && !failed_; ++id)
+      if (!dump_one(id)) break;
+  } else {
+    for (size_t i = 0; i < roots.size() && !failed_; ++i)
+      if (roots[i] == 0 || roots[i] >= b_.type_count() || !dump_one(roots[i])) break;
   }
   if (failed_) return fail(Errc::invalid_program, "{}: cannot print as C: {}", b_.name(), error_);
   print("#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n\n");
@@ -653,6 +662,14 @@ void CDumper::emit_proto_decl(const Type& t, IdStack& s, std::string_view fname,
 Expected<std::string> dump_c(const Btf& btf, size_t max_output) {
   CDumper d(btf, max_output);
   return d.run();
+}
+
+Expected<std::string> dump_c_types(const Btf& btf, std::span<const uint32_t> roots, size_t max_output) {
+  for (uint32_t id : roots)
+    if (id == 0 || id >= btf.type_count())
+      return fail(Errc::invalid_argument, "{}: no type {} to print (only {} types)", btf.name(), id, btf.type_count());
+  CDumper d(btf, max_output);
+  return d.run(roots);
 }
 
 }  // namespace xbpf::btf

@@ -10,6 +10,7 @@
 // (bpftool shifts by 64 in one corner case), FLOAT prints its value (bpftool
 // reports "unsupported kind"), output is bounded by FormatOptions.
 #include <cctype>
+#include <cmath>
 #include <cstring>
 
 #include "btf/btf.hpp"
@@ -22,7 +23,7 @@ namespace {
 class ValuePrinter {
  public:
   ValuePrinter(const Btf& b, std::span<const uint8_t> bytes, const FormatOptions& o)
-      : b_(b), bytes_(bytes), depth_(o.base_depth), max_values_(o.max_values) {}
+      : b_(b), bytes_(bytes), depth_(o.base_depth), max_values_(o.max_values), plain_(o.plain_text) {}
 
   Expected<void> value(uint32_t id, uint8_t bit_offset, size_t off);
   std::string take() { return std::move(out_); }
@@ -68,6 +69,15 @@ class ValuePrinter {
     ++values_;
   }
 
+  // A float; JSON has no nan/inf, so the JSON flavour quotes them.
+  template <class F>
+  void number(F v) {
+    if (plain_ || std::isfinite(v))
+      scalar("{}", v);
+    else
+      scalar("\"{}\"", v);
+  }
+
   Expected<void> need(size_t off, size_t n, uint32_t id) {
     if (off <= bytes_.size() && n <= bytes_.size() - off) return {};
     return err("value of {} needs bytes [{}, {}) but only {} are given", b_.describe(id), off, off + n, bytes_.size());
@@ -91,6 +101,7 @@ class ValuePrinter {
   char sep_ = '\0';
   size_t values_ = 0;
   size_t max_values_;
+  bool plain_;  // FormatOptions::plain_text
   unsigned nesting_ = 0;
 };
 
@@ -119,7 +130,7 @@ Expected<void> ValuePrinter::value(uint32_t id, uint8_t bit_offset, size_t off) 
   if (nesting_ > detail::kMaxNesting) return err("value nesting deeper than {} levels", detail::kMaxNesting);
   const Type* t = b_.type(id);
   if (t == nullptr) {
-    scalar("(unknown)");
+    scalar("{}", plain_ ? "(unknown)" : "\"(unknown)\"");
     return {};
   }
   switch (t->kind) {
@@ -130,7 +141,9 @@ Expected<void> ValuePrinter::value(uint32_t id, uint8_t bit_offset, size_t off) 
     case Kind::Ptr: {
       if (auto r = need(off, 8, id); !r) return r;
       const uint64_t p = load(off, 8);
-      if (p == 0)
+      if (!plain_)
+        scalar("{}", p);  // bpftool's JSON flavour: the address in decimal
+      else if (p == 0)
         scalar("(nil)");
       else
         scalar("0x{:x}", p);
@@ -163,11 +176,11 @@ Expected<void> ValuePrinter::value(uint32_t id, uint8_t bit_offset, size_t off) 
       if (t->size == 4) {
         float f;
         std::memcpy(&f, bytes_.data() + off, 4);
-        scalar("{}", f);
+        number(f);
       } else if (t->size == 8) {
         double d;
         std::memcpy(&d, bytes_.data() + off, 8);
-        scalar("{}", d);
+        number(d);
       } else {
         return err("{}: cannot print a {}-byte float", b_.describe(id), t->size);
       }
@@ -199,10 +212,17 @@ Expected<void> ValuePrinter::int_value(const Type& t, uint8_t bit_offset, size_t
     }
     case kIntChar: {
       const char c = static_cast<char>(v);
-      if (std::isprint(static_cast<unsigned char>(c)))
-        scalar("\"{}\"", c);
-      else
+      if (std::isprint(static_cast<unsigned char>(c)) && plain_) {
+        scalar("\"{}\"", c);  // as bpftool: '"' and '\\' unescaped
+      } else if (std::isprint(static_cast<unsigned char>(c))) {
+        eor();
+        quoted(std::string_view(&c, 1));
+        ++values_;
+      } else if (plain_) {
         scalar("0x{:x}", static_cast<uint8_t>(c));
+      } else {
+        scalar("\"\\u00{:02x}\"", static_cast<uint8_t>(c));
+      }
       return {};
     }
     default: {  // BOOL: parse() allows no other encoding
@@ -227,10 +247,11 @@ Expected<void> ValuePrinter::bitfield(uint32_t nr_bits, uint32_t bit_offset, siz
   num <<= 128 - bits_to_copy;
   num >>= 128 - nr_bits;
   const uint64_t hi = static_cast<uint64_t>(num >> 64), lo = static_cast<uint64_t>(num);
+  const char* q = plain_ ? "" : "\"";  // the JSON flavour quotes hex numbers
   if (hi == 0)
-    scalar("0x{:x}", lo);
+    scalar("{}0x{:x}{}", q, lo, q);
   else
-    scalar("0x{:x}{:016x}", hi, lo);
+    scalar("{}0x{:x}{:016x}{}", q, hi, lo, q);
   return {};
 }
 
@@ -275,7 +296,7 @@ Expected<void> ValuePrinter::array_value(const Type& t, size_t off) {
   for (uint32_t i = 0; i < t.nelems; ++i) {
     if (values_ >= max_values_) {
       eor();
-      out_ += "...";
+      out_ += plain_ ? "..." : "\"...\"";
       break;
     }
     if (auto r = value(t.elem_type, 0, off + i * *elem_size); !r) return r;

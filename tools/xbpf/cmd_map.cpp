@@ -13,7 +13,10 @@
 //
 // MAP := id ID | pinned PIN | name NAME;  DATA := [hex] BYTES;  VALUE := DATA | id PROG_OR_MAP_ID
 // (prog_array, map-in-map). PIN is a name inside the store. Output follows
-// bpftool's layout; -j/--json prints bpftool's JSON.
+// bpftool's layout; -j/--json prints bpftool's JSON. A map with BTF (its
+// object's types) has its keys and values printed through them, as bpftool
+// does: a JSON-like text in plain mode, a "formatted" member next to the raw
+// bytes with -j.
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "btf/btf.hpp"
 #include "commands.hpp"
 #include "io.hpp"
 #include "words.hpp"
@@ -35,6 +39,9 @@ namespace {
 using maps::Map;
 using maps::MapInfo;
 using maps::Store;
+// Ordered, so that JSON members come in bpftool's order (and struct fields in
+// declaration order).
+using Json = nlohmann::ordered_json;
 
 struct MapArgs {
   std::string store;
@@ -69,8 +76,8 @@ std::string hex_bytes(const uint8_t* p, size_t n) {
   return s;
 }
 
-nlohmann::json json_bytes(const uint8_t* p, size_t n) {
-  auto a = nlohmann::json::array();
+Json json_bytes(const uint8_t* p, size_t n) {
+  auto a = Json::array();
   for (size_t i = 0; i < n; ++i) a.push_back(fmt::format("0x{:02x}", p[i]));
   return a;
 }
@@ -114,8 +121,8 @@ Expected<std::shared_ptr<Map>> select_map(Store& store, Words& w) {
   return fail(Errc::invalid_argument, "expected 'id', 'pinned' or 'name', got '{}'", *kind);
 }
 
-nlohmann::json info_json(const MapInfo& i) {
-  return {{"id", i.id},
+Json info_json(const MapInfo& i) {
+  Json j = {{"id", i.id},
           {"type", std::string(kabi::name(i.attr.type))},
           {"name", i.attr.name},
           {"flags", i.attr.map_flags},
@@ -123,6 +130,8 @@ nlohmann::json info_json(const MapInfo& i) {
           {"bytes_value", i.attr.value_size},
           {"max_entries", i.attr.max_entries},
           {"frozen", i.frozen ? 1 : 0}};
+  if (i.attr.btf_id) j["btf_id"] = i.attr.btf_id;
+  return j;
 }
 
 void print_info(const MapInfo& i) {
@@ -130,10 +139,13 @@ void print_info(const MapInfo& i) {
   if (type.empty()) type = fmt::format("type {}", static_cast<uint32_t>(i.attr.type));
   std::printf("%u: %s  name %s  flags 0x%x\n", i.id, type.c_str(), i.attr.name.c_str(), i.attr.map_flags);
   std::printf("\tkey %uB  value %uB  max_entries %u\n", i.attr.key_size, i.attr.value_size, i.attr.max_entries);
-  if (i.frozen) std::printf("\tfrozen\n");
+  // bpftool: btf_id and frozen share the last line.
+  if (i.attr.btf_id && i.frozen) std::printf("\tbtf_id %u  frozen\n", i.attr.btf_id);
+  else if (i.attr.btf_id) std::printf("\tbtf_id %u\n", i.attr.btf_id);
+  else if (i.frozen) std::printf("\tfrozen\n");
 }
 
-void print_json(const MapArgs& a, const nlohmann::json& j) {
+void print_json(const MapArgs& a, const Json& j) {
   std::printf("%s\n", j.dump(a.pretty ? 4 : -1).c_str());
 }
 
@@ -197,7 +209,7 @@ Expected<void> cmd_show(Store& store, Words& w, const MapArgs& a) {
       if (auto m = store.open_map(id)) list.push_back(*m);  // a map reclaimed meanwhile is skipped
   }
   if (auto r = w.done(); !r) return r;
-  auto j = nlohmann::json::array();
+  auto j = Json::array();
   for (const auto& m : list) {
     if (a.json) j.push_back(info_json(m->info()));
     else print_info(m->info());
@@ -234,30 +246,144 @@ Expected<std::vector<uint8_t>> read_value(const Map& m, Words& w) {
   return out;
 }
 
+// The BTF a map's keys and values are printed through, parsed once per
+// command. bpftool formats a map's entries when it has a BTF value type; the
+// key is then printed only if it has a BTF key type too (queues have none).
+struct MapBtf {
+  std::unique_ptr<btf::Btf> btf;  // nullptr: bytes in hex, as before BTF
+  uint32_t key_type = 0;
+  uint32_t value_type = 0;
+};
+
+Expected<MapBtf> load_map_btf(Store& store, const Map& m) {
+  const maps::MapAttr attr = m.info().attr;
+  if (attr.btf_id == 0 || attr.btf_value_type_id == 0) return MapBtf{};
+  auto raw = store.btf(attr.btf_id);
+  if (!raw) return unexpected(with_context(raw.error(), fmt::format("map {}: BTF {}", m.id(), attr.btf_id)));
+  auto parsed = btf::Btf::parse(*raw, fmt::format("BTF {}", attr.btf_id));
+  if (!parsed) return unexpected(with_context(parsed.error(), fmt::format("map {}", m.id())));
+  return MapBtf{std::make_unique<btf::Btf>(std::move(*parsed)), attr.btf_key_type_id, attr.btf_value_type_id};
+}
+
+size_t percpu_stride(const Map& m) { return (m.value_size() + 7) & ~size_t{7}; }
+
+// bpftool's json_writer in pretty mode: a new line, then 4 spaces per level.
+std::string eol(unsigned depth) { return "\n" + std::string(size_t{depth} * 4, ' '); }
+
+// A value as bpftool's plain-text dump prints it, its first line at `depth`.
+Expected<std::string> btf_text(const MapBtf& b, uint32_t type, const uint8_t* p, size_t n, unsigned depth) {
+  return btf::format_value(*b.btf, type, {p, n}, {.base_depth = depth});
+}
+
+// A value as bpftool's -j prints it under "formatted".
+Expected<Json> btf_json(const MapBtf& b, uint32_t type, const uint8_t* p, size_t n) {
+  auto text = btf::format_value(*b.btf, type, {p, n}, {.plain_text = false});
+  if (!text) return unexpected(text.error());
+  Json j = Json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return Json(*text);  // cannot happen for the JSON flavour; keep the text
+  return j;
+}
+
+// One entry the way bpftool's plain-text dump prints it for a map with BTF:
+// an object {"key": .., "value": ..} (per-CPU: "values": [{"cpu": N,
+// "value": ..}, ..]) opened at `depth`, without a trailing newline. `key`
+// nullptr: no key (queue, stack).
+Expected<std::string> entry_text(const Map& m, const MapBtf& b, const uint8_t* key, const uint8_t* value,
+                                 unsigned depth) {
+  const unsigned in = depth + 1;
+  std::string s = "{";
+  const char* sep = "";
+  if (key && b.key_type) {
+    auto k = btf_text(b, b.key_type, key, m.key_size(), in);
+    if (!k) return unexpected(k.error());
+    s += eol(in) + "\"key\": " + *k;
+    sep = ",";
+  }
+  if (!maps::is_percpu(m.type())) {
+    auto v = btf_text(b, b.value_type, value, m.value_size(), in);
+    if (!v) return unexpected(v.error());
+    s += sep + eol(in) + "\"value\": " + *v;
+  } else {
+    s += sep + eol(in) + "\"values\": [";
+    for (uint32_t cpu = 0; cpu < maps::possible_cpus(); ++cpu) {
+      auto v = btf_text(b, b.value_type, value + cpu * percpu_stride(m), m.value_size(), in + 2);
+      if (!v) return unexpected(v.error());
+      s += fmt::format("{}{{{}\"cpu\": {},{}\"value\": {}{}}}", cpu ? "," : "", eol(in + 2), cpu, eol(in + 2), *v,
+                       eol(in + 1));
+    }
+    s += eol(in) + "]";
+  }
+  return s + eol(depth) + "}";
+}
+
+// The same entry as bpftool's -j "formatted" member.
+Expected<Json> entry_formatted(const Map& m, const MapBtf& b, const uint8_t* key, const uint8_t* value) {
+  Json f = Json::object();
+  if (key && b.key_type) {
+    auto k = btf_json(b, b.key_type, key, m.key_size());
+    if (!k) return unexpected(k.error());
+    f["key"] = std::move(*k);
+  }
+  if (!maps::is_percpu(m.type())) {
+    auto v = btf_json(b, b.value_type, value, m.value_size());
+    if (!v) return unexpected(v.error());
+    f["value"] = std::move(*v);
+    return f;
+  }
+  auto values = Json::array();
+  for (uint32_t cpu = 0; cpu < maps::possible_cpus(); ++cpu) {
+    auto v = btf_json(b, b.value_type, value + cpu * percpu_stride(m), m.value_size());
+    if (!v) return unexpected(v.error());
+    values.push_back({{"cpu", cpu}, {"value", std::move(*v)}});
+  }
+  f["values"] = std::move(values);
+  return f;
+}
+
 // One "key: .. value: .." line (per-CPU maps: one value line per CPU, as bpftool).
-void print_entry(const Map& m, const uint8_t* key, const uint8_t* value) {
+void print_hex_entry(const Map& m, const uint8_t* key, const uint8_t* value) {
   if (!maps::is_percpu(m.type())) {
     std::printf("key: %s  value: %s\n", hex_bytes(key, m.key_size()).c_str(), hex_bytes(value, m.value_size()).c_str());
     return;
   }
   std::printf("key:\n%s\n", hex_bytes(key, m.key_size()).c_str());
-  const size_t stride = (m.value_size() + 7) & ~size_t{7};
   for (uint32_t cpu = 0; cpu < maps::possible_cpus(); ++cpu)
-    std::printf("value (CPU %02u): %s\n", cpu, hex_bytes(value + cpu * stride, m.value_size()).c_str());
+    std::printf("value (CPU %02u): %s\n", cpu, hex_bytes(value + cpu * percpu_stride(m), m.value_size()).c_str());
 }
 
-nlohmann::json entry_json(const Map& m, const uint8_t* key, const uint8_t* value) {
-  nlohmann::json e = {{"key", json_bytes(key, m.key_size())}};
+// bpftool's JSON entry: raw bytes, plus "formatted" when the map has BTF.
+Expected<Json> entry_json(const Map& m, const MapBtf& b, const uint8_t* key, const uint8_t* value) {
+  Json e = {{"key", json_bytes(key, m.key_size())}};
   if (!maps::is_percpu(m.type())) {
     e["value"] = json_bytes(value, m.value_size());
-    return e;
+  } else {
+    auto values = Json::array();
+    for (uint32_t cpu = 0; cpu < maps::possible_cpus(); ++cpu)
+      values.push_back({{"cpu", cpu}, {"value", json_bytes(value + cpu * percpu_stride(m), m.value_size())}});
+    e["values"] = values;
   }
-  auto values = nlohmann::json::array();
-  const size_t stride = (m.value_size() + 7) & ~size_t{7};
-  for (uint32_t cpu = 0; cpu < maps::possible_cpus(); ++cpu)
-    values.push_back({{"cpu", cpu}, {"value", json_bytes(value + cpu * stride, m.value_size())}});
-  e["values"] = values;
+  if (b.btf) {
+    auto f = entry_formatted(m, b, key, value);
+    if (!f) return unexpected(f.error());
+    e["formatted"] = std::move(*f);
+  }
   return e;
+}
+
+// What lookup prints for one entry (bpftool's print_key_value).
+Expected<void> print_entry(const MapArgs& a, const Map& m, const MapBtf& b, const uint8_t* key, const uint8_t* value) {
+  if (a.json) {
+    auto j = entry_json(m, b, key, value);
+    if (!j) return unexpected(j.error());
+    print_json(a, *j);
+  } else if (b.btf) {
+    auto t = entry_text(m, b, key, value, 0);
+    if (!t) return unexpected(t.error());
+    std::printf("%s\n", t->c_str());
+  } else {
+    print_hex_entry(m, key, value);
+  }
+  return {};
 }
 
 Expected<void> cmd_dump(Store& store, Words& w, const MapArgs& a) {
@@ -265,8 +391,11 @@ Expected<void> cmd_dump(Store& store, Words& w, const MapArgs& a) {
   if (!m) return unexpected(m.error());
   if (auto r = w.done(); !r) return r;
   Map& map = **m;
+  auto b = load_map_btf(store, map);
+  if (!b) return unexpected(b.error());
   std::vector<uint8_t> key(map.key_size()), next(map.key_size()), value(map.user_value_size());
-  auto j = nlohmann::json::array();
+  auto j = Json::array();
+  std::string text;  // plain output with BTF: bpftool's array of entries
   size_t n = 0;
   for (const void* prev = nullptr;; prev = key.data()) {
     auto r = map.get_next_key(prev, next.data());
@@ -279,11 +408,21 @@ Expected<void> cmd_dump(Store& store, Words& w, const MapArgs& a) {
       if (l.error().errnum == ENOENT) continue;  // deleted meanwhile
       return unexpected(l.error());
     }
+    if (a.json) {
+      auto e = entry_json(map, *b, key.data(), value.data());
+      if (!e) return unexpected(e.error());
+      j.push_back(std::move(*e));
+    } else if (b->btf) {
+      auto e = entry_text(map, *b, key.data(), value.data(), 1);
+      if (!e) return unexpected(e.error());
+      text += (n ? "," : "") + *e;
+    } else {
+      print_hex_entry(map, key.data(), value.data());
+    }
     ++n;
-    if (a.json) j.push_back(entry_json(map, key.data(), value.data()));
-    else print_entry(map, key.data(), value.data());
   }
   if (a.json) print_json(a, j);
+  else if (b->btf) std::printf("[%s%s]\n", text.c_str(), n ? "\n" : "");  // no count line, as bpftool
   else std::printf("Found %zu element%s\n", n, n == 1 ? "" : "s");
   return {};
 }
@@ -294,30 +433,59 @@ Expected<void> cmd_lookup(Store& store, Words& w, const MapArgs& a) {
   auto key = read_key(**m, w, true);
   if (!key) return unexpected(key.error());
   if (auto r = w.done(); !r) return r;
+  auto b = load_map_btf(store, **m);
+  if (!b) return unexpected(b.error());
   std::vector<uint8_t> value((*m)->user_value_size());
   if (auto r = (*m)->lookup(key->data(), value.data(), 0); !r) {
     if (r.error().errnum == ENOENT) return fail_errno(ENOENT, "key {}: not found", hex_bytes(key->data(), key->size()));
     return r;
   }
-  if (a.json) print_json(a, entry_json(**m, key->data(), value.data()));
-  else print_entry(**m, key->data(), value.data());
-  return {};
+  return print_entry(a, **m, *b, key->data(), value.data());
 }
 
+// getnext of a map with a BTF key type also prints both keys through it
+// (bpftool prints them in hex only): {"key": .., "next_key": ..}, and with -j
+// as "formatted" next to the raw bytes.
 Expected<void> cmd_getnext(Store& store, Words& w, const MapArgs& a) {
   auto m = select_map(store, w);
   if (!m) return unexpected(m.error());
   auto key = read_key(**m, w, false);
   if (!key) return unexpected(key.error());
   if (auto r = w.done(); !r) return r;
+  auto b = load_map_btf(store, **m);
+  if (!b) return unexpected(b.error());
+  const bool formatted = b->btf && b->key_type;
   std::vector<uint8_t> next((*m)->key_size());
   if (auto r = (*m)->get_next_key(key->empty() ? nullptr : key->data(), next.data()); !r) return r;
+  const size_t ks = next.size();
   if (a.json) {
-    print_json(a, {{"key", key->empty() ? nlohmann::json() : json_bytes(key->data(), key->size())},
-                   {"next_key", json_bytes(next.data(), next.size())}});
+    Json j = {{"key", key->empty() ? Json() : json_bytes(key->data(), ks)}, {"next_key", json_bytes(next.data(), ks)}};
+    if (formatted) {
+      Json f = {{"key", nullptr}};
+      if (!key->empty()) {
+        auto k = btf_json(*b, b->key_type, key->data(), ks);
+        if (!k) return unexpected(k.error());
+        f["key"] = std::move(*k);
+      }
+      auto n = btf_json(*b, b->key_type, next.data(), ks);
+      if (!n) return unexpected(n.error());
+      f["next_key"] = std::move(*n);
+      j["formatted"] = std::move(f);
+    }
+    print_json(a, j);
+  } else if (formatted) {
+    std::string k = "null";
+    if (!key->empty()) {
+      auto t = btf_text(*b, b->key_type, key->data(), ks, 1);
+      if (!t) return unexpected(t.error());
+      k = *t;
+    }
+    auto n = btf_text(*b, b->key_type, next.data(), ks, 1);
+    if (!n) return unexpected(n.error());
+    std::printf("{%s\"key\": %s,%s\"next_key\": %s\n}\n", eol(1).c_str(), k.c_str(), eol(1).c_str(), n->c_str());
   } else {
-    std::printf("key:%s\nnext key:\n%s\n", key->empty() ? " None" : ("\n" + hex_bytes(key->data(), key->size())).c_str(),
-                hex_bytes(next.data(), next.size()).c_str());
+    std::printf("key:%s\nnext key:\n%s\n", key->empty() ? " None" : ("\n" + hex_bytes(key->data(), ks)).c_str(),
+                hex_bytes(next.data(), ks).c_str());
   }
   return {};
 }
@@ -376,11 +544,29 @@ Expected<void> pop_or_peek(Store& store, Words& w, const MapArgs& a, bool pop) {
   auto m = select_map(store, w);
   if (!m) return unexpected(m.error());
   if (auto r = w.done(); !r) return r;
+  auto b = load_map_btf(store, **m);
+  if (!b) return unexpected(b.error());
   std::vector<uint8_t> value((*m)->user_value_size());
   auto r = pop ? (*m)->lookup_and_delete(nullptr, value.data(), 0) : (*m)->lookup(nullptr, value.data(), 0);
-  if (!r) return r;
-  if (a.json) print_json(a, {{"value", json_bytes(value.data(), (*m)->value_size())}});
-  else std::printf("value: %s\n", hex_bytes(value.data(), (*m)->value_size()).c_str());
+  if (!r) {
+    if (r.error().errnum == ENOENT) return fail_errno(ENOENT, "empty map");  // bpftool's words
+    return r;
+  }
+  if (a.json) {
+    Json j = {{"value", json_bytes(value.data(), (*m)->value_size())}};
+    if (b->btf) {
+      auto f = entry_formatted(**m, *b, nullptr, value.data());
+      if (!f) return unexpected(f.error());
+      j["formatted"] = std::move(*f);
+    }
+    print_json(a, j);
+  } else if (b->btf) {
+    auto t = entry_text(**m, *b, nullptr, value.data(), 0);
+    if (!t) return unexpected(t.error());
+    std::printf("%s\n", t->c_str());
+  } else {
+    std::printf("value: %s\n", hex_bytes(value.data(), (*m)->value_size()).c_str());
+  }
   return {};
 }
 Expected<void> cmd_pop(Store& s, Words& w, const MapArgs& a) { return pop_or_peek(s, w, a, true); }
