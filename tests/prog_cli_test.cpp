@@ -11,10 +11,14 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_run.hpp"
 
 namespace fs = std::filesystem;
 using xbpf::test::run_xbpf;
+
+const std::string& kXbpfPath() { return xbpf::test::kXbpf; }
 
 namespace {
 
@@ -188,6 +192,157 @@ TEST_F(ProgCli, TracelogShowsWhatProgramsPrinted) {
   r = run_xbpf("prog tracelog" + store());
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("bpf_trace_printk: say 42\n"), std::string::npos) << r.out;
+}
+
+// bpftool's workflow across processes: `prog load` in one process, then
+// `prog show`, `prog run`, `prog dump` and `map dump` in others; `rm` of the
+// pin releases the program and whatever only it held.
+TEST_F(ProgCli, LoadedProgramsAreSharedThroughTheStore) {
+  const std::string obj = kObjects + "/rt_xdp.o";
+  auto r = run_xbpf("prog load " + obj + " demo/xdp pinmaps demo/maps" + store());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "");  // like bpftool: silent on success
+  r = run_xbpf("prog show" + store(), false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Only the first program is pinned; the second went with the loading process.
+  EXPECT_NE(r.out.find(": xdp  name xdp_parse  tag "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("xdp_adjust"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  gpl\n\tloaded_at "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("B  jited "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\tpinned demo/xdp\n"), std::string::npos) << r.out;
+  r = run_xbpf("-j prog show pinned demo/xdp" + store(), false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["name"], "xdp_parse");
+  EXPECT_EQ(j["type"], "xdp");
+  EXPECT_EQ(j["gpl_compatible"], true);
+  EXPECT_EQ(j["jited"], true);
+  EXPECT_EQ(j["map_ids"].size(), 2u);
+  EXPECT_GT(j["btf_id"].get<int>(), 0);
+  EXPECT_GT(j["verified_insns"].get<int>(), 0);
+  const std::string id = std::to_string(j["id"].get<int>());
+  const std::string tag = j["tag"];
+  r = run_xbpf("prog show tag " + tag + store(), false);
+  EXPECT_NE(r.out.find(id + ": xdp  name xdp_parse"), std::string::npos) << r.out;
+  // Another process runs it: TCP from 10.0.0.1 to port 0 passes (2), and the
+  // map the loader created counts it.
+  r = run_xbpf("prog run pinned demo/xdp data_in " + (dir_ / "pkt.bin").string() + " repeat 10 data_out -" + store());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Return value: 2, duration (average): "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ff ff ff ff ff ff 02 00 00 00 00 01 08 00 45 00"), std::string::npos) << r.out;
+  r = run_xbpf("map dump pinned demo/maps/by_src" + store());
+  EXPECT_NE(r.out.find("\"packets\": 10,"), std::string::npos) << r.out;
+  r = run_xbpf("prog run id " + id + " pcap " + (dir_ / "t.pcap").string() + store());
+  EXPECT_NE(r.out.find("Packets: 10\n"), std::string::npos) << r.out;
+  // Dumps of the stored program: source lines from its BTF, maps by id.
+  r = run_xbpf("prog dump xlated name xdp_parse linum" + store());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("r1 = map[id:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rt_xdp.c line_num:"), std::string::npos) << r.out;
+  r = run_xbpf("prog dump jited id " + id + " opcodes" + store());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("; entry stub"), std::string::npos) << r.out;
+  r = run_xbpf("prog dump xlated id " + id + " file " + (dir_ / "x.bin").string() + store());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(fs::file_size(dir_ / "x.bin"), j["bytes_xlated"].get<size_t>());
+  // A second name; then `rm` of both pins releases the program (not its pinned maps).
+  ASSERT_EQ(run_xbpf("prog pin id " + id + " other/name" + store()).code, 0);
+  r = run_xbpf("prog show id " + id + store());
+  EXPECT_NE(r.out.find("\tpinned demo/xdp\n\tpinned other/name\n"), std::string::npos) << r.out;
+  fs::remove(dir_ / "store/pins/demo/xdp");
+  fs::remove(dir_ / "store/pins/other/name");
+  r = run_xbpf("prog show" + store());
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "");
+  r = run_xbpf("map dump pinned demo/maps/by_src" + store());
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* m : {"verdicts", "by_src", "adjust_results"}) fs::remove(dir_ / "store/pins/demo/maps" / m);
+  EXPECT_EQ(run_xbpf("map show" + store()).out, "");
+  EXPECT_EQ(run_xbpf("btf list" + store()).out, "");
+}
+
+TEST_F(ProgCli, LoadallPinsEveryProgram) {
+  const std::string obj = kObjects + "/rt_xdp.o";
+  ASSERT_EQ(run_xbpf("prog loadall " + obj + " all" + store()).code, 0);
+  auto r = run_xbpf("-j prog show" + store(), false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u) << r.out;
+  EXPECT_EQ(j[0]["pinned"][0], "all/xdp_parse");
+  EXPECT_EQ(j[1]["pinned"][0], "all/xdp_adjust");
+  // Loaded twice, a name matches two programs: show lists both, run refuses.
+  ASSERT_EQ(run_xbpf("prog loadall " + obj + " again" + store()).code, 0);
+  r = run_xbpf("-j prog show name xdp_parse" + store(), false);
+  EXPECT_EQ(nlohmann::json::parse(r.out).size(), 2u) << r.out;
+  r = run_xbpf("prog run name xdp_parse data_in " + (dir_ / "pkt.bin").string() + store());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("xbpf: prog run: 2 programs match: use id"), std::string::npos) << r.out;
+}
+
+// Loading shows which program is being verified on a terminal, nothing when piped.
+TEST_F(ProgCli, ProgressOnlyOnATerminal) {
+  const std::string cmd = kXbpfPath() + " prog load " + kObjects + "/rt_xdp.o p" + store();
+  auto piped = xbpf::test::run_shell(cmd);
+  EXPECT_EQ(piped.code, 0) << piped.out;
+  EXPECT_EQ(piped.out.find('\r'), std::string::npos) << piped.out;
+  fs::remove(dir_ / "store/pins/p");
+  auto tty = xbpf::test::run_shell("script -qec '" + cmd + "' /dev/null");
+  EXPECT_EQ(tty.code, 0) << tty.out;
+  EXPECT_NE(tty.out.find("verifying and compiling program 1/2: xdp_parse"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("\r\033[K"), std::string::npos) << tty.out;
+}
+
+TEST_F(ProgCli, StoreVerbErrorsNameTheProblem) {
+  const std::string obj = kObjects + "/rt_xdp.o";
+  ASSERT_EQ(run_xbpf("prog load " + obj + " taken pinmaps m" + store()).code, 0);
+  auto ids = nlohmann::json::parse(run_xbpf("-j prog show" + store(), false).out);
+  const std::string id = std::to_string(ids[0]["id"].get<int>());
+  struct Case {
+    std::string args;
+    int code;
+    std::string text;
+  };
+  const std::string pkt = (dir_ / "pkt.bin").string();
+  const Case cases[] = {
+      {"prog show id 999", 1, "xbpf: prog show: prog 999: no such program in store"},
+      {"prog show id x", 1, "xbpf: prog show: can't parse program id 'x'"},
+      {"prog show name nosuch", 1, "xbpf: prog show: no program with name 'nosuch'"},
+      {"prog show bogus 1", 1, "expected 'id', 'pinned', 'name' or 'tag', got 'bogus'"},
+      {"prog show id", 1, "id argument expected"},
+      {"prog show id " + id + " extra", 1, "unexpected argument 'extra'"},
+      {"prog run pinned nosuch data_in " + pkt, 1, "xbpf: prog run: pin 'nosuch': not pinned"},
+      {"prog run pinned m/verdicts data_in " + pkt, 1, "pinned object 'm/verdicts' is not a program"},
+      {"prog run pinned ../x data_in " + pkt, 1, "pin '../x': bad pin name"},
+      {"prog run id " + id + " data_in /nonexistent.bin", 1, "/nonexistent.bin"},
+      {"prog run id " + id + " repeat 0 data_in " + pkt, 1, "repeat must be 1.."},
+      {"prog run id " + id + " frobnicate 1", 1, "unexpected argument 'frobnicate'"},
+      {"prog run id " + id + " data_in", 1, "data_in argument expected"},
+      {"prog run id " + id + " data_in " + pkt + " data_in " + pkt, 1, "'data_in' given twice"},
+      {"prog run id " + id + " data_in " + pkt + " data_size_out 4", 1, "do not fit data_size_out 4"},
+      {"prog run id " + id, 1, "xdp data must be"},
+      {"prog dump xlated id " + id + " bogus", 1, "unexpected argument 'bogus' (expected file, opcodes or linum)"},
+      {"prog dump jited id 999", 1, "prog 999: no such program"},
+      {"prog pin id " + id, 1, "PATH expected"},
+      {"prog pin id " + id + " taken", 1, "xbpf: prog pin: pin 'taken': name already pinned (File exists)"},
+      {"prog load " + obj, 1, "PATH (a pin name) expected"},
+      {"prog load /nonexistent.o p", 1, "/nonexistent.o"},
+      {"prog load " + obj + " p type nosuch", 1, "unknown program type 'nosuch'"},
+      {"prog load " + obj + " p bogus", 1, "unexpected argument 'bogus' (expected type or pinmaps)"},
+      {"prog load " + obj + " p map idx 0 id 1", 1, "'map' is not supported by xbpf"},
+      {"prog load " + obj + " taken", 1, "pin 'taken': name already pinned"},
+      {"prog load " + obj + " q pinmaps m", 1, "xbpf: prog load: pin 'm/"},
+      {"prog load " + kObjects + "/vf_reject.o r", 1, "rejected by the verifier"},
+      {"prog frobnicate", 2, "frobnicate"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_xbpf(c.args + store());
+    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.text), std::string::npos) << c.args << ": expected '" << c.text << "' in\n" << r.out;
+  }
+  // Failed loads left nothing: still one program, and no pins p, q, r.
+  EXPECT_EQ(nlohmann::json::parse(run_xbpf("-j prog show" + store(), false).out).size(), 1u);
+  EXPECT_FALSE(fs::exists(dir_ / "store/pins/q"));
+  EXPECT_FALSE(fs::exists(dir_ / "store/pins/p"));
 }
 
 }  // namespace

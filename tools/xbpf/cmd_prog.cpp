@@ -297,6 +297,7 @@ void add_prog_command(CLI::App& app, int& exit_code) {
     c->add_option("--type", d->type, "Program type when the section name does not tell (e.g. xdp)");
     c->add_flag("--opcodes", d->opcodes, "Show instruction bytes");
     c->add_flag("--linum", d->linum, "Show source file, line and column (BTF line info)");
+    c->add_option("--store", globals().store, "Store of PROG (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
     c->callback([d, jited, &exit_code] {
       if (is_prog_selector(d->words[0])) {
         exit_code = with_store(globals().store, jited ? "prog dump jited" : "prog dump xlated", [&](maps::Store& s) {
