@@ -18,14 +18,21 @@ else
 fi
 step "bad input gets a clear error and exit code 1" bash -c "printf 'mov %%r0, 1\nfrob %%r1\n' > build/bad.s; $X asm build/bad.s || echo \"exit code \$?\""
 
-# A BPF program of ours, from object file to map contents. The store (where
-# maps and programs live, shared between processes) is build/demo-store here.
+# A BPF program of ours, from object file to map contents, as with bpftool.
+# The store (where maps and programs live, shared between processes) is
+# build/demo-store here; every command below is a separate process.
 OBJ=build/examples/api/count_packets.bpf.o
 S="--store build/demo-store"
 rm -rf build/demo-store
 step "what the loader sees in a clang-built object" $X object show $OBJ
 step "verify it as the kernel would" $X verify $OBJ
-step "run it, verified, over a packet capture, and keep its maps" \
-  $X prog run $OBJ --pcap examples/pcap/mixed.pcap --pinmaps demo $S
-step "another process reads the map it filled (IPv4 / other)" $X map dump pinned demo/counts $S
-step "bpftool's JSON, for scripts" $X map -j show pinned demo/counts $S
+step "load it: verified, JIT-compiled, pinned as demo/prog; its maps pinned under demo/" \
+  $X prog load $OBJ demo/prog pinmaps demo $S
+step "another process lists it (bpftool's layout)" $X prog show $S
+step "the x86-64 code the JIT made of it (first lines)" bash -c "$X prog dump jited pinned demo/prog $S | head -24"
+step "run it over a packet capture shipped in the repo" \
+  $X prog run pinned demo/prog pcap examples/pcap/mixed.pcap $S
+step "dump the map it filled (IPv4 / other), typed through BTF" $X map dump pinned demo/counts $S
+step "bpftool's JSON, for scripts" $X -j map show pinned demo/counts $S
+step "release it: remove the pins (files in the store), nothing is left" \
+  bash -c "rm -r build/demo-store/pins/demo && $X prog show $S && $X map show $S && echo '(store empty)'"
