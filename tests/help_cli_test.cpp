@@ -147,11 +147,12 @@ TEST_F(CompleteCli, BpftoolKeywords) {
   EXPECT_EQ(complete("map show ''").out, "id\npinned\nname\n");
   EXPECT_EQ(complete("prog show ''").out, "id\npinned\nname\ntag\n");
   EXPECT_EQ(complete("prog dump ''").out, "xlated\njited\n");
-  EXPECT_EQ(complete("prog dump xlated id 3 ''").out, "opcodes\nlinum\n");
-  EXPECT_EQ(complete("prog dump xlated id 3 linum ''").out, "opcodes\n");
+  EXPECT_EQ(complete("prog dump xlated id 3 ''").out, "opcodes\nlinum\nfile\n");
+  EXPECT_EQ(complete("prog dump xlated id 3 linum ''").out, "opcodes\nfile\n");
   EXPECT_EQ(complete("prog load a.o p ''").out, "type\npinmaps\n");
   EXPECT_TRUE(has(lines(complete("prog load a.o p type ''").out), "xdp"));
-  EXPECT_EQ(complete("prog run a.o ''").out, "data_in\ndata_out\nctx_in\nctx_out\nrepeat\n");
+  EXPECT_EQ(complete("prog run a.o ''").out,
+            "data_in\ndata_out\ndata_size_out\nctx_in\nctx_out\nctx_size_out\nrepeat\npcap\n");
   auto types = lines(complete("map create x type ''").out);
   EXPECT_TRUE(has(types, "hash") && has(types, "array") && has(types, "ringbuf"));
   EXPECT_FALSE(has(types, "unspec"));

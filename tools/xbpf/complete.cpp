@@ -47,9 +47,11 @@ constexpr VerbGrammar kGrammar[] = {
     {"object", "show", "FILE"},
     {"prog", "show|list", "PROG?"},
     {"prog", "load|loadall", "FILE FREE [type PTYPE] [pinmaps FREE]"},
-    {"prog", "dump", "xlated|jited PROG|FILE [opcodes] [linum]"},
+    {"prog", "dump", "xlated|jited PROG|FILE [opcodes] [linum] [file FILE]"},
     {"prog", "pin", "PROG FREE"},
-    {"prog", "run", "PROG|FILE [data_in FILE] [data_out FILE] [ctx_in FILE] [ctx_out FILE] [repeat FREE]"},
+    {"prog", "run",
+     "PROG|FILE [data_in FILE] [data_out FILE] [data_size_out FREE] [ctx_in FILE] [ctx_out FILE] [ctx_size_out FREE] "
+     "[repeat FREE] [pcap FILE]"},
     {"prog", "tracelog", ""},
     {"map", "show|list", "MAP?"},
     {"map", "create",
