@@ -207,13 +207,8 @@ TEST_F(BtfCli, ErrorPathsExitWithAMessageNamingTheCommand) {
   const uint32_t prog = add_program_without_btf(store_, "nobtf");
   auto plain = x("-j map show pinned plain", false);
   const auto plain_id = nlohmann::json::parse(plain.out)["id"].get<uint32_t>();
-  struct Case {
-    std::string args;
-    int code;
-    std::string text;
-  };
   const std::string s = store_.string();
-  const Case cases[] = {
+  const xbpf::test::CliCase cases[] = {
       // Lookups that fail: exit 1, "xbpf: btf VERB: ...".
       {"btf show id 999", 1, "xbpf: btf show: BTF 999: no such BTF object in store " + s + " (No such file or directory)"},
       {"btf dump id 999", 1, "xbpf: btf dump: BTF 999: no such BTF object in store " + s},
@@ -248,14 +243,7 @@ TEST_F(BtfCli, ErrorPathsExitWithAMessageNamingTheCommand) {
       {"btf show name x", 2, "expected 'id ID'"},
       {"btf show id 1 extra", 2, "unexpected argument 'extra'"},
   };
-  for (const auto& c : cases) {
-    auto r = x(c.args);
-    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.out;
-    EXPECT_NE(r.out.find(c.text), std::string::npos) << c.args << ": expected '" << c.text << "' in\n" << r.out;
-    EXPECT_EQ(r.out.find("xbpf: "), 0u) << c.args << ": " << r.out;
-    EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << c.args << ": error must be one line:\n" << r.out;
-    EXPECT_EQ(x(c.args, false).out, "") << c.args << ": the message goes to stderr";
-  }
+  xbpf::test::expect_errors(cases, [&](const std::string& args, bool err) { return x(args, err); });
 }
 
 }  // namespace

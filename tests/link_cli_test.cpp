@@ -36,12 +36,7 @@ TEST_F(LinkCli, NoLinksExistYet) {
 
 TEST_F(LinkCli, ErrorsNameTheProblem) {
   ASSERT_EQ(run_xbpf("map create m type array key 4 value 4 entries 1 name m" + store()).code, 0);
-  struct Case {
-    std::string args;
-    int code;
-    std::string text;
-  };
-  const Case cases[] = {
+  const xbpf::test::CliCase cases[] = {
       {"link show id 1", 1, "xbpf: link show: link 1: no such link (xbpf has no attach points yet) (No such file"},
       {"link detach id 7", 1, "xbpf: link detach: link 7: no such link"},
       {"link pin id 7 name", 1, "xbpf: link pin: link 7: no such link"},
@@ -52,11 +47,7 @@ TEST_F(LinkCli, ErrorsNameTheProblem) {
       {"link detach", 1, "LINK (id ID | pinned PATH) expected"},
       {"link frob", 2, "frob"},
   };
-  for (const auto& c : cases) {
-    auto r = run_xbpf(c.args + store());
-    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.out;
-    EXPECT_NE(r.out.find(c.text), std::string::npos) << c.args << ": expected '" << c.text << "' in\n" << r.out;
-  }
+  xbpf::test::expect_errors(cases, [&](const std::string& args, bool err) { return run_xbpf(args + store(), err); });
 }
 
 }  // namespace

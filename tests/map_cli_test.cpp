@@ -121,12 +121,7 @@ TEST_F(MapCli, FreezeThenUpdateIsRefused) {
 TEST_F(MapCli, ErrorPathsNameTheProblem) {
   ASSERT_EQ(map("create h type hash key 4 value 8 entries 4 name h").code, 0);
   ASSERT_EQ(map("update pinned h key 1 0 0 0 value 0 0 0 0 0 0 0 0").code, 0);
-  struct Case {
-    std::string args;
-    int code;
-    std::string text;
-  };
-  const Case cases[] = {
+  const xbpf::test::CliCase cases[] = {
       {"lookup pinned h key 1 0 0", 1, "key expected 4 bytes got 3"},
       {"update pinned h key 1 0 0 0 value 1 0 0 0 0 0 0 0 noexist", 1, "File exists"},
       {"update pinned h key 1 0 0 0 value 1 2 3", 1, "value expected 8 bytes got 3"},
@@ -141,12 +136,7 @@ TEST_F(MapCli, ErrorPathsNameTheProblem) {
       {"delete pinned h", 1, "did not find key"},
       {"frobnicate", 2, "frobnicate"},
   };
-  for (const auto& c : cases) {
-    auto r = map(c.args);
-    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.out;
-    EXPECT_NE(r.out.find(c.text), std::string::npos) << c.args << ": expected '" << c.text << "' in\n" << r.out;
-    EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << c.args << ": error must be one line:\n" << r.out;
-  }
+  xbpf::test::expect_errors(cases, [&](const std::string& args, bool err) { return map(args, err); });
 }
 
 TEST_F(MapCli, QueuePushPop) {
@@ -322,12 +312,7 @@ TEST_F(MapCli, EveryErrorPath) {
     ASSERT_TRUE(id) << id.error().message;
     ASSERT_TRUE((*s)->pin(xbpf::maps::ObjectKind::Program, *id, "prog"));
   }
-  struct Case {
-    std::string args;
-    int code;
-    std::string text;
-  };
-  const Case cases[] = {
+  const xbpf::test::CliCase cases[] = {
       // unknown id, missing pin, a pin naming a program, an unknown name
       {"lookup id 999999 key 1 0 0 0", 1, "xbpf: map lookup: "},
       {"dump id 999999", 1, "No such file or directory"},
@@ -379,14 +364,7 @@ TEST_F(MapCli, EveryErrorPath) {
       {"frobnicate", 2, "xbpf: map: unknown command 'frobnicate'"},
       {"", 2, "xbpf: map: a command is required"},
   };
-  for (const auto& c : cases) {
-    auto r = map(c.args);
-    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.out;
-    EXPECT_NE(r.out.find(c.text), std::string::npos) << c.args << ": expected '" << c.text << "' in\n" << r.out;
-    EXPECT_EQ(r.out.rfind("xbpf: map", 0), 0u) << c.args << ": " << r.out;
-    EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << c.args << ": error must be one line:\n" << r.out;
-    EXPECT_EQ(map(c.args, false).out, "") << c.args << ": the message goes to stderr, nothing to stdout";
-  }
+  xbpf::test::expect_errors(cases, [&](const std::string& args, bool err) { return map(args, err); });
 }
 
 }  // namespace

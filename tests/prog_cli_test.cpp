@@ -158,12 +158,7 @@ TEST_F(ProgCli, PcapCountsVerdictsAndPinnedMapsOutliveTheRun) {
 }
 
 TEST_F(ProgCli, ErrorsNameTheProblem) {
-  struct Case {
-    std::string args;
-    int code;
-    std::string text;
-  };
-  const Case cases[] = {
+  const xbpf::test::CliCase cases[] = {
       {"prog run " + kObjects + "/rt_xdp.o", 1, "2 programs (xdp_parse, xdp_adjust); choose one with --program"},
       {"prog run " + kObjects + "/rt_xdp.o --program nosuch", 1, "no program or section named 'nosuch'"},
       {"prog run /nonexistent.o", 1, "/nonexistent.o"},
@@ -172,11 +167,7 @@ TEST_F(ProgCli, ErrorsNameTheProblem) {
       {"prog run " + kObjects + "/rt_xdp.o --repeat 0", 2, "repeat"},
       {"prog frobnicate", 2, "frobnicate"},
   };
-  for (const auto& c : cases) {
-    auto r = run_xbpf(c.args + store());
-    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.out;
-    EXPECT_NE(r.out.find(c.text), std::string::npos) << c.args << ": expected '" << c.text << "' in\n" << r.out;
-  }
+  xbpf::test::expect_errors(cases, [&](const std::string& args, bool err) { return run_xbpf(args + store(), err); });
 }
 
 TEST_F(ProgCli, TracelogShowsWhatProgramsPrinted) {
@@ -297,13 +288,8 @@ TEST_F(ProgCli, StoreVerbErrorsNameTheProblem) {
   ASSERT_EQ(run_xbpf("prog load " + obj + " taken pinmaps m" + store()).code, 0);
   auto ids = nlohmann::json::parse(run_xbpf("-j prog show" + store(), false).out);
   const std::string id = std::to_string(ids[0]["id"].get<int>());
-  struct Case {
-    std::string args;
-    int code;
-    std::string text;
-  };
   const std::string pkt = (dir_ / "pkt.bin").string();
-  const Case cases[] = {
+  const xbpf::test::CliCase cases[] = {
       {"prog show id 999", 1, "xbpf: prog show: prog 999: no such program in store"},
       {"prog show id x", 1, "xbpf: prog show: can't parse program id 'x'"},
       {"prog show name nosuch", 1, "xbpf: prog show: no program with name 'nosuch'"},
@@ -334,11 +320,7 @@ TEST_F(ProgCli, StoreVerbErrorsNameTheProblem) {
       {"prog load " + kObjects + "/vf_reject.o r", 1, "rejected by the verifier"},
       {"prog frobnicate", 2, "frobnicate"},
   };
-  for (const auto& c : cases) {
-    auto r = run_xbpf(c.args + store());
-    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.out;
-    EXPECT_NE(r.out.find(c.text), std::string::npos) << c.args << ": expected '" << c.text << "' in\n" << r.out;
-  }
+  xbpf::test::expect_errors(cases, [&](const std::string& args, bool err) { return run_xbpf(args + store(), err); });
   // Failed loads left nothing: still one program, and no pins p, q, r.
   EXPECT_EQ(nlohmann::json::parse(run_xbpf("-j prog show" + store(), false).out).size(), 1u);
   EXPECT_FALSE(fs::exists(dir_ / "store/pins/q"));
