@@ -145,12 +145,15 @@ void add_object_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ShowArgs>();
   CLI::App* show = obj->add_subcommand("show", "List an object's programs, maps and global data");
   show->add_option("object", args->input, "BPF ELF object")->required();
-  show->add_flag("--json", args->json, "Print JSON");
+  show->add_flag("-j,--json", args->json, "Print JSON");
   show->add_flag("-v,--verbose", args->verbose, "Also print relocations and loader warnings");
   show->add_option("--type", args->type, "Program type for sections whose name says nothing")
       ->check(CLI::IsMember(prog_type_names()));
   show->add_option("--btf", args->btf, "Target BTF for CO-RE (default: /sys/kernel/btf/vmlinux)");
-  show->callback([args, &exit_code] { exit_code = run_show(*args); });
+  show->callback([args, &exit_code] {
+    args->json |= globals().json || globals().pretty;
+    exit_code = run_show(*args);
+  });
 }
 
 }  // namespace xbpf::cli

@@ -26,6 +26,7 @@
 #include "commands.hpp"
 #include "helpers/trace_log.hpp"
 #include "io.hpp"
+#include "progress.hpp"
 #include "prog_store.hpp"
 #include "loader/loader.hpp"
 #include "maps/store.hpp"
@@ -112,7 +113,15 @@ Expected<void> run(const RunArgs& a) {
   }
   tr.want_ctx_out = !a.ctx_out.empty();
   if (!a.pcap.empty()) {
-    auto sum = runtime::run_pcap(**prog, a.pcap, tr);
+    Progress progress;  // a million packets take a while: show how far, on a terminal only
+    runtime::PcapProgress report_progress;
+    if (progress.enabled()) {
+      report_progress = [&](uint64_t n, double frac) {
+        progress.show(fmt::format("{}: {} packets ({:.0f}%)", a.pcap, n, frac * 100));
+      };
+    }
+    auto sum = runtime::run_pcap(**prog, a.pcap, tr, false, report_progress);
+    progress.done();
     if (!sum) return unexpected(sum.error());
     if (a.json) {
       nlohmann::json v = nlohmann::json::object();
