@@ -377,6 +377,19 @@ TEST_P(RuntimeTest, StoredProgramsRunInAnotherObject) {
     auto x = runtime::dump_xlated(*entry, {.linum = true});
     ASSERT_TRUE(x);
     xlated_before = *x;
+    // Opening a program this process has loaded already, then dropping the
+    // copy, leaves the loaded one reachable by tail calls.
+    {
+      auto copy = runtime::Object::open_program(tmp_.store(), o->program("tail_tcp")->id(),
+                                                testing_support::load_options(GetParam()));
+      ASSERT_TRUE(copy) << copy.error().message;
+    }
+    EXPECT_EQ(runtime::find_loaded(tmp_.dir(), o->program("tail_tcp")->id()), o->program("tail_tcp"));
+    runtime::TestRun tr;
+    tr.data_in = packet(6, 80);
+    auto r = runtime::test_run(*entry, tr);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->retval, 2U);  // tail_tcp's verdict, not the fall-through
   }  // the loading "process" is gone; the pin keeps the program, its maps and BTF
   auto opened = runtime::Object::open_program(tmp_.store(), entry_id, testing_support::load_options(GetParam()));
   ASSERT_TRUE(opened) << opened.error().message;

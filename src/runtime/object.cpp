@@ -112,8 +112,13 @@ std::string_view engine_name(Engine e) {
 
 Object::~Object() {
   std::unique_lock lk(loaded().mu);
-  for (const auto& p : programs_)
-    if (p && p->id_) loaded().progs.erase(ScopedId{scope_, p->id_});
+  for (const auto& p : programs_) {
+    if (!p || !p->id_) continue;
+    // Only our own entry: open_program() may open a program this process
+    // has loaded already, and the first one stays registered.
+    auto it = loaded().progs.find(ScopedId{scope_, p->id_});
+    if (it != loaded().progs.end() && it->second == p.get()) loaded().progs.erase(it);
+  }
 }
 
 Expected<std::unique_ptr<Object>> Object::load(loader::ObjectSpec spec, std::shared_ptr<maps::Store> store,
@@ -533,7 +538,7 @@ Expected<void> Object::load_programs() {
     prog->hold_ = std::move(*hold);
     {
       std::unique_lock lk(loaded().mu);
-      loaded().progs[ScopedId{scope_, *id}] = prog.get();
+      loaded().progs.try_emplace(ScopedId{scope_, *id}, prog.get());
     }
     programs_.push_back(std::move(prog));
   }
