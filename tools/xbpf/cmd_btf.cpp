@@ -254,12 +254,14 @@ Expected<DumpSource> dump_source(Store* store, Words& w, const std::string& verb
   return d;
 }
 
-// The first word decides whether the store is needed (`file` reads no store).
+// The first word decides whether the store is needed: only id, map and prog
+// read it (`file` and a misspelt source must not create a default store).
 Expected<void> run_dump(const BtfArgs& a) {
   const std::string verb = "dump";
   Words w(a.words);
   std::shared_ptr<Store> store;
-  if (!w.empty() && !is_prefix(w.peek(), "file")) {
+  if (!w.empty() && !is_prefix(w.peek(), "file") &&
+      (is_prefix(w.peek(), "id") || is_prefix(w.peek(), "map") || is_prefix(w.peek(), "prog"))) {
     auto s = Store::open(a.store.empty() ? Store::default_dir() : a.store);
     if (!s) return unexpected(s.error());
     store = *s;
