@@ -301,11 +301,7 @@ void merge_globals(BtfArgs& a) {
   if (a.pretty) a.json = true;
 }
 
-int report_verb(Error e, const std::string& verb) {
-  if (e.errnum && e.message.find(std::strerror(e.errnum)) == std::string::npos)
-    e.message += fmt::format(" ({})", std::strerror(e.errnum));
-  return report(with_context(e, "btf " + verb));
-}
+int report_btf_verb(const Error& e, const std::string& verb) { return report_verb(e, "btf " + verb); }
 
 }  // namespace
 
@@ -329,7 +325,7 @@ void add_btf_command(CLI::App& app, int& exit_code) {
         return;
       }
       Words w(args->words);
-      if (auto r = run_show(**store, w, *args, v); !r) exit_code = report_verb(r.error(), v);
+      if (auto r = run_show(**store, w, *args, v); !r) exit_code = report_btf_verb(r.error(), v);
     });
   }
   CLI::App* dump = btf->add_subcommand(
@@ -342,7 +338,7 @@ void add_btf_command(CLI::App& app, int& exit_code) {
     if (args->words.empty()) throw CLI::ValidationError("btf dump", "expected 'BTF_SRC [format raw|c]'");
     // Files keep the messages `btf dump file` always printed ("xbpf: F: ...").
     if (auto r = run_dump(*args); !r)
-      exit_code = is_prefix(args->words[0], "file") ? report(r.error()) : report_verb(r.error(), "dump");
+      exit_code = is_prefix(args->words[0], "file") ? report(r.error()) : report_btf_verb(r.error(), "dump");
   });
 }
 

@@ -76,10 +76,7 @@ void add_link_command(CLI::App& app, int& exit_code) {
       Words w(*words);
       auto r = store ? link_verb(**store, w, verb) : Expected<void>(unexpected(store.error()));
       if (!r) {
-        Error e = r.error();
-        if (e.errnum && e.message.find(std::strerror(e.errnum)) == std::string::npos)
-          e.message += fmt::format(" ({})", std::strerror(e.errnum));
-        exit_code = report(with_context(e, "link " + verb));
+        exit_code = report_verb(r.error(), "link " + verb);
       }
     });
   }

@@ -622,10 +622,7 @@ void add_map_command(CLI::App& app, int& exit_code) {
       }
       Words w(args->words);
       if (auto r = fn(**store, w, *args); !r) {
-        Error e = r.error();
-        if (e.errnum && e.message.find(std::strerror(e.errnum)) == std::string::npos)
-          e.message += fmt::format(" ({})", std::strerror(e.errnum));
-        exit_code = report(with_context(e, "map " + verb));
+        exit_code = report_verb(r.error(), "map " + verb);
       }
     });
   }

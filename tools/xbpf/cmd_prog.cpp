@@ -230,12 +230,7 @@ template <class F>
 int with_store(const std::string& dir, const std::string& verb, F&& fn) {
   auto store = maps::Store::open(store_dir(dir));
   if (!store) return report(with_context(store.error(), verb));
-  if (auto r = fn(**store); !r) {
-    Error e = r.error();
-    if (e.errnum && e.message.find(std::strerror(e.errnum)) == std::string::npos)
-      e.message += fmt::format(" ({})", std::strerror(e.errnum));
-    return report(with_context(e, verb));
-  }
+  if (auto r = fn(**store); !r) return report_verb(r.error(), verb);
   return 0;
 }
 

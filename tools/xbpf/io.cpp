@@ -3,6 +3,7 @@
 #include "commands.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -96,6 +97,12 @@ Expected<loader::ObjectSpec> open_object_spec(const std::string& object, const s
     for (auto& p : spec->programs) p.type = *t;
   }
   return spec;
+}
+
+int report_verb(Error e, const std::string& verb) {
+  if (e.errnum && e.message.find(std::strerror(e.errnum)) == std::string::npos)
+    e.message += fmt::format(" ({})", std::strerror(e.errnum));
+  return report(with_context(e, verb));
 }
 
 Globals& globals() {

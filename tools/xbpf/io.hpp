@@ -36,6 +36,10 @@ void require_command(CLI::App* family, int& exit_code);
 // what the section names say, for every program.
 [[nodiscard]] Expected<loader::ObjectSpec> open_object_spec(const std::string& object, const std::string& type);
 
+// report() for a failed verb of a store command: "xbpf: VERB: <message> (<strerror>)",
+// the errno's text added unless the message already says it (bpftool's form).
+int report_verb(Error e, const std::string& verb);
+
 // Prints "xbpf: <message>" to stderr and returns the exit code for input errors (1).
 int report(const Error& e);
 
