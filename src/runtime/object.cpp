@@ -121,20 +121,27 @@ Object::~Object() {
   }
 }
 
+// What load() and open_program() share: the store, the options with their
+// defaults, and the store's identity for tail calls. spec_.name is set.
+Expected<void> Object::init(std::shared_ptr<maps::Store> store, const LoadOptions& opts) {
+  store_ = std::move(store);
+  opts_ = opts;
+  if (!opts_.helpers) opts_.helpers = &helpers::Registry::standard();
+  if (opts.engine == Engine::Jit && opts.mode == vm::Mode::Checked)
+    return fail(Errc::invalid_argument, "{}: the JIT runs verified programs only; checked mode runs on the interpreter",
+                spec_.name);
+  auto scope = scope_of(store_->dir());
+  if (!scope) return xbpf::unexpected(with_context(scope.error(), spec_.name));
+  scope_ = *scope;
+  return {};
+}
+
 Expected<std::unique_ptr<Object>> Object::load(loader::ObjectSpec spec, std::shared_ptr<maps::Store> store,
                                                const LoadOptions& opts) {
   if (!store) return fail(Errc::invalid_argument, "{}: no store to load into", spec.path);
   std::unique_ptr<Object> o(new Object());
   o->spec_ = std::move(spec);
-  o->store_ = std::move(store);
-  o->opts_ = opts;
-  if (!o->opts_.helpers) o->opts_.helpers = &helpers::Registry::standard();
-  if (opts.engine == Engine::Jit && opts.mode == vm::Mode::Checked)
-    return fail(Errc::invalid_argument, "{}: the JIT runs verified programs only; checked mode runs on the interpreter",
-                o->spec_.name);
-  auto scope = scope_of(o->store_->dir());
-  if (!scope) return xbpf::unexpected(with_context(scope.error(), o->spec_.name));
-  o->scope_ = *scope;
+  if (auto r = o->init(std::move(store), opts); !r) return xbpf::unexpected(r.error());
   for (auto step : {&Object::store_btf, &Object::create_maps, &Object::load_programs, &Object::init_slots}) {
     if (auto r = (o.get()->*step)(); !r) return xbpf::unexpected(with_context(r.error(), o->spec_.name));
   }
@@ -172,14 +179,7 @@ Expected<std::unique_ptr<Object>> Object::open_program(std::shared_ptr<maps::Sto
   std::unique_ptr<Object> o(new Object());
   o->spec_.path = fmt::format("prog {}", id);
   o->spec_.name = fmt::format("prog {} ('{}')", id, rec->name);
-  o->store_ = std::move(store);
-  o->opts_ = opts;
-  if (!o->opts_.helpers) o->opts_.helpers = &helpers::Registry::standard();
-  if (opts.engine == Engine::Jit && opts.mode == vm::Mode::Checked)
-    return fail(Errc::invalid_argument, "{}: the JIT runs verified programs only", o->spec_.name);
-  auto scope = scope_of(o->store_->dir());
-  if (!scope) return xbpf::unexpected(with_context(scope.error(), o->spec_.name));
-  o->scope_ = *scope;
+  if (auto r = o->init(std::move(store), opts); !r) return xbpf::unexpected(r.error());
   o->adopted_id_ = id;
   if (auto r = o->adopt_record(*rec); !r) return xbpf::unexpected(with_context(r.error(), o->spec_.name));
   if (auto r = o->load_programs(); !r) return xbpf::unexpected(with_context(r.error(), o->spec_.name));

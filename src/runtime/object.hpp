@@ -126,6 +126,7 @@ class Object {
  private:
   friend class Program;
   Object() = default;
+  Expected<void> init(std::shared_ptr<maps::Store> store, const LoadOptions& opts);
   Expected<void> store_btf();
   Expected<void> create_maps();
   Expected<void> adopt_record(const maps::ProgramRecord& rec);
