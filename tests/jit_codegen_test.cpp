@@ -311,6 +311,134 @@ bool contains(std::span<const uint8_t> code, uint64_t v, size_t bytes) {
   return std::search(code.begin(), code.end(), pat, pat + bytes) != code.end();
 }
 
+// ---- arithmetic the kernel's JIT leaves as it is ---------------------------
+
+// Programs built from instructions (pcs assigned, encoded).
+std::vector<isa::RawInsn> encoded(std::vector<Insn> prog) {
+  uint32_t pc = 0;
+  for (Insn& x : prog) x.pc = pc, pc += uint32_t(isa::slot_count(x.op));
+  return isa::encode_program(prog);
+}
+
+// Multiplications by an immediate become shifts, lea and shift-and-add where
+// that is shorter than imul: every multiplier of those shapes (and some that
+// keep imul), both widths, several destinations, values with the high bits
+// set, with registers around the multiply checked untouched.
+TEST(JitArithmetic, MultiplyByConstantsAgreesWithTheInterpreter) {
+  std::vector<int32_t> multipliers;
+  for (int32_t c = -20; c <= 300; ++c) multipliers.push_back(c);
+  for (int k = 9; k <= 30; ++k)
+    for (int32_t m : {1, 3, 5, 9})
+      for (int32_t d : {-1, 0, 1})
+        if (int64_t v = (int64_t(m) << k) + d; v <= INT32_MAX) multipliers.push_back(int32_t(v));
+  multipliers.push_back(INT32_MAX);
+  multipliers.push_back(INT32_MIN);
+  multipliers.push_back(1000003);
+  static const int64_t values[] = {0x123456789abcdef1LL, -1, INT64_MIN + 1, 0x7fffffff, 0x80000001LL};
+  size_t checked = 0, without_imul = 0;
+  for (int32_t c : multipliers) {
+    for (bool is64 : {true, false}) {
+      for (uint8_t dst : {0, 3, 7}) {
+        for (int64_t a : values) {
+          std::vector<Insn> prog = {
+              {.op = Op::LDDW, .dst = 6, .imm = 0x66, .imm64 = 0x6666666666666666LL},
+              {.op = Op::LDDW, .dst = 3, .imm = 0x33, .imm64 = 0x3333333333333333LL},
+              {.op = Op::LDDW, .dst = dst, .imm = int32_t(a), .imm64 = a},
+              {.op = is64 ? Op::MUL64_IMM : Op::MUL32_IMM, .dst = dst, .imm = c},
+              {.op = Op::MOV64_REG, .dst = 0, .src = dst},
+              {.op = Op::XOR64_REG, .dst = 0, .src = 6},
+          };
+          if (dst != 3) prog.push_back({.op = Op::ADD64_REG, .dst = 0, .src = 3});
+          prog.push_back({.op = Op::EXIT});
+          const auto code = encoded(prog);
+          const uint64_t want = run(load(code));
+          const uint64_t product =
+              is64 ? uint64_t(a) * uint64_t(int64_t(c)) : uint64_t(uint32_t(uint64_t(a)) * uint32_t(c));
+          ASSERT_EQ(want, (product ^ 0x6666666666666666ULL) + (dst != 3 ? 0x3333333333333333ULL : 0))
+              << "the interpreter, c=" << c;
+          const vm::Program native = compiled(code, {});
+          const std::string d = disasm(native);
+          ASSERT_EQ(run(native), want) << "c=" << c << " is64=" << is64 << " dst=r" << int(dst) << " a=" << a
+                                       << "\n" << d;
+          without_imul += count(d, "imul") == 0;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(without_imul, checked / 4);  // the premise: many take the other forms
+}
+
+TEST(JitArithmetic, MultipliesBecomeShiftsAndLea) {
+  auto code_for = [](const char* mul) { return disasm(compiled(assemble(std::string("mov %r0, %r1\n") + mul + "\nexit\n"), {})); };
+  std::string d = code_for("mul %r0, 129");  // depchain's `x += x << 7`
+  EXPECT_EQ(count(d, "imul"), 0u) << d;
+  EXPECT_EQ(count(d, "shl rax, 7"), 1u) << d;
+  EXPECT_EQ(count(d, "add rax, r11"), 1u) << d;
+  d = code_for("mul %r0, 31");
+  EXPECT_EQ(count(d, "shl rax, 5"), 1u) << d;
+  EXPECT_EQ(count(d, "sub rax, r11"), 1u) << d;
+  d = code_for("mul %r0, 9");
+  EXPECT_EQ(count(d, "lea rax, [rax + rax*8]"), 1u) << d;
+  d = code_for("mul32 %r0, 24");
+  EXPECT_EQ(count(d, "lea eax, [rax + rax*2]"), 1u) << d;
+  EXPECT_EQ(count(d, "shl eax, 3"), 1u) << d;
+  d = code_for("mul %r0, 4096");
+  EXPECT_EQ(count(d, "shl rax, 0xc"), 1u) << d;
+  for (const char* kept : {"mul %r0, 1000003", "mul %r0, -3", "mul %r0, 11"}) {
+    d = code_for(kept);
+    EXPECT_EQ(count(d, "imul"), 1u) << kept << "\n" << d;
+  }
+  // Blinded: the immediate arrives in a register, imul by it.
+  d = disasm(compiled(assemble("mov %r0, %r1\nmul %r0, 129\nexit\n"), {.blind_constants = true}));
+  EXPECT_EQ(count(d, "imul"), 1u) << d;
+}
+
+// `rA = rB; rA += X` is one lea, for each width combination the ISA allows,
+// unless the add is a jump target (the path jumping there has no move).
+TEST(JitArithmetic, MoveThenAddIsOneLea) {
+  static const int64_t kB = 0x7ffffffffffffff0LL, kC = 0x00000001fffffff5LL, kA = 0x5555555555555555LL;
+  size_t fused = 0, checked = 0;
+  for (Op mov : {Op::MOV64_REG, Op::MOV32_REG}) {
+    for (Op add : {Op::ADD64_REG, Op::ADD64_IMM, Op::ADD32_REG, Op::ADD32_IMM}) {
+      for (int self = 0; self < 2; ++self) {  // rA += rA after the move
+        if (self && (add == Op::ADD64_IMM || add == Op::ADD32_IMM)) continue;
+        for (int64_t skip : {-1, 0, 1}) {  // -1: no jump; 0/1: r4, jumping over the move when 0
+          std::vector<Insn> prog = {
+              {.op = Op::LDDW, .dst = 0, .imm = int32_t(kA), .imm64 = kA},
+              {.op = Op::LDDW, .dst = 2, .imm = int32_t(kB), .imm64 = kB},
+              {.op = Op::LDDW, .dst = 3, .imm = int32_t(kC), .imm64 = kC},
+              {.op = Op::MOV64_IMM, .dst = 4, .imm = int32_t(skip)},
+          };
+          if (skip >= 0) prog.push_back({.op = Op::JEQ_IMM, .dst = 4, .off = 1, .imm = 0});
+          prog.push_back({.op = mov, .dst = 0, .src = 2});
+          const bool add_imm = add == Op::ADD64_IMM || add == Op::ADD32_IMM;
+          prog.push_back({.op = add, .dst = 0, .src = uint8_t(self || add_imm ? 0 : 3), .imm = add_imm ? -11 : 0});
+          prog.push_back({.op = Op::EXIT});
+          const auto code = encoded(prog);
+          const uint64_t want = run(load(code));
+          const vm::Program native = compiled(code, {});
+          const std::string d = disasm(native);
+          ASSERT_EQ(run(native), want) << isa::info(mov).name << " " << isa::info(add).name << " self=" << self
+                                       << " skip=" << skip << "\n" << d;
+          const bool lea = count(d, "lea r") + count(d, "lea e") > 0;  // not `leave`
+          const bool may_fuse = skip < 0 && !(mov == Op::MOV32_REG && (add == Op::ADD64_REG || add == Op::ADD64_IMM));
+          EXPECT_EQ(lea, may_fuse) << isa::info(mov).name << " " << isa::info(add).name << " skip=" << skip << "\n" << d;
+          fused += lea;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(fused, 9u);  // after mov64: 4 adds + 2 self; after mov32: the 32-bit adds (reg, imm, self)
+  // The stack pointer idiom, with its offset in the lea.
+  const std::string d = disasm(compiled(assemble("mov %r1, %r10\nadd %r1, -8\nstdw [%r1+0], 7\nldxdw %r0, [%r10-8]\nexit\n"), {}));
+  EXPECT_EQ(count(d, "lea rdi, [rbp - 8]"), 1u) << d;
+  // Blinded: an immediate must not appear, so mov and add stay apart.
+  const std::string b = disasm(compiled(assemble("mov %r0, %r1\nadd %r0, 0x41424344\nexit\n"), {.blind_constants = true}));
+  EXPECT_EQ(count(b, "lea r"), 0u) << b;
+}
+
 TEST(JitBlinding, ProgramConstantsNeverReachExecutableMemory) {
   // Every kind of immediate, all 0x41424344 (and 0x4142434445464748 for lddw).
   const std::string text =

@@ -156,6 +156,14 @@ class Lowering {
           last = &ja;
           continue;
         }
+        if (k + 1 < insns.size() && lea_mov_add(i, insns[k + 1])) {
+          const Insn& add = insns[++k];
+          out_.insn_offsets[add.pc] = uint32_t(a_.offset());
+          nonzero_.update(i);
+          nonzero_.update(add);
+          last = &add;
+          continue;
+        }
         if (auto r = emit(i); !r) return r;
         note_back_edge(i);
         nonzero_.update(i);
@@ -607,7 +615,12 @@ class Lowering {
     switch (kind) {
       case 0x00: imm ? a_.add(d, Imm(i.imm)) : a_.add(d, s); return {};
       case 0x10: imm ? a_.sub(d, Imm(i.imm)) : a_.sub(d, s); return {};
-      case 0x20: imm ? a_.imul(d, d, Imm(i.imm)) : a_.imul(d, s); return {};
+      case 0x20:
+        if (imm)
+          mul_imm(d, is64, i.imm);
+        else
+          a_.imul(d, s);
+        return {};
       case 0x40: imm ? a_.or_(d, Imm(i.imm)) : a_.or_(d, s); return {};
       case 0x50: imm ? a_.and_(d, Imm(i.imm)) : a_.and_(d, s); return {};
       case 0xa0: imm ? a_.xor_(d, Imm(i.imm)) : a_.xor_(d, s); return {};
@@ -621,6 +634,82 @@ class Lowering {
       default: break;
     }
     return unsupported(i);
+  }
+
+  // `rA = rB; rA += rC` or `rA += imm` (clang's address arithmetic, `r1 =
+  // r10; r1 += -8` above all) as one `lea rA, [rB + rC/imm]`: one instruction
+  // instead of two, and no dependence on the move being eliminated. The add
+  // must not be a jump target (a path entering there has no move). A 32-bit
+  // add takes the low half of the 64-bit sum and zero-extends, as lea with a
+  // 32-bit destination does, whatever the move's width; a 64-bit add after a
+  // 32-bit move (whose result is zero-extended) is left alone. Not with
+  // blinding for an immediate (it must not appear in the code). Emits and
+  // returns true when the pair is fused.
+  bool lea_mov_add(const Insn& mov, const Insn& add) {
+    if ((mov.op != Op::MOV64_REG && mov.op != Op::MOV32_REG) || mov.off != 0 || mov.dst == mov.src) return false;
+    const bool add_imm = add.op == Op::ADD64_IMM || add.op == Op::ADD32_IMM;
+    const bool add32 = add.op == Op::ADD32_IMM || add.op == Op::ADD32_REG;
+    if (!add_imm && add.op != Op::ADD64_REG && !add32) return false;
+    if (add.dst != mov.dst || labels_[add.pc].isValid() || (add_imm && blind_)) return false;
+    if (mov.op == Op::MOV32_REG && !add32) return false;
+    const Gp base = kReg[mov.src];
+    const Gp d = add32 ? Gp(kReg[mov.dst].r32()) : kReg[mov.dst];
+    if (add_imm)
+      a_.lea(d, x86::ptr(base, add.imm));
+    else  // rA += rA after the move adds rB
+      a_.lea(d, x86::ptr(base, add.src == mov.dst ? base : kReg[add.src]));
+    return true;
+  }
+
+  // dst *= imm. imul takes 3 cycles of latency on current x86-64 cores; a
+  // multiplier that is a power of two, 3/5/9 times one, or 2^k +- 1 costs 1-2
+  // cycles as a shift, an lea (base + index * scale) or a shift and an add or
+  // sub (what C compilers do; the kernel's JIT always emits imul). All of it
+  // is exact modulo 2^64 (2^32 for a 32-bit `d`, whose operations zero-extend
+  // as BPF's do). Negative multipliers keep imul. Not reached when blinding
+  // (the immediate then comes in a register).
+  void mul_imm(const Gp& d, bool is64, int32_t imm) {
+    const Gp d64 = d.r64();
+    const auto log2 = [](uint32_t v) { return uint32_t(std::countr_zero(v)); };
+    const auto pow2 = [](uint32_t v) { return v != 0 && (v & (v - 1)) == 0; };
+    if (imm < 0) {
+      a_.imul(d, d, Imm(imm));
+      return;
+    }
+    const auto c = uint32_t(imm);
+    if (c == 0) {
+      a_.xor_(d64.r32(), d64.r32());
+      return;
+    }
+    if (c == 1) {
+      if (!is64) a_.mov(d64.r32(), d64.r32());  // the 32-bit multiply's zero-extension
+      return;
+    }
+    if (pow2(c)) {
+      a_.shl(d, log2(c));
+      return;
+    }
+    // m * 2^k with m = 3, 5 or 9: lea d, [d + d*(m-1)], then the shift.
+    const uint32_t k = log2(c), m = c >> k;
+    if (m == 3 || m == 5 || m == 9) {
+      a_.lea(d, x86::ptr(d64, d64, log2(m - 1)));
+      if (k) a_.shl(d, k);
+      return;
+    }
+    // 2^k + 1 and 2^k - 1: keep d, shift it, add or subtract the kept copy.
+    const Gp t = width(kT11, is64);
+    if (pow2(c - 1) || pow2(c + 1)) {
+      a_.mov(t, d);
+      if (pow2(c - 1)) {
+        a_.shl(d, log2(c - 1));
+        a_.add(d, t);
+      } else {
+        a_.shl(d, log2(c + 1));
+        a_.sub(d, t);
+      }
+      return;
+    }
+    a_.imul(d, d, Imm(imm));
   }
 
   void mov(const Insn& i, bool is64, bool imm) {
