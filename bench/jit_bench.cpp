@@ -37,7 +37,8 @@
 //                  [--[no-]fit-loops] [--latch=fused|split|by_loop]  (jit::Options of every xbpf compile)
 //                  [--other-latch-offsets=LIST --other-latch=L]  (more placements with Options::latch = L,
 //                  default fused: "/otherlatch"; --other-no-skip-crossing: those also without
-//                  Options::skip_crossing_heads) [--no-skip-crossing]  (the code of 00fcada:
+//                  Options::skip_crossing_heads; --other-no-short-arith: those without
+//                  Options::short_arith) [--no-skip-crossing]  (the code of 00fcada:
 //                  --no-fit-loops --latch=fused --no-skip-crossing)
 //                  [--no-facts]  (xbpf's placements without the verifier's facts: A/B of what they give)
 //        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
@@ -211,6 +212,7 @@ jit::Options::Latch g_latch = jit::Options{}.latch;
 jit::Options::Latch g_other_latch = jit::Options::Latch::fused;
 bool g_no_skip_crossing = false;        // --no-skip-crossing: Options::skip_crossing_heads off
 bool g_other_no_skip_crossing = false;  // --other-no-skip-crossing: also for the "/otherlatch" placements
+bool g_other_no_short_arith = false;    // --other-no-short-arith: Options::short_arith off for the "/otherlatch" placements
 bool g_no_facts = false;  // --no-facts: the xbpf placements compile the verified wrapper without Verdict::jit_facts
 
 jit::Options::Latch parse_latch(const std::string& s) {
@@ -227,6 +229,7 @@ std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, jit::O
   opts.fit_loops = g_fit_loops;
   opts.latch = other_latch ? g_other_latch : g_latch;
   if (g_no_skip_crossing || (other_latch && g_other_no_skip_crossing)) opts.skip_crossing_heads = false;
+  if (other_latch && g_other_no_short_arith) opts.short_arith = false;
   if (auto r = jit::compile(*p, opts); !r) die(fmt::format("{}: jit: {}", name, r.error().message));
   return p;
 }
@@ -1173,6 +1176,7 @@ int main(int argc, char** argv) {
   if (auto l = take_flag(argc, argv, "latch", ""); !l.empty()) g_latch = parse_latch(l);
   if (auto l = take_flag(argc, argv, "other-latch", ""); !l.empty()) g_other_latch = parse_latch(l);
   if (has_flag(argc, argv, "--other-no-skip-crossing")) g_other_no_skip_crossing = true;
+  if (has_flag(argc, argv, "--other-no-short-arith")) g_other_no_short_arith = true;
   if (has_flag(argc, argv, "--no-skip-crossing")) g_no_skip_crossing = true;
   if (has_flag(argc, argv, "--no-facts")) g_no_facts = true;
   cfg.samples_path = take_flag(argc, argv, "samples", "");

@@ -389,9 +389,15 @@ TEST(JitArithmetic, MultipliesBecomeShiftsAndLea) {
     d = code_for(kept);
     EXPECT_EQ(count(d, "imul"), 1u) << kept << "\n" << d;
   }
-  // Blinded: the immediate arrives in a register, imul by it.
+  // Blinded: the immediate arrives in a register, imul by it. Without
+  // Options::short_arith: imul, as the kernel's JIT.
   d = disasm(compiled(assemble("mov %r0, %r1\nmul %r0, 129\nexit\n"), {.blind_constants = true}));
   EXPECT_EQ(count(d, "imul"), 1u) << d;
+  jit::Options plain;
+  plain.short_arith = false;
+  d = disasm(compiled(assemble("mov %r0, %r1\nmul %r0, 129\nadd %r0, 4\nexit\n"), plain));
+  EXPECT_EQ(count(d, "imul rax, rax, 0x81"), 1u) << d;
+  EXPECT_EQ(count(d, "lea r"), 0u) << d;
 }
 
 // `rA = rB; rA += X` is one lea, for each width combination the ISA allows,

@@ -56,6 +56,10 @@ struct Options {
   // neither contains nor is inside another loop, fused otherwise. A latch jumping forward is fused.
   enum class Latch : uint8_t { fused, split, by_loop };
   Latch latch = Latch::by_loop;
+  // Arithmetic shorter than the kernel JIT's one-for-one code: multiplies by
+  // 2^k, 3/5/9 * 2^k and 2^k +- 1 as shifts, lea and shift-and-add instead
+  // of imul; `rA = rB; rA += X` as one lea (false: imul and mov+add, for A/B).
+  bool short_arith = true;
   // With align_loops: a backward-jump target whose "loop" (it .. its last
   // backward jump) crosses another's instead of nesting (a switch arm jumping
   // back to a shared latch block inside the loop body) is not aligned: its

@@ -112,6 +112,7 @@ class Lowering {
     align_loops_ = opts.align_loops;
     fit_loops_ = opts.align_loops && opts.fit_loops;
     latch_ = opts.latch;
+    short_arith_ = opts.short_arith;
     skip_crossing_ = opts.skip_crossing_heads;
     code_offset_ = opts.code_offset;
     facts_ = opts.facts;
@@ -646,7 +647,8 @@ class Lowering {
   // blinding for an immediate (it must not appear in the code). Emits and
   // returns true when the pair is fused.
   bool lea_mov_add(const Insn& mov, const Insn& add) {
-    if ((mov.op != Op::MOV64_REG && mov.op != Op::MOV32_REG) || mov.off != 0 || mov.dst == mov.src) return false;
+    if (!short_arith_ || (mov.op != Op::MOV64_REG && mov.op != Op::MOV32_REG) || mov.off != 0 || mov.dst == mov.src)
+      return false;
     const bool add_imm = add.op == Op::ADD64_IMM || add.op == Op::ADD32_IMM;
     const bool add32 = add.op == Op::ADD32_IMM || add.op == Op::ADD32_REG;
     if (!add_imm && add.op != Op::ADD64_REG && !add32) return false;
@@ -672,7 +674,7 @@ class Lowering {
     const Gp d64 = d.r64();
     const auto log2 = [](uint32_t v) { return uint32_t(std::countr_zero(v)); };
     const auto pow2 = [](uint32_t v) { return v != 0 && (v & (v - 1)) == 0; };
-    if (imm < 0) {
+    if (imm < 0 || !short_arith_) {
       a_.imul(d, d, Imm(imm));
       return;
     }
@@ -1317,6 +1319,7 @@ class Lowering {
   bool align_loops_ = true;
   bool fit_loops_ = true;     // Options::fit_loops (and align_loops)
   Options::Latch latch_ = Options::Latch::by_loop;
+  bool short_arith_ = true;
   bool skip_crossing_ = true;  // Options::skip_crossing_heads
   std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
   uint32_t code_offset_ = 0;  // Options::code_offset
