@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli_run.hpp"
 #include "maps/store.hpp"
@@ -52,7 +53,7 @@ class BtfCli : public ::testing::Test {
     ASSERT_EQ(r.code, 0) << r.out;
   }
   // Loads `obj` in this process and pins program `prog` as `pin`, so that it
-  // outlives this process (xbpf's CLI has no `prog load` yet).
+  // outlives this process (through the public API, not `xbpf prog load`).
   void pin_program(const std::string& obj, const std::string& prog, const std::string& pin, uint32_t* id = nullptr) {
     auto store = xbpf::Store::open(store_.string());
     ASSERT_TRUE(store) << store.error().message;
@@ -201,6 +202,58 @@ uint32_t add_program_without_btf(const fs::path& store, const std::string& pin) 
   return *id;
 }
 
+// `-j btf dump`: bpftool's {"types": [...]}, one object per type with the raw
+// dump's fields, for the whole object and for a map's key and value.
+TEST_F(BtfCli, DumpAsJsonHasEveryTypeWithTheRawFields) {
+  load_btf_maps();
+  const std::string id = std::to_string(only_btf_id());
+  auto text = x("btf dump id " + id, false);
+  auto js = x("-j btf dump id " + id, false);
+  ASSERT_EQ(text.code, 0) << text.out;
+  ASSERT_EQ(js.code, 0) << js.out;
+  const auto types = nlohmann::json::parse(js.out).at("types");
+  // Every top-level line of the text form ("[ID] KIND 'NAME' ...") is one entry.
+  std::vector<std::string> heads;
+  std::istringstream lines(text.out);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '[') heads.push_back(line);
+  ASSERT_EQ(types.size(), heads.size()) << js.out;
+  bool saw_struct = false;
+  for (size_t k = 0; k < heads.size(); ++k) {
+    const auto& t = types[k];
+    const std::string head = "[" + std::to_string(t.at("id").get<uint32_t>()) + "] " + t.at("kind").get<std::string>() +
+                             " '" + t.at("name").get<std::string>() + "'";
+    EXPECT_EQ(heads[k].substr(0, head.size()), head) << heads[k];
+    if (t["kind"] == "INT") {
+      EXPECT_NE(heads[k].find("encoding=" + t.at("encoding").get<std::string>()), std::string::npos);
+    }
+    if (t["kind"] == "STRUCT" && t["name"] == "value") {
+      saw_struct = true;
+      EXPECT_EQ(t.at("size"), 16);
+      EXPECT_EQ(t.at("vlen"), 2);
+      ASSERT_EQ(t.at("members").size(), 2u);
+      EXPECT_EQ(t["members"][0].at("name"), "packets");
+      EXPECT_EQ(t["members"][1].at("name"), "bytes");
+      EXPECT_EQ(t["members"][1].at("bits_offset"), 64);
+    }
+    if (t["kind"] == "VAR") {
+      EXPECT_TRUE(t.contains("linkage")) << t;
+    }
+    if (t["kind"] == "DATASEC") {
+      EXPECT_TRUE(t.at("vars").is_array()) << t;
+    }
+  }
+  EXPECT_TRUE(saw_struct) << js.out;
+  // A map's key and value only.
+  auto kv = x("-j btf dump map pinned bm/stats", false);
+  ASSERT_EQ(kv.code, 0) << kv.out;
+  const auto kvt = nlohmann::json::parse(kv.out).at("types");
+  ASSERT_EQ(kvt.size(), 2u) << kv.out;
+  EXPECT_EQ(kvt[0].at("kind"), "TYPEDEF");
+  EXPECT_EQ(kvt[1].at("name"), "value");
+  EXPECT_EQ(nlohmann::json::parse(x("-p btf dump map pinned bm/stats", false).out), nlohmann::json::parse(kv.out));
+}
+
 TEST_F(BtfCli, ErrorPathsExitWithAMessageNamingTheCommand) {
   load_btf_maps();
   ASSERT_EQ(x("map create plain type hash key 4 value 4 entries 4 name plain").code, 0);
@@ -224,6 +277,7 @@ TEST_F(BtfCli, ErrorPathsExitWithAMessageNamingTheCommand) {
       {"btf dump prog name nosuch", 1, "xbpf: btf dump: no program with name 'nosuch'"},
       {"btf dump prog tag 00112233", 1, "xbpf: btf dump: no program with tag '00112233'"},
       {"btf dump file /nonexistent.o", 1, "xbpf: /nonexistent.o: cannot open"},
+      {"-j btf dump map pinned bm/stats format c", 1, "xbpf: btf dump: JSON output for C-syntax dump is not supported"},
       // Malformed command lines: exit 2.
       {"btf", 2, "xbpf: btf: a command is required"},
       {"btf frobnicate", 2, "xbpf: btf: unknown command 'frobnicate'"},

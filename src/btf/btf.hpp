@@ -342,6 +342,10 @@ struct BtfExt {
 // Exactly what `bpftool btf dump file F` (format raw) prints, newline-terminated
 // lines, one type after another. For split BTF only this blob's own types.
 [[nodiscard]] std::string dump_raw(const Btf& btf);
+// bpftool's names of an INT's encoding ("SIGNED", "(none)", ...) and of a
+// FUNC's or VAR's linkage ("static", "global", "extern", "(unknown)").
+[[nodiscard]] std::string_view int_encoding_name(uint8_t enc);
+[[nodiscard]] std::string_view linkage_name(uint32_t linkage);
 // One type in bpftool's raw format, without a trailing newline (multi-line
 // for STRUCT/UNION/ENUM/FUNC_PROTO/DATASEC). Empty for out-of-range ids.
 [[nodiscard]] std::string dump_raw_type(const Btf& btf, uint32_t id);

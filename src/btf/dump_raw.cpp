@@ -13,25 +13,6 @@ std::string_view str_or_anon(uint32_t name_off, std::string_view name) {
   return name_off == 0 ? std::string_view("(anon)") : name;
 }
 
-std::string_view int_encoding_name(uint8_t enc) {
-  switch (enc) {
-    case 0: return "(none)";
-    case kIntSigned: return "SIGNED";
-    case kIntChar: return "CHAR";
-    case kIntBool: return "BOOL";
-    default: return "UNKN";
-  }
-}
-
-std::string_view linkage_name(uint32_t linkage) {
-  switch (linkage) {
-    case 0: return "static";
-    case 1: return "global";
-    case 2: return "extern";
-    default: return "(unknown)";
-  }
-}
-
 void append_members(fmt::memory_buffer& out, const Btf& btf, const Type& t) {
   switch (t.kind) {
     case Kind::Struct:
@@ -123,6 +104,25 @@ void append_type(fmt::memory_buffer& out, const Btf& btf, const Type& t) {
 }
 
 }  // namespace
+
+std::string_view int_encoding_name(uint8_t enc) {
+  switch (enc) {
+    case 0: return "(none)";
+    case kIntSigned: return "SIGNED";
+    case kIntChar: return "CHAR";
+    case kIntBool: return "BOOL";
+    default: return "UNKN";
+  }
+}
+
+std::string_view linkage_name(uint32_t linkage) {
+  switch (linkage) {
+    case 0: return "static";
+    case 1: return "global";
+    case 2: return "extern";
+    default: return "(unknown)";
+  }
+}
 
 std::string dump_raw_type(const Btf& btf, uint32_t id) {
   const Type* t = btf.type(id);

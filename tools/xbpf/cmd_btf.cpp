@@ -57,6 +57,88 @@ uint32_t need_id(Words& w, const std::string& verb, std::string_view what) {
   return static_cast<uint32_t>(*n);
 }
 
+// One type as bpftool's `-j btf dump` prints it: the raw dump's fields as
+// members, named as in the text form, in its order.
+Json raw_type_json(const btf::Type& t) {
+  using btf::Kind;
+  auto name = [](uint32_t off, std::string_view n) { return off == 0 ? std::string("(anon)") : std::string(n); };
+  Json j = {{"id", t.id}, {"kind", btf::kind_name(t.kind)}, {"name", name(t.name_off, t.name)}};
+  switch (t.kind) {
+    case Kind::Int:
+      j["size"] = t.size;
+      j["bits_offset"] = t.int_offset;
+      j["nr_bits"] = t.int_bits;
+      j["encoding"] = btf::int_encoding_name(t.int_encoding);
+      break;
+    case Kind::Ptr: case Kind::Const: case Kind::Volatile: case Kind::Restrict: case Kind::Typedef:
+    case Kind::TypeTag:
+      j["type_id"] = t.ref;
+      break;
+    case Kind::Array:
+      j["type_id"] = t.elem_type;
+      j["index_type_id"] = t.index_type;
+      j["nr_elems"] = t.nelems;
+      break;
+    case Kind::Struct: case Kind::Union: {
+      j["size"] = t.size;
+      j["vlen"] = t.vlen;
+      Json members = Json::array();
+      for (const btf::Member& m : t.members) {
+        Json e = {{"name", name(m.name_off, m.name)}, {"type_id", m.type}, {"bits_offset", m.bit_offset}};
+        if (m.bitfield_size != 0) e["bitfield_size"] = m.bitfield_size;
+        members.push_back(std::move(e));
+      }
+      j["members"] = std::move(members);
+      break;
+    }
+    case Kind::Enum: case Kind::Enum64: {
+      j["encoding"] = t.kflag ? "SIGNED" : "UNSIGNED";
+      j["size"] = t.size;
+      j["vlen"] = t.vlen;
+      Json values = Json::array();
+      for (const btf::Enumerator& e : t.enumerators) {
+        Json v = {{"name", name(e.name_off, e.name)}};
+        if (t.kind == Kind::Enum)
+          t.kflag ? (v["val"] = static_cast<int32_t>(e.value)) : (v["val"] = static_cast<uint32_t>(e.value));
+        else
+          t.kflag ? (v["val"] = static_cast<int64_t>(e.value)) : (v["val"] = static_cast<uint64_t>(e.value));
+        values.push_back(std::move(v));
+      }
+      j["values"] = std::move(values);
+      break;
+    }
+    case Kind::Fwd: j["fwd_kind"] = t.kflag ? "union" : "struct"; break;
+    case Kind::Func:
+    case Kind::Var:
+      j["type_id"] = t.ref;
+      j["linkage"] = btf::linkage_name(t.linkage);
+      break;
+    case Kind::FuncProto: {
+      j["ret_type_id"] = t.ref;
+      j["vlen"] = t.vlen;
+      Json params = Json::array();
+      for (const btf::Param& p : t.params) params.push_back({{"name", name(p.name_off, p.name)}, {"type_id", p.type}});
+      j["params"] = std::move(params);
+      break;
+    }
+    case Kind::Datasec: {
+      j["size"] = t.size;
+      j["vlen"] = t.vlen;
+      Json vars = Json::array();
+      for (const btf::VarSecinfo& v : t.vars) vars.push_back({{"type_id", v.type}, {"offset", v.offset}, {"size", v.size}});
+      j["vars"] = std::move(vars);
+      break;
+    }
+    case Kind::Float: j["size"] = t.size; break;
+    case Kind::DeclTag:
+      j["type_id"] = t.ref;
+      j["component_idx"] = t.component_idx;
+      break;
+    case Kind::Void: break;
+  }
+  return j;
+}
+
 Expected<std::vector<uint8_t>> store_btf(Store& store, uint32_t id) {
   auto raw = store.btf(id);
   if (!raw) return fail_errno(ENOENT, "BTF {}: no such BTF object in store {}", id, store.dir());
@@ -279,6 +361,19 @@ Expected<void> run_dump(const BtfArgs& a) {
     else usage(verb, "unrecognized format '" + f + "', possible values: raw, c");
   }
   const btf::Btf& b = *src->btf;
+  if (a.json) {
+    if (c_format) return fail(Errc::invalid_argument, "JSON output for C-syntax dump is not supported");
+    Json types = Json::array();
+    if (src->roots.empty()) {
+      for (size_t id = b.first_own_id(); id < b.type_count(); ++id)
+        types.push_back(raw_type_json(*b.type(static_cast<uint32_t>(id))));
+    } else {
+      for (uint32_t id : src->roots)
+        if (const btf::Type* t = b.type(id)) types.push_back(raw_type_json(*t));
+    }
+    std::printf("%s\n", Json{{"types", std::move(types)}}.dump(a.pretty ? 4 : -1).c_str());
+    return {};
+  }
   std::string text;
   if (!c_format && src->roots.empty()) {
     text = btf::dump_raw(b);
@@ -310,7 +405,7 @@ void add_btf_command(CLI::App& app, int& exit_code) {
   require_command(btf, exit_code);
   auto args = std::make_shared<BtfArgs>();
   btf->add_option("--store", args->store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
-  btf->add_flag("-j,--json", args->json, "JSON output, as bpftool's (show, list)");
+  btf->add_flag("-j,--json", args->json, "JSON output, as bpftool's (show, list, raw dump)");
   btf->add_flag("-p,--pretty", args->pretty, "Pretty-printed JSON (implies --json)");
   btf->footer("MAP := id ID | pinned PIN | name NAME    PROG := id ID | pinned PIN | name NAME | tag TAG");
   for (const char* verb : {"show", "list"}) {
