@@ -46,6 +46,15 @@ TEST_F(MapFixture, ArrayOfMaps) {
   auto inner_tmpl = make(attr(MapType::Array, 4, 8, 4));
   MapAttr outer = attr(MapType::ArrayOfMaps, 4, 4, 2);
   EXPECT_EQ(create_err(outer), EBADF) << "no inner map";
+  {  // as the kernel: no second level (EINVAL), no prog array (ENOTSUPP, 524)
+    auto pa = make(attr(MapType::ProgArray, 4, 4, 4));
+    outer.inner_map_id = pa->id();
+    EXPECT_EQ(create_err(outer), 524) << "prog_array as inner map";
+    outer.inner_map_id = inner_tmpl->id();
+    auto level1 = make(outer);
+    outer.inner_map_id = level1->id();
+    EXPECT_EQ(create_err(outer), EINVAL) << "map-in-map as inner map";
+  }
   outer.inner_map_id = inner_tmpl->id();
   auto m = make(outer);
   auto inner = make(attr(MapType::Array, 4, 8, 4));

@@ -57,9 +57,15 @@ Expected<void> prepare_map_in_map(Store& store, uint8_t* storage, const MapAttr&
   auto inner = store.cached_map(a.inner_map_id);
   if (!inner) return fail_errno(EBADF, "map '{}': inner map {} does not exist", a.name, a.inner_map_id);
   const Map& m = **inner;
-  if (kabi::is_map_in_map(m.type()) || m.type() == MapType::ProgArray) {
-    return fail_errno(EINVAL, "map '{}': inner map {} cannot be a map-in-map or prog_array", a.name, m.id());
-  }
+  // The kernel's errnos: EINVAL for a second level of maps, ENOTSUPP for a
+  // prog array (its owner program type is a run-time binding a template
+  // cannot check; it also keeps the usercnt rule, which empties prog arrays
+  // only programs hold, away from arrays reached through an outer map).
+  if (kabi::is_map_in_map(m.type()))
+    return fail_errno(EINVAL, "map '{}': inner map {} is a map-in-map (one level only)", a.name, m.id());
+  if (m.type() == MapType::ProgArray)
+    return fail_errno(kENOTSUPP, "map '{}': inner map {} is a prog_array, which cannot be an inner map", a.name,
+                      m.id());
   *template_of(storage) = {static_cast<uint32_t>(m.type()), m.key_size(), m.value_size(), m.max_entries(),
                            m.attr().map_flags};
   if (a.type == MapType::HashOfMaps) HashMap::init_storage(storage, a);
