@@ -112,7 +112,7 @@ TEST(HelpCli, UnknownTopicsExitOneWithTheChoices) {
   EXPECT_EQ(run_xbpf("help nosuch", false).out, "");  // the message is on stderr only
   r = run_xbpf("help prog nosuch");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.out.find("no help for 'prog nosuch' (prog verbs: show, list, load, loadall, dump, pin, run, tracelog)"),
+  EXPECT_NE(r.out.find("no help for 'prog nosuch' (prog verbs: show, list, load, loadall, dump, pin, run, detach, tracelog)"),
             std::string::npos)
       << r.out;
   r = run_xbpf("help verify x");
