@@ -23,12 +23,15 @@ Expected<std::unique_ptr<PacketHook>> PacketHook::open(std::shared_ptr<maps::Sto
   if (auto l = store->device_link(device); !l && l.error().errnum != ENOENT) return xbpf::unexpected(l.error());
   auto buf = runtime::LowBuffer::allocate(kPage);
   if (!buf) return xbpf::unexpected(buf.error());
+  auto trace = helpers::TraceLog::open(helpers::TraceLog::path_in(store->dir()));
+  if (!trace) return xbpf::unexpected(trace.error());
   std::unique_ptr<PacketHook> h(new PacketHook());
   h->store_ = std::move(store);
   h->device_ = std::move(device);
   h->opts_ = std::move(opts);
   h->generation_ = &h->store_->attach_generation();
   h->buf_ = std::move(*buf);
+  h->trace_.emplace(std::move(*trace));
   return h;
 }
 
@@ -53,6 +56,7 @@ void PacketHook::reload(uint64_t generation) {
   prog_ = nullptr;
   load_error_.reset();
   state_ = helpers::RunState{};
+  state_.trace = &*trace_;
   link_id_ = link;
   if (link == 0) return;  // nothing attached (or detached between the two reads)
   auto obj = runtime::Object::open_program(store_, prog, opts_);

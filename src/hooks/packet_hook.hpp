@@ -23,6 +23,7 @@
 #include <linux/bpf.h>
 
 #include "helpers/run_state.hpp"
+#include "helpers/trace_log.hpp"
 #include "maps/store.hpp"
 #include "runtime/context.hpp"
 #include "runtime/object.hpp"
@@ -77,6 +78,7 @@ class PacketHook {
   std::unique_ptr<runtime::Object> obj_;
   const runtime::Program* prog_ = nullptr;
   std::optional<Error> load_error_;
+  std::optional<helpers::TraceLog> trace_;  // the store's bpf_trace_printk log
   runtime::LowBuffer buf_;   // the frame, below 4 GiB (the context holds 32-bit pointers)
   helpers::RunState state_;  // reused: its vectors keep their capacity
   xdp_md ctx_{};
