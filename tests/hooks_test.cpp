@@ -5,6 +5,7 @@
 // by another process while a hook is open.
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -317,6 +318,42 @@ TEST_F(HooksTest, ChangesFromAnotherProcessReachARunningHook) {
   ASSERT_TRUE(v);
   EXPECT_EQ(v->prog_id, 0U);
   EXPECT_EQ(v->action, uint32_t(XDP_PASS));
+}
+
+// A link whose only holder was killed is an orphan: the next sweep reclaims
+// it, and drops its hold on the program (which its pin keeps here).
+TEST_F(HooksTest, ALinkOfAKilledHolderIsSwept) {
+  const uint32_t prog = load_pinned("xdp_parse", "parse");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto s = maps::Store::open(tmp_.dir());
+    maps::LinkRecord rec;
+    rec.prog_id = prog;
+    rec.target = "port0";
+    auto id = s ? (*s)->add_link(rec) : Expected<uint32_t>(xbpf::unexpected(s.error()));
+    auto hold = id ? (*s)->hold_link(*id) : Expected<std::shared_ptr<maps::Store::Hold>>(xbpf::unexpected(id.error()));
+    const uint32_t out = hold ? *id : 0;
+    (void)!write(fds[1], &out, sizeof out);
+    pause();
+    _exit(0);
+  }
+  close(fds[1]);
+  uint32_t id = 0;
+  ASSERT_EQ(read(fds[0], &id, sizeof id), static_cast<ssize_t>(sizeof id));
+  close(fds[0]);
+  ASSERT_NE(id, 0U);
+  EXPECT_EQ(*store().link_ids(), std::vector<uint32_t>{id});
+  EXPECT_EQ(store().link(id)->target, "port0");
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  EXPECT_TRUE(store().link_ids()->empty());
+  EXPECT_FALSE(fs::exists(tmp_.dir() + "/refs/l" + std::to_string(id) + ".p" + std::to_string(prog) + ".0"));
+  EXPECT_TRUE(store().has_program(prog));
+  ASSERT_TRUE(store().unpin("parse"));
+  EXPECT_FALSE(store().has_program(prog));
 }
 
 // Stores made before links: the meta page's new words are zero (the page was
