@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "hooks/packet_hook.hpp"
 #include "runtime_fixture.hpp"
@@ -318,6 +319,49 @@ TEST_F(HooksTest, ChangesFromAnotherProcessReachARunningHook) {
   ASSERT_TRUE(v);
   EXPECT_EQ(v->prog_id, 0U);
   EXPECT_EQ(v->action, uint32_t(XDP_PASS));
+}
+
+// Another process attaches, replaces and detaches as fast as it can while
+// this one runs packets: every packet gets one of the three answers (drop
+// by xdp_parse, XDP_TX by xdp_adjust, pass with nothing), never an error,
+// however the lookups interleave with the changes.
+TEST_F(HooksTest, RacingChangesNeverBreakARunningHook) {
+  const uint32_t parse = load_pinned("xdp_parse", "parse");
+  const uint32_t adjust = load_pinned("xdp_adjust", "adjust");
+  auto h = hook("port0");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto s = maps::Store::open(tmp_.dir());
+    bool ok = bool(s);
+    for (int i = 0; ok && i < 300; ++i) {
+      ok = bool((*s)->attach_xdp(i % 2 ? adjust : parse, "port0", true));
+      if (ok && i % 3 == 0) ok = bool((*s)->detach_device("port0"));
+    }
+    _exit(ok ? 0 : 1);
+  }
+  const auto tcp23 = packet(6, 23);
+  std::map<uint32_t, int> seen;
+  int errors = 0, status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    auto v = h->run(tcp23);
+    if (!v) {
+      ADD_FAILURE() << v.error().message;
+      if (++errors > 3) break;
+      continue;
+    }
+    ++seen[v->action];
+    if (v->prog_id == parse) EXPECT_EQ(v->action, uint32_t(XDP_DROP));
+    else if (v->prog_id == adjust) EXPECT_EQ(v->action, uint32_t(XDP_TX));
+    else EXPECT_EQ(v->action, uint32_t(XDP_PASS));
+  }
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  // The child's last change was an attach of xdp_adjust (i = 299).
+  auto v = h->run(tcp23);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->prog_id, adjust);
+  EXPECT_EQ(*store().link_ids(), std::vector<uint32_t>{*store().device_link("port0")});
+  for (auto [action, n] : seen) std::printf("action %u: %d packets\n", action, n);
 }
 
 // A link whose only holder was killed is an orphan: the next sweep reclaims
