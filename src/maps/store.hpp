@@ -2,12 +2,14 @@
 //
 // A store is a directory, normally on tmpfs (default /dev/shm/xbpf-<uid>;
 // overridable with XBPF_STORE or --store, read only at entry points). Every
-// object (map, program) is one file there, mmapped by each process that uses
+// object (map, program, BTF, link) is one file there, mmapped by each process that uses
 // it; ids are store-wide and never reused while the store exists. Pinning
 // gives an object a name (a path under the store's pin directory) that keeps
 // it alive; an unpinned object is reclaimed when no process holds it, also
 // when its holders were killed. Access is governed by file permissions: a
-// store directory owned by another user is refused with EACCES.
+// store directory owned by another user is refused with EACCES. Links
+// (programs attached to packet devices) are objects too; a device attachment
+// keeps its link alive as a pin does (see attach_xdp).
 #pragma once
 
 #include <atomic>
@@ -17,6 +19,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "maps/map.hpp"
