@@ -59,7 +59,7 @@ class CompleteCli : public ::testing::Test {
 TEST(HelpCli, ListsTheCommandsAndSaysHowToComplete) {
   auto r = run_xbpf("help", false);
   EXPECT_EQ(r.code, 0);
-  for (const char* c : {"asm", "disasm", "conformance", "verify", "object", "btf", "map", "prog", "link", "help"})
+  for (const char* c : {"asm", "disasm", "conformance", "verify", "object", "btf", "map", "prog", "link", "net", "help"})
     EXPECT_NE(r.out.find(std::string("\n    ") + c + " "), std::string::npos) << c << "\n" << r.out;
   EXPECT_NE(r.out.find("source scripts/xbpf-completion.bash"), std::string::npos);
 }
@@ -112,7 +112,7 @@ TEST(HelpCli, UnknownTopicsExitOneWithTheChoices) {
   EXPECT_EQ(run_xbpf("help nosuch", false).out, "");  // the message is on stderr only
   r = run_xbpf("help prog nosuch");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.out.find("no help for 'prog nosuch' (prog verbs: show, list, load, loadall, dump, pin, run, tracelog)"),
+  EXPECT_NE(r.out.find("no help for 'prog nosuch' (prog verbs: show, list, load, loadall, dump, pin, run, detach, tracelog)"),
             std::string::npos)
       << r.out;
   r = run_xbpf("help verify x");
@@ -206,6 +206,28 @@ TEST_F(CompleteCli, LiveIdsPinsAndNamesFromTheStore) {
                     " show pinned ''",
                 false);
   EXPECT_EQ(r.out, "demo/m\n");
+}
+
+// Links and devices, live: ids and pins of links, names of devices that run a program.
+TEST_F(CompleteCli, LinksAndDevicesFromTheStore) {
+  const std::string obj = std::string(XBPF_TEST_OBJECTS_DIR) + "/rt_xdp.o";
+  ASSERT_EQ(run_xbpf_env("prog load " + obj + " x").code, 0);
+  ASSERT_EQ(run_xbpf_env("net attach xdp pinned x dev port0").code, 0);
+  auto shown = run_xbpf_env("-j link show", false);
+  ASSERT_EQ(shown.code, 0) << shown.out;
+  const std::string id = std::to_string(nlohmann::json::parse(shown.out)[0]["id"].get<int>());
+  ASSERT_EQ(run_xbpf_env("link pin id " + id + " lnk").code, 0);
+  EXPECT_EQ(complete("link show ''").out, "id\npinned\n");
+  EXPECT_EQ(complete("link show id ''").out, id + "\n");
+  EXPECT_EQ(complete("link detach pinned ''").out, "lnk\n");
+  EXPECT_EQ(complete("prog show pinned ''").out, "x\n");  // a link pin is not a program
+  EXPECT_EQ(complete("net ''").out, "show\nlist\nattach\ndetach\n");
+  EXPECT_EQ(complete("net detach ''").out, "xdp\nxdpgeneric\n");
+  EXPECT_EQ(complete("net detach xdp ''").out, "dev\n");
+  EXPECT_EQ(complete("net detach xdp dev ''").out, "port0\n");
+  EXPECT_EQ(complete("net attach xdp pinned x ''").out, "dev\noverwrite\n");
+  EXPECT_EQ(complete("prog detach pinned x ''").out, "xdp\n");
+  EXPECT_EQ(complete("prog detach pinned x xdp dev ''").out, "port0\n");
 }
 
 TEST_F(CompleteCli, NeverCreatesAStoreNorPrintsErrors) {

@@ -10,6 +10,9 @@
 //   auto res = prog->run(run);                           // res->retval, res->data_out
 //   auto counts = obj->map("counts");
 //   counts->lookup(&key, &value);
+//   store->attach_xdp(*prog, "port0");                   // a device runs it ...
+//   auto hook = xbpf::PacketHook::open(*store, "port0"); // ... in any process
+//   auto v = hook->run(packet);                          // v->action: XDP_PASS, ...
 //
 // Lifecycle follows libbpf: Object::open (parse, nothing created) ->
 // load (maps created in the store, programs loaded) -> program/map access.
@@ -37,8 +40,11 @@ namespace detail {
 struct ObjectState;
 struct StoreState;
 struct RingState;
+struct HookState;
 struct Access;  // the implementation's door into the handles
 }  // namespace detail
+
+class Program;
 
 // Where shared objects live (a directory, normally on tmpfs).
 class Store {
@@ -50,6 +56,17 @@ class Store {
   [[nodiscard]] const std::string& dir() const;
   // Complete lines bpf_trace_printk wrote since `offset` (advanced past them).
   [[nodiscard]] Expected<std::vector<std::string>> read_trace(uint64_t& offset) const;
+  // Attaches an XDP program to the packet device `device` (what
+  // `xbpf net attach xdp PROG dev NAME [overwrite]` does): every PacketHook
+  // open on that device, in any process, runs it from its next packet on.
+  // The attachment keeps the program alive until detached. Returns the link
+  // id. EINVAL for a program that is not XDP or a bad device name (1..15
+  // characters, no '/', ':' or white space); EEXIST when the device runs a
+  // program and `replace` is false.
+  [[nodiscard]] Expected<uint32_t> attach_xdp(const Program& prog, const std::string& device,
+                                              bool replace = false) const;
+  // Detaches the program of `device` (ENOENT when none).
+  [[nodiscard]] Expected<void> detach_xdp(const std::string& device) const;
 
  private:
   friend struct detail::Access;
@@ -143,6 +160,32 @@ class Object {
  private:
   friend struct detail::Access;
   std::shared_ptr<detail::ObjectState> s_;
+};
+
+// What became of one packet that went through a PacketHook.
+struct PacketVerdict {
+  uint32_t action = 2;  // the XDP program's verdict: 1 XDP_DROP, 2 XDP_PASS, 3 XDP_TX, ...
+  // The packet as the program left it: valid until the hook's next run().
+  std::span<const uint8_t> data;
+  uint32_t prog_id = 0;  // the program that ran; 0 when none is attached (action XDP_PASS)
+};
+
+// An embedder packet hook: an application that handles packets in user space
+// opens the device NAME and runs each packet through run(). Whatever XDP
+// program is attached to NAME (Store::attach_xdp, `xbpf net attach`, from
+// any process, before or after open) runs on it; with none attached packets
+// pass untouched. Changes are picked up at the next packet (one atomic load
+// per packet detects them). Link with xbpf_hooks. One PacketHook per thread.
+class PacketHook {
+ public:
+  [[nodiscard]] static Expected<PacketHook> open(const Store& store, const std::string& device);
+  // `packet`: an Ethernet frame of 14..3520 bytes (EINVAL otherwise).
+  [[nodiscard]] Expected<PacketVerdict> run(std::span<const uint8_t> packet);
+  [[nodiscard]] const std::string& device() const;
+
+ private:
+  friend struct detail::Access;
+  std::shared_ptr<detail::HookState> s_;
 };
 
 // Consumer of BPF_MAP_TYPE_RINGBUF maps (libbpf's ring_buffer).

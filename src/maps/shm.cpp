@@ -161,9 +161,9 @@ void try_reclaim(const std::string& path) {
 }
 
 void release_refs(const std::string& path) {
-  // The holder's name in refs/: map "<id>", program "p<id>" (BTF holds nothing).
+  // The holder's name in refs/: map "<id>", program "p<id>", link "l<id>" (BTF holds nothing).
   std::string dir, holder;
-  for (auto [sub, prefix] : {std::pair{"/maps/", ""}, std::pair{"/progs/", "p"}}) {
+  for (auto [sub, prefix] : {std::pair{"/maps/", ""}, std::pair{"/progs/", "p"}, std::pair{"/links/", "l"}}) {
     const size_t at = path.rfind(sub);
     if (at == std::string::npos) continue;
     dir = path.substr(0, at);
@@ -183,9 +183,10 @@ void release_refs(const std::string& path) {
     targets.push_back(n.substr(prefix.size(), n.find('.', prefix.size()) - prefix.size()));
   }
   closedir(dp);
-  // "p<id>" names a program, "b<id>" a BTF object, a bare id a map.
+  // "p<id>" names a program, "b<id>" a BTF object, "l<id>" a link, a bare id a map.
   for (const std::string& t : targets) {
     if (t.starts_with('p')) try_reclaim(dir + "/progs/" + t.substr(1));
+    else if (t.starts_with('l')) try_reclaim(dir + "/links/" + t.substr(1));
     else if (t.starts_with('b')) try_reclaim(dir + "/btf/" + t.substr(1));
     else try_reclaim(dir + "/maps/" + t);
   }

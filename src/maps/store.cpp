@@ -4,12 +4,19 @@
 //   <dir>/maps/<id>   one file per map: ObjHeader page + storage
 //   <dir>/progs/<id>  one file per program record: ObjHeader page + serialized record
 //   <dir>/btf/<id>    one file per BTF object: ObjHeader page + raw BTF
+//   <dir>/links/<id>  one file per link: ObjHeader page + serialized LinkRecord;
+//                     the header's `frozen` word is the link's detached flag
+//   <dir>/devs/<device>.xdp  hard link to the file of the link <device> runs
+//                     (keeps it alive, like a pin); attach and detach take
+//                     flock(LOCK_EX) on the devs/ directory, readers none
+//                     (entries are replaced with rename(), atomically)
 //   <dir>/pins/<name> hard links to object files (nlink > 1 = pinned)
 //   <dir>/tmp/<pid>-<id>  objects being created (renamed into place when complete)
 //   <dir>/refs/<holder>.<target>.<slot>  hard links to <target>'s file, which
 //                     keep it alive while <holder> lives: a map-in-map its inner
 //                     maps, a prog array its programs, a program its maps and
-//                     BTF, a map its BTF. Names: map "<id>", program "p<id>", BTF "b<id>".
+//                     BTF, a map its BTF, a link its program. Names: map
+//                     "<id>", program "p<id>", BTF "b<id>", link "l<id>".
 //
 // Every holder keeps flock(LOCK_SH) on its own fd; whoever drops the last one
 // (or a sweep finding none left) removes the unpinned file.
@@ -18,6 +25,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -45,20 +53,28 @@ struct Meta {
   std::atomic<uint32_t> next_map_id;
   std::atomic<uint32_t> next_prog_id;
   std::atomic<uint32_t> next_btf_id;  // 0 in stores made before BTF objects: taken as 1
+  // Since links (the meta file was always a zero-filled page, so older stores
+  // read 0 here: the id counter is taken as 1, the generation starts at 0).
+  std::atomic<uint32_t> next_link_id;
+  std::atomic<uint64_t> attach_generation;  // bumped on every device attach/detach
 };
+static_assert(sizeof(Meta) <= detail::kPage && offsetof(Meta, attach_generation) % 8 == 0);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);  // shared between processes
 
 const char* kind_dir(ObjectKind k) {
   switch (k) {
     case ObjectKind::Map: return "maps";
     case ObjectKind::Program: return "progs";
     case ObjectKind::Btf: return "btf";
+    case ObjectKind::Link: return "links";
   }
   return "?";
 }
 
 // The name of an object in refs/ link names.
 std::string ref_name(ObjectKind k, uint32_t id) {
-  return (k == ObjectKind::Program ? "p" : k == ObjectKind::Btf ? "b" : "") + std::to_string(id);
+  return (k == ObjectKind::Program ? "p" : k == ObjectKind::Btf ? "b" : k == ObjectKind::Link ? "l" : "") +
+         std::to_string(id);
 }
 
 Expected<void> make_dir(const std::string& p) {
@@ -130,7 +146,7 @@ Expected<std::shared_ptr<Store>> Store::open(const std::string& dir) {
 }
 
 Expected<void> Store::init() {
-  for (const char* sub : {"maps", "progs", "btf", "pins", "tmp", "refs"}) {
+  for (const char* sub : {"maps", "progs", "btf", "links", "devs", "pins", "tmp", "refs"}) {
     if (auto r = make_dir(dir_ + "/" + sub); !r) return r;
   }
   if (auto r = create_meta(dir_); !r) return r;
@@ -158,12 +174,20 @@ Store::~Store() {
 
 Expected<uint32_t> Store::next_id(ObjectKind kind) {
   auto* m = static_cast<Meta*>(meta_);
-  auto& ctr = kind == ObjectKind::Map ? m->next_map_id : kind == ObjectKind::Program ? m->next_prog_id : m->next_btf_id;
+  auto& ctr = kind == ObjectKind::Map       ? m->next_map_id
+              : kind == ObjectKind::Program ? m->next_prog_id
+              : kind == ObjectKind::Btf     ? m->next_btf_id
+                                            : m->next_link_id;
   uint32_t id = ctr.fetch_add(1, std::memory_order_relaxed);
   if (id == 0) id = ctr.fetch_add(1, std::memory_order_relaxed);  // a counter older stores left at 0
   if (id == 0 || id >= (1U << 31)) return fail_errno(ENOSPC, "store {}: ids exhausted", dir_);
   return id;
 }
+
+const std::atomic<uint64_t>& Store::attach_generation() const { return static_cast<const Meta*>(meta_)->attach_generation; }
+
+// Release: whoever acquires the new value sees the device entry as changed.
+void Store::bump_generation() { static_cast<Meta*>(meta_)->attach_generation.fetch_add(1, std::memory_order_acq_rel); }
 
 std::string Store::object_path(ObjectKind kind, uint32_t id) const {
   return dir_ + "/" + kind_dir(kind) + "/" + std::to_string(id);
@@ -245,14 +269,14 @@ Expected<std::vector<uint32_t>> Store::list(ObjectKind kind) {
 Expected<std::vector<uint32_t>> Store::map_ids() { return list(ObjectKind::Map); }
 Expected<std::vector<uint32_t>> Store::program_ids() { return list(ObjectKind::Program); }
 Expected<std::vector<uint32_t>> Store::btf_ids() { return list(ObjectKind::Btf); }
+Expected<std::vector<uint32_t>> Store::link_ids() { return list(ObjectKind::Link); }
 
 Expected<void> Store::add_ref(const std::string& holder, ObjectKind kind, uint32_t target, const std::string& slot) {
   const std::string link_name = fmt::format("{}/refs/{}.{}.{}", dir_, holder, ref_name(kind, target), slot);
-  if (link(object_path(kind, target).c_str(), link_name.c_str()) != 0 && errno != EEXIST) {
+  if (::link(object_path(kind, target).c_str(), link_name.c_str()) != 0 && errno != EEXIST) {
     const int e = errno;
     if (e == ENOENT) {
-      return fail_errno(ENOENT, "{} {} no longer exists in store {}",
-                        kind == ObjectKind::Map ? "map" : kind == ObjectKind::Btf ? "BTF" : "prog", target, dir_);
+      return fail_errno(ENOENT, "{} {} no longer exists in store {}", detail::kind_name(kind), target, dir_);
     }
     return fail_errno(e, "store: cannot link {}: {}", link_name, std::strerror(e));
   }
@@ -303,7 +327,8 @@ void Store::clear_unreferenced_prog_arrays() {
 
 void Store::sweep() {
   clear_unreferenced_prog_arrays();
-  for (ObjectKind k : {ObjectKind::Program, ObjectKind::Map, ObjectKind::Btf}) {
+  // Holders before what they hold: links, programs, maps, BTF.
+  for (ObjectKind k : {ObjectKind::Link, ObjectKind::Program, ObjectKind::Map, ObjectKind::Btf}) {
     const std::string d = dir_ + "/" + kind_dir(k);
     DIR* dp = opendir(d.c_str());
     if (!dp) continue;

@@ -2,20 +2,24 @@
 //
 // A store is a directory, normally on tmpfs (default /dev/shm/xbpf-<uid>;
 // overridable with XBPF_STORE or --store, read only at entry points). Every
-// object (map, program) is one file there, mmapped by each process that uses
+// object (map, program, BTF, link) is one file there, mmapped by each process that uses
 // it; ids are store-wide and never reused while the store exists. Pinning
 // gives an object a name (a path under the store's pin directory) that keeps
 // it alive; an unpinned object is reclaimed when no process holds it, also
 // when its holders were killed. Access is governed by file permissions: a
-// store directory owned by another user is refused with EACCES.
+// store directory owned by another user is refused with EACCES. Links
+// (programs attached to packet devices) are objects too; a device attachment
+// keeps its link alive as a pin does (see attach_xdp).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "maps/map.hpp"
@@ -23,7 +27,14 @@
 
 namespace xbpf::maps {
 
-enum class ObjectKind : uint8_t { Map, Program, Btf };
+// The numbers are stored in object headers: append only.
+enum class ObjectKind : uint8_t { Map, Program, Btf, Link };
+
+// The kernel's numbers a link record carries (enum bpf_link_type, enum
+// bpf_attach_type, enum bpf_prog_type) for the one attach point xbpf has.
+inline constexpr uint32_t kLinkTypeXdp = 6;      // BPF_LINK_TYPE_XDP
+inline constexpr uint32_t kAttachTypeXdp = 37;   // BPF_XDP
+inline constexpr uint32_t kProgTypeXdp = 6;      // BPF_PROG_TYPE_XDP
 
 // A source position of a program instruction (bpf_line_info): offsets into
 // the string section of the program's BTF object.
@@ -62,6 +73,20 @@ struct ProgramRecord {
   std::vector<LineInfoRecord> line_info;
 };
 
+// A link's record in the store: a program attached to a hook. Today the only
+// hook is an embedder's packet device (hooks::PacketHook): an XDP link.
+struct LinkRecord {
+  uint32_t id = 0;
+  uint32_t link_type = kLinkTypeXdp;
+  uint32_t attach_type = kAttachTypeXdp;
+  uint32_t prog_id = 0;
+  std::string target;     // the device name
+  bool detached = false;  // `link detach`: no device runs it any more (the kernel's defunct link)
+  uint32_t owner_uid = 0;
+  uint32_t owner_pid = 0;
+  uint64_t create_time_ns = 0;  // CLOCK_REALTIME
+};
+
 class Store : public std::enable_shared_from_this<Store> {
  public:
   // The directory XBPF_STORE names, else /dev/shm/xbpf-<uid>. Entry points only.
@@ -96,6 +121,44 @@ class Store : public std::enable_shared_from_this<Store> {
   [[nodiscard]] Expected<uint32_t> add_btf(std::span<const uint8_t> raw);
   [[nodiscard]] Expected<std::vector<uint8_t>> btf(uint32_t id);
   [[nodiscard]] Expected<std::vector<uint32_t>> btf_ids();
+
+  // Links. A link holds its program (refs/l<link>.p<prog>.0), as the
+  // kernel's link holds its bpf_prog: removing the program's pin does not
+  // free a program still attached. The creator holds a new link until
+  // hold_link() or the store is closed. EINVAL for a bad record, ENOENT if
+  // the program is gone.
+  [[nodiscard]] Expected<uint32_t> add_link(LinkRecord rec);
+  [[nodiscard]] Expected<LinkRecord> link(uint32_t id);
+  [[nodiscard]] Expected<std::vector<uint32_t>> link_ids();
+
+  // Device attachments: which link each packet device runs. An attachment is
+  // a hard link devs/<device>.xdp to the link's file, so it keeps the link
+  // (and through it the program and its maps) alive with no process around,
+  // as the kernel keeps an XDP program on a netdev until it is detached.
+  // At most one link per device.
+  //
+  // attach_xdp: creates an XDP link for `prog_id` and attaches it to `device`.
+  // EINVAL if the program is not XDP or the device name is bad (the kernel's
+  // dev_valid_name: 1..15 bytes, no '/', ':' or white space, not "." / "..");
+  // EEXIST if the device runs a link already and `replace` is false. Returns
+  // the link id; the caller does not hold the link (the device does).
+  [[nodiscard]] Expected<uint32_t> attach_xdp(uint32_t prog_id, const std::string& device, bool replace);
+  // The link `device` runs; ENOENT when none.
+  [[nodiscard]] Expected<uint32_t> device_link(const std::string& device);
+  // Detaches whatever `device` runs (ENOENT when nothing): the link is marked
+  // detached and goes unless pinned or held, then its program likewise.
+  // Returns the link's id.
+  [[nodiscard]] Expected<uint32_t> detach_device(const std::string& device);
+  // BPF_LINK_DETACH: the link stops running on its device and is marked
+  // detached; it stays while pinned or held. ENOENT if no such link.
+  [[nodiscard]] Expected<void> detach_link(uint32_t id);
+  // Every device attachment: (device, link id), sorted by device.
+  [[nodiscard]] Expected<std::vector<std::pair<std::string, uint32_t>>> devices();
+  // Bumped on every attach and detach, by any process: a hook compares it
+  // with the value it last saw (one load per packet) and looks its device
+  // up again only when it moved.
+  [[nodiscard]] const std::atomic<uint64_t>& attach_generation() const;
+
   // Every pin: (name, kind, id), names sorted (bpftool's `-f`).
   struct PinEntry {
     std::string path;
@@ -115,6 +178,7 @@ class Store : public std::enable_shared_from_this<Store> {
   class Hold;
   [[nodiscard]] Expected<std::shared_ptr<Hold>> hold_program(uint32_t id);
   [[nodiscard]] Expected<std::shared_ptr<Hold>> hold_btf(uint32_t id);
+  [[nodiscard]] Expected<std::shared_ptr<Hold>> hold_link(uint32_t id);
 
   ~Store();
   // The map `id` through this process's cache: one mapping per map per
@@ -136,6 +200,8 @@ class Store : public std::enable_shared_from_this<Store> {
   [[nodiscard]] std::string object_path(ObjectKind kind, uint32_t id) const;
   [[nodiscard]] std::string tmp_path(uint32_t id) const;
   [[nodiscard]] Expected<std::vector<uint32_t>> list(ObjectKind kind);
+  [[nodiscard]] std::string device_path(const std::string& device) const;
+  void bump_generation();
 
   std::string dir_;
   void* meta_ = nullptr;  // mmapped id counters shared by every process

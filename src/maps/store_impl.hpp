@@ -14,9 +14,15 @@ namespace xbpf::maps::detail {
 // size recomputed from them.
 [[nodiscard]] Expected<MapAttr> read_map_header(const ObjectFile& f, uint32_t id);
 
+// "map", "prog", "BTF", "link": object kinds in messages.
+[[nodiscard]] const char* kind_name(ObjectKind kind);
+
 // Program records in the object's storage.
 [[nodiscard]] std::vector<uint8_t> serialize_program(const ProgramRecord& rec);
 [[nodiscard]] Expected<ProgramRecord> parse_program(const uint8_t* p, size_t n, const std::string& path);
+// Link records likewise (the detached flag lives in the header, not here).
+[[nodiscard]] std::vector<uint8_t> serialize_link(const LinkRecord& rec);
+[[nodiscard]] Expected<LinkRecord> parse_link(const uint8_t* p, size_t n, const std::string& path);
 
 }  // namespace xbpf::maps::detail
 

@@ -61,6 +61,16 @@ void put(std::vector<uint8_t>& out, const T& v) {
 
 }  // namespace
 
+const char* kind_name(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::Map: return "map";
+    case ObjectKind::Program: return "prog";
+    case ObjectKind::Btf: return "BTF";
+    case ObjectKind::Link: return "link";
+  }
+  return "object";
+}
+
 Expected<ObjHeader> read_header(const ObjectFile& f, ObjectKind kind, uint32_t id) {
   if (f.file_size() < kHeaderSize) {
     if (auto r = corrupt(f, "shorter than its header"); !r) return Unexpected(r.error());
@@ -172,6 +182,35 @@ Expected<ProgramRecord> parse_program(const uint8_t* p, size_t n, const std::str
   return r;
 }
 
+// Since links: prog_type-like fixed words, then the target name.
+std::vector<uint8_t> serialize_link(const LinkRecord& r) {
+  std::vector<uint8_t> out;
+  put(out, r.link_type);
+  put(out, r.attach_type);
+  put(out, r.prog_id);
+  put(out, r.owner_uid);
+  put(out, r.owner_pid);
+  put(out, r.create_time_ns);
+  put(out, static_cast<uint32_t>(r.target.size()));
+  out.insert(out.end(), r.target.begin(), r.target.end());
+  return out;
+}
+
+Expected<LinkRecord> parse_link(const uint8_t* p, size_t n, const std::string& path) {
+  Reader rd{p, n};
+  LinkRecord r;
+  r.link_type = rd.get<uint32_t>();
+  r.attach_type = rd.get<uint32_t>();
+  r.prog_id = rd.get<uint32_t>();
+  r.owner_uid = rd.get<uint32_t>();
+  r.owner_pid = rd.get<uint32_t>();
+  r.create_time_ns = rd.get<uint64_t>();
+  const auto len = rd.get<uint32_t>();
+  if (!rd.ok || len != n - rd.off || len > 255) return fail_errno(EINVAL, "{}: corrupt link record", path);
+  r.target.assign(reinterpret_cast<const char*>(p + rd.off), len);
+  return r;
+}
+
 }  // namespace detail
 
 using detail::ObjectFile;
@@ -260,8 +299,11 @@ Expected<std::shared_ptr<Store::Hold>> Store::hold(ObjectKind kind, uint32_t id)
   const std::string path = object_path(kind, id);
   auto file = ObjectFile::open(path);
   if (!file) {
-    return fail_errno(ENOENT, "{} {}: no such {} in store {}", kind == ObjectKind::Btf ? "BTF" : "prog", id,
-                      kind == ObjectKind::Btf ? "BTF object" : "program", dir_);
+    return fail_errno(ENOENT, "{} {}: no such {} in store {}", detail::kind_name(kind), id,
+                      kind == ObjectKind::Btf      ? "BTF object"
+                      : kind == ObjectKind::Link ? "link"
+                                                 : "program",
+                      dir_);
   }
   if (auto h = detail::read_header(*file, kind, id); !h) return Unexpected(h.error());
   auto hold = std::make_shared<Hold>(std::move(*file));
@@ -272,6 +314,7 @@ Expected<std::shared_ptr<Store::Hold>> Store::hold(ObjectKind kind, uint32_t id)
 
 Expected<std::shared_ptr<Store::Hold>> Store::hold_program(uint32_t id) { return hold(ObjectKind::Program, id); }
 Expected<std::shared_ptr<Store::Hold>> Store::hold_btf(uint32_t id) { return hold(ObjectKind::Btf, id); }
+Expected<std::shared_ptr<Store::Hold>> Store::hold_link(uint32_t id) { return hold(ObjectKind::Link, id); }
 
 namespace {
 
@@ -295,13 +338,13 @@ Expected<void> Store::pin(ObjectKind kind, uint32_t id, const std::string& path)
   const std::string obj = object_path(kind, id);
   // Holding the object while linking guarantees it is not reclaimed meanwhile.
   auto file = ObjectFile::open(obj);
-  if (!file) return fail_errno(ENOENT, "pin '{}': no such {} {}", path, kind == ObjectKind::Map ? "map" : "prog", id);
+  if (!file) return fail_errno(ENOENT, "pin '{}': no such {} {}", path, detail::kind_name(kind), id);
   for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
     if (mkdir((dir_ + "/pins/" + path.substr(0, slash)).c_str(), 0700) != 0 && errno != EEXIST) {
       return fail_errno(errno, "pin '{}': {}", path, std::strerror(errno));
     }
   }
-  if (link(obj.c_str(), (dir_ + "/pins/" + path).c_str()) != 0) {
+  if (::link(obj.c_str(), (dir_ + "/pins/" + path).c_str()) != 0) {
     const int e = errno;
     return fail_errno(e, "pin '{}': {}", path, e == EEXIST ? "name already pinned" : std::strerror(e));
   }
@@ -317,7 +360,7 @@ Expected<std::pair<ObjectKind, uint32_t>> Store::pinned(const std::string& path)
   const auto n = pread(fd, &h, offsetof(detail::ObjHeader, frozen), 0);
   close(fd);
   if (n != static_cast<ssize_t>(offsetof(detail::ObjHeader, frozen)) || h.magic != detail::kObjMagic ||
-      h.checksum != detail::header_checksum(h) || h.kind > static_cast<uint32_t>(ObjectKind::Btf)) {
+      h.checksum != detail::header_checksum(h) || h.kind > static_cast<uint32_t>(ObjectKind::Link)) {
     return fail_errno(EINVAL, "pin '{}': not a valid store object", path);
   }
   return std::pair{static_cast<ObjectKind>(h.kind), h.id};

@@ -5,52 +5,12 @@
 
 #include "helpers/trace_log.hpp"
 #include "maps/ringbuf.hpp"
+#include "runtime/api_state.hpp"
 #include "runtime/object.hpp"
 #include "runtime/test_run.hpp"
 
 namespace xbpf {
 
-namespace detail {
-struct StoreState {
-  std::shared_ptr<maps::Store> store;
-  std::unique_ptr<helpers::TraceLog> trace;
-};
-struct ObjectState {
-  loader::ObjectSpec spec;  // as opened
-  std::shared_ptr<StoreState> store;
-  std::unique_ptr<runtime::Object> live;
-};
-struct RingState {
-  maps::RingBufferConsumer consumer;
-  std::vector<std::shared_ptr<ObjectState>> keep;  // the maps' objects stay loaded
-};
-struct Access {
-  static Store store(std::shared_ptr<StoreState> s) {
-    Store out;
-    out.s_ = std::move(s);
-    return out;
-  }
-  static const std::shared_ptr<StoreState>& state(const Store& s) { return s.s_; }
-  static std::shared_ptr<ObjectState>& state(Object& o) { return o.s_; }
-  static const std::shared_ptr<ObjectState>& state(const Object& o) { return o.s_; }
-  static Program program(std::shared_ptr<ObjectState> o, size_t i) {
-    Program p;
-    p.obj_ = std::move(o);
-    p.index_ = i;
-    return p;
-  }
-  static Map map(std::shared_ptr<ObjectState> o, size_t i) {
-    Map m;
-    m.obj_ = std::move(o);
-    m.index_ = i;
-    return m;
-  }
-  static runtime::Program& prog(const Program& p) { return *p.obj_->live->programs()[p.index_]; }
-  static maps::Map& map(const Map& m) { return *m.obj_->live->maps()[m.index_]; }
-  static const std::shared_ptr<maps::Map>& map_ptr(const Map& m) { return m.obj_->live->maps()[m.index_]; }
-  static const std::shared_ptr<ObjectState>& owner(const Map& m) { return m.obj_; }
-};
-}  // namespace detail
 
 using detail::Access;
 
@@ -81,6 +41,15 @@ Expected<Store> Store::open_default() { return open(maps::Store::default_dir());
 const std::string& Store::dir() const { return s_->store->dir(); }
 Expected<std::vector<std::string>> Store::read_trace(uint64_t& offset) const {
   return helpers::read_trace(s_->trace->path(), offset);
+}
+
+Expected<uint32_t> Store::attach_xdp(const Program& prog, const std::string& device, bool replace) const {
+  return s_->store->attach_xdp(prog.id(), device, replace);
+}
+Expected<void> Store::detach_xdp(const std::string& device) const {
+  auto link = s_->store->detach_device(device);
+  if (!link) return xbpf::unexpected(link.error());
+  return {};
 }
 
 Expected<Object> Object::open(const std::string& path) {

@@ -3,29 +3,45 @@
 //   xbpf link { show | list } [LINK];  xbpf link pin LINK PATH;  xbpf link detach LINK
 //   LINK := id ID | pinned PATH
 //
-// A link is a program attached to a hook. xbpf has no hooks yet (uprobes,
-// USDT, syscalls and packets are open work), so no link exists: `list`
-// prints nothing (JSON: []), and every verb naming a link says that it does
-// not exist, with bpftool's errno (ENOENT), or that a pin names a map or a
-// program rather than a link. The commands are here so scripts written for
-// bpftool get bpftool's answers now and real links later.
+// A link is a program attached to a hook. The hooks xbpf has are packet
+// devices (`xbpf net attach xdp PROG dev NAME` makes an XDP link): a link
+// lives while its device runs it, a pin names it or a process holds it, and
+// holds its program. `detach` takes it off its device; a pinned link then
+// stays, shown as detached (the kernel's defunct link), until unpinned.
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.hpp"
 #include "io.hpp"
 #include "maps/store.hpp"
+#include "prog_store.hpp"
 #include "words.hpp"
 
 namespace xbpf::cli {
 namespace {
 
-// LINK := id ID | pinned PATH. Never found: the store holds no links.
-Expected<void> select_link(maps::Store& store, Words& w) {
+using maps::LinkRecord;
+using maps::ObjectKind;
+
+const char* kind_word(ObjectKind k) {
+  switch (k) {
+    case ObjectKind::Map: return "map";
+    case ObjectKind::Program: return "program";
+    case ObjectKind::Btf: return "BTF object";
+    case ObjectKind::Link: return "link";
+  }
+  return "object";
+}
+
+// LINK := id ID | pinned PATH.
+Expected<uint32_t> select_link(maps::Store& store, Words& w) {
   auto kind = w.expect("LINK (id ID | pinned PATH)");
   if (!kind) return unexpected(kind.error());
   auto arg = w.expect(*kind + " argument");
@@ -33,51 +49,139 @@ Expected<void> select_link(maps::Store& store, Words& w) {
   if (*kind == "id") {
     auto id = parse_number(*arg, "link id");
     if (!id) return unexpected(id.error());
-    return fail_errno(ENOENT, "link {}: no such link (xbpf has no attach points yet)", *id);
+    if (*id == 0 || *id > UINT32_MAX) return fail_errno(ENOENT, "link {}: no such link in store {}", *arg, store.dir());
+    auto rec = store.link(uint32_t(*id));
+    if (!rec) return unexpected(rec.error());
+    return uint32_t(*id);
   }
   if (*kind == "pinned") {
     auto obj = store.pinned(*arg);
     if (!obj) return unexpected(obj.error());
-    return fail(Errc::invalid_argument, "pinned object '{}' is a {}, not a link", *arg,
-                obj->first == maps::ObjectKind::Map ? "map" : "program");
+    if (obj->first != ObjectKind::Link)
+      return fail(Errc::invalid_argument, "pinned object '{}' is a {}, not a link", *arg, kind_word(obj->first));
+    return obj->second;
   }
   return fail(Errc::invalid_argument, "expected 'id' or 'pinned', got '{}'", *kind);
 }
 
-Expected<void> link_verb(maps::Store& store, Words& w, const std::string& verb) {
-  if ((verb == "show" || verb == "list") && w.empty()) {
-    if (globals().json || globals().pretty) std::printf("[]\n");
-    return {};
+std::string link_type_name(uint32_t t) { return t == maps::kLinkTypeXdp ? "xdp" : fmt::format("type {}", t); }
+
+// bpftool's XDP link: "devname"/"ifindex" of the device, "(detached)" once detached.
+nlohmann::json show_json(const LinkRecord& r, const std::multimap<uint32_t, std::string>& pins,
+                         const std::string& file) {
+  nlohmann::json j = {{"id", r.id}, {"type", link_type_name(r.link_type)}, {"prog_id", r.prog_id}};
+  j["devname"] = r.detached ? "(detached)" : r.target;
+  j["ifindex"] = 0;  // store devices have names, not ifindexes
+  auto [lo, hi] = pins.equal_range(r.id);
+  if (lo != hi) {
+    j["pinned"] = nlohmann::json::array();
+    for (auto it = lo; it != hi; ++it) j["pinned"].push_back(it->second);
   }
-  if (auto r = select_link(store, w); !r) return r;
+  auto pids = holders(file);
+  if (!pids.empty()) {
+    j["pids"] = nlohmann::json::array();
+    for (const auto& [pid, comm] : pids) j["pids"].push_back({{"pid", pid}, {"comm", comm}});
+  }
+  return j;
+}
+
+// bpftool's plain layout, trailing spaces included:
+//   "ID: xdp  prog P  \n\tifindex NAME(0) \n\tpinned PATH\n"
+void show_text(const LinkRecord& r, const std::multimap<uint32_t, std::string>& pins, const std::string& file) {
+  std::printf("%u: %s  prog %u  \n\tifindex %s ", r.id, link_type_name(r.link_type).c_str(), r.prog_id,
+              r.detached ? "(detached)" : fmt::format("{}(0)", r.target).c_str());
+  auto [lo, hi] = pins.equal_range(r.id);
+  for (auto it = lo; it != hi; ++it) std::printf("\n\tpinned %s", it->second.c_str());
+  auto pids = holders(file);
+  if (!pids.empty()) {
+    std::string s;
+    for (const auto& [pid, comm] : pids) s += fmt::format("{}{}({})", s.empty() ? "" : ", ", comm, pid);
+    std::printf("\n\tpids %s", s.c_str());
+  }
+  std::printf("\n");
+}
+
+Expected<void> link_show(maps::Store& store, Words& w) {
+  const bool selected = !w.empty();
+  std::vector<uint32_t> ids;
+  if (selected) {
+    auto id = select_link(store, w);
+    if (!id) return unexpected(id.error());
+    ids.push_back(*id);
+  } else {
+    auto all = store.link_ids();
+    if (!all) return unexpected(all.error());
+    ids = std::move(*all);
+  }
+  if (auto r = w.done(); !r) return r;
+  std::multimap<uint32_t, std::string> pins;
+  if (auto all = store.pins())
+    for (const auto& p : *all)
+      if (p.kind == ObjectKind::Link) pins.emplace(p.id, p.path);
+  const bool json = globals().json || globals().pretty;
+  auto arr = nlohmann::json::array();
+  for (uint32_t id : ids) {
+    auto rec = store.link(id);
+    if (!rec) {
+      if (rec.error().errnum == ENOENT && !selected) continue;  // released meanwhile
+      return unexpected(rec.error());
+    }
+    const std::string file = store.dir() + "/links/" + std::to_string(id);
+    if (json) arr.push_back(show_json(*rec, pins, file));
+    else show_text(*rec, pins, file);
+  }
+  // bpftool prints one object for `show LINK`, an array for the listing.
+  if (json) std::printf("%s\n", (selected ? arr[0] : arr).dump(globals().pretty ? 4 : -1).c_str());
   return {};
+}
+
+Expected<void> link_pin(maps::Store& store, Words& w) {
+  auto id = select_link(store, w);
+  if (!id) return unexpected(id.error());
+  auto path = w.expect("PATH");
+  if (!path) return unexpected(path.error());
+  if (auto r = w.done(); !r) return r;
+  return store.pin(ObjectKind::Link, *id, *path);
+}
+
+Expected<void> link_detach(maps::Store& store, Words& w) {
+  auto id = select_link(store, w);
+  if (!id) return unexpected(id.error());
+  if (auto r = w.done(); !r) return r;
+  return store.detach_link(*id);
 }
 
 }  // namespace
 
 void add_link_command(CLI::App& app, int& exit_code) {
-  auto* link = app.add_subcommand("link", "Inspect, pin and detach links (bpftool's 'link' command; none exist yet)");
+  auto* link = app.add_subcommand("link", "Inspect, pin and detach links (bpftool's 'link' command)");
   require_command(link, exit_code);
   auto words = std::make_shared<std::vector<std::string>>();
-  const std::pair<const char*, const char*> verbs[] = {
-      {"show", "show [LINK]: links (program attachments) in the store"},
-      {"list", "list [LINK]: same as show"},
-      {"pin", "pin LINK PATH: give a link a name in the store"},
-      {"detach", "detach LINK: detach the program from its hook"},
+  struct Verb {
+    const char* name;
+    const char* help;
+    Expected<void> (*fn)(maps::Store&, Words&);
   };
-  for (const auto& [name, help] : verbs) {
-    auto* sub = link->add_subcommand(name, help);
+  const Verb verbs[] = {
+      {"show", "show [LINK]: links (programs attached to packet devices) in the store", link_show},
+      {"list", "list [LINK]: same as show", link_show},
+      {"pin", "pin LINK PATH: give a link a name in the store", link_pin},
+      {"detach", "detach LINK: take the link's program off its device", link_detach},
+  };
+  for (const Verb& v : verbs) {
+    auto* sub = link->add_subcommand(v.name, v.help);
     sub->add_option("words", *words, "arguments, as bpftool takes them");
     sub->add_option("--store", globals().store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
     sub->add_flag("-j,--json", globals().json, "JSON output, as bpftool's");
     sub->add_flag("-p,--pretty", globals().pretty, "Pretty-printed JSON (implies --json)");
-    sub->callback([&exit_code, words, verb = std::string(name)] {
+    sub->callback([&exit_code, words, fn = v.fn, verb = std::string("link ") + v.name] {
       auto store = maps::Store::open(globals().store.empty() ? maps::Store::default_dir() : globals().store);
-      Words w(*words);
-      auto r = store ? link_verb(**store, w, verb) : Expected<void>(unexpected(store.error()));
-      if (!r) {
-        exit_code = report_verb(r.error(), "link " + verb);
+      if (!store) {
+        exit_code = report(with_context(store.error(), verb));
+        return;
       }
+      Words w(*words);
+      if (auto r = fn(**store, w); !r) exit_code = report_verb(r.error(), verb);
     });
   }
 }

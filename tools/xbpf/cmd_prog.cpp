@@ -338,6 +338,8 @@ void add_prog_command(CLI::App& app, int& exit_code) {
        [](maps::Store& s, Words& w) { return prog_load(s, w, true); }},
       {"pin", "pin PROG PATH: give a program a name in the store",
        [](maps::Store& s, Words& w) { return prog_pin(s, w); }},
+      {"detach", "detach PROG xdp dev NAME: detach PROG from the packet device NAME",
+       [](maps::Store& s, Words& w) { return prog_detach(s, w); }},
   };
   for (const StoreVerb& v : verbs) {
     auto* sub = prog->add_subcommand(v.name, v.help);

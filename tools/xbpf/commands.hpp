@@ -23,8 +23,9 @@ void add_btf_command(CLI::App& app, int& exit_code);           // btf dump
 void add_object_command(CLI::App& app, int& exit_code);        // object show
 void add_map_command(CLI::App& app, int& exit_code);           // map create/show/dump/update/...
 void add_prog_command(CLI::App& app, int& exit_code);          // prog run, prog tracelog
-void add_verify_command(CLI::App& app, int& exit_code);
-void add_link_command(CLI::App& app, int& exit_code);             // link show/list/pin/detach        // verify
+void add_verify_command(CLI::App& app, int& exit_code);        // verify
+void add_link_command(CLI::App& app, int& exit_code);          // link show/list/pin/detach
+void add_net_command(CLI::App& app, int& exit_code);           // net attach/detach/show/list
 void add_help_commands(CLI::App& app, int& exit_code);         // help, __complete (hidden)
 
 }  // namespace xbpf::cli

@@ -33,7 +33,8 @@ namespace {
 //             ([kw] alone: a bare keyword; [kw V...]: a value of several words)
 // Values: FILE (left to the shell), FREE (anything; nothing to suggest), PROG,
 // MAP, LINK (bpftool's `id ID | pinned PIN | name NAME | tag TAG` selectors),
-// PTYPE / MTYPE (program / map type names).
+// PTYPE / MTYPE (program / map type names), DEV (packet devices that run a
+// program).
 struct VerbGrammar {
   std::string_view family;
   std::string_view verbs;  // "a|b"; "" for a command without verbs (asm, verify, ...)
@@ -52,6 +53,7 @@ constexpr VerbGrammar kGrammar[] = {
     {"prog", "run",
      "PROG|FILE [data_in FILE] [data_out FILE] [data_size_out FREE] [ctx_in FILE] [ctx_out FILE] [ctx_size_out FREE] "
      "[repeat FREE] [pcap FILE]"},
+    {"prog", "detach", "PROG xdp [dev DEV]"},
     {"prog", "tracelog", ""},
     {"map", "show|list", "MAP?"},
     {"map", "create",
@@ -66,13 +68,16 @@ constexpr VerbGrammar kGrammar[] = {
     {"link", "show|list", "LINK?"},
     {"link", "pin", "LINK FREE"},
     {"link", "detach", "LINK"},
+    {"net", "show|list", "[dev DEV]"},
+    {"net", "attach", "xdp|xdpgeneric PROG [dev DEV] [overwrite]"},
+    {"net", "detach", "xdp|xdpgeneric [dev DEV]"},
 };
 
 // The selectors, as alternatives of the notation above.
 std::string_view selector(std::string_view value) {
   if (value == "PROG") return "id:PROGID|pinned:PROGPIN|name:PROGNAME|tag:PROGTAG";
   if (value == "MAP") return "id:MAPID|pinned:MAPPIN|name:MAPNAME";
-  if (value == "LINK") return "id:FREE|pinned:FREE";  // no hooks yet, so no links to offer
+  if (value == "LINK") return "id:LINKID|pinned:LINKPIN";
   return {};
 }
 
@@ -217,6 +222,7 @@ void Collector::value(std::string_view v) {
   }
   if (v == "PROGPIN") return pins(maps::ObjectKind::Program);
   if (v == "MAPPIN") return pins(maps::ObjectKind::Map);
+  if (v == "LINKPIN") return pins(maps::ObjectKind::Link);
   maps::Store* s = store();
   if (!s) return;
   if (v == "PROGID" || v == "PROGNAME" || v == "PROGTAG") {
@@ -228,6 +234,12 @@ void Collector::value(std::string_view v) {
         add(v == "PROGNAME" ? rec->name : rec->tag);
       }
     }
+  } else if (v == "LINKID") {
+    auto ids = s->link_ids();
+    for (uint32_t id : ids ? *ids : std::vector<uint32_t>{}) add(std::to_string(id));
+  } else if (v == "DEV") {
+    auto devs = s->devices();
+    for (const auto& d : devs ? *devs : std::vector<std::pair<std::string, uint32_t>>{}) add(d.first);
   } else if (v == "MAPID" || v == "MAPNAME") {
     auto ids = s->map_ids();
     for (uint32_t id : ids ? *ids : std::vector<uint32_t>{}) {

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   xbpf::cli::add_prog_command(app, exit_code);
   xbpf::cli::add_verify_command(app, exit_code);
   xbpf::cli::add_link_command(app, exit_code);
+  xbpf::cli::add_net_command(app, exit_code);
   xbpf::cli::add_help_commands(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -27,14 +27,11 @@
 #include "helpers/trace_log.hpp"
 
 namespace xbpf::cli {
-namespace {
 
 using maps::ObjectKind;
 using maps::ProgramRecord;
 using maps::Store;
 
-// PROG := id ID | pinned PATH | name NAME | tag TAG. Names and tags may match
-// several programs (show prints them all; other verbs need exactly one).
 Expected<std::vector<uint32_t>> select_programs(Store& store, Words& w) {
   auto kind = w.expect("PROG (id ID | pinned PATH | name NAME | tag TAG)");
   if (!kind) return unexpected(kind.error());
@@ -74,8 +71,7 @@ Expected<uint32_t> select_one(Store& store, Words& w) {
   return ids->front();
 }
 
-// Processes holding an object file (their flock in /proc/locks), as bpftool's
-// `pids` (processes with an fd to it); this process excluded.
+// Their flocks in /proc/locks, as bpftool's `pids` (processes with an fd to it).
 std::vector<std::pair<int, std::string>> holders(const std::string& path) {
   std::vector<std::pair<int, std::string>> out;
   struct stat st{};
@@ -100,6 +96,8 @@ std::vector<std::pair<int, std::string>> holders(const std::string& path) {
   }
   return out;
 }
+
+namespace {
 
 std::string type_name(uint32_t t) {
   const std::string_view n = kabi::name(static_cast<kabi::ProgType>(t));
@@ -427,6 +425,28 @@ Expected<void> prog_dump_stored(Store& store, Words& w, bool jited) {
   if (!text) return unexpected(text.error());
   std::printf("%s", text->c_str());
   return {};
+}
+
+// Only XDP attaches today, to a device; the device must run this program.
+Expected<void> prog_detach(Store& store, Words& w) {
+  auto id = select_one(store, w);
+  if (!id) return unexpected(id.error());
+  auto type = w.expect("ATTACH_TYPE (xdp)");
+  if (!type) return unexpected(type.error());
+  if (*type != "xdp")
+    return fail(Errc::unsupported, "attach type '{}': xbpf attaches programs to devices only (xdp)", *type);
+  if (!w.accept("dev")) return fail(Errc::invalid_argument, "'dev NAME' expected after xdp");
+  auto dev = w.expect("device NAME");
+  if (!dev) return unexpected(dev.error());
+  if (auto r = w.done(); !r) return r;
+  auto link = store.device_link(*dev);
+  if (!link) return unexpected(link.error());
+  auto rec = store.link(*link);
+  if (!rec) return unexpected(rec.error());
+  if (rec->prog_id != *id)
+    return fail_errno(ENOENT, "device '{}' runs prog {}, not prog {}", *dev, rec->prog_id, *id);
+  // By link: if the device was re-attached meanwhile, the newcomer stays.
+  return store.detach_link(*link);
 }
 
 }  // namespace xbpf::cli

@@ -5,12 +5,14 @@
 //   xbpf prog pin PROG PATH
 //   xbpf prog run PROG [data_in FILE] [data_out FILE] [ctx_in FILE] [ctx_out FILE] [repeat N] [pcap FILE]
 //   xbpf prog dump { xlated | jited } PROG [file FILE | opcodes | linum]...
+//   xbpf prog detach PROG xdp dev NAME
 //
 //   PROG := id ID | pinned PATH | name NAME | tag TAG    (PATH: a pin name inside the store)
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "maps/store.hpp"
@@ -27,10 +29,18 @@ struct ProgOutput {
 // Whether `word` starts a PROG (id/pinned/name/tag) rather than naming an object file.
 [[nodiscard]] bool is_prog_selector(std::string_view word);
 
+// PROG := id ID | pinned PATH | name NAME | tag TAG. Names and tags may match
+// several programs; select_one wants exactly one.
+[[nodiscard]] Expected<std::vector<uint32_t>> select_programs(maps::Store& store, Words& w);
+[[nodiscard]] Expected<uint32_t> select_one(maps::Store& store, Words& w);
+// Processes holding a store object file (pid, comm), this one excluded: bpftool's `pids`.
+[[nodiscard]] std::vector<std::pair<int, std::string>> holders(const std::string& path);
+
 [[nodiscard]] Expected<void> prog_show(maps::Store& store, Words& w, const ProgOutput& out);
 [[nodiscard]] Expected<void> prog_load(maps::Store& store, Words& w, bool all);
 [[nodiscard]] Expected<void> prog_pin(maps::Store& store, Words& w);
 [[nodiscard]] Expected<void> prog_run_stored(maps::Store& store, Words& w, const ProgOutput& out);
 [[nodiscard]] Expected<void> prog_dump_stored(maps::Store& store, Words& w, bool jited);
+[[nodiscard]] Expected<void> prog_detach(maps::Store& store, Words& w);
 
 }  // namespace xbpf::cli
