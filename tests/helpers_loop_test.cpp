@@ -58,7 +58,9 @@ TEST(HelperLoop, CallsBackIntoTheProgram) {
     SCOPED_TRACE(engine);
     auto p = vm::Program::load(code, {engine == 0 ? vm::Mode::Checked : vm::Mode::Verified, &t});
     ASSERT_TRUE(p) << p.error().message;
-    if (engine == 2) ASSERT_TRUE(jit::compile(*p));
+    if (engine == 2) {
+      ASSERT_TRUE(jit::compile(*p));
+    }
     helpers::RunState st;
     vm::ExecContext c;
     c.runtime = &st;

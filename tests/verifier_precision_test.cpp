@@ -68,9 +68,11 @@ Verdict run(const std::string& text, ProgType type = ProgType::SocketFilter, boo
   const auto raw = xbpf::isa::encode_program(*insns);
   Verdict v = verify(raw, env);
   std::string log;
-  if (privileged && limit == 1'000'000)
-    if (auto k = kernel_accepts(type, raw, &log))
+  if (privileged && limit == 1'000'000) {
+    if (auto k = kernel_accepts(type, raw, &log)) {
       EXPECT_EQ(*k, v.ok) << "the kernel " << (*k ? "accepts" : "rejects") << ":\n" << text << "\n" << log;
+    }
+  }
   return v;
 }
 
