@@ -34,5 +34,13 @@ step "run it over a packet capture shipped in the repo" \
   $X prog run pinned demo/prog pcap examples/pcap/mixed.pcap $S
 step "dump the map it filled (IPv4 / other), typed through BTF" $X map dump pinned demo/counts $S
 step "bpftool's JSON, for scripts" $X -j map show pinned demo/counts $S
+step "attach it to a device of the store: the XDP hook of a user-space packet port" \
+  $X net attach xdp pinned demo/prog dev port0 $S
+step "what is attached, in bpftool's layouts (net show, link show)" bash -c "$X net show $S && $X link show $S"
+step "an application (examples/api/packet_port.cpp) runs the capture through port0's hook" \
+  env XBPF_STORE=build/demo-store build/examples/api/example_packet_port port0 examples/pcap/mixed.pcap
+step "the same map, counted again by the hook" $X map dump pinned demo/counts $S
+step "detach: the device runs nothing, and its link is gone" \
+  bash -c "$X net detach xdp dev port0 $S && $X link show $S && echo '(no links)'"
 step "release it: remove the pins (files in the store), nothing is left" \
   bash -c "rm -r build/demo-store/pins/demo && $X prog show $S && $X map show $S && echo '(store empty)'"
