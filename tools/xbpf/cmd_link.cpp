@@ -67,19 +67,19 @@ Expected<uint32_t> select_link(maps::Store& store, Words& w) {
 std::string link_type_name(uint32_t t) { return t == maps::kLinkTypeXdp ? "xdp" : fmt::format("type {}", t); }
 
 // bpftool's XDP link: "devname"/"ifindex" of the device, "(detached)" once detached.
-nlohmann::json show_json(const LinkRecord& r, const std::multimap<uint32_t, std::string>& pins,
+nlohmann::ordered_json show_json(const LinkRecord& r, const std::multimap<uint32_t, std::string>& pins,
                          const std::string& file) {
-  nlohmann::json j = {{"id", r.id}, {"type", link_type_name(r.link_type)}, {"prog_id", r.prog_id}};
+  nlohmann::ordered_json j = {{"id", r.id}, {"type", link_type_name(r.link_type)}, {"prog_id", r.prog_id}};
   j["devname"] = r.detached ? "(detached)" : r.target;
   j["ifindex"] = 0;  // store devices have names, not ifindexes
   auto [lo, hi] = pins.equal_range(r.id);
   if (lo != hi) {
-    j["pinned"] = nlohmann::json::array();
+    j["pinned"] = nlohmann::ordered_json::array();
     for (auto it = lo; it != hi; ++it) j["pinned"].push_back(it->second);
   }
   auto pids = holders(file);
   if (!pids.empty()) {
-    j["pids"] = nlohmann::json::array();
+    j["pids"] = nlohmann::ordered_json::array();
     for (const auto& [pid, comm] : pids) j["pids"].push_back({{"pid", pid}, {"comm", comm}});
   }
   return j;
@@ -119,7 +119,7 @@ Expected<void> link_show(maps::Store& store, Words& w) {
     for (const auto& p : *all)
       if (p.kind == ObjectKind::Link) pins.emplace(p.id, p.path);
   const bool json = globals().json || globals().pretty;
-  auto arr = nlohmann::json::array();
+  auto arr = nlohmann::ordered_json::array();
   for (uint32_t id : ids) {
     auto rec = store.link(id);
     if (!rec) {

@@ -87,7 +87,7 @@ Expected<void> net_show(maps::Store& store, Words& w) {
   }
   auto devs = store.devices();
   if (!devs) return unexpected(devs.error());
-  auto xdp = nlohmann::json::array();
+  auto xdp = nlohmann::ordered_json::array();
   std::string text = "xdp:\n";
   for (const auto& [name, link_id] : *devs) {
     if (!only.empty() && name != only) continue;
@@ -97,8 +97,8 @@ Expected<void> net_show(maps::Store& store, Words& w) {
     text += fmt::format("{}(0) generic id {}\n", name, rec->prog_id);
   }
   if (globals().json || globals().pretty) {
-    const nlohmann::json out = nlohmann::json::array(
-        {{{"xdp", xdp}, {"tc", nlohmann::json::array()}, {"flow_dissector", nlohmann::json::array()}}});
+    const nlohmann::ordered_json out = nlohmann::ordered_json::array(
+        {{{"xdp", xdp}, {"tc", nlohmann::ordered_json::array()}, {"flow_dissector", nlohmann::ordered_json::array()}}});
     std::printf("%s\n", out.dump(globals().pretty ? 4 : -1).c_str());
   } else {
     std::printf("%s\ntc:\n\nflow_dissector:\n\n", text.c_str());
