@@ -326,15 +326,15 @@ std::vector<isa::RawInsn> encoded(std::vector<Insn> prog) {
 // set, with registers around the multiply checked untouched.
 TEST(JitArithmetic, MultiplyByConstantsAgreesWithTheInterpreter) {
   std::vector<int32_t> multipliers;
-  for (int32_t c = -20; c <= 300; ++c) multipliers.push_back(c);
-  for (int k = 9; k <= 30; ++k)
+  for (int32_t c = -20; c <= 160; ++c) multipliers.push_back(c);
+  for (int k = 8; k <= 30; ++k)
     for (int32_t m : {1, 3, 5, 9})
       for (int32_t d : {-1, 0, 1})
         if (int64_t v = (int64_t(m) << k) + d; v <= INT32_MAX) multipliers.push_back(int32_t(v));
   multipliers.push_back(INT32_MAX);
   multipliers.push_back(INT32_MIN);
   multipliers.push_back(1000003);
-  static const int64_t values[] = {0x123456789abcdef1LL, -1, INT64_MIN + 1, 0x7fffffff, 0x80000001LL};
+  static const int64_t values[] = {0x123456789abcdef1LL, -1, 0x80000001LL};
   size_t checked = 0, without_imul = 0;
   for (int32_t c : multipliers) {
     for (bool is64 : {true, false}) {
