@@ -156,34 +156,13 @@ Expected<void> link_detach(maps::Store& store, Words& w) {
 void add_link_command(CLI::App& app, int& exit_code) {
   auto* link = app.add_subcommand("link", "Inspect, pin and detach links (bpftool's 'link' command)");
   require_command(link, exit_code);
-  auto words = std::make_shared<std::vector<std::string>>();
-  struct Verb {
-    const char* name;
-    const char* help;
-    Expected<void> (*fn)(maps::Store&, Words&);
-  };
-  const Verb verbs[] = {
+  const StoreVerb verbs[] = {
       {"show", "show [LINK]: links (programs attached to packet devices) in the store", link_show},
       {"list", "list [LINK]: same as show", link_show},
       {"pin", "pin LINK PATH: give a link a name in the store", link_pin},
       {"detach", "detach LINK: take the link's program off its device", link_detach},
   };
-  for (const Verb& v : verbs) {
-    auto* sub = link->add_subcommand(v.name, v.help);
-    sub->add_option("words", *words, "arguments, as bpftool takes them");
-    sub->add_option("--store", globals().store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
-    sub->add_flag("-j,--json", globals().json, "JSON output, as bpftool's");
-    sub->add_flag("-p,--pretty", globals().pretty, "Pretty-printed JSON (implies --json)");
-    sub->callback([&exit_code, words, fn = v.fn, verb = std::string("link ") + v.name] {
-      auto store = maps::Store::open(globals().store.empty() ? maps::Store::default_dir() : globals().store);
-      if (!store) {
-        exit_code = report(with_context(store.error(), verb));
-        return;
-      }
-      Words w(*words);
-      if (auto r = fn(**store, w); !r) exit_code = report_verb(r.error(), verb);
-    });
-  }
+  add_store_verbs(link, "link", verbs, exit_code);
 }
 
 }  // namespace xbpf::cli

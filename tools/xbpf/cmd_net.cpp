@@ -111,34 +111,13 @@ Expected<void> net_show(maps::Store& store, Words& w) {
 void add_net_command(CLI::App& app, int& exit_code) {
   auto* net = app.add_subcommand("net", "Attach XDP programs to packet devices and list them (bpftool's 'net' command)");
   require_command(net, exit_code);
-  auto words = std::make_shared<std::vector<std::string>>();
-  struct Verb {
-    const char* name;
-    const char* help;
-    std::function<Expected<void>(maps::Store&, Words&)> fn;
-  };
-  const Verb verbs[] = {
+  const StoreVerb verbs[] = {
       {"show", "show [dev NAME]: the XDP program each packet device runs", net_show},
       {"list", "list [dev NAME]: same as show", net_show},
       {"attach", "attach xdp PROG dev NAME [overwrite]: attach PROG to the packet device NAME", net_attach},
       {"detach", "detach xdp dev NAME: detach the program of the packet device NAME", net_detach},
   };
-  for (const Verb& v : verbs) {
-    auto* sub = net->add_subcommand(v.name, v.help);
-    sub->add_option("words", *words, "arguments, as bpftool takes them");
-    sub->add_option("--store", globals().store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
-    sub->add_flag("-j,--json", globals().json, "JSON output, as bpftool's");
-    sub->add_flag("-p,--pretty", globals().pretty, "Pretty-printed JSON (implies --json)");
-    sub->callback([&exit_code, words, fn = v.fn, verb = std::string("net ") + v.name] {
-      auto store = maps::Store::open(globals().store.empty() ? maps::Store::default_dir() : globals().store);
-      if (!store) {
-        exit_code = report(with_context(store.error(), verb));
-        return;
-      }
-      Words w(*words);
-      if (auto r = fn(**store, w); !r) exit_code = report_verb(r.error(), verb);
-    });
-  }
+  add_store_verbs(net, "net", verbs, exit_code);
 }
 
 }  // namespace xbpf::cli

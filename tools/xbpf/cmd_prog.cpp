@@ -321,12 +321,6 @@ void add_prog_command(CLI::App& app, int& exit_code) {
   }
 
   // The verbs on programs in the store, bpftool's words after the verb.
-  auto words = std::make_shared<std::vector<std::string>>();
-  struct StoreVerb {
-    const char* name;
-    const char* help;
-    std::function<Expected<void>(maps::Store&, Words&)> fn;
-  };
   const StoreVerb verbs[] = {
       {"show", "show [PROG]: programs in the store (bpftool's layout; -j for JSON)",
        [](maps::Store& s, Words& w) { return prog_show(s, w, {globals().json || globals().pretty, globals().pretty}); }},
@@ -341,19 +335,7 @@ void add_prog_command(CLI::App& app, int& exit_code) {
       {"detach", "detach PROG xdp dev NAME: detach PROG from the packet device NAME",
        [](maps::Store& s, Words& w) { return prog_detach(s, w); }},
   };
-  for (const StoreVerb& v : verbs) {
-    auto* sub = prog->add_subcommand(v.name, v.help);
-    sub->add_option("words", *words, "arguments, as bpftool takes them");
-    sub->add_option("--store", globals().store, "Store directory (default: $XBPF_STORE or /dev/shm/xbpf-UID)");
-    sub->add_flag("-j,--json", globals().json, "JSON output, as bpftool's");
-    sub->add_flag("-p,--pretty", globals().pretty, "Pretty-printed JSON (implies --json)");
-    sub->callback([&exit_code, words, fn = v.fn, verb = std::string("prog ") + v.name] {
-      exit_code = with_store(globals().store, verb, [&](maps::Store& s) {
-        Words w(*words);
-        return fn(s, w);
-      });
-    });
-  }
+  add_store_verbs(prog, "prog", verbs, exit_code);
 
   auto follow = std::make_shared<bool>(false);
   auto store = std::make_shared<std::string>();

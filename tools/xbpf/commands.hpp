@@ -3,7 +3,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
+#include <span>
 #include <string>
+
+#include "maps/store.hpp"
+#include "support/error.hpp"
+#include "words.hpp"
 
 namespace xbpf::cli {
 
@@ -16,6 +22,19 @@ struct Globals {
 };
 Globals& globals();
 void add_global_options(CLI::App& app);
+
+// A verb of a store command (`prog show`, `link pin`, `net attach`): it runs
+// on the opened store with the bpftool words after it.
+struct StoreVerb {
+  const char* name;
+  const char* help;
+  std::function<Expected<void>(maps::Store&, Words&)> fn;
+};
+// Adds each verb under `family` (`family_name` in messages) with bpftool's
+// words and --store/-j/-p; its callback opens the store and reports a failure
+// as "xbpf: FAMILY VERB: ..." with exit code 1.
+void add_store_verbs(CLI::App* family, const std::string& family_name, std::span<const StoreVerb> verbs,
+                     int& exit_code);
 
 void add_isa_commands(CLI::App& app, int& exit_code);          // asm, disasm
 void add_conformance_command(CLI::App& app, int& exit_code);   // conformance
