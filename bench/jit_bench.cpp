@@ -212,6 +212,7 @@ jit::Options::Latch g_latch = jit::Options{}.latch;
 jit::Options::Latch g_other_latch = jit::Options::Latch::fused;
 bool g_no_skip_crossing = false;        // --no-skip-crossing: Options::skip_crossing_heads off
 bool g_other_no_skip_crossing = false;  // --other-no-skip-crossing: also for the "/otherlatch" placements
+bool g_other_no_tail_copies = false;   // --other-no-tail-copies: Options::tail_copies off for the "/otherlatch" placements
 bool g_other_no_short_arith = false;    // --other-no-short-arith: Options::short_arith off for the "/otherlatch" placements
 bool g_no_facts = false;  // --no-facts: the xbpf placements compile the verified wrapper without Verdict::jit_facts
 
@@ -230,6 +231,7 @@ std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, jit::O
   opts.latch = other_latch ? g_other_latch : g_latch;
   if (g_no_skip_crossing || (other_latch && g_other_no_skip_crossing)) opts.skip_crossing_heads = false;
   if (other_latch && g_other_no_short_arith) opts.short_arith = false;
+  if (other_latch && g_other_no_tail_copies) opts.tail_copies = false;
   if (auto r = jit::compile(*p, opts); !r) die(fmt::format("{}: jit: {}", name, r.error().message));
   return p;
 }
@@ -1177,6 +1179,7 @@ int main(int argc, char** argv) {
   if (auto l = take_flag(argc, argv, "other-latch", ""); !l.empty()) g_other_latch = parse_latch(l);
   if (has_flag(argc, argv, "--other-no-skip-crossing")) g_other_no_skip_crossing = true;
   if (has_flag(argc, argv, "--other-no-short-arith")) g_other_no_short_arith = true;
+  if (has_flag(argc, argv, "--other-no-tail-copies")) g_other_no_tail_copies = true;
   if (has_flag(argc, argv, "--no-skip-crossing")) g_no_skip_crossing = true;
   if (has_flag(argc, argv, "--no-facts")) g_no_facts = true;
   cfg.samples_path = take_flag(argc, argv, "samples", "");

@@ -445,6 +445,72 @@ TEST(JitArithmetic, MoveThenAddIsOneLea) {
   EXPECT_EQ(count(b, "lea r"), 0u) << b;
 }
 
+// ---- tail copies --------------------------------------------------------------
+
+// A switch-like loop: each arm jumps back to the latch at the loop's top
+// (`i += 1; if i == 16 goto out`), which falls into the next iteration's
+// test. With tail copies each of the 4 arms gets its own copy of the latch and
+// the test up to the switch's first compare; the forward `ja test` (outside
+// any loop's copyable run) stays a jump.
+const char* kSwitchLoop =
+    "mov %r0, 7\nmov %r2, 0\nmov %r3, 0\nja test\n"
+    "latch:\nadd %r3, 1\njeq %r3, 16, out\n"
+    "test:\nmov %r5, %r3\nlsh %r5, 2\nmov %r4, %r1\nrsh %r4, %r5\nand %r4, 3\njsgt %r4, 1, hi\n"
+    "jeq %r4, 0, c0\nadd %r0, 5\nja latch\n"
+    "c0:\nxor %r0, %r1\nja latch\n"
+    "hi:\njeq %r4, 2, c2\nmul %r0, 31\nja latch\n"
+    "c2:\nadd %r2, %r0\nja latch\n"
+    "out:\nadd %r0, %r2\nexit\n";
+
+TEST(JitTailCopies, SwitchArmsGetTheirOwnLatchAndDispatch) {
+  const auto code = assemble(kSwitchLoop);
+  const vm::Program interp = load(code);
+  jit::CompileStats on_stats, off_stats;
+  const vm::Program on = compiled(code, {.stats = &on_stats});
+  const vm::Program off = compiled(code, {.tail_copies = false, .stats = &off_stats});
+  for (uint64_t r1 : {0ULL, ~0ULL, 0x0123456789abcdefULL, 0xfedcba9876543210ULL, 0x5555aaaa3333ccccULL, 0x1b2d3f41ULL}) {
+    const uint64_t want = run(interp, r1);
+    EXPECT_EQ(run(on, r1), want) << std::hex << r1 << "\n" << disasm(on);
+    EXPECT_EQ(run(off, r1), want) << std::hex << r1;
+  }
+  EXPECT_EQ(on_stats.tail_copies, 4u);
+  EXPECT_EQ(off_stats.tail_copies, 0u);
+  EXPECT_FALSE(on_stats.rel32_retry);
+  const std::string d = disasm(on), o = disasm(off);
+  EXPECT_EQ(count(d, "cmp rdx, 0x10"), 5u) << d;  // the latch's compare: once, then in every arm
+  EXPECT_EQ(count(o, "cmp rdx, 0x10"), 1u) << o;
+  EXPECT_EQ(count(d, "cmp rcx, 1"), 5u) << d;  // the switch's first compare likewise
+  // Blinded, the copies carry the blinded immediates too.
+  const vm::Program blinded = compiled(code, {.blind_constants = true});
+  EXPECT_EQ(run(blinded, 0x0123456789abcdefULL), run(interp, 0x0123456789abcdefULL));
+}
+
+TEST(JitTailCopies, OnlyShortRunsInLoopsAreCopied) {
+  jit::CompileStats stats;
+  // A store in the latch: not copied (only ALU and loads are).
+  compiled(assemble("mov %r0, 0\nmov %r3, 0\nja test\nlatch:\nstxdw [%r10-8], %r0\nadd %r3, 1\njeq %r3, 4, out\n"
+                    "test:\nadd %r0, %r3\nja latch\nout:\nexit\n"),
+           {.stats = &stats});
+  EXPECT_EQ(stats.tail_copies, 0u);
+  // A forward jump to a run whose branch goes forward: not in a loop.
+  compiled(assemble("mov %r0, 0\njeq %r1, 0, b\nadd %r0, 1\nja j\nb:\nadd %r0, 2\nj:\nadd %r0, 3\njeq %r0, 4, out\n"
+                    "mov %r0, 9\nout:\nexit\n"),
+           {.stats = &stats});
+  EXPECT_EQ(stats.tail_copies, 0u);
+  // The same join inside a loop (its branch is the latch): copied.
+  const auto loop = assemble("mov %r0, 0\nmov %r3, 0\nhead:\njset %r3, 1, b\nadd %r0, 1\nja j\nb:\nadd %r0, 2\n"
+                             "j:\nadd %r3, 1\njlt %r3, 9, head\nexit\n");
+  const vm::Program p = compiled(loop, {.stats = &stats});
+  EXPECT_EQ(stats.tail_copies, 1u);
+  EXPECT_EQ(run(p), run(load(loop)));
+  // A run longer than 12 instructions: not copied.
+  std::string longrun = "mov %r0, 0\nmov %r3, 0\nja test\nlatch:\n";
+  for (int k = 0; k < 12; ++k) longrun += "add %r0, 1\n";
+  longrun += "add %r3, 1\njeq %r3, 4, out\ntest:\nadd %r0, %r3\nja latch\nout:\nexit\n";
+  compiled(assemble(longrun), {.stats = &stats});
+  EXPECT_EQ(stats.tail_copies, 0u);
+}
+
 TEST(JitBlinding, ProgramConstantsNeverReachExecutableMemory) {
   // Every kind of immediate, all 0x41424344 (and 0x4142434445464748 for lddw).
   const std::string text =

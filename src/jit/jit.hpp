@@ -35,6 +35,7 @@ struct CompileStats {
   size_t code_bytes = 0;
   size_t insns = 0;        // BPF instructions compiled
   bool rel32_retry = false;  // a rel8 size bound was wrong: compiled again with rel32 jumps only
+  size_t tail_copies = 0;    // unconditional jumps replaced by a copy of their target (Options::tail_copies)
 };
 
 struct Options {
@@ -60,6 +61,14 @@ struct Options {
   // 2^k, 3/5/9 * 2^k and 2^k +- 1 as shifts, lea and shift-and-add instead
   // of imul; `rA = rB; rA += X` as one lea (false: imul and mov+add, for A/B).
   bool short_arith = true;
+  // Tail copies: an unconditional jump inside a loop to a short straight run
+  // (at most 12 ALU and load instructions ending in a conditional jump: a
+  // loop's latch, a switch's first compare) is replaced by a copy of that run
+  // and a jump to the run's fall-through. The path then takes one jump fewer
+  // whenever the copied branch is taken, and each copy of the branch is
+  // predicted from its own history (as a threaded interpreter's replicated
+  // dispatch). At most 256 instructions are copied per program.
+  bool tail_copies = true;
   // With align_loops: a backward-jump target whose "loop" (it .. its last
   // backward jump) crosses another's instead of nesting (a switch arm jumping
   // back to a shared latch block inside the loop body) is not aligned: its

@@ -174,6 +174,7 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
     opts.stats->memory_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(t2 - t1).count());
     opts.stats->code_bytes = size;
     opts.stats->insns = prog.size();
+    opts.stats->tail_copies = out.tail_copies;
   }
 
   std::vector<uint64_t> functions;

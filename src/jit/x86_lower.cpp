@@ -113,6 +113,7 @@ class Lowering {
     fit_loops_ = opts.align_loops && opts.fit_loops;
     latch_ = opts.latch;
     short_arith_ = opts.short_arith;
+    tail_copies_ = opts.tail_copies;
     skip_crossing_ = opts.skip_crossing_heads;
     code_offset_ = opts.code_offset;
     facts_ = opts.facts;
@@ -165,6 +166,11 @@ class Lowering {
           last = &add;
           continue;
         }
+        if (copy_[i.pc].end) {
+          if (auto r = emit_copy(i); !r) return r;
+          last = &i;
+          continue;
+        }
         if (auto r = emit(i); !r) return r;
         note_back_edge(i);
         nonzero_.update(i);
@@ -193,9 +199,12 @@ class Lowering {
  private:
   // After a jump's code: a backward jump ends its target's loop here (so far).
   void note_back_edge(const Insn& i) {
-    if (!fit_loops_ || fit_sizes_ || !isa::is_jump(i.op)) return;
-    const int64_t t = i.target();
-    if (t > int64_t(i.pc) || !loop_head_[size_t(t)]) return;
+    if (!isa::is_jump(i.op) || i.target() > int64_t(i.pc)) return;
+    note_back_edge_to(i.target());
+  }
+  void note_back_edge_to(int64_t t) {
+    if (!fit_loops_ || fit_sizes_ || !loop_head_[size_t(t)]) return;
+    if (out_.insn_offsets[size_t(t)] == 0) return;  // not emitted yet: a forward target
     if (loop_bytes_.empty()) loop_bytes_.assign(loop_head_.size(), 0);
     loop_bytes_[size_t(t)] = uint32_t(a_.offset()) - out_.insn_offsets[size_t(t)];
   }
@@ -255,12 +264,12 @@ class Lowering {
   // fits by iterating its passes until the size converges).
   bool near(uint32_t next, int64_t to) const {
     if (!short_jumps_ || to <= int64_t(next) - 1) return false;
-    const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next];
+    const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next] + near_slack_;
     if (bytes <= 100) return true;
     if (!first_offsets_ || size_t(to) >= first_offsets_->size()) return false;
     const int64_t first = int64_t((*first_offsets_)[size_t(to)]) - int64_t((*first_offsets_)[next]);
     const int64_t heads = int64_t(head_prefix_[size_t(to) + 1] - head_prefix_[next]);
-    return first >= 0 && first + heads * (kMaxFitPad + 15) <= 120;
+    return first >= 0 && first + heads * (kMaxFitPad + 15) + near_slack_ <= 120;
   }
 
   // Options::latch: which loop heads keep their latch split.
@@ -298,6 +307,115 @@ class Lowering {
     const Form f = isa::info(i.op).form;
     return (f == Form::JumpImm || f == Form::JumpReg) && i.target() == int64_t(i.pc) + 2 &&
            (next.op == Op::JA || next.op == Op::JA32) && next.pc == i.pc + 1 && !labels_[next.pc].isValid();
+  }
+
+  static constexpr uint32_t kJmpRel32 = 5;
+  static constexpr uint32_t kMaxCopyRun = 12;      // instructions of one copied run
+  // Blocks of one run: a latch and the next iteration's first compare (a
+  // switch's dispatch; dispatch measured 0.87-0.90 of the uncopied code with
+  // 1 or 2, worse with 3).
+  static constexpr uint32_t kMaxCopyBlocks = 2;
+  static constexpr uint32_t kMaxCopiedInsns = 256;  // per program
+
+  // Options::tail_copies: which unconditional jumps become a copy of the run
+  // at their target. The run is straight-line code of one function (ALU and
+  // loads, nothing with a side table or a side effect beyond registers) up to
+  // and including its first conditional jump, whose fall-through then becomes
+  // a jump target. Only inside loops: the jump goes backward, or the run's
+  // branch does. Not for clang's fused latch (`if c goto +1; goto L`) on
+  // either side. The loop heads (alignment) are then the targets of the
+  // backward jumps the code actually has.
+  void find_tail_copies() {
+    const auto insns = prog_.insns();
+    const uint32_t n = slot_count(prog_);
+    copy_.assign(n, Copy{});
+    if (!tail_copies_) return;
+    std::vector<uint32_t> index_of(n, UINT32_MAX);
+    for (size_t k = 0; k < insns.size(); ++k) index_of[insns[k].pc] = uint32_t(k);
+    uint32_t budget = kMaxCopiedInsns;
+    bool any = false;
+    for (size_t k = 0; k < insns.size(); ++k) {
+      const Insn& ja = insns[k];
+      if (ja.op != Op::JA && ja.op != Op::JA32) continue;
+      if (k > 0 && jumps_over_goto(insns[k - 1], ja)) continue;
+      const int64_t t = ja.target();
+      if (t == int64_t(ja.pc) + 1 || index_of[size_t(t)] == UINT32_MAX) continue;
+      const uint32_t first = index_of[size_t(t)];
+      uint32_t e = 0, blocks = 0;  // the run: [first, e]
+      bool loops = t <= int64_t(ja.pc);
+      for (uint32_t m = first; m < insns.size() && m - first < kMaxCopyRun; ++m) {
+        const Insn& i = insns[m];
+        if (function_of_[i.pc] != function_of_[ja.pc]) break;
+        const Form f = isa::info(i.op).form;
+        if (f == Form::AluImm || f == Form::AluReg || f == Form::AluUnary || f == Form::Load) continue;
+        if (f != Form::JumpImm && f != Form::JumpReg) break;
+        if (m + 1 >= insns.size() || function_of_[insns[m + 1].pc] != function_of_[ja.pc] ||
+            jumps_over_goto(i, insns[m + 1]))
+          break;
+        e = m;
+        const bool latch = i.target() <= int64_t(i.pc);
+        loops = loops || latch;
+        if (++blocks == kMaxCopyBlocks || latch) break;  // (past a latch: the loop's exit)
+      }
+      if (!blocks || !loops) continue;
+      const uint32_t fall = insns[e].pc + 1;
+      if (e + 1 - first > budget) break;
+      budget -= e + 1 - first;
+      copy_[ja.pc] = Copy{first, e + 1};
+      ++out_.tail_copies;
+      if (!labels_[fall].isValid()) labels_[fall] = a_.newLabel();
+      any = true;
+    }
+    if (!any || !align_loops_) return;
+    std::fill(loop_head_.begin(), loop_head_.end(), false);
+    for (const Insn& i : insns) {
+      if (!isa::is_jump(i.op)) continue;
+      if (const Copy& c = copy_[i.pc]; c.end) {  // the run's branches and last jump sit at i.pc
+        for (uint32_t m = c.first; m < c.end; ++m)
+          if (isa::is_jump(insns[m].op) && insns[m].target() <= int64_t(i.pc))
+            loop_head_[size_t(insns[m].target())] = true;
+        if (insns[c.end - 1].pc + 1 <= i.pc) loop_head_[insns[c.end - 1].pc + 1] = true;
+      } else if (i.target() <= int64_t(i.pc)) {
+        loop_head_[size_t(i.target())] = true;
+      }
+    }
+  }
+
+  // The run copy_[ja.pc] in place of the jump `ja`, then a jump to the run's
+  // fall-through. The run's start is a join (its label), so nothing known
+  // about registers before carries in.
+  Expected<void> emit_copy(const Insn& ja) {
+    const auto insns = prog_.insns();
+    const Copy c = copy_[ja.pc];
+    const bool lookups = !prog_.array_lookups().empty();
+    nonzero_.clear();
+    for (uint32_t k = c.first; k < c.end; ++k) {
+      const Insn& i = insns[k];
+      if (isa::is_jump(i.op)) {
+        // At ja's place: a forward target's distance is bounded from ja.pc + 1
+        // plus what of the copy follows this branch.
+        near_slack_ = kJmpRel32;
+        for (uint32_t m = k + 1; m < c.end; ++m) near_slack_ += size_bound(insns[m], lookups, inline_helpers_, blind_);
+        auto r = jump(i, i.target(), ja.pc + 1, false);
+        near_slack_ = 0;
+        if (!r) return r;
+        if (i.target() <= int64_t(ja.pc)) note_back_edge_to(i.target());
+        continue;  // (the copy is straight-line: what is known holds on)
+      }
+      if (k + 2 < c.end && lea_mov_add(i, insns[k + 1])) {
+        nonzero_.update(i);
+        nonzero_.update(insns[++k]);
+        continue;
+      }
+      if (auto r = emit(i); !r) return r;
+      nonzero_.update(i);
+    }
+    const uint32_t fall = insns[c.end - 1].pc + 1;
+    if (near(ja.pc + 1, fall)) a_.short_();
+    a_.jmp(labels_[fall]);
+    if (fall <= ja.pc) note_back_edge_to(fall);
+    nonzero_.clear();
+    return {};
   }
 
   // Functions start at 0 and at every local call or `lddw func` target. Jumps
@@ -365,6 +483,7 @@ class Lowering {
     }
     if (std::find(has_code.begin(), has_code.end(), false) != has_code.end()) stub_ = Stub::full;
     if (!facts_) stub_ = Stub::full;
+    find_tail_copies();
     find_split_latches();
     if (facts_) {
       if (facts_->insn.size() != n)
@@ -402,6 +521,9 @@ class Lowering {
       uint32_t b = 0;
       if (k < insns.size() && insns[k].pc == pc) {
         b = size_bound(insns[k], !prog_.array_lookups().empty(), inline_helpers_, blind_) + (loop_head_[pc] ? (fit_loops_ ? kMaxFitPad + 15 : 15) : 0);
+        for (uint32_t c = copy_[pc].first; c < copy_[pc].end; ++c)
+          b += size_bound(insns[c], !prog_.array_lookups().empty(), inline_helpers_, blind_);
+        if (copy_[pc].end) b += kJmpRel32;  // the jump to the run's fall-through
         ++k;
       }
       bound_prefix_[pc + 1] = bound_prefix_[pc] + b;
@@ -1320,6 +1442,14 @@ class Lowering {
   bool fit_loops_ = true;     // Options::fit_loops (and align_loops)
   Options::Latch latch_ = Options::Latch::by_loop;
   bool short_arith_ = true;
+  bool tail_copies_ = true;
+  uint32_t near_slack_ = 0;  // bytes of a tail copy after the jump being emitted
+  // pc of an unconditional jump -> the run it is replaced by (Options::
+  // tail_copies): indices into prog_.insns(), [first, end); end == 0: none.
+  struct Copy {
+    uint32_t first = 0, end = 0;
+  };
+  std::vector<Copy> copy_;
   bool skip_crossing_ = true;  // Options::skip_crossing_heads
   std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
   uint32_t code_offset_ = 0;  // Options::code_offset

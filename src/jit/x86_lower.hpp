@@ -19,6 +19,7 @@ struct Lowered {
   std::vector<asmjit::Label> function_labels;  // their prologues
   asmjit::Label main;                  // == function_labels[0]
   bool no_area = false;                // the entry stub neither reads the RunArea nor exits early
+  size_t tail_copies = 0;              // jumps replaced by a copy of their target's run
 };
 
 // Emits the entry stub (at offset 0), then every function of `prog` with its
