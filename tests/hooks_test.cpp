@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -423,32 +422,3 @@ TEST_F(HooksTest, StoresFromBeforeLinksStillOpen) {
   EXPECT_EQ((*s)->attach_generation().load(), 1U);
 }
 
-// The per-packet price of the hook, printed (not asserted): with no program
-// (one atomic load) and with xdp_parse attached (copy + JIT-compiled run).
-TEST_F(HooksTest, PerPacketCost) {
-  auto h = hook("port0");
-  const auto p = packet(17, 53);
-  constexpr int kN = 200000;
-  auto time = [&] {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < kN; ++i) (void)h->run(p);
-    return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / kN;
-  };
-  (void)h->run(p);
-  const double idle = time();
-  const uint32_t prog = load_pinned("xdp_parse", "parse");
-  ASSERT_TRUE(store().attach_xdp(prog, "port0", false));
-  ASSERT_EQ(h->run(p)->prog_id, prog);
-  const double busy = time();
-  // For comparison: the same program through BPF_PROG_TEST_RUN, one call per packet.
-  auto o = tmp_.load(obj("rt_xdp"), {});
-  ASSERT_TRUE(o);
-  runtime::TestRun tr;
-  tr.data_in = p;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < kN; ++i) (void)runtime::test_run(*o->program("xdp_parse"), tr);
-  const double test_run = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / kN;
-  std::printf("PacketHook::run: %.1f ns/packet with nothing attached, %.1f ns/packet running xdp_parse "
-              "(test_run: %.1f ns/packet)\n",
-              idle, busy, test_run);
-}
