@@ -6,14 +6,8 @@
 namespace xbpf::hooks {
 
 namespace {
-// The frame of the kernel's generic XDP and of BPF_PROG_TEST_RUN (test_run.cpp):
-// one page, XDP_PACKET_HEADROOM before the data, skb_shared_info's room at the end.
-constexpr size_t kPage = 4096;
-constexpr size_t kHeadroom = 256;      // XDP_PACKET_HEADROOM
-constexpr size_t kShinfo = 320;        // SKB_DATA_ALIGN(sizeof(struct skb_shared_info)), x86-64
-constexpr uint32_t kXdpFrameSize = 40; // sizeof(struct xdp_frame): headroom bpf_xdp_adjust_head may not use
-constexpr size_t kEthHlen = 14;
-constexpr size_t kMaxData = kPage - kHeadroom - kShinfo;
+using runtime::XdpFrame;
+constexpr size_t kMaxData = XdpFrame::max_data();
 }  // namespace
 
 Expected<std::unique_ptr<PacketHook>> PacketHook::open(std::shared_ptr<maps::Store> store, std::string device,
@@ -21,7 +15,7 @@ Expected<std::unique_ptr<PacketHook>> PacketHook::open(std::shared_ptr<maps::Sto
   if (!store) return fail(Errc::invalid_argument, "packet hook: no store");
   // Validates the name (ENOENT only means nothing is attached yet).
   if (auto l = store->device_link(device); !l && l.error().errnum != ENOENT) return xbpf::unexpected(l.error());
-  auto buf = runtime::LowBuffer::allocate(kPage);
+  auto buf = runtime::LowBuffer::allocate(XdpFrame::kPage);
   if (!buf) return xbpf::unexpected(buf.error());
   auto trace = helpers::TraceLog::open(helpers::TraceLog::path_in(store->dir()));
   if (!trace) return xbpf::unexpected(trace.error());
@@ -81,11 +75,9 @@ Expected<Verdict> PacketHook::run(std::span<const uint8_t> packet) {
   if (load_error_) [[unlikely]]
     return xbpf::unexpected(*load_error_);
   if (!prog_) return Verdict{XDP_PASS, packet, 0, 0};
-  if (packet.size() < kEthHlen || packet.size() > kMaxData)
-    return fail_errno(EINVAL, "packet hook '{}': packets must be {}..{} bytes, got {}", device_, kEthHlen, kMaxData,
-                      packet.size());
-  uint8_t* b = buf_.data();
-  std::memcpy(b + kHeadroom, packet.data(), packet.size());
+  if (packet.size() < XdpFrame::kEthHlen || packet.size() > kMaxData)
+    return fail_errno(EINVAL, "packet hook '{}': packets must be {}..{} bytes, got {}", device_, XdpFrame::kEthHlen,
+                      kMaxData, packet.size());
   ctx_ = xdp_md{};  // ingress_ifindex 0: the devices of the store have names, not ifindexes
   helpers::RunState& st = state_;
   if (prog_->vm().mode() == vm::Mode::Checked) {  // Program::run appends these on every checked run
@@ -95,11 +87,7 @@ Expected<Verdict> PacketHook::run(std::span<const uint8_t> packet) {
   st.redirect_ifindex = 0;
   st.redirect_flags = 0;
   st.error.reset();
-  st.packet = {b,  b + kPage - kShinfo, b + kHeadroom, b + kHeadroom + packet.size(), b + kHeadroom, kXdpFrameSize,
-               &ctx_.data, &ctx_.data_end, &ctx_.data_meta, nullptr, true};
-  ctx_.data = runtime::low32(st.packet.data);
-  ctx_.data_end = runtime::low32(st.packet.data_end);
-  ctx_.data_meta = runtime::low32(st.packet.data_meta);
+  XdpFrame::lay_out(buf_.data(), packet, XdpFrame::kHeadroom, 0, ctx_, st.packet);
   auto r = prog_->run(&ctx_, sizeof ctx_, st);
   if (!r) return xbpf::unexpected(with_context(r.error(), fmt::format("packet hook '{}'", device_)));
   return Verdict{uint32_t(*r), std::span<const uint8_t>(st.packet.data, st.packet.data_end), prog_->id(),

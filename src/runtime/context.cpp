@@ -90,4 +90,23 @@ LowBuffer& LowBuffer::operator=(LowBuffer&& o) noexcept {
 
 LowBuffer::~LowBuffer() { release(p_, size_); }
 
+void XdpFrame::lay_out(uint8_t* page, std::span<const uint8_t> bytes, size_t headroom, uint32_t meta, xdp_md& ctx,
+                       helpers::PacketState& p) {
+  std::memcpy(page + headroom, bytes.data(), bytes.size());
+  p = {page,
+       page + kPage - kShinfo,
+       page + headroom + meta,
+       page + headroom + bytes.size(),
+       page + headroom,
+       kFrameSize,
+       &ctx.data,
+       &ctx.data_end,
+       &ctx.data_meta,
+       nullptr,
+       true};
+  ctx.data = low32(p.data);
+  ctx.data_end = low32(p.data_end);
+  ctx.data_meta = low32(p.data_meta);
+}
+
 }  // namespace xbpf::runtime

@@ -13,9 +13,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 
+#include "helpers/run_state.hpp"
 #include "kabi/kernel_types.hpp"
 #include "support/error.hpp"
+
+struct xdp_md;  // linux/bpf.h (not included here: some users define the uapi types themselves)
 
 namespace xbpf::runtime {
 
@@ -43,5 +47,24 @@ class LowBuffer {
 
 // Low 32 bits of a pointer into a LowBuffer (what the uapi field holds).
 [[nodiscard]] inline uint32_t low32(const void* p) { return uint32_t(reinterpret_cast<uintptr_t>(p)); }
+
+// The frame an XDP program runs on, as the kernel's BPF_PROG_TEST_RUN and
+// generic XDP lay it out: one page, XDP_PACKET_HEADROOM before the data,
+// skb_shared_info's room at the end. Used by the test run and by packet hooks.
+struct XdpFrame {
+  static constexpr size_t kPage = 4096;
+  static constexpr size_t kHeadroom = 256;     // XDP_PACKET_HEADROOM
+  static constexpr size_t kShinfo = 320;       // SKB_DATA_ALIGN(sizeof(struct skb_shared_info)), x86-64
+  static constexpr uint32_t kFrameSize = 40;   // sizeof(struct xdp_frame): headroom bpf_xdp_adjust_head may not use
+  static constexpr size_t kEthHlen = 14;       // the smallest frame: an Ethernet header
+  // The most data a frame holds after `headroom` bytes.
+  static constexpr size_t max_data(size_t headroom = kHeadroom) { return kPage - headroom - kShinfo; }
+
+  // Copies `bytes` (kEthHlen..max_data(headroom), the caller checks) into
+  // `page` (kPage bytes of a LowBuffer) at `headroom`; its first `meta` bytes
+  // are metadata. Points `p` and ctx's data, data_end and data_meta at it.
+  static void lay_out(uint8_t* page, std::span<const uint8_t> bytes, size_t headroom, uint32_t meta, ::xdp_md& ctx,
+                      helpers::PacketState& p);
+};
 
 }  // namespace xbpf::runtime

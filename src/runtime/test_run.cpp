@@ -10,11 +10,9 @@
 namespace xbpf::runtime {
 
 namespace {
-constexpr size_t kPage = 4096;
-constexpr size_t kEthHlen = 14;
-constexpr size_t kShinfo = 320;         // SKB_DATA_ALIGN(sizeof(struct skb_shared_info)), x86-64
-constexpr size_t kXdpHeadroom = 256;    // XDP_PACKET_HEADROOM
-constexpr uint32_t kXdpFrameSize = 40;  // sizeof(struct xdp_frame): headroom adjust_head may not use
+constexpr size_t kPage = XdpFrame::kPage;  // skb data too: one page, skb_shared_info at the end
+constexpr size_t kEthHlen = XdpFrame::kEthHlen;
+constexpr size_t kShinfo = XdpFrame::kShinfo;
 constexpr size_t kSkbHeadroom = 64;     // NET_SKB_PAD + NET_IP_ALIGN on x86-64
 constexpr uint32_t kLoopbackIfindex = 1;  // test runs use the namespace's loopback device
 
@@ -59,35 +57,27 @@ Expected<TestRunResult> run_xdp(const Program& prog, const TestRun& o) {
   if (!md_in) return xbpf::unexpected(md_in.error());
   xdp_md md = *md_in;
   const size_t size = o.data_in.size();
-  size_t headroom = kXdpHeadroom;
+  size_t headroom = XdpFrame::kHeadroom;
   if (o.ctx_in) {
     if (md.data_meta || md.data_end != size || md.data > md.data_end || md.data % 4 || md.data > 255)
       return fail_errno(EINVAL, "test run: xdp_md must have data_meta 0, data_end == data size, metadata a multiple of 4 up to 255 bytes");
     // Metadata comes out of the headroom, which must keep room for struct xdp_frame.
-    if (md.data > kXdpHeadroom - kXdpFrameSize)
+    if (md.data > XdpFrame::kHeadroom - XdpFrame::kFrameSize)
       return fail_errno(EINVAL, "test run: {} bytes of metadata leave no room for struct xdp_frame", md.data);
     headroom -= md.data;
   }
   if (md.egress_ifindex) return fail_errno(EINVAL, "test run: xdp_md.egress_ifindex must be 0");
   if (!md.ingress_ifindex && md.rx_queue_index) return fail_errno(EINVAL, "test run: rx_queue_index without ingress_ifindex");
-  const size_t max_data = kPage - headroom - kShinfo;
+  const size_t max_data = XdpFrame::max_data(headroom);
   if (size < kEthHlen || size > max_data)
     return fail_errno(EINVAL, "test run: xdp data must be {}..{} bytes, got {}", kEthHlen, max_data, size);
   auto buf = LowBuffer::allocate(kPage);
   if (!buf) return xbpf::unexpected(buf.error());
-  uint8_t* b = buf->data();
-  std::memcpy(b + headroom, o.data_in.data(), size);
-  const uint32_t meta = o.ctx_in ? md.data : 0;
   xdp_md ctx{};
   ctx.ingress_ifindex = md.ingress_ifindex ? md.ingress_ifindex : kLoopbackIfindex;
   ctx.rx_queue_index = md.rx_queue_index;
   helpers::RunState st = base_state(o);
-  helpers::PacketState& p = st.packet;
-  p = {b, b + kPage - kShinfo, b + headroom + meta, b + headroom + size, b + headroom, kXdpFrameSize,
-       &ctx.data, &ctx.data_end, &ctx.data_meta, nullptr, true};
-  ctx.data = low32(p.data);
-  ctx.data_end = low32(p.data_end);
-  ctx.data_meta = low32(p.data_meta);
+  XdpFrame::lay_out(buf->data(), o.data_in, headroom, o.ctx_in ? md.data : 0, ctx, st.packet);
   helpers::RunState last;
   auto res = run_repeated(prog, &ctx, sizeof ctx, st, o, &last);
   if (!res) return res;
