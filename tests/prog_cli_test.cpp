@@ -204,6 +204,11 @@ TEST_F(ProgCli, LoadedProgramsAreSharedThroughTheStore) {
   r = run_xbpf("-j prog show pinned demo/xdp" + store(), false);
   ASSERT_EQ(r.code, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out);
+  // Members in bpftool's order, not sorted.
+  EXPECT_EQ(r.out.rfind("{\"id\":", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(",\"type\":\"xdp\",\"name\":\"xdp_parse\",\"tag\":"), std::string::npos) << r.out;
+  EXPECT_LT(r.out.find("\"bytes_xlated\""), r.out.find("\"bytes_jited\"")) << r.out;
+  EXPECT_LT(r.out.find("\"map_ids\""), r.out.find("\"pinned\"")) << r.out;
   EXPECT_EQ(j["name"], "xdp_parse");
   EXPECT_EQ(j["type"], "xdp");
   EXPECT_EQ(j["gpl_compatible"], true);

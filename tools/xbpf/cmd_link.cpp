@@ -72,16 +72,7 @@ nlohmann::ordered_json show_json(const LinkRecord& r, const std::multimap<uint32
   nlohmann::ordered_json j = {{"id", r.id}, {"type", link_type_name(r.link_type)}, {"prog_id", r.prog_id}};
   j["devname"] = r.detached ? "(detached)" : r.target;
   j["ifindex"] = 0;  // store devices have names, not ifindexes
-  auto [lo, hi] = pins.equal_range(r.id);
-  if (lo != hi) {
-    j["pinned"] = nlohmann::ordered_json::array();
-    for (auto it = lo; it != hi; ++it) j["pinned"].push_back(it->second);
-  }
-  auto pids = holders(file);
-  if (!pids.empty()) {
-    j["pids"] = nlohmann::ordered_json::array();
-    for (const auto& [pid, comm] : pids) j["pids"].push_back({{"pid", pid}, {"comm", comm}});
-  }
+  add_pins_and_pids(j, pins, r.id, file);
   return j;
 }
 
@@ -90,14 +81,7 @@ nlohmann::ordered_json show_json(const LinkRecord& r, const std::multimap<uint32
 void show_text(const LinkRecord& r, const std::multimap<uint32_t, std::string>& pins, const std::string& file) {
   std::printf("%u: %s  prog %u  \n\tifindex %s ", r.id, link_type_name(r.link_type).c_str(), r.prog_id,
               r.detached ? "(detached)" : fmt::format("{}(0)", r.target).c_str());
-  auto [lo, hi] = pins.equal_range(r.id);
-  for (auto it = lo; it != hi; ++it) std::printf("\n\tpinned %s", it->second.c_str());
-  auto pids = holders(file);
-  if (!pids.empty()) {
-    std::string s;
-    for (const auto& [pid, comm] : pids) s += fmt::format("{}{}({})", s.empty() ? "" : ", ", comm, pid);
-    std::printf("\n\tpids %s", s.c_str());
-  }
+  for (const std::string& line : pins_and_pids_lines(pins, r.id, file)) std::printf("\n\t%s", line.c_str());
   std::printf("\n");
 }
 
@@ -114,10 +98,7 @@ Expected<void> link_show(maps::Store& store, Words& w) {
     ids = std::move(*all);
   }
   if (auto r = w.done(); !r) return r;
-  std::multimap<uint32_t, std::string> pins;
-  if (auto all = store.pins())
-    for (const auto& p : *all)
-      if (p.kind == ObjectKind::Link) pins.emplace(p.id, p.path);
+  const auto pins = pins_of(store, ObjectKind::Link);
   const bool json = globals().json || globals().pretty;
   auto arr = nlohmann::ordered_json::array();
   for (uint32_t id : ids) {

@@ -97,6 +97,42 @@ std::vector<std::pair<int, std::string>> holders(const std::string& path) {
   return out;
 }
 
+std::multimap<uint32_t, std::string> pins_of(Store& store, ObjectKind kind) {
+  std::multimap<uint32_t, std::string> out;
+  if (auto pins = store.pins())
+    for (const auto& p : *pins)
+      if (p.kind == kind) out.emplace(p.id, p.path);
+  return out;
+}
+
+void add_pins_and_pids(nlohmann::ordered_json& j, const std::multimap<uint32_t, std::string>& pins, uint32_t id,
+                       const std::string& file) {
+  auto [lo, hi] = pins.equal_range(id);
+  if (lo != hi) {
+    j["pinned"] = nlohmann::ordered_json::array();
+    for (auto it = lo; it != hi; ++it) j["pinned"].push_back(it->second);
+  }
+  auto pids = holders(file);
+  if (!pids.empty()) {
+    j["pids"] = nlohmann::ordered_json::array();
+    for (const auto& [pid, comm] : pids) j["pids"].push_back({{"pid", pid}, {"comm", comm}});
+  }
+}
+
+std::vector<std::string> pins_and_pids_lines(const std::multimap<uint32_t, std::string>& pins, uint32_t id,
+                                             const std::string& file) {
+  std::vector<std::string> lines;
+  auto [lo, hi] = pins.equal_range(id);
+  for (auto it = lo; it != hi; ++it) lines.push_back("pinned " + it->second);
+  auto pids = holders(file);
+  if (!pids.empty()) {
+    std::string s;
+    for (const auto& [pid, comm] : pids) s += fmt::format("{}{}({})", s.empty() ? "" : ", ", comm, pid);
+    lines.push_back("pids " + s);
+  }
+  return lines;
+}
+
 namespace {
 
 std::string type_name(uint32_t t) {
@@ -106,42 +142,24 @@ std::string type_name(uint32_t t) {
 
 uint64_t memlock_of(const ProgramRecord& r) { return (r.insns.size() * 8 + 4095) / 4096 * 4096; }
 
-// Pins naming each program, for `pinned` lines.
-std::multimap<uint32_t, std::string> program_pins(Store& store) {
-  std::multimap<uint32_t, std::string> out;
-  if (auto pins = store.pins())
-    for (const auto& p : *pins)
-      if (p.kind == ObjectKind::Program) out.emplace(p.id, p.path);
-  return out;
-}
-
-nlohmann::json show_json(const ProgramRecord& r, const std::multimap<uint32_t, std::string>& pins,
-                         const std::string& file) {
-  nlohmann::json j = {{"id", r.id},
-                      {"type", type_name(r.prog_type)},
-                      {"name", r.name},
-                      {"tag", r.tag},
-                      {"gpl_compatible", r.gpl},
-                      {"loaded_at", r.load_time_ns / 1'000'000'000},
-                      {"uid", r.owner_uid},
-                      {"orphaned", false},
-                      {"bytes_xlated", r.insns.size() * 8},
-                      {"jited", r.jited}};
+nlohmann::ordered_json show_json(const ProgramRecord& r, const std::multimap<uint32_t, std::string>& pins,
+                                 const std::string& file) {
+  nlohmann::ordered_json j = {{"id", r.id},
+                              {"type", type_name(r.prog_type)},
+                              {"name", r.name},
+                              {"tag", r.tag},
+                              {"gpl_compatible", r.gpl},
+                              {"loaded_at", r.load_time_ns / 1'000'000'000},
+                              {"uid", r.owner_uid},
+                              {"orphaned", false},
+                              {"bytes_xlated", r.insns.size() * 8},
+                              {"jited", r.jited}};
   if (r.jited) j["bytes_jited"] = r.jited_len;
   j["bytes_memlock"] = memlock_of(r);
   if (!r.map_ids.empty()) j["map_ids"] = r.map_ids;
   if (r.btf_id) j["btf_id"] = r.btf_id;
   if (r.verified_insns) j["verified_insns"] = r.verified_insns;
-  auto [lo, hi] = pins.equal_range(r.id);
-  if (lo != hi) {
-    j["pinned"] = nlohmann::json::array();
-    for (auto it = lo; it != hi; ++it) j["pinned"].push_back(it->second);
-  }
-  auto pids = holders(file);
-  if (!pids.empty()) {
-    j["pids"] = nlohmann::json::array();
-    for (const auto& [pid, comm] : pids) j["pids"].push_back({{"pid", pid}, {"comm", comm}});
-  }
+  add_pins_and_pids(j, pins, r.id, file);
   return j;
 }
 
@@ -160,14 +178,7 @@ void show_text(const ProgramRecord& r, const std::multimap<uint32_t, std::string
               r.jited ? fmt::format("jited {}B", r.jited_len).c_str() : "not jited",
               static_cast<unsigned long long>(memlock_of(r)), maps.empty() ? "" : "  map_ids ", maps.c_str());
   if (r.btf_id) std::printf("\tbtf_id %u\n", r.btf_id);
-  auto [lo, hi] = pins.equal_range(r.id);
-  for (auto it = lo; it != hi; ++it) std::printf("\tpinned %s\n", it->second.c_str());
-  auto pids = holders(file);
-  if (!pids.empty()) {
-    std::string s;
-    for (const auto& [pid, comm] : pids) s += fmt::format("{}{}({})", s.empty() ? "" : ", ", comm, pid);
-    std::printf("\tpids %s\n", s.c_str());
-  }
+  for (const std::string& line : pins_and_pids_lines(pins, r.id, file)) std::printf("\t%s\n", line.c_str());
 }
 
 // Pins made by a command, removed again if the command fails half-way.
@@ -210,8 +221,8 @@ Expected<void> prog_show(Store& store, Words& w, const ProgOutput& out) {
     ids = std::move(*sel);
   }
   if (auto r = w.done(); !r) return r;
-  const auto pins = program_pins(store);
-  auto arr = nlohmann::json::array();
+  const auto pins = pins_of(store, ObjectKind::Program);
+  auto arr = nlohmann::ordered_json::array();
   for (uint32_t id : ids) {
     auto rec = store.program(id);
     if (!rec) {

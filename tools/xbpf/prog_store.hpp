@@ -10,10 +10,13 @@
 //   PROG := id ID | pinned PATH | name NAME | tag TAG    (PATH: a pin name inside the store)
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "maps/store.hpp"
 #include "support/error.hpp"
@@ -35,6 +38,15 @@ struct ProgOutput {
 [[nodiscard]] Expected<uint32_t> select_one(maps::Store& store, Words& w);
 // Processes holding a store object file (pid, comm), this one excluded: bpftool's `pids`.
 [[nodiscard]] std::vector<std::pair<int, std::string>> holders(const std::string& path);
+// The pins naming each object of `kind` (id -> path), for `pinned` lines.
+[[nodiscard]] std::multimap<uint32_t, std::string> pins_of(maps::Store& store, maps::ObjectKind kind);
+// bpftool's `pinned` (the pins of `id`) and `pids` (the holders of `file`) of
+// a `show`: as JSON members, and as text lines without their tab ("pinned
+// PATH" per pin, then "pids comm(pid), ..." when held).
+void add_pins_and_pids(nlohmann::ordered_json& j, const std::multimap<uint32_t, std::string>& pins, uint32_t id,
+                       const std::string& file);
+[[nodiscard]] std::vector<std::string> pins_and_pids_lines(const std::multimap<uint32_t, std::string>& pins,
+                                                           uint32_t id, const std::string& file);
 
 [[nodiscard]] Expected<void> prog_show(maps::Store& store, Words& w, const ProgOutput& out);
 [[nodiscard]] Expected<void> prog_load(maps::Store& store, Words& w, bool all);
