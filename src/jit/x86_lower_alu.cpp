@@ -1,0 +1,391 @@
+// BPF ALU instructions, lddw and constant blinding on x86-64 (class
+// Lowering: x86_lowering.hpp).
+#include "jit/x86_lowering.hpp"
+
+#include <bit>
+
+namespace xbpf::jit::x86low {
+
+// A fresh blinding key (splitmix64 from blinding_seed()). Its low half is
+// never 0, so a masked immediate differs from the immediate.
+uint64_t Lowering::key64() {
+  for (;;) {
+    uint64_t z = (key_state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    if (uint32_t(z) != 0) return z;
+  }
+}
+
+// r = imm32 sign-extended to 64 bits (its low half for a 32-bit `r`),
+// without the immediate in the code: mov r, imm ^ key; xor r, key. Both
+// immediates sign-extend, and sign extension commutes with xor.
+void Lowering::blinded_imm(const Gp& r, int32_t imm) {
+  const auto k = int32_t(uint32_t(key64()));
+  const auto masked = int32_t(uint32_t(imm) ^ uint32_t(k));
+  if (r.size() == 8) {
+    a_.mov(r, Imm(int64_t(masked)));
+    a_.xor_(r, Imm(int64_t(k)));
+  } else {
+    a_.mov(r, Imm(uint32_t(masked)));
+    a_.xor_(r, Imm(uint32_t(k)));
+  }
+}
+
+Expected<void> Lowering::alu(const Insn& i) {
+  const isa::OpInfo& info = isa::info(i.op);
+  const bool is64 = !isa::is_32bit(i.op);
+  bool imm = info.form == Form::AluImm;
+  const Gp d = width(kReg[i.dst], is64);
+  Gp s = width(kReg[i.src], is64);
+  const uint8_t kind = info.code & 0xf0;
+  // Blinding: the immediate goes through r10 and the register form is
+  // used (moves, divisions and shifts blind their own way).
+  if (imm && blind_ && kind != 0xb0 && kind != 0x30 && kind != 0x90 && kind != 0x60 && kind != 0x70 &&
+      kind != 0xc0) {
+    s = width(kBlind, is64);
+    blinded_imm(s, i.imm);
+    imm = false;
+  }
+  // A 64-bit operation's immediate is the sign-extended imm32: x86's own rule.
+  switch (kind) {
+    case 0x00: imm ? a_.add(d, Imm(i.imm)) : a_.add(d, s); return {};
+    case 0x10: imm ? a_.sub(d, Imm(i.imm)) : a_.sub(d, s); return {};
+    case 0x20:
+      if (imm)
+        mul_imm(d, is64, i.imm);
+      else
+        a_.imul(d, s);
+      return {};
+    case 0x40: imm ? a_.or_(d, Imm(i.imm)) : a_.or_(d, s); return {};
+    case 0x50: imm ? a_.and_(d, Imm(i.imm)) : a_.and_(d, s); return {};
+    case 0xa0: imm ? a_.xor_(d, Imm(i.imm)) : a_.xor_(d, s); return {};
+    case 0x80: a_.neg(d); return {};
+    case 0x30: div_mod(i, is64, imm, i.off == 1, false); return {};
+    case 0x90: div_mod(i, is64, imm, i.off == 1, true); return {};
+    case 0x60:
+    case 0x70:
+    case 0xc0: shift(i, is64, imm, info.code & 0xf0); return {};
+    case 0xb0: mov(i, is64, imm); return {};
+    default: break;
+  }
+  return unsupported(i);
+}
+
+// `rA = rB; rA += rC` or `rA += imm` (clang's address arithmetic, `r1 =
+// r10; r1 += -8` above all) as one `lea rA, [rB + rC/imm]`: one instruction
+// instead of two, and no dependence on the move being eliminated. The add
+// must not be a jump target (a path entering there has no move). A 32-bit
+// add takes the low half of the 64-bit sum and zero-extends, as lea with a
+// 32-bit destination does, whatever the move's width; a 64-bit add after a
+// 32-bit move (whose result is zero-extended) is left alone. Not with
+// blinding for an immediate (it must not appear in the code). Emits and
+// returns true when the pair is fused.
+bool Lowering::lea_mov_add(const Insn& mov, const Insn& add) {
+  if (!short_arith_ || (mov.op != Op::MOV64_REG && mov.op != Op::MOV32_REG) || mov.off != 0 || mov.dst == mov.src)
+    return false;
+  const bool add_imm = add.op == Op::ADD64_IMM || add.op == Op::ADD32_IMM;
+  const bool add32 = add.op == Op::ADD32_IMM || add.op == Op::ADD32_REG;
+  if (!add_imm && add.op != Op::ADD64_REG && !add32) return false;
+  if (add.dst != mov.dst || labels_[add.pc].isValid() || (add_imm && blind_)) return false;
+  if (mov.op == Op::MOV32_REG && !add32) return false;
+  const Gp base = kReg[mov.src];
+  const Gp d = add32 ? Gp(kReg[mov.dst].r32()) : kReg[mov.dst];
+  if (add_imm)
+    a_.lea(d, x86::ptr(base, add.imm));
+  else  // rA += rA after the move adds rB
+    a_.lea(d, x86::ptr(base, add.src == mov.dst ? base : kReg[add.src]));
+  return true;
+}
+
+// dst *= imm. imul takes 3 cycles of latency on current x86-64 cores; a
+// multiplier that is a power of two, 3/5/9 times one, or 2^k +- 1 costs 1-2
+// cycles as a shift, an lea (base + index * scale) or a shift and an add or
+// sub (what C compilers do; the kernel's JIT always emits imul). All of it
+// is exact modulo 2^64 (2^32 for a 32-bit `d`, whose operations zero-extend
+// as BPF's do). Negative multipliers keep imul. Not reached when blinding
+// (the immediate then comes in a register).
+void Lowering::mul_imm(const Gp& d, bool is64, int32_t imm) {
+  const Gp d64 = d.r64();
+  const auto log2 = [](uint32_t v) { return uint32_t(std::countr_zero(v)); };
+  const auto pow2 = [](uint32_t v) { return v != 0 && (v & (v - 1)) == 0; };
+  if (imm < 0 || !short_arith_) {
+    a_.imul(d, d, Imm(imm));
+    return;
+  }
+  const auto c = uint32_t(imm);
+  if (c == 0) {
+    a_.xor_(d64.r32(), d64.r32());
+    return;
+  }
+  if (c == 1) {
+    if (!is64) a_.mov(d64.r32(), d64.r32());  // the 32-bit multiply's zero-extension
+    return;
+  }
+  if (pow2(c)) {
+    a_.shl(d, log2(c));
+    return;
+  }
+  // m * 2^k with m = 3, 5 or 9: lea d, [d + d*(m-1)], then the shift.
+  const uint32_t k = log2(c), m = c >> k;
+  if (m == 3 || m == 5 || m == 9) {
+    a_.lea(d, x86::ptr(d64, d64, log2(m - 1)));
+    if (k) a_.shl(d, k);
+    return;
+  }
+  // 2^k + 1 and 2^k - 1: keep d, shift it, add or subtract the kept copy.
+  const Gp t = width(kT11, is64);
+  if (pow2(c - 1) || pow2(c + 1)) {
+    a_.mov(t, d);
+    if (pow2(c - 1)) {
+      a_.shl(d, log2(c - 1));
+      a_.add(d, t);
+    } else {
+      a_.shl(d, log2(c + 1));
+      a_.sub(d, t);
+    }
+    return;
+  }
+  a_.imul(d, d, Imm(imm));
+}
+
+void Lowering::mov(const Insn& i, bool is64, bool imm) {
+  const Gp d64 = kReg[i.dst];
+  if (imm) {
+    if (i.imm == 0)
+      a_.xor_(d64.r32(), d64.r32());
+    else if (blind_)
+      blinded_imm(is64 ? d64 : Gp(d64.r32()), i.imm);
+    else if (!is64 || i.imm > 0)
+      a_.mov(d64.r32(), Imm(uint32_t(i.imm)));
+    else
+      a_.mov(d64, Imm(int64_t(i.imm)));
+    return;
+  }
+  const Gp s64 = kReg[i.src];
+  switch (i.off) {
+    case 0:
+      if (is64) {
+        if (i.dst != i.src) a_.mov(d64, s64);
+      } else if (i.dst != i.src || !fact(i, verifier::JitFacts::kUpperZero)) {
+        a_.mov(d64.r32(), s64.r32());  // else: a zero-extension of what is zero-extended already
+      }
+      return;
+    case 8: is64 ? a_.movsx(d64, s64.r8()) : a_.movsx(d64.r32(), s64.r8()); return;
+    case 16: is64 ? a_.movsx(d64, s64.r16()) : a_.movsx(d64.r32(), s64.r16()); return;
+    default: a_.movsxd(d64, s64.r32()); return;  // 32: movsx32_64 (decoder checked)
+  }
+}
+
+// Unsigned and signed division and modulo with the ISA's special cases:
+// x / 0 = 0, x % 0 = x, INT_MIN s/ -1 = INT_MIN, x s% -1 = 0 (32-bit results
+// zero-extended). rax (r0) and rdx (r3) are pushed around the
+// hardware division unless the verifier found them dead after it; the
+// result travels in r11. A divisor the verifier proved nonzero (not -1)
+// skips that test: its facts hold on every path (a wrong one would be a
+// #DE), so nothing but JitFacts is trusted beyond the current block.
+void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) {
+  const Gp d64 = kReg[i.dst];
+  const Gp d = width(d64, is64);
+  if (imm) {
+    if (i.imm == 0) {  // the verifier refuses it; the ISA still defines it
+      if (!mod)
+        a_.xor_(d64.r32(), d64.r32());
+      else if (!is64)
+        a_.mov(d64.r32(), d64.r32());
+      return;
+    }
+    if (sign && i.imm == -1) {
+      if (mod)
+        a_.xor_(d64.r32(), d64.r32());
+      else
+        a_.neg(d);
+      return;
+    }
+    if (blind_)
+      blinded_imm(width(kT11, is64), i.imm);
+    else if (is64)
+      a_.mov(kT11, Imm(int64_t(i.imm)));
+    else
+      a_.mov(kT11.r32(), Imm(uint32_t(i.imm)));
+  }
+  // A divisor known to be nonzero in this block needs no zero test; unsigned
+  // x / 0 needs no code of its own either (t is already the result, 0).
+  const bool check_zero =
+      !imm && !nonzero_.known(i.src, is64) && !fact(i, verifier::JitFacts::kDivisorNonzero);
+  const bool check_minus_one = !imm && sign && !fact(i, verifier::JitFacts::kDivisorNotMinusOne);
+  // Nothing to test and a divisor in neither rax nor rdx: divide by the
+  // source register itself and put the result straight into dst (as the
+  // kernel's JIT; r11 is not needed).
+  const bool direct = !check_zero && !check_minus_one && !imm && i.src != 0 && i.src != 3;
+  if (!imm && !direct) a_.mov(width(kT11, is64), width(kReg[i.src], is64));
+  const Gp t = width(kT11, is64);
+  const Gp ax = width(x86::rax, is64);
+  const Gp dx = width(x86::rdx, is64);
+  const bool dst_is_rax = i.dst == 0, dst_is_rdx = i.dst == 3;
+  const bool save_rax = !dst_is_rax && !fact(i, verifier::JitFacts::kR0DeadAfter);
+  const bool save_rdx = !dst_is_rdx && !fact(i, verifier::JitFacts::kR3DeadAfter);
+  // Saved on the stack, as the kernel's JIT does: on Zen 5 push/pop around
+  // the division ran divchain 6 % faster than moves to r9/r10 (in-run A/B,
+  // 150 rounds: 7,030 against 7,520 ns; the stack engine renames them).
+  if (save_rax) a_.push(x86::rax);
+  if (save_rdx) a_.push(x86::rdx);
+  if (!dst_is_rax) a_.mov(ax, d);
+  if (direct) {
+    if (sign) {
+      is64 ? a_.cqo(x86::rdx, x86::rax) : a_.cdq(x86::edx, x86::eax);
+      a_.idiv(dx, ax, width(kReg[i.src], is64));
+    } else {
+      a_.xor_(x86::edx, x86::edx);
+      a_.div(dx, ax, width(kReg[i.src], is64));
+    }
+    const Gp res = mod ? dx : ax;
+    if (!(mod ? dst_is_rdx : dst_is_rax)) a_.mov(d, res);  // a 32-bit mov zero-extends
+    if (save_rdx) a_.pop(x86::rdx);
+    if (save_rax) a_.pop(x86::rax);
+    return;
+  }
+  Label done = a_.newLabel(), minus_one = a_.newLabel();
+  Label zero = sign || mod ? a_.newLabel() : done;
+  if (check_minus_one) {
+    a_.cmp(t, Imm(-1));
+    a_.short_().je(minus_one);
+  }
+  if (check_zero) {
+    a_.test(t, t);
+    a_.short_().jz(zero);
+  }
+  if (sign) {
+    is64 ? a_.cqo(x86::rdx, x86::rax) : a_.cdq(x86::edx, x86::eax);
+    a_.idiv(dx, ax, t);
+  } else {
+    a_.xor_(x86::edx, x86::edx);
+    a_.div(dx, ax, t);
+  }
+  a_.mov(t, mod ? dx : ax);
+  const bool zero_block = check_zero && (sign || mod);
+  if (zero_block || check_minus_one) a_.short_().jmp(done);
+  if (zero_block) {
+    a_.bind(zero);
+    if (mod) a_.mov(t, ax);  // x % 0 = x; for x / 0, t is already 0
+    if (check_minus_one) a_.short_().jmp(done);
+  }
+  if (check_minus_one) {
+    a_.bind(minus_one);
+    if (mod) {
+      a_.xor_(kT11.r32(), kT11.r32());
+    } else {
+      a_.mov(t, ax);
+      a_.neg(t);
+    }
+  }
+  if (check_zero || check_minus_one) a_.bind(done);
+  if (save_rdx) a_.pop(x86::rdx);
+  if (save_rax) a_.pop(x86::rax);
+  a_.mov(d64, kT11);
+}
+
+// Shift counts are masked to 5/6 bits, as x86 does itself.
+void Lowering::shift(const Insn& i, bool is64, bool imm, uint8_t kind) {
+  const Gp d64 = kReg[i.dst];
+  const Gp d = width(d64, is64);
+  auto by_cl = [&](const Gp& r) {
+    if (kind == 0x60) a_.shl(r, x86::cl);
+    else if (kind == 0x70) a_.shr(r, x86::cl);
+    else a_.sar(r, x86::cl);
+  };
+  Gp s64 = kReg[i.src];
+  if (imm) {
+    const uint32_t n = uint32_t(i.imm) & (is64 ? 63 : 31);
+    if (n == 0) {
+      if (!is64) a_.mov(d, d);  // zero-extension is the only effect
+      return;
+    }
+    if (!blind_) {
+      if (kind == 0x60) a_.shl(d, n);
+      else if (kind == 0x70) a_.shr(d, n);
+      else a_.sar(d, n);
+      return;
+    }
+    blinded_imm(kBlind.r32(), int32_t(n));  // then shift by the register
+    s64 = kBlind;
+  }
+  const Gp s = width(s64, is64);
+  if (bmi2_) {
+    if (kind == 0x60) a_.shlx(d, d, s);
+    else if (kind == 0x70) a_.shrx(d, d, s);
+    else a_.sarx(d, d, s);
+    return;
+  }
+  // A count of 0 leaves a 32-bit destination untouched: zero-extend first.
+  if (s64 == x86::rcx) {  // count already in rcx
+    if (!is64) a_.mov(d, d);
+    by_cl(d);
+  } else if (i.dst == 4) {  // shift a copy of rcx, then put it back
+    a_.mov(width(kT11, is64), width(x86::rcx, is64));
+    a_.mov(x86::rcx, s64);
+    by_cl(width(kT11, is64));
+    a_.mov(x86::rcx, kT11);
+  } else {
+    if (!is64) a_.mov(d, d);
+    a_.mov(kT11, x86::rcx);
+    a_.mov(x86::rcx, s64);
+    by_cl(d);
+    a_.mov(x86::rcx, kT11);
+  }
+}
+
+Expected<void> Lowering::endian(const Insn& i) {
+  const Gp d = kReg[i.dst];
+  switch (i.op) {
+    case Op::LE16: a_.movzx(d.r32(), d.r16()); return {};
+    case Op::LE32:
+      if (!fact(i, verifier::JitFacts::kUpperZero)) a_.mov(d.r32(), d.r32());
+      return {};
+    case Op::LE64: return {};
+    case Op::BE16:
+    case Op::BSWAP16:
+      a_.ror(d.r16(), 8);
+      a_.movzx(d.r32(), d.r16());
+      return {};
+    case Op::BE32:
+    case Op::BSWAP32: a_.bswap(d.r32()); return {};
+    case Op::BE64:
+    case Op::BSWAP64: a_.bswap(d); return {};
+    default: return unsupported(i);
+  }
+}
+
+Expected<void> Lowering::load_imm64(const Insn& i) {
+  const Gp d = kReg[i.dst];
+  if (i.op == Op::LDDW_FUNC) {
+    a_.lea(d, x86::ptr(functions_[function_index(i.target())].prologue));
+    return {};
+  }
+  if (i.op != Op::LDDW)
+    return fail(Errc::invalid_program, "insn {}: unresolved pseudo lddw ({}): relocate the program first", i.pc,
+                isa::info(i.op).mnemonic);
+  const uint64_t v = uint64_t(i.imm64);
+  if (v == 0) {
+    a_.xor_(d.r32(), d.r32());
+  } else if (blind_ && v <= UINT32_MAX) {
+    const auto k = uint32_t(key64());
+    a_.mov(d.r32(), Imm(uint32_t(v) ^ k));
+    a_.xor_(d.r32(), Imm(k));
+  } else if (blind_) {  // map addresses too: simpler than telling them apart
+    const uint64_t k = key64();
+    a_.movabs(d, Imm(v ^ k));
+    a_.movabs(kBlind, Imm(k));
+    a_.xor_(d, kBlind);
+  } else if (v <= UINT32_MAX) {
+    a_.mov(d.r32(), Imm(uint32_t(v)));
+  } else if (int64_t(v) >= INT32_MIN && int64_t(v) <= INT32_MAX) {
+    a_.mov(d, Imm(int64_t(v)));
+  } else {
+    a_.movabs(d, Imm(v));
+  }
+  return {};
+}
+
+}  // namespace xbpf::jit::x86low

@@ -1,0 +1,142 @@
+// BPF loads, stores, atomics and legacy packet loads on x86-64 (class
+// Lowering: x86_lowering.hpp).
+#include "jit/x86_lowering.hpp"
+
+namespace xbpf::jit::x86low {
+
+Expected<void> Lowering::load(const Insn& i) {
+  const Gp d = kReg[i.dst];
+  const Gp s = kReg[i.src];
+  switch (i.op) {
+    case Op::LDXB: a_.movzx(d.r32(), x86::byte_ptr(s, i.off)); return {};
+    case Op::LDXH: a_.movzx(d.r32(), x86::word_ptr(s, i.off)); return {};
+    case Op::LDXW: a_.mov(d.r32(), x86::dword_ptr(s, i.off)); return {};
+    case Op::LDXDW: a_.mov(d, x86::qword_ptr(s, i.off)); return {};
+    case Op::LDXSB: a_.movsx(d, x86::byte_ptr(s, i.off)); return {};
+    case Op::LDXSH: a_.movsx(d, x86::word_ptr(s, i.off)); return {};
+    case Op::LDXSW: a_.movsxd(d, x86::dword_ptr(s, i.off)); return {};
+    default: return unsupported(i);
+  }
+}
+
+Expected<void> Lowering::store(const Insn& i) {
+  const Gp d = kReg[i.dst];
+  const Gp s = kReg[i.src];
+  if (blind_ && isa::info(i.op).form == Form::StoreImm) {
+    blinded_imm(kBlind, i.imm);
+    switch (i.op) {
+      case Op::STB: a_.mov(x86::byte_ptr(d, i.off), kBlind.r8()); return {};
+      case Op::STH: a_.mov(x86::word_ptr(d, i.off), kBlind.r16()); return {};
+      case Op::STW: a_.mov(x86::dword_ptr(d, i.off), kBlind.r32()); return {};
+      case Op::STDW: a_.mov(x86::qword_ptr(d, i.off), kBlind); return {};
+      default: return unsupported(i);
+    }
+  }
+  switch (i.op) {
+    case Op::STB: a_.mov(x86::byte_ptr(d, i.off), Imm(int8_t(i.imm))); return {};
+    case Op::STH: a_.mov(x86::word_ptr(d, i.off), Imm(int16_t(i.imm))); return {};
+    case Op::STW: a_.mov(x86::dword_ptr(d, i.off), Imm(i.imm)); return {};
+    case Op::STDW: a_.mov(x86::qword_ptr(d, i.off), Imm(int64_t(i.imm))); return {};
+    case Op::STXB: a_.mov(x86::byte_ptr(d, i.off), s.r8()); return {};
+    case Op::STXH: a_.mov(x86::word_ptr(d, i.off), s.r16()); return {};
+    case Op::STXW: a_.mov(x86::dword_ptr(d, i.off), s.r32()); return {};
+    case Op::STXDW: a_.mov(x86::qword_ptr(d, i.off), s); return {};
+    default: return unsupported(i);
+  }
+}
+
+// Atomics are sequentially consistent: x86's locked instructions are.
+Expected<void> Lowering::atomic(const Insn& i) {
+  const bool is64 = !isa::is_32bit(i.op);
+  const x86::Mem m = is64 ? x86::qword_ptr(kReg[i.dst], i.off) : x86::dword_ptr(kReg[i.dst], i.off);
+  const Gp s = width(kReg[i.src], is64);
+  switch (i.imm) {
+    case 0x00: a_.lock().add(m, s); return {};
+    case 0x40: a_.lock().or_(m, s); return {};
+    case 0x50: a_.lock().and_(m, s); return {};
+    case 0xa0: a_.lock().xor_(m, s); return {};
+    case 0x01: a_.lock().xadd(m, s); return {};  // src = old (32-bit: zero-extended)
+    case 0xe1: a_.xchg(m, s); return {};         // implicitly locked
+    case 0xf1:
+      a_.lock().cmpxchg(m, s, width(x86::rax, is64));
+      if (!is64) a_.mov(x86::eax, x86::eax);  // success leaves eax unwritten
+      return {};
+    case 0x41:
+    case 0x51:
+    case 0xa1: fetch_loop(i, is64); return {};
+    default: return unsupported(i);
+  }
+}
+
+// fetch_or/and/xor: a cmpxchg loop. rax (r0) is the comparand, so it is
+// saved in r10 (which doubles as the operand when src is r0 itself).
+void Lowering::fetch_loop(const Insn& i, bool is64) {
+  const Gp ax = width(x86::rax, is64);
+  const Gp opnd = width(i.src == 0 ? kT10 : kReg[i.src], is64);
+  const Gp t = width(kT11, is64);
+  const x86::Mem m = is64 ? x86::qword_ptr(kT9) : x86::dword_ptr(kT9);
+  a_.lea(kT9, x86::ptr(kReg[i.dst], i.off));
+  a_.mov(kT10, x86::rax);
+  a_.mov(ax, m);
+  Label retry = a_.newLabel();
+  a_.bind(retry);
+  a_.mov(t, ax);
+  if (i.imm == 0x41) a_.or_(t, opnd);
+  else if (i.imm == 0x51) a_.and_(t, opnd);
+  else a_.xor_(t, opnd);
+  a_.lock().cmpxchg(m, t, ax);
+  a_.short_().jne(retry);
+  if (i.src != 0) {
+    a_.mov(width(kReg[i.src], is64), ax);
+    a_.mov(x86::rax, kT10);
+  }
+}
+
+// Legacy LD_ABS / LD_IND: r0 = big-endian packet[off .. off+size); out of
+// bounds (or no packet) ends the whole run with r0 = 0, as the interpreter
+// (and the kernel) do. r1-r5 are left intact.
+Expected<void> Lowering::load_packet(const Insn& i) {
+  const unsigned size = isa::mem_size(isa::info(i.op).code);
+  if (isa::info(i.op).form == Form::LoadAbs) {
+    if (i.imm < 0) {
+      a_.jmp(abort_);
+      return {};
+    }
+    if (blind_) blinded_imm(kT10.r32(), i.imm);
+    else a_.mov(kT10.r32(), Imm(uint32_t(i.imm)));
+  } else {
+    a_.mov(kT10.r32(), kReg[i.src].r32());
+    if (blind_) {
+      blinded_imm(kT11.r32(), i.imm);
+      a_.add(kT10.r32(), kT11.r32());
+    } else {
+      a_.add(kT10.r32(), Imm(i.imm));
+    }
+    a_.movsxd(kT10, kT10.r32());
+    a_.test(kT10, kT10);
+    a_.js(abort_);
+  }
+  a_.mov(kT11, x86::qword_ptr(kArea, kAreaCtx));
+  a_.mov(kT9, x86::qword_ptr(kT11, kCtxPacketLen));
+  a_.sub(kT9, size);
+  a_.jb(abort_);  // packet_len < size
+  a_.cmp(kT10, kT9);
+  a_.ja(abort_);  // off > packet_len - size
+  a_.mov(kT11, x86::qword_ptr(kT11, kCtxPacket));
+  a_.test(kT11, kT11);
+  a_.jz(abort_);
+  switch (size) {
+    case 1: a_.movzx(x86::eax, x86::byte_ptr(kT11, kT10)); break;
+    case 2:
+      a_.movzx(x86::eax, x86::word_ptr(kT11, kT10));
+      a_.ror(x86::ax, 8);
+      break;
+    default:
+      a_.mov(x86::eax, x86::dword_ptr(kT11, kT10));
+      a_.bswap(x86::eax);
+      break;
+  }
+  return {};
+}
+
+}  // namespace xbpf::jit::x86low

@@ -1,0 +1,198 @@
+// The BPF -> x86-64 lowering, internal to src/jit: class Lowering, split by
+// concept over x86_lower.cpp (structure: functions, labels, loops, tail
+// copies, jumps; lower()), x86_lower_alu.cpp, x86_lower_mem.cpp and
+// x86_lower_calls.cpp (entry stub, frames, helper and tail calls).
+//
+// BPF -> x86-64. One function per instruction class; the register mapping and
+// frame layout are described in jit.hpp. Every sequence leaves r9-r11 dead
+// (scratch) and rsp where it found it, so flags and scratch registers never
+// live across two BPF instructions.
+//
+// Frame of a BPF function (one per bpf-to-bpf call, as the kernel's JIT):
+//   [rbp + 8]            return address
+//   [rbp]                caller's rbp (its r10)
+//   [rbp - depth, rbp)   the BPF stack; r10 = rbp. depth: the function's
+//                        verified stack depth rounded up to 16 when
+//                        Options::facts are given (the kernel sizes frames
+//                        the same way), else 512
+//   [rbp - depth - pad ..] callee-saved registers this function touches (r6-r9)
+// rsp is 16-byte aligned after the prologue, so helpers are called directly.
+//
+// Constant blinding (Options::blind_constants) rewrites every immediate the
+// program chose into `mov reg, imm ^ key; xor reg, key` with a fresh random
+// key (the kernel's bpf_jit_blind_insn does the same with BPF_REG_AX); r10 is
+// the register it unmasks into, as r10 is the kernel x86 JIT's AX.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "jit/run_area.hpp"
+#include "jit/x86_facts.hpp"
+#include "jit/x86_lower.hpp"
+
+namespace xbpf::jit::x86low {
+
+using namespace asmjit;
+using x86::Gp;
+using isa::Form;
+using isa::Insn;
+using isa::Op;
+
+const Gp kReg[11] = {x86::rax, x86::rdi, x86::rsi, x86::rdx, x86::rcx, x86::r8,
+                     x86::rbx, x86::r13, x86::r14, x86::r15, x86::rbp};
+const Gp kArea = x86::r12;
+// Scratch: caller-saved, no BPF register lives there.
+const Gp kT9 = x86::r9;
+const Gp kT10 = x86::r10;
+const Gp kT11 = x86::r11;
+// Where blinded immediates are unmasked (the kernel x86 JIT's BPF_REG_AX is r10 too).
+const Gp kBlind = kT10;
+
+constexpr int32_t kFrameBytes = int32_t(vm::kStackSize);
+constexpr uint32_t kMapLookupElem = 1;  // BPF_FUNC_map_lookup_elem
+constexpr uint32_t kGetSmpProcessorId = 8;
+
+// A fresh seed for one compile's blinding keys (x86_lower.cpp).
+uint64_t blinding_seed();
+// The calling thread's CPU number as an offset from fs:0 (x86_lower.cpp).
+std::optional<int32_t> rseq_cpu_id_offset();
+
+struct Function {
+  uint32_t begin = 0;  // first instruction slot
+  uint32_t end = 0;    // one past the last
+  int32_t frame = kFrameBytes;  // bytes of BPF stack below rbp (a multiple of 16)
+  Label prologue;
+  std::vector<Gp> saved;  // callee-saved BPF registers it mentions
+  // With facts (see emit_prologue): rbp is set up only when the function
+  // mentions r10 or has a frame; rsp is re-aligned only when it calls.
+  bool uses_rbp = true;
+  bool calls = true;
+  int32_t pad = 0;  // bytes below the pushes that keep rsp 16-byte aligned at calls
+};
+
+// What the entry stub must do for a program (see emit_enter_stub).
+enum class Stub : uint8_t {
+  full,  // saves every callee-saved register, sets up RunArea and early exits
+  area,  // saves r12 and points it at the RunArea (helpers need the ExecContext)
+  lean,  // loads r1-r5 and jumps to the function: nothing else to save or set
+};
+
+class Lowering {
+ public:
+  Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out, const std::vector<uint32_t>* loop_bytes = nullptr, const std::vector<uint32_t>* first_offsets = nullptr);
+  Expected<void> run();
+
+ private:
+  // ---- structure -----------------------------------------------------------
+
+  static uint32_t slot_count(const vm::Program& p);
+  static bool can_fall_through(Op op) { return op != Op::EXIT && op != Op::JA && op != Op::JA32; }
+
+ public:
+  static constexpr uint32_t kMaxFitPad = 48;  // bytes of nops at most before a loop head
+  std::vector<uint32_t> loop_bytes_;  // first pass: pc -> bytes from the head to its last back edge's end
+
+ private:
+  void note_back_edge(const Insn& i);
+  void note_back_edge_to(int64_t t);
+  void emit_nops(uint32_t n);
+  void align_loop_head(uint32_t pc);
+  bool near(uint32_t next, int64_t to) const;
+  void find_split_latches();
+  bool jumps_over_goto(const Insn& i, const Insn& next) const;
+  static constexpr uint32_t kJmpRel32 = 5;
+  static constexpr uint32_t kMaxCopyRun = 12;      // instructions of one copied run
+  // Blocks of one run: a latch and the next iteration's first compare (a
+  // switch's dispatch; dispatch measured 0.87-0.90 of the uncopied code with
+  // 1 or 2, worse with 3).
+  static constexpr uint32_t kMaxCopyBlocks = 2;
+  static constexpr uint32_t kMaxCopiedInsns = 256;  // per program
+  void find_tail_copies();
+  Expected<void> emit_copy(const Insn& ja);
+  Expected<void> find_functions();
+  static void close_function(Function& f, const bool (&mentioned)[11], bool calls);
+
+  // ---- instructions (x86_lower.cpp: dispatch, jumps) -----------------------------
+  size_t function_index(int64_t pc) const { return function_of_[size_t(pc)]; }
+  static Gp width(const Gp& r, bool is64) { return is64 ? Gp(r.r64()) : Gp(r.r32()); }
+  bool fact(const Insn& i, uint8_t f) const { return facts_ && facts_->has(i.pc, f); }
+  Expected<void> emit(const Insn& i);
+  Unexpected<Error> unsupported(const Insn& i);
+  Expected<void> jump(const Insn& i, int64_t to, uint32_t next, bool inverted);
+
+  // ---- ALU, blinding (x86_lower_alu.cpp) -----------------------------------------
+  uint64_t key64();
+  void blinded_imm(const Gp& r, int32_t imm);
+  Expected<void> alu(const Insn& i);
+  bool lea_mov_add(const Insn& mov, const Insn& add);
+  void mul_imm(const Gp& d, bool is64, int32_t imm);
+  void mov(const Insn& i, bool is64, bool imm);
+  void div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod);
+  void shift(const Insn& i, bool is64, bool imm, uint8_t kind);
+  Expected<void> endian(const Insn& i);
+  Expected<void> load_imm64(const Insn& i);
+
+  // ---- memory (x86_lower_mem.cpp) ------------------------------------------------
+  Expected<void> load(const Insn& i);
+  Expected<void> store(const Insn& i);
+  Expected<void> atomic(const Insn& i);
+  void fetch_loop(const Insn& i, bool is64);
+  Expected<void> load_packet(const Insn& i);
+
+  // ---- entry stub, prologue, epilogue, calls (x86_lower_calls.cpp) ---------------
+  void emit_enter_stub();
+  void emit_prologue(const Function& f);
+  void emit_teardown(const Function& f);
+  void emit_abort(Abort why, uint64_t arg);
+  Expected<void> call_helper(const Insn& i);
+  void emit_helper_call(vm::HelperFn fn);
+  void load_rseq_cpu_id();
+  void inline_smp_processor_id(vm::HelperFn fn);
+  void inline_percpu_lookup(const vm::InlineArrayLookup& l);
+  void element_address(const vm::InlineArrayLookup& l);
+  void inline_array_lookup(const vm::InlineArrayLookup& l);
+  void tail_call();
+  Expected<void> callx(const Insn& i);
+
+  const vm::Program& prog_;
+  x86::Assembler& a_;
+  Lowered& out_;
+  bool bmi2_ = false;
+  std::vector<Function> functions_;
+  std::vector<uint32_t> function_of_;  // pc -> index in functions_
+  std::vector<Label> labels_;          // pc -> jump target label (invalid: not a target)
+  std::vector<bool> loop_head_;        // pc -> target of a backward jump (aligned to 16)
+  std::vector<uint32_t> bound_prefix_;  // pc -> sum of the size bounds of the slots before it
+  bool align_loops_ = true;
+  bool fit_loops_ = true;     // Options::fit_loops (and align_loops)
+  Options::Latch latch_ = Options::Latch::by_loop;
+  bool short_arith_ = true;
+  bool tail_copies_ = true;
+  uint32_t near_slack_ = 0;  // bytes of a tail copy after the jump being emitted
+  // pc of an unconditional jump -> the run it is replaced by (Options::
+  // tail_copies): indices into prog_.insns(), [first, end); end == 0: none.
+  struct Copy {
+    uint32_t first = 0, end = 0;
+  };
+  std::vector<Copy> copy_;
+  bool skip_crossing_ = true;  // Options::skip_crossing_heads
+  std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
+  uint32_t code_offset_ = 0;  // Options::code_offset
+  const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_
+  const std::vector<uint32_t>* first_offsets_ = nullptr;  // second pass: the first pass's insn_offsets
+  std::vector<uint32_t> head_prefix_;  // pc -> loop heads among the slots before it
+  bool short_jumps_ = true;
+  NonzeroRegs nonzero_;  // in the block being emitted
+  const verifier::JitFacts* facts_ = nullptr;  // Options::facts (size checked)
+  bool blind_ = false;                          // Options::blind_constants
+  bool inline_helpers_ = true;                  // Options::inline_helpers
+  std::optional<int32_t> cpu_id_off_;           // rseq_cpu_id_offset()
+  uint64_t key_state_ = 0;                      // blinding keys: splitmix64 state
+  const Function* cur_ = nullptr;
+  Stub stub_ = Stub::lean;  // what emit_enter_stub emits (find_functions decides)
+  bool has_func_refs_ = false;  // an `lddw func`: a function others may call back
+  Label abort_;
+};
+
+}  // namespace xbpf::jit::x86low
