@@ -38,7 +38,8 @@
 //                  [--other-latch-offsets=LIST --other-latch=L]  (more placements with Options::latch = L,
 //                  default fused: "/otherlatch"; --other-no-skip-crossing: those also without
 //                  Options::skip_crossing_heads; --other-no-short-arith: those without
-//                  Options::short_arith) [--no-skip-crossing]  (the code of 00fcada:
+//                  Options::short_arith; --other-no-tail-copies: those without
+//                  Options::tail_copies; bench/ab.py summarises such a run) [--no-skip-crossing]  (the code of 00fcada:
 //                  --no-fit-loops --latch=fused --no-skip-crossing)
 //                  [--no-facts]  (xbpf's placements without the verifier's facts: A/B of what they give)
 //        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
