@@ -12,6 +12,7 @@
 #include "runtime/object.hpp"
 #include "runtime/test_run.hpp"
 #include "runtime_fixture.hpp"
+#include "xbpf/xbpf.hpp"
 
 using namespace xbpf;
 using testing_support::Exec;
@@ -203,6 +204,33 @@ TEST_F(RuntimeTypes, PcapOneRunPerPacket) {
     EXPECT_EQ(s->verdicts[3], 1U);  // XDP_TX
     EXPECT_FALSE(runtime::run_pcap(*o->program("xdp_parse"), dir_ + "/missing.pcap", {}));
   }
+  // The reader alone, through the public API: every packet, in order.
+  std::vector<uint8_t> ports;
+  auto n = xbpf::for_each_pcap_packet(path, [&](std::span<const uint8_t> p) {
+    EXPECT_EQ(p.size(), 60u);
+    ports.push_back(p[37]);
+  });
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 5u);
+  EXPECT_EQ(ports, (std::vector<uint8_t>{23, 80, 7, 53, 23}));
+  // A callback's error stops the walk and names the packet.
+  auto stop = runtime::for_each_packet(path, [](std::span<const uint8_t> p) -> Expected<void> {
+    if (p[37] == 7) return fail(Errc::invalid_argument, "port 7");
+    return {};
+  });
+  ASSERT_FALSE(stop);
+  EXPECT_NE(stop.error().message.find("in.pcap: packet 3: port 7"), std::string::npos) << stop.error().message;
+  // Not a pcap file: an error naming it, no callback.
+  const std::string junk = dir_ + "/junk.pcap";
+  std::FILE* f = std::fopen(junk.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  std::fputs("this is not a capture file at all", f);
+  std::fclose(f);
+  size_t calls = 0;
+  auto bad = xbpf::for_each_pcap_packet(junk, [&](std::span<const uint8_t>) { ++calls; });
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("junk.pcap"), std::string::npos) << bad.error().message;
+  EXPECT_EQ(calls, 0u);
 }
 
 // Packet buffers are reused between test runs (an munmap costs ~200 us here);

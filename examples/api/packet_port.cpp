@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <vector>
 
@@ -24,31 +23,6 @@ namespace {
 const char* action_name(uint32_t a) {
   static const char* const kNames[] = {"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"};
   return a < 5 ? kNames[a] : "?";
-}
-
-// Packets of a classic pcap file (either byte order; micro- or nanosecond
-// stamps, which are not needed here). Empty on any error, with a message.
-std::vector<std::vector<uint8_t>> read_pcap(const char* path) {
-  std::ifstream in(path, std::ios::binary);
-  uint32_t hdr[6];
-  const bool read = bool(in.read(reinterpret_cast<char*>(hdr), sizeof hdr));
-  const bool swapped = read && (hdr[0] == 0xd4c3b2a1 || hdr[0] == 0x4d3cb2a1);
-  if (!read || (!swapped && hdr[0] != 0xa1b2c3d4 && hdr[0] != 0xa1b23c4d)) {
-    std::fprintf(stderr, "%s: not a pcap file\n", path);
-    return {};
-  }
-  std::vector<std::vector<uint8_t>> out;
-  for (uint32_t rec[4]; in.read(reinterpret_cast<char*>(rec), sizeof rec);) {
-    const uint32_t len = swapped ? __builtin_bswap32(rec[2]) : rec[2];  // captured length
-    if (len > 262144) {
-      std::fprintf(stderr, "%s: corrupt record\n", path);
-      return {};
-    }
-    std::vector<uint8_t> p(len);
-    if (!in.read(reinterpret_cast<char*>(p.data()), len)) break;  // a truncated last record
-    out.push_back(std::move(p));
-  }
-  return out;
 }
 
 // Runs packets through the hook; verdict -> packets.
@@ -130,7 +104,9 @@ int main(int argc, char** argv) {
   if (!store) return std::fprintf(stderr, "%s\n", store.error().message.c_str()), 1;
   auto hook = xbpf::PacketHook::open(*store, argv[1]);
   if (!hook) return std::fprintf(stderr, "%s\n", hook.error().message.c_str()), 1;
-  const auto packets = read_pcap(argv[2]);
+  std::vector<std::vector<uint8_t>> packets;
+  auto read = xbpf::for_each_pcap_packet(argv[2], [&](std::span<const uint8_t> p) { packets.emplace_back(p.begin(), p.end()); });
+  if (!read) return std::fprintf(stderr, "%s\n", read.error().message.c_str()), 1;
   uint32_t prog = 0;
   auto counts = run_all(*hook, packets, &prog);
   std::printf("Packets: %zu\n", packets.size());

@@ -162,6 +162,12 @@ class Object {
   std::shared_ptr<detail::ObjectState> s_;
 };
 
+// Calls `each` with the captured bytes of every packet of a pcap (or pcapng)
+// file, in order; the bytes are valid during the call. Returns the number of
+// packets. Errors name the file (and the record, for a corrupt one).
+[[nodiscard]] Expected<uint64_t> for_each_pcap_packet(const std::string& path,
+                                                      const std::function<void(std::span<const uint8_t>)>& each);
+
 // What became of one packet that went through a PacketHook.
 struct PacketVerdict {
   uint32_t action = 2;  // the XDP program's verdict: 1 XDP_DROP, 2 XDP_PASS, 3 XDP_TX, ...

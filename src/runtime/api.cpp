@@ -120,6 +120,14 @@ Expected<PcapSummary> Program::run_pcap(const std::string& path, const TestRun& 
   return PcapSummary{r->packets, std::move(r->verdicts)};
 }
 
+Expected<uint64_t> for_each_pcap_packet(const std::string& path,
+                                        const std::function<void(std::span<const uint8_t>)>& each) {
+  return runtime::for_each_packet(path, [&each](std::span<const uint8_t> packet) -> Expected<void> {
+    each(packet);
+    return {};
+  });
+}
+
 const std::string& Map::name() const { return Access::map(*this).name(); }
 uint32_t Map::id() const { return Access::map(*this).id(); }
 uint32_t Map::key_size() const { return Access::map(*this).key_size(); }

@@ -64,5 +64,12 @@ struct PcapRunSummary {
 using PcapProgress = std::function<void(uint64_t packets, double fraction)>;
 [[nodiscard]] Expected<PcapRunSummary> run_pcap(const Program& prog, const std::string& path, TestRun opts,
                                                 bool keep_results = false, const PcapProgress& progress = {});
+// Calls `each` with the captured bytes of every packet of a pcap file (pcap
+// or pcapng, through libpcap; valid during the call), in order, and stops at
+// its first error (returned with the file and the packet's number). Returns
+// the packets read.
+using PacketFn = std::function<Expected<void>(std::span<const uint8_t> packet)>;
+[[nodiscard]] Expected<uint64_t> for_each_packet(const std::string& path, const PacketFn& each,
+                                                 const PcapProgress& progress = {});
 
 }  // namespace xbpf::runtime
