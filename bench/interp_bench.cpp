@@ -29,6 +29,7 @@
 
 extern "C" {
 #include "workload.h"
+#include "workload_support.hpp"
 
 #define XBPF_WORKLOAD_ENTRY(name) u64 xbpf_native_##name(u8* mem, u64 len);
 #include "workload_list.inc"
@@ -71,54 +72,22 @@ alignas(64) u8 g_mem[XBPF_MEM_SIZE];
   std::abort();
 }
 
-// Deterministic input: splitmix64 bytes, then a strictly increasing u32 table.
-void fill_input(u8* mem) {
-  uint64_t state = 0x243f6a8885a308d3ULL;
-  auto next = [&state] {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  for (size_t i = 0; i < XBPF_RANDOM_BYTES; i += 8) {
-    uint64_t v = next();
-    std::memcpy(mem + i, &v, 8);
-  }
-  for (uint32_t i = 0; i < XBPF_SORTED_COUNT; ++i) {
-    uint32_t v = i * 4 + static_cast<uint32_t>(next() & 3);
-    std::memcpy(mem + XBPF_SORTED_OFFSET + i * 4, &v, 4);
-  }
-}
-
 uint64_t fnv1a(std::span<const u8> bytes) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (u8 b : bytes) h = (h ^ b) * 0x100000001b3ULL;
   return h;
 }
 
-// The raw instructions of section "xbpf/NAME" of DIR/NAME.bpf.o. The section
-// must be self-contained: no relocation section may apply to it.
 std::vector<isa::RawInsn> workload_code(const std::string& dir, const std::string& name) {
-  auto file = elf::ElfFile::open(fmt::format("{}/{}.bpf.o", dir, name));
-  if (!file) die(file.error().message);
-  const std::string section = "xbpf/" + name;
-  const elf::Section* sec = file->find(section);
-  if (!sec || !elf::is_executable(*sec))
-    die(fmt::format("{}: no executable section '{}'", file->name(), section));
-  for (const elf::Section& s : file->sections())
-    if ((s.type == SHT_REL || s.type == SHT_RELA) && s.info == sec->index)
-      die(fmt::format("{}: section '{}' has relocations ({}); workloads must be self-contained",
-                      file->name(), section, s.name));
-  auto code = isa::from_bytes(sec->data);
-  if (!code) die(with_context(code.error(), file->name()).message);
+  auto code = bench::workload_code(dir, name);
+  if (!code) die(code.error().message);
   return std::move(*code);
 }
 
-std::unique_ptr<vm::Program> load(std::span<const isa::RawInsn> code, vm::Mode mode,
-                                  const std::string& name) {
-  auto prog = vm::Program::load(code, vm::LoadOptions{.mode = mode, .helpers = nullptr});
-  if (!prog) die(fmt::format("{}: load failed: {}", name, prog.error().message));
-  return std::make_unique<vm::Program>(std::move(*prog));
+std::unique_ptr<vm::Program> load(std::span<const isa::RawInsn> code, vm::Mode mode, const std::string& name) {
+  auto prog = bench::load_workload(code, mode, name);
+  if (!prog) die(prog.error().message);
+  return std::move(*prog);
 }
 
 // Runs a program on g_mem. In checked mode the buffer is granted read-only,
@@ -221,7 +190,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
-  fill_input(g_mem);
+  bench::fill_input(g_mem);
   std::vector<Workload> workloads;
   for (const WorkloadDef& def : kWorkloads) workloads.push_back(prepare(def, obj_dir));
   print_summary(workloads);

@@ -88,6 +88,7 @@
 
 extern "C" {
 #include "workload.h"
+#include "workload_support.hpp"
 
 #define XBPF_WORKLOAD_ENTRY(name) u64 xbpf_native_##name(u8* mem, u64 len);
 #include "workload_list.inc"
@@ -167,42 +168,16 @@ alignas(64) u8 g_mem[XBPF_MEM_SIZE];
   std::abort();
 }
 
-// The same deterministic input as interp_bench.
-void fill_input(u8* mem) {
-  uint64_t state = 0x243f6a8885a308d3ULL;
-  auto next = [&state] {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  for (size_t i = 0; i < XBPF_RANDOM_BYTES; i += 8) {
-    uint64_t v = next();
-    std::memcpy(mem + i, &v, 8);
-  }
-  for (uint32_t i = 0; i < XBPF_SORTED_COUNT; ++i) {
-    uint32_t v = i * 4 + static_cast<uint32_t>(next() & 3);
-    std::memcpy(mem + XBPF_SORTED_OFFSET + i * 4, &v, 4);
-  }
-}
-
 std::vector<isa::RawInsn> workload_code(const std::string& dir, const std::string& name) {
-  auto file = elf::ElfFile::open(fmt::format("{}/{}.bpf.o", dir, name));
-  if (!file) die(file.error().message);
-  const elf::Section* sec = file->find("xbpf/" + name);
-  if (!sec || !elf::is_executable(*sec)) die(fmt::format("{}: no executable section 'xbpf/{}'", file->name(), name));
-  for (const elf::Section& s : file->sections())
-    if ((s.type == SHT_REL || s.type == SHT_RELA) && s.info == sec->index)
-      die(fmt::format("{}: section 'xbpf/{}' has relocations", file->name(), name));
-  auto code = isa::from_bytes(sec->data);
+  auto code = bench::workload_code(dir, name);
   if (!code) die(code.error().message);
   return std::move(*code);
 }
 
 std::unique_ptr<vm::Program> load(std::span<const isa::RawInsn> code, vm::Mode mode, const std::string& name) {
-  auto prog = vm::Program::load(code, vm::LoadOptions{.mode = mode, .helpers = nullptr});
-  if (!prog) die(fmt::format("{}: load failed: {}", name, prog.error().message));
-  return std::make_unique<vm::Program>(std::move(*prog));
+  auto prog = bench::load_workload(code, mode, name);
+  if (!prog) die(prog.error().message);
+  return std::move(*prog);
 }
 
 // --no-fit-loops, --latch=: Options::fit_loops / Options::latch of every
@@ -1200,7 +1175,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "jit_bench: unknown argument '{}' (Google Benchmark flags need --gbench)\n", argv[1]);
     return 1;
   }
-  fill_input(g_mem);
+  bench::fill_input(g_mem);
   static std::vector<Workload> workloads;
   for (const WorkloadDef& def : kWorkloads)
     if (std::string_view(def.name).find(filter) != std::string_view::npos) workloads.push_back(prepare(def, obj_dir));

@@ -70,13 +70,14 @@ struct Counts {
   size_t helpers = 0;            // ... with a helper call
   size_t callbacks = 0;          // ... with an `lddw func` (bpf_loop callback)
   size_t decided_branches = 0;   // ... with a branch the JIT hard-wired (JitFacts::kNeverTaken/kAlwaysTaken)
+  size_t tail_copied = 0;        // ... with a jump the JIT replaced by a tail copy (Options::tail_copies)
   size_t skipped_garbage = 0;    // privileged: outcome depends on stack garbage / addresses
   size_t skipped_unpriv = 0;     // unprivileged and nondeterministic: should stay 0
   size_t skipped_helper = 0;     // calls a helper xbpf does not implement, or an excluded one
   size_t skipped_endless = 0;    // verified, but runs for ever (the termination probe)
   ~Counts() {
-    std::fprintf(stderr, "fuzz_jit: %zu compared programs had a hard-wired (verifier-decided) branch\n",
-                 decided_branches);
+    std::fprintf(stderr, "fuzz_jit: %zu compared programs had a hard-wired (verifier-decided) branch, %zu a tail copy\n",
+                 decided_branches, tail_copied);
     std::fprintf(stderr,
                  "fuzz_jit: %zu verified, %zu compared (%zu unprivileged, %zu privileged; with loops %zu, "
                  "bpf-to-bpf calls %zu, helper calls %zu, callbacks %zu); skipped: %zu privileged outcomes "
@@ -276,6 +277,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   xbpf::jit::Options jo;
   jo.facts = &verdict.jit_facts;
   jo.blind_constants = (code.size() & 1) != 0;
+  xbpf::jit::CompileStats stats;
+  jo.stats = &stats;
   if (auto c = xbpf::jit::compile(*native, jo); !c) {
     std::fprintf(stderr, "verified program refused by the JIT: %s\n", c.error().message.c_str());
     std::abort();
@@ -307,6 +310,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return (f & (xbpf::verifier::JitFacts::kNeverTaken | xbpf::verifier::JitFacts::kAlwaysTaken)) != 0;
       }))
     ++g_counts.decided_branches;
+  if (stats.tail_copies) ++g_counts.tail_copied;
   ++(privileged ? g_counts.compared_priv : g_counts.compared_unpriv);
   g_counts.loops += shape.loops;
   g_counts.calls += shape.calls;
