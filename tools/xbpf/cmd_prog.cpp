@@ -112,28 +112,7 @@ Expected<void> run(const RunArgs& a) {
     tr.ctx_in = std::span<const uint8_t>(ctx);
   }
   tr.want_ctx_out = !a.ctx_out.empty();
-  if (!a.pcap.empty()) {
-    Progress progress;  // a million packets take a while: show how far, on a terminal only
-    runtime::PcapProgress report_progress;
-    if (progress.enabled()) {
-      report_progress = [&](uint64_t n, double frac) {
-        progress.show(fmt::format("{}: {} packets ({:.0f}%)", a.pcap, n, frac * 100));
-      };
-    }
-    auto sum = runtime::run_pcap(**prog, a.pcap, tr, false, report_progress);
-    progress.done();
-    if (!sum) return unexpected(sum.error());
-    if (a.json) {
-      nlohmann::json v = nlohmann::json::object();
-      for (auto [ret, n] : sum->verdicts) v[std::to_string(ret)] = n;
-      std::printf("%s\n", nlohmann::json{{"packets", sum->packets}, {"verdicts", v}}.dump().c_str());
-    } else {
-      std::printf("Packets: %llu\n", static_cast<unsigned long long>(sum->packets));
-      for (auto [ret, n] : sum->verdicts)
-        std::printf("Return value %u: %llu\n", ret, static_cast<unsigned long long>(n));
-    }
-    return {};
-  }
+  if (!a.pcap.empty()) return run_pcap_and_print(**prog, a.pcap, tr, {a.json, globals().pretty});
   if (!a.data_in.empty()) {
     auto d = read_file(a.data_in);
     if (!d) return unexpected(d.error());
@@ -142,11 +121,7 @@ Expected<void> run(const RunArgs& a) {
   tr.data_in = data;
   auto r = runtime::test_run(**prog, tr);
   if (!r) return unexpected(r.error());
-  if (a.json) {
-    std::printf("%s\n", nlohmann::json{{"retval", r->retval}, {"duration", r->duration_ns}}.dump().c_str());
-  } else {
-    std::printf("Return value: %u, duration%s: %uns\n", r->retval, a.repeat > 1 ? " (average)" : "", r->duration_ns);
-  }
+  print_run_result(*r, a.repeat > 1, {a.json, globals().pretty});
   if (!a.data_out.empty())
     if (auto w = write_output(a.data_out, r->data_out); !w) return w;
   if (!a.ctx_out.empty())

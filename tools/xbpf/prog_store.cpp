@@ -299,6 +299,39 @@ Expected<void> prog_pin(Store& store, Words& w) {
   return store.pin(ObjectKind::Program, *id, *path);
 }
 
+Expected<void> run_pcap_and_print(const runtime::Program& prog, const std::string& path,
+                                  const runtime::TestRun& tr, const ProgOutput& out) {
+  Progress progress;  // a million packets take a while: show how far, on a terminal only
+  runtime::PcapProgress report_progress;
+  if (progress.enabled()) {
+    report_progress = [&](uint64_t n, double frac) {
+      progress.show(fmt::format("{}: {} packets ({:.0f}%)", path, n, frac * 100));
+    };
+  }
+  auto sum = runtime::run_pcap(prog, path, tr, false, report_progress);
+  progress.done();
+  if (!sum) return unexpected(sum.error());
+  if (out.json) {
+    nlohmann::ordered_json v = nlohmann::ordered_json::object();
+    for (auto [ret, n] : sum->verdicts) v[std::to_string(ret)] = n;
+    std::printf("%s\n",
+                nlohmann::ordered_json{{"packets", sum->packets}, {"verdicts", v}}.dump(out.pretty ? 4 : -1).c_str());
+  } else {
+    std::printf("Packets: %llu\n", static_cast<unsigned long long>(sum->packets));
+    for (auto [ret, n] : sum->verdicts)
+      std::printf("Return value %u: %llu\n", ret, static_cast<unsigned long long>(n));
+  }
+  return {};
+}
+
+void print_run_result(const runtime::TestRunResult& r, bool average, const ProgOutput& out) {
+  if (out.json)
+    std::printf("%s\n",
+                nlohmann::ordered_json{{"retval", r.retval}, {"duration", r.duration_ns}}.dump(out.pretty ? 4 : -1).c_str());
+  else
+    std::printf("Return value: %u, duration%s: %uns\n", r.retval, average ? " (average)" : "", r.duration_ns);
+}
+
 Expected<void> prog_run_stored(Store& store, Words& w, const ProgOutput& out) {
   auto id = select_one(store, w);
   if (!id) return unexpected(id.error());
@@ -351,27 +384,7 @@ Expected<void> prog_run_stored(Store& store, Words& w, const ProgOutput& out) {
     tr.ctx_in = std::span<const uint8_t>(ctx);
   }
   tr.want_ctx_out = kv.count("ctx_out") != 0;
-  if (auto it = kv.find("pcap"); it != kv.end()) {
-    runtime::PcapProgress report_progress;
-    if (progress.enabled()) {
-      report_progress = [&](uint64_t n, double frac) {
-        progress.show(fmt::format("{}: {} packets ({:.0f}%)", it->second, n, frac * 100));
-      };
-    }
-    auto sum = runtime::run_pcap(prog, it->second, tr, false, report_progress);
-    progress.done();
-    if (!sum) return unexpected(sum.error());
-    if (out.json) {
-      nlohmann::json v = nlohmann::json::object();
-      for (auto [ret, n] : sum->verdicts) v[std::to_string(ret)] = n;
-      std::printf("%s\n", nlohmann::json{{"packets", sum->packets}, {"verdicts", v}}.dump(out.pretty ? 4 : -1).c_str());
-    } else {
-      std::printf("Packets: %llu\n", static_cast<unsigned long long>(sum->packets));
-      for (auto [ret, n] : sum->verdicts)
-        std::printf("Return value %u: %llu\n", ret, static_cast<unsigned long long>(n));
-    }
-    return {};
-  }
+  if (auto it = kv.find("pcap"); it != kv.end()) return run_pcap_and_print(prog, it->second, tr, out);
   if (auto it = kv.find("data_in"); it != kv.end()) {
     auto d = read_file(it->second);
     if (!d) return unexpected(d.error());
@@ -384,11 +397,7 @@ Expected<void> prog_run_stored(Store& store, Words& w, const ProgOutput& out) {
     return fail_errno(ENOSPC, "data_out: {} bytes do not fit data_size_out {}", r->data_out.size(), **data_limit);
   if (*ctx_limit && r->ctx_out.size() > **ctx_limit)
     return fail_errno(ENOSPC, "ctx_out: {} bytes do not fit ctx_size_out {}", r->ctx_out.size(), **ctx_limit);
-  if (out.json) {
-    std::printf("%s\n", nlohmann::json{{"retval", r->retval}, {"duration", r->duration_ns}}.dump(out.pretty ? 4 : -1).c_str());
-  } else {
-    std::printf("Return value: %u, duration%s: %uns\n", r->retval, tr.repeat > 1 ? " (average)" : "", r->duration_ns);
-  }
+  print_run_result(*r, tr.repeat > 1, out);
   if (auto it = kv.find("data_out"); it != kv.end())
     if (auto wr = write_output(it->second, r->data_out); !wr) return wr;
   if (auto it = kv.find("ctx_out"); it != kv.end())

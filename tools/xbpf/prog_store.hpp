@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "maps/store.hpp"
+#include "runtime/test_run.hpp"
 #include "support/error.hpp"
 #include "words.hpp"
 
@@ -47,6 +48,14 @@ void add_pins_and_pids(nlohmann::ordered_json& j, const std::multimap<uint32_t, 
                        const std::string& file);
 [[nodiscard]] std::vector<std::string> pins_and_pids_lines(const std::multimap<uint32_t, std::string>& pins,
                                                            uint32_t id, const std::string& file);
+
+// `prog run ... pcap FILE`: one test run per packet (progress on a terminal
+// only), then the verdict counts as text or JSON.
+[[nodiscard]] Expected<void> run_pcap_and_print(const runtime::Program& prog, const std::string& path,
+                                                const runtime::TestRun& tr, const ProgOutput& out);
+// One test run's result: "Return value: R, duration[ (average)]: Nns" or
+// {"retval":R,"duration":N}.
+void print_run_result(const runtime::TestRunResult& r, bool average, const ProgOutput& out);
 
 [[nodiscard]] Expected<void> prog_show(maps::Store& store, Words& w, const ProgOutput& out);
 [[nodiscard]] Expected<void> prog_load(maps::Store& store, Words& w, bool all);
