@@ -176,7 +176,8 @@ void Lowering::align_loop_head(uint32_t pc) {
 }
 
 // True when a forward jump from slot `next` to slot `to` certainly fits a
-// rel8 displacement: the code in between is at most the sum of its
+// rel8 displacement (`slack`: bytes emitted after the jump that the slots'
+// bounds do not place there, the rest of a tail copy): the code in between is at most the sum of its
 // instructions' size bounds plus a loop head's alignment. (A bound that is
 // wrong makes asmjit fail the jump; compile() then retries with rel32 only.)
 // Backward jumps need no help: asmjit knows a bound label's distance.
@@ -188,14 +189,14 @@ void Lowering::align_loop_head(uint32_t pc) {
 // distance here is at most the first pass's plus that growth for every
 // loop head from `next` to `to` (the kernel's JIT gets rel8 wherever it
 // fits by iterating its passes until the size converges).
-bool Lowering::near(uint32_t next, int64_t to) const {
+bool Lowering::near(uint32_t next, int64_t to, uint32_t slack) const {
   if (!short_jumps_ || to <= int64_t(next) - 1) return false;
-  const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next] + near_slack_;
+  const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next] + slack;
   if (bytes <= 100) return true;
   if (!first_offsets_ || size_t(to) >= first_offsets_->size()) return false;
   const int64_t first = int64_t((*first_offsets_)[size_t(to)]) - int64_t((*first_offsets_)[next]);
   const int64_t heads = int64_t(head_prefix_[size_t(to) + 1] - head_prefix_[next]);
-  return first >= 0 && first + heads * (kMaxFitPad + 15) + near_slack_ <= 120;
+  return first >= 0 && first + heads * (kMaxFitPad + 15) + slack <= 120;
 }
 
 // Options::latch: which loop heads keep their latch split.
@@ -312,11 +313,9 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
     if (isa::is_jump(i.op)) {
       // At ja's place: a forward target's distance is bounded from ja.pc + 1
       // plus what of the copy follows this branch.
-      near_slack_ = kJmpRel32;
-      for (uint32_t m = k + 1; m < c.end; ++m) near_slack_ += size_bound(insns[m], lookups, inline_helpers_, blind_);
-      auto r = jump(i, i.target(), ja.pc + 1, false);
-      near_slack_ = 0;
-      if (!r) return r;
+      uint32_t after = kJmpRel32;
+      for (uint32_t m = k + 1; m < c.end; ++m) after += size_bound(insns[m], lookups, inline_helpers_, blind_);
+      if (auto r = jump(i, i.target(), ja.pc + 1, false, after); !r) return r;
       if (i.target() <= int64_t(ja.pc)) note_back_edge_to(i.target());
       continue;  // (the copy is straight-line: what is known holds on)
     }
@@ -496,10 +495,10 @@ Unexpected<Error> Lowering::unsupported(const Insn& i) {
 
 // Jumps to `to` (an instruction slot) when the condition holds, or when it
 // does not if `inverted`; `next` is the slot after the jump's code.
-Expected<void> Lowering::jump(const Insn& i, int64_t to, uint32_t next, bool inverted) {
+Expected<void> Lowering::jump(const Insn& i, int64_t to, uint32_t next, bool inverted, uint32_t slack) {
   const Label& target = labels_[size_t(to)];
   const isa::OpInfo& info = isa::info(i.op);
-  const bool rel8 = near(next, to);
+  const bool rel8 = near(next, to, slack);
   if (info.form == Form::Jump || info.form == Form::JumpLong) {
     if (to == int64_t(next)) return {};  // `goto +0`: the next instruction's code follows
     if (rel8) a_.short_();

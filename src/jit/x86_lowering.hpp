@@ -98,7 +98,7 @@ class Lowering {
   void note_back_edge_to(int64_t t);
   void emit_nops(uint32_t n);
   void align_loop_head(uint32_t pc);
-  bool near(uint32_t next, int64_t to) const;
+  bool near(uint32_t next, int64_t to, uint32_t slack = 0) const;
   void find_split_latches();
   bool jumps_over_goto(const Insn& i, const Insn& next) const;
   static constexpr uint32_t kJmpRel32 = 5;
@@ -119,7 +119,7 @@ class Lowering {
   bool fact(const Insn& i, uint8_t f) const { return facts_ && facts_->has(i.pc, f); }
   Expected<void> emit(const Insn& i);
   Unexpected<Error> unsupported(const Insn& i);
-  Expected<void> jump(const Insn& i, int64_t to, uint32_t next, bool inverted);
+  Expected<void> jump(const Insn& i, int64_t to, uint32_t next, bool inverted, uint32_t slack = 0);
 
   // ---- ALU, blinding (x86_lower_alu.cpp) -----------------------------------------
   uint64_t key64();
@@ -169,7 +169,6 @@ class Lowering {
   Options::Latch latch_ = Options::Latch::by_loop;
   bool short_arith_ = true;
   bool tail_copies_ = true;
-  uint32_t near_slack_ = 0;  // bytes of a tail copy after the jump being emitted
   // pc of an unconditional jump -> the run it is replaced by (Options::
   // tail_copies): indices into prog_.insns(), [first, end); end == 0: none.
   struct Copy {

@@ -21,12 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "helpers/trace_log.hpp"
 #include "io.hpp"
-#include "progress.hpp"
 #include "prog_store.hpp"
 #include "loader/loader.hpp"
 #include "maps/store.hpp"
