@@ -39,7 +39,8 @@
 //                  default fused: "/otherlatch"; --other-no-skip-crossing: those also without
 //                  Options::skip_crossing_heads; --other-no-short-arith: those without
 //                  Options::short_arith; --other-no-tail-copies: those without
-//                  Options::tail_copies; bench/ab.py summarises such a run) [--no-skip-crossing]  (the code of 00fcada:
+//                  Options::tail_copies; --other-no-copy-sources: those without
+//                  Options::copy_sources; bench/ab.py summarises such a run) [--no-skip-crossing]  (the code of 00fcada:
 //                  --no-fit-loops --latch=fused --no-skip-crossing)
 //                  [--no-facts]  (xbpf's placements without the verifier's facts: A/B of what they give)
 //        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
@@ -189,6 +190,7 @@ jit::Options::Latch g_other_latch = jit::Options::Latch::fused;
 bool g_no_skip_crossing = false;        // --no-skip-crossing: Options::skip_crossing_heads off
 bool g_other_no_skip_crossing = false;  // --other-no-skip-crossing: also for the "/otherlatch" placements
 bool g_other_no_tail_copies = false;   // --other-no-tail-copies: Options::tail_copies off for the "/otherlatch" placements
+bool g_other_no_copy_sources = false;  // --other-no-copy-sources: Options::copy_sources off for the "/otherlatch" placements
 bool g_other_no_short_arith = false;    // --other-no-short-arith: Options::short_arith off for the "/otherlatch" placements
 bool g_no_facts = false;  // --no-facts: the xbpf placements compile the verified wrapper without Verdict::jit_facts
 
@@ -208,6 +210,7 @@ std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, jit::O
   if (g_no_skip_crossing || (other_latch && g_other_no_skip_crossing)) opts.skip_crossing_heads = false;
   if (other_latch && g_other_no_short_arith) opts.short_arith = false;
   if (other_latch && g_other_no_tail_copies) opts.tail_copies = false;
+  if (other_latch && g_other_no_copy_sources) opts.copy_sources = false;
   if (auto r = jit::compile(*p, opts); !r) die(fmt::format("{}: jit: {}", name, r.error().message));
   return p;
 }
@@ -1156,6 +1159,7 @@ int main(int argc, char** argv) {
   if (has_flag(argc, argv, "--other-no-skip-crossing")) g_other_no_skip_crossing = true;
   if (has_flag(argc, argv, "--other-no-short-arith")) g_other_no_short_arith = true;
   if (has_flag(argc, argv, "--other-no-tail-copies")) g_other_no_tail_copies = true;
+  if (has_flag(argc, argv, "--other-no-copy-sources")) g_other_no_copy_sources = true;
   if (has_flag(argc, argv, "--no-skip-crossing")) g_no_skip_crossing = true;
   if (has_flag(argc, argv, "--no-facts")) g_no_facts = true;
   cfg.samples_path = take_flag(argc, argv, "samples", "");

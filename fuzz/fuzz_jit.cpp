@@ -33,6 +33,13 @@
 // per run (nested callbacks could otherwise run 2^23 iterations per level).
 // probe_write_user is excluded (it writes any address of the harness).
 // Calls to helpers xbpf does not implement are skipped (counted).
+//
+// Seeds (corpus/fuzz_jit, `xbpf disasm` shows them): besides the ISA's
+// classes, the code shapes the JIT treats specially, for the mutator to start
+// from: switch-like loops whose arms jump back to a latch at the loop's top
+// (priv_switch_loop, priv_switch_loop_stack) and an if/else joining before
+// the latch (priv_join_loop), which tail copies replace; chains of register
+// copies read after the move (priv_copy_chain: Options::copy_sources).
 #include <sys/mman.h>
 
 #include <algorithm>

@@ -445,6 +445,59 @@ TEST(JitArithmetic, MoveThenAddIsOneLea) {
   EXPECT_EQ(count(b, "lea r"), 0u) << b;
 }
 
+// After `rA = rB`, reads of rA as a source operand read rB while both are
+// unchanged in the block (Options::copy_sources): the reader does not wait
+// for the move on cores that do not eliminate it. Each case: its code (r1 is
+// the input; r2, r3 are set first), the x86 instruction reading the copy
+// with copy_sources on, and with it off.
+TEST(JitCopySources, ReadsOfACopyReadItsSource) {
+  struct Case {
+    const char* body;
+    const char* on;
+    const char* off;
+  };
+  const Case cases[] = {
+      // fib's loop body: the fused lea reads r3 as it was before the move.
+      {"mov %r0, %r3\nmov %r3, %r1\nadd %r3, %r0\nmov %r0, %r3\n", "lea rdx, [rdi + rdx]", "lea rdx, [rdi + rax]"},
+      {"mov %r0, %r3\nadd %r2, %r0\nmov %r0, %r2\n", "add rsi, rdx", "add rsi, rax"},
+      // A copy of a copy reads the first source.
+      {"mov %r4, %r3\nmov %r5, %r4\nxor %r2, %r5\nmov %r0, %r2\n", "xor rsi, rdx", "xor rsi, r8"},
+      // 32-bit reads of a 64-bit copy.
+      {"mov %r0, %r3\nsub32 %r2, %r0\nmov %r0, %r2\n", "sub esi, edx", "sub esi, eax"},
+      // The copy's source written: the copy is read.
+      {"mov %r0, %r3\nadd %r3, 1\nsub %r2, %r0\nadd %r0, %r2\nadd %r0, %r3\n", "sub rsi, rax", "sub rsi, rax"},
+      // The copy written.
+      {"mov %r0, %r3\nmov %r0, 9\nor %r2, %r0\nmov %r0, %r2\n", "or rsi, rax", "or rsi, rax"},
+      // The source read for dst itself: rA - rA.
+      {"mov %r0, %r3\nsub %r3, %r0\nmul %r3, %r0\nmov %r0, %r3\nadd %r0, %r1\n", "sub rdx, rdx", "sub rdx, rax"},
+      // A 32-bit move is no copy (it zero-extends).
+      {"mov32 %r0, %r3\nand %r2, %r0\nmov %r0, %r2\n", "and rsi, rax", "and rsi, rax"},
+      // A register compare.
+      {"mov %r0, %r3\njgt %r2, %r0, +1\nmov %r0, %r1\n", "cmp rsi, rdx", "cmp rsi, rax"},
+      // A join: other paths did not make the copy.
+      {"mov %r0, %r3\njeq %r1, 0, +1\nmov %r0, %r2\nadd %r2, %r0\nmov %r0, %r2\n", "add rsi, rax", "add rsi, rax"},
+      // A helper call clobbers r1-r5 (and forgets every copy).
+      {"mov %r6, %r3\nmov %r7, %r6\ncall 7\nadd %r7, %r6\nmov %r0, %r7\n", "add r13, rbx", "add r13, rbx"},
+  };
+  vm::HelperTable helpers;
+  helpers.set(7, [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 7; }, "seven");
+  for (const Case& c : cases) {
+    const std::string text = std::string("mov %r2, 0x1234\nlddw %r3, 0x0fedcba987654321\n") + c.body + "exit\n";
+    const auto code = assemble(text);
+    const vm::Program interp = load(code, &helpers);
+    const vm::Program on = compiled(code, {}, &helpers);
+    const vm::Program off = compiled(code, {.copy_sources = false}, &helpers);
+    const std::string d_on = disasm(on), d_off = disasm(off);
+    for (uint64_t r1 : {0ULL, 1ULL, 0x8000000000000000ULL, 0xfedcba9876543210ULL}) {
+      const uint64_t want = run(interp, r1);
+      EXPECT_EQ(run(on, r1), want) << c.body << d_on;
+      EXPECT_EQ(run(off, r1), want) << c.body << d_off;
+    }
+    EXPECT_EQ(count(d_on, c.on), 1u) << c.body << d_on;
+    EXPECT_EQ(count(d_off, c.off), 1u) << c.body << d_off;
+  }
+}
+
 // ---- tail copies --------------------------------------------------------------
 
 // A switch-like loop: each arm jumps back to the latch at the loop's top

@@ -69,6 +69,12 @@ struct Options {
   // predicted from its own history (as a threaded interpreter's replicated
   // dispatch). At most 256 instructions are copied per program.
   bool tail_copies = true;
+  // Copy sources: after `rA = rB` (64-bit), a later read of rA as a source
+  // operand (of add, sub, mul, or, and, xor, a register compare, a fused
+  // lea) in the same straight-line block reads rB while both are unchanged,
+  // so the reader does not wait for the move when the core does not
+  // eliminate it (x86 cores eliminate most but not all register moves).
+  bool copy_sources = true;
   // With align_loops: a backward-jump target whose "loop" (it .. its last
   // backward jump) crosses another's instead of nesting (a switch arm jumping
   // back to a shared latch block inside the loop body) is not aligned: its

@@ -106,4 +106,60 @@ class NonzeroRegs {
   uint16_t lo_ = 0, all_ = 0;  // bit r: register r
 };
 
+// Registers that hold a 64-bit copy of another in the current straight-line
+// block: `rA = rB` (MOV64_REG) makes rA a copy of rB (of rB's own source when
+// rB is a copy), until either is written. A read of rA as a source operand
+// can then read rB instead, which takes the move off the reader's dependency
+// chain when the core does not eliminate it (fib's `r0 = r3; r3 = r1; r3 +=
+// r0` is `lea rdx, [rdi + rdx]`, not `[rdi + rax]` after `mov rax, rdx`).
+// The owner calls clear() at jump targets and function entries.
+class CopyRegs {
+ public:
+  CopyRegs() { clear(); }
+  void clear() {
+    for (uint8_t& s : src_) s = kNone;
+  }
+  // The register to read for `r`'s value (r itself when it is no copy).
+  [[nodiscard]] uint8_t source(uint8_t r) const { return r < 11 && src_[r] != kNone ? src_[r] : r; }
+
+  // After `i` executed.
+  void update(const isa::Insn& i) {
+    using isa::Form;
+    const isa::OpInfo& info = isa::info(i.op);
+    switch (info.form) {
+      case Form::AluImm:
+      case Form::AluUnary:
+      case Form::Endian:
+      case Form::Load:
+      case Form::LoadImm64: written(i.dst); break;
+      case Form::AluReg:
+        if (i.op == isa::Op::MOV64_REG && i.off == 0 && i.dst != i.src && i.dst < 11 && i.src < 11) {
+          const uint8_t s = source(i.src);
+          written(i.dst);
+          if (s != i.dst) src_[i.dst] = s;
+        } else {
+          written(i.dst);
+        }
+        break;
+      case Form::StoreImm:
+      case Form::StoreReg:
+      case Form::Jump:
+      case Form::JumpLong:
+      case Form::JumpImm:
+      case Form::JumpReg: break;
+      default: clear(); break;  // calls, atomics, legacy packet loads, exit: forget everything
+    }
+  }
+
+ private:
+  static constexpr uint8_t kNone = 0xff;
+  void written(uint8_t r) {
+    if (r >= 11) return;
+    src_[r] = kNone;
+    for (uint8_t& s : src_)
+      if (s == r) s = kNone;
+  }
+  uint8_t src_[11];  // register -> the register it is a copy of (kNone: none)
+};
+
 }  // namespace xbpf::jit

@@ -48,6 +48,7 @@ Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jump
   fit_loops_ = opts.align_loops && opts.fit_loops;
   latch_ = opts.latch;
   short_arith_ = opts.short_arith;
+  copy_sources_ = opts.copy_sources;
   tail_copies_ = opts.tail_copies;
   skip_crossing_ = opts.skip_crossing_heads;
   code_offset_ = opts.code_offset;
@@ -71,7 +72,7 @@ Expected<void> Lowering::run() {
   size_t k = 0;
   for (Function& f : functions_) {
     cur_ = &f;
-    nonzero_.clear();
+    forget();
     emit_prologue(f);
     const Insn* last = nullptr;
     for (; k < insns.size() && insns[k].pc < f.end; ++k) {
@@ -79,7 +80,7 @@ Expected<void> Lowering::run() {
       if (labels_[i.pc].isValid()) {
         if (loop_head_[i.pc]) align_loop_head(i.pc);
         a_.bind(labels_[i.pc]);
-        nonzero_.clear();  // other paths join here
+        forget();  // other paths join here
       }
       out_.insn_offsets[i.pc] = uint32_t(a_.offset());
       if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
@@ -96,8 +97,8 @@ Expected<void> Lowering::run() {
       if (k + 1 < insns.size() && lea_mov_add(i, insns[k + 1])) {
         const Insn& add = insns[++k];
         out_.insn_offsets[add.pc] = uint32_t(a_.offset());
-        nonzero_.update(i);
-        nonzero_.update(add);
+        learn(i);
+        learn(add);
         last = &add;
         continue;
       }
@@ -108,7 +109,7 @@ Expected<void> Lowering::run() {
       }
       if (auto r = emit(i); !r) return r;
       note_back_edge(i);
-      nonzero_.update(i);
+      learn(i);
       last = &i;
     }
     if (!last || can_fall_through(last->op)) emit_abort(Abort::fell_off, f.end);
@@ -307,7 +308,7 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
   const auto insns = prog_.insns();
   const Copy c = copy_[ja.pc];
   const bool lookups = !prog_.array_lookups().empty();
-  nonzero_.clear();
+  forget();
   for (uint32_t k = c.first; k < c.end; ++k) {
     const Insn& i = insns[k];
     if (isa::is_jump(i.op)) {
@@ -320,18 +321,18 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
       continue;  // (the copy is straight-line: what is known holds on)
     }
     if (k + 2 < c.end && lea_mov_add(i, insns[k + 1])) {
-      nonzero_.update(i);
-      nonzero_.update(insns[++k]);
+      learn(i);
+      learn(insns[++k]);
       continue;
     }
     if (auto r = emit(i); !r) return r;
-    nonzero_.update(i);
+    learn(i);
   }
   const uint32_t fall = insns[c.end - 1].pc + 1;
   if (near(ja.pc + 1, fall)) a_.short_();
   a_.jmp(labels_[fall]);
   if (fall <= ja.pc) note_back_edge_to(fall);
-  nonzero_.clear();
+  forget();
   return {};
 }
 
@@ -533,7 +534,7 @@ Expected<void> Lowering::jump(const Insn& i, int64_t to, uint32_t next, bool inv
       a_.cmp(d, Imm(i.imm));
     }
   } else {
-    const Gp s = width(kReg[i.src], is64);
+    const Gp s = width(source(i.src), is64);
     if (kind == 0x40)
       a_.test(d, s);
     else

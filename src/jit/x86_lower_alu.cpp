@@ -38,8 +38,11 @@ Expected<void> Lowering::alu(const Insn& i) {
   const bool is64 = !isa::is_32bit(i.op);
   bool imm = info.form == Form::AluImm;
   const Gp d = width(kReg[i.dst], is64);
-  Gp s = width(kReg[i.src], is64);
   const uint8_t kind = info.code & 0xf0;
+  // The plain two-operand forms below read src through a copy's source;
+  // shifts, divisions and moves keep the register itself.
+  const bool plain = kind <= 0x20 || kind == 0x40 || kind == 0x50 || kind == 0xa0;
+  Gp s = width(plain ? source(i.src) : kReg[i.src], is64);
   // Blinding: the immediate goes through r10 and the register form is
   // used (moves, divisions and shifts blind their own way).
   if (imm && blind_ && kind != 0xb0 && kind != 0x30 && kind != 0x90 && kind != 0x60 && kind != 0x70 &&
@@ -90,12 +93,14 @@ bool Lowering::lea_mov_add(const Insn& mov, const Insn& add) {
   if (!add_imm && add.op != Op::ADD64_REG && !add32) return false;
   if (add.dst != mov.dst || labels_[add.pc].isValid() || (add_imm && blind_)) return false;
   if (mov.op == Op::MOV32_REG && !add32) return false;
-  const Gp base = kReg[mov.src];
+  // lea reads its sources before it writes rA, so both are read as they
+  // were before the move (add.src other than rA is not changed by it).
+  const Gp base = source(mov.src);
   const Gp d = add32 ? Gp(kReg[mov.dst].r32()) : kReg[mov.dst];
   if (add_imm)
     a_.lea(d, x86::ptr(base, add.imm));
   else  // rA += rA after the move adds rB
-    a_.lea(d, x86::ptr(base, add.src == mov.dst ? base : kReg[add.src]));
+    a_.lea(d, x86::ptr(base, add.src == mov.dst ? base : source(add.src)));
   return true;
 }
 

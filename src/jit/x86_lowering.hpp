@@ -183,6 +183,19 @@ class Lowering {
   std::vector<uint32_t> head_prefix_;  // pc -> loop heads among the slots before it
   bool short_jumps_ = true;
   NonzeroRegs nonzero_;  // in the block being emitted
+  CopyRegs copies_;      // in the block being emitted (Options::copy_sources)
+  bool copy_sources_ = true;
+  // What the block being emitted knows about registers: after `i`; at a join.
+  void learn(const Insn& i) {
+    nonzero_.update(i);
+    copies_.update(i);
+  }
+  void forget() {
+    nonzero_.clear();
+    copies_.clear();
+  }
+  // The register to read for BPF register `r` as a source operand.
+  Gp source(uint8_t r) const { return kReg[copy_sources_ ? copies_.source(r) : r]; }
   const verifier::JitFacts* facts_ = nullptr;  // Options::facts (size checked)
   bool blind_ = false;                          // Options::blind_constants
   bool inline_helpers_ = true;                  // Options::inline_helpers
