@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "helpers/run_state.hpp"
+
 namespace xbpf::runtime {
 
 size_t context_size(ProgType t) {

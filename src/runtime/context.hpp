@@ -15,11 +15,14 @@
 #include <memory>
 #include <span>
 
-#include "helpers/run_state.hpp"
 #include "kabi/kernel_types.hpp"
 #include "support/error.hpp"
 
 struct xdp_md;  // linux/bpf.h (not included here: some users define the uapi types themselves)
+
+namespace xbpf::helpers {
+struct PacketState;  // helpers/run_state.hpp
+}
 
 namespace xbpf::runtime {
 
