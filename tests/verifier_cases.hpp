@@ -1074,6 +1074,32 @@ inline const Case kCases[] = {
     {"logical shift by 63", ProgType::SocketFilter, "mov %r0, 1\nrsh %r0, 63\nexit\n", ""},
     {"shift by a negative immediate", ProgType::SocketFilter, "mov %r0, 1\nlsh %r0, -1\nexit\n", "invalid shift -1"},
     {"shift by a register over 63", ProgType::SocketFilter, "mov %r0, 1\nmov %r2, 100\nlsh %r0, %r2\nexit\n", ""},
+    // A shift by the width or more gives an unknown value, even of a
+    // constant by a constant (the ISA masks the amount; the kernel gives up).
+    {"constant shifted by a constant register of 64 is unknown", ProgType::CgroupSock,
+     "mov %r0, 0\nmov %r2, 64\nrsh %r0, %r2\nexit\n", "should have been in [0, 1]"},
+    {"constant arithmetic shift by a register of 64 is unknown", ProgType::CgroupSock,
+     "mov %r0, 0\nmov %r2, 64\narsh %r0, %r2\nexit\n", "should have been in [0, 1]"},
+    {"constant 32-bit shift by a register of 32 is unknown", ProgType::CgroupSock,
+     "mov %r0, 0\nmov %r2, 32\nlsh32 %r0, %r2\nexit\n", "should have been in [0, 1]"},
+    {"constant shifted by a constant register of 63 stays known", ProgType::CgroupSock,
+     "lddw %r0, 0x8000000000000000\nmov %r2, 63\nrsh %r0, %r2\nexit\n", ""},
+    {"constant 32-bit shift by a register of 31 stays known", ProgType::CgroupSock,
+     "mov %r0, 2\nmov %r2, 31\nlsh32 %r0, %r2\nrsh32 %r0, %r2\nexit\n", ""},
+    // Found by fuzz_verifier: a constant shifted by itself (32768 >> 32768)
+    // is unknown from the first turn, so the second turn's state equals the
+    // first (xbpf used to keep a new constant each turn until 1M insns).
+    {"loop over a constant shifted by itself never ends", ProgType::SocketFilter,
+     "mov %r0, 32768\nmov %r1, 0\nrsh %r0, %r0\nmul %r0, 8716289\njlt %r1, 0x2100000a, -4\nexit\n",
+     "infinite loop detected at insn 1"},
+    // Found by fuzz_verifier (4 s under ASan): every turn forks twice and
+    // one side waits; the kernel gives up at 8193 waiting branches
+    // (BPF_COMPLEXITY_LIMIT_JMP_SEQ), after 81,929 instructions.
+    {"more than 8192 branches waiting", ProgType::Kprobe,
+     "mov %r1, 511\nmov %r2, %r10\nmov %r3, %r1\nlsh %r3, 3\nadd %r3, %r3\nstxdw [%r2-64], %r1\nadd %r1, 1\n"
+     "jlt %r1, 0x2d, -7\nmov %r0, 0\nmov %r1, 0\njle %r2, %r10, +0\njge %r3, %r1, +0\nlsh %r3, 3\nsub %r0, %r3\n"
+     "ldxdw %r4, [%r2-216]\nadd %r0, %r4\nlsh %r0, 1\nadd %r1, 1\njlt %r0, 8, -9\nexit\n",
+     "The sequence of 8193 jumps is too complex."},
     {"mod by zero immediate", ProgType::SocketFilter, "mov %r0, 7\nmod %r0, 0\nexit\n", "div by zero"},
     {"mod by three", ProgType::SocketFilter, "mov %r0, 7\nmod %r0, 3\nexit\n", ""},
     {"32-bit div by zero immediate", ProgType::SocketFilter, "mov %r0, 7\ndiv32 %r0, 0\nexit\n", "div by zero"},

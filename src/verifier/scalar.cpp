@@ -327,7 +327,10 @@ Scalar alu(AluOp op, Scalar dst, const Scalar& src, bool alu32) {
   }
   const bool consts = alu32 ? dst.is_const32() && (op == AluOp::Neg || src.is_const32())
                             : dst.is_const() && (op == AluOp::Neg || src.is_const());
-  if (consts) return Scalar::constant(concrete(op, dst.var.value, src.var.value, alu32));
+  // A shift by the width or more is unknown even between constants (the
+  // kernel gives up on such an amount before computing; the ISA masks it).
+  const bool wide_shift = (op == AluOp::Lsh || op == AluOp::Rsh || op == AluOp::Arsh) && !shift_amount(src, alu32);
+  if (consts && !wide_shift) return Scalar::constant(concrete(op, dst.var.value, src.var.value, alu32));
   Scalar r;
   switch (op) {
     case AluOp::Add: r = alu64_ranges(op, dst, src, tnum_add(dst.var, src.var)); break;

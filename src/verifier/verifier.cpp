@@ -290,6 +290,7 @@ bool calls_callback(const Insn& i) {
          (i.imm == static_cast<int32_t>(kHelperLoop) || i.imm == static_cast<int32_t>(kHelperForEachMapElem));
 }
 constexpr int64_t kMaxHistoryRun = 128;  // history entries before a stored state is forced
+constexpr size_t kMaxPendingBranches = 8192;  // BPF_COMPLEXITY_LIMIT_JMP_SEQ
 
 // Registers an instruction reads and writes (helper calls: r1-r5 read).
 void uses_defs(const Insn& i, uint16_t& use, uint16_t& def) {
@@ -689,6 +690,12 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
           pending.back().written_regs[size_t(frame) + 1] = 0xffff;
         }
         v.stats.peak_states = std::max<uint64_t>(v.stats.peak_states, pending.size());
+        // The kernel's BPF_COMPLEXITY_LIMIT_JMP_SEQ: at most 8192 branches
+        // waiting to be explored (each holds a whole state).
+        if (pending.size() > kMaxPendingBranches) {
+          reject_at(p.pc, fmt::format("The sequence of {} jumps is too complex.", pending.size()));
+          return finish(v);
+        }
       }
       p.pc = r->next;
     }
