@@ -1145,6 +1145,11 @@ inline const Case kCases[] = {
      true, false, 1, {0x95, 0, 0, 0, 1}},
     {"exit as the assembler writes it", ProgType::SocketFilter, "mov %r0, 0\nexit\n", "", true, false, 1,
      {0x95, 0, 0, 0, 0}},
+    // Found by fuzz_verifier_kernel: the kernel ignores exit's off field.
+    {"exit with an offset", ProgType::SocketFilter, "mov %r0, 0\nexit\n", "", true, false, 1,
+     {0x95, 0, 0, -32768, 0}},
+    {"exit with an offset, unprivileged", ProgType::SocketFilter, "mov %r0, 0\nexit\n", "", false, false, 1,
+     {0x95, 0, 0, 12, 0}},
     {"ja with a source register", ProgType::SocketFilter, "mov %r0, 0\nja +0\nexit\n", "uses reserved",
      true, false, 1, {0x05, 0, 1, 0, 0}},
     {"ldx with a reserved immediate", ProgType::SocketFilter, "ldxw %r0, [%r1+0]\nexit\n",

@@ -125,7 +125,9 @@ Expected<Insn> decode_one(std::span<const RawInsn> prog, size_t pc) {
     return fail(Errc::invalid_program, "insn {}: {} uses reserved dst field (r{})", pc, i.mnemonic, unsigned(r.dst));
   if (!(used & kSrc) && r.src != 0)
     return fail(Errc::invalid_program, "insn {}: {} uses reserved src field (r{})", pc, i.mnemonic, unsigned(r.src));
-  if (!(used & kOff) && r.off != 0)
+  // exit's off is not checked: the kernel's BPF_EXIT test reads its src,
+  // dst, imm and class only, so programs with garbage there load on Linux.
+  if (!(used & kOff) && r.off != 0 && i.form != Form::Exit)
     return fail(Errc::invalid_program, "insn {}: {} uses reserved off field ({})", pc, i.mnemonic, r.off);
   if (!(used & kImm) && r.imm != 0)
     return fail(Errc::invalid_program, "insn {}: {} uses reserved imm field ({})", pc, i.mnemonic, r.imm);
