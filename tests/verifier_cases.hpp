@@ -1319,6 +1319,12 @@ inline const KnownDisagreement kKnownDisagreements[] = {
       "stdw [%r10-8], 0\nmov %r1, 1\nlock add [%r10-8], %r1\nmov %r0, 0\nexit\n", "BPF_ATOMIC uses invalid atomic opcode",
       true, false, 2, {0xdb, 10, 1, -8, 0x02}},
      "message only: the decoder (isa) reports \"invalid imm 2\""},
+    // Found by fuzz_verifier_kernel (every other reserved-field difference it
+    // found is of this kind).
+    {{"reserved field in code no path reaches", ProgType::SocketFilter, "mov %r0, 0\njeq %r0, 0, +1\nlsh %r0, 1\nexit\n",
+      "", true, false, 2, {0x67, 0, 0, 50, 1}},
+     "verdict: xbpf's decoder refuses reserved fields in every instruction (\"lsh uses reserved off field (50)\"); "
+     "the kernel checks them only in the instructions its verifier visits, and removes the dead ones"},
 };
 
 inline const std::vector<MapDesc> kMaps = {kHash, kArray1, kRodata, kRingbuf, kProgs, kLocks};
