@@ -55,7 +55,7 @@ struct Counts {
   size_t compared = 0, both_accept = 0, both_reject = 0;
   size_t xbpf_gave_up = 0;    // xbpf reached its instruction limit (not compared)
   size_t compared_unpriv = 0;
-  size_t skipped_unpriv = 0;  // unprivileged loads unavailable (sysctl locked at 1)
+  size_t skipped_unpriv = 0;  // unprivileged loads unavailable (the sysctl locked at 1, or set meanwhile)
   size_t kernel_gave_up = 0;  // xbpf accepts, the kernel rejects on complexity
   size_t xbpf_stricter = 0;   // xbpf rejects, the kernel accepts
   size_t reserved_fields = 0;  // ... of which for a reserved field (known: kKnownDisagreements in
@@ -65,7 +65,7 @@ struct Counts {
                  "fuzz_verifier_kernel: %zu compared: %zu accepted by both, %zu rejected by both; %zu accepted "
                  "by xbpf where the kernel gave up on complexity; %zu rejected by xbpf and accepted by the kernel "
                  "(%zu of them for a reserved field, the known dead-code difference); %zu not compared (xbpf reached 100k instructions); %zu of the compared unprivileged, %zu "
-                 "unprivileged skipped (kernel.unprivileged_bpf_disabled locked)\n",
+                 "unprivileged skipped (kernel.unprivileged_bpf_disabled set)\n",
                  compared, both_accept, both_reject, kernel_gave_up, xbpf_stricter, reserved_fields, xbpf_gave_up, compared_unpriv,
                  skipped_unpriv);
   }
@@ -155,7 +155,9 @@ bool write_all(int fd, const void* p, size_t n) {
 }
 
 std::string g_sysctl_before;
+bool g_sysctl_changed = false;
 void restore_sysctl() {
+  if (!g_sysctl_changed) return;
   if (FILE* f = std::fopen(kUnprivSysctl, "w")) {
     std::fputs(g_sysctl_before.c_str(), f);
     std::fclose(f);
@@ -174,6 +176,7 @@ Unprivileged& unprivileged() {
       if (FILE* f = std::fopen(kUnprivSysctl, "w")) {
         std::fputs("0\n", f);
         std::fclose(f);
+        g_sysctl_changed = true;
         std::atexit(restore_sysctl);
         __sanitizer_set_death_callback(restore_sysctl);  // also when the fuzzer aborts
       }
@@ -206,13 +209,17 @@ KernelVerdict kernel_verify_unprivileged(const std::vector<xbpf::isa::RawInsn>& 
   if (!write_all(u.to, hdr, sizeof hdr) || !write_all(u.to, code.data(), code.size() * sizeof(code[0])) ||
       !read_all(u.from, reply, sizeof reply)) {
     std::fprintf(stderr, "fuzz_verifier_kernel: the unprivileged loader process is gone\n");
+    restore_sysctl();
     std::abort();
   }
   KernelVerdict v;
   v.ok = reply[0] != 0;
   v.err = reply[1];
   v.log.resize(size_t(reply[2]));
-  if (!read_all(u.from, v.log.data(), v.log.size())) std::abort();
+  if (!read_all(u.from, v.log.data(), v.log.size())) {
+    restore_sysctl();
+    std::abort();
+  }
   return v;  // EPERM: the sysctl changed under us (see the caller)
 }
 
@@ -273,11 +280,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const KernelVerdict theirs = kernel(false);
-  // The verifier never answers EPERM; an unprivileged load refused outright
-  // means someone set kernel.unprivileged_bpf_disabled meanwhile.
+  // EPERM is a verdict (bpf-to-bpf calls need CAP_BPF) unless the kernel
+  // refuses every unprivileged load: someone set the sysctl meanwhile.
   if (!privileged && !theirs.ok && theirs.err == EPERM) {
-    ++g_counts.skipped_unpriv;
-    return 0;
+    const std::vector<xbpf::isa::RawInsn> ret0 = {{0xb7, 0, 0, 0, 0}, {0x95, 0, 0, 0, 0}};
+    if (!kernel_verify_unprivileged(ret0, false).ok) {
+      ++g_counts.skipped_unpriv;
+      return 0;
+    }
   }
   ++g_counts.compared;
   g_counts.compared_unpriv += !privileged;
@@ -302,5 +312,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::fprintf(stderr, "xbpf: accepted after %llu insns\n", static_cast<unsigned long long>(mine.stats.insns_processed));
   const size_t from = logged.log.size() > 4000 ? logged.log.size() - 4000 : 0;
   std::fprintf(stderr, "kernel log (tail):\n%s\n", logged.log.c_str() + from);
+  restore_sysctl();  // libFuzzer's crash path runs no atexit handler
   std::abort();
 }

@@ -1086,6 +1086,16 @@ inline const Case kCases[] = {
      "lddw %r0, 0x8000000000000000\nmov %r2, 63\nrsh %r0, %r2\nexit\n", ""},
     {"constant 32-bit shift by a register of 31 stays known", ProgType::CgroupSock,
      "mov %r0, 2\nmov %r2, 31\nlsh32 %r0, %r2\nrsh32 %r0, %r2\nexit\n", ""},
+    // Found by fuzz_verifier_kernel: without CAP_BPF no bpf-to-bpf call and
+    // no function reference (xbpf accepted both unprivileged).
+    {"bpf-to-bpf call, unprivileged", ProgType::SocketFilter,
+     "mov %r1, 3\ncall local f\nexit\nf:\nmov %r0, %r1\nmul %r0, 3\nexit\n",
+     "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN", false},
+    {"bpf-to-bpf call, privileged", ProgType::SocketFilter,
+     "mov %r1, 3\ncall local f\nexit\nf:\nmov %r0, %r1\nmul %r0, 3\nexit\n", ""},
+    {"function reference, unprivileged", ProgType::SocketFilter,
+     "lddw %r2, func f\nmov %r0, 0\nexit\nf:\nmov %r0, 0\nexit\n",
+     "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN", false},
     // Found by fuzz_verifier: a constant shifted by itself (32768 >> 32768)
     // is unknown from the first turn, so the second turn's state equals the
     // first (xbpf used to keep a new constant each turn until 1M insns).

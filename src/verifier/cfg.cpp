@@ -54,7 +54,11 @@ BasicExpected<Cfg, CfgError> Cfg::build(std::span<const Insn> insns, const CfgOp
   std::vector<uint32_t> starts{0};
   for (const Insn& i : insns) {
     if (i.op == Op::CALLX) return cfg_fail(i.pc, "unknown opcode 8d");
-    if (i.op == Op::CALL_LOCAL || i.op == Op::LDDW_FUNC) starts.push_back(static_cast<uint32_t>(i.target()));
+    if (i.op == Op::CALL_LOCAL || i.op == Op::LDDW_FUNC) {
+      if (!opts.allow_calls)  // the kernel's add_subprog_and_kfunc, before anything else looks at them
+        return cfg_fail(i.pc, "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN");
+      starts.push_back(static_cast<uint32_t>(i.target()));
+    }
   }
   std::sort(starts.begin(), starts.end());
   starts.erase(std::unique(starts.begin(), starts.end()), starts.end());

@@ -33,6 +33,7 @@ inline constexpr uint32_t kMaxCallFrames = 8;             // MAX_CALL_FRAMES
 
 struct CfgOptions {
   bool allow_loops = true;  // privileged (bpf_capable): bounded loops are allowed
+  bool allow_calls = true;  // privileged (bpf_capable): bpf-to-bpf calls and `lddw rX, func` are allowed
   size_t max_insns = kMaxInsnsPrivileged;
 };
 

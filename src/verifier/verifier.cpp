@@ -449,6 +449,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   const std::vector<Insn>& insns = *decoded;
   CfgOptions co;
   co.allow_loops = env.privileged;
+  co.allow_calls = env.privileged;
   co.max_insns = env.privileged ? kMaxInsnsPrivileged : kMaxInsnsUnprivileged;
   auto cfg = Cfg::build(insns, co);
   if (!cfg) {
