@@ -220,7 +220,7 @@ KernelVerdict kernel_verify_unprivileged(const std::vector<xbpf::isa::RawInsn>& 
     restore_sysctl();
     std::abort();
   }
-  return v;  // EPERM: the sysctl changed under us (see the caller)
+  return v;
 }
 
 void check_kernel() {
