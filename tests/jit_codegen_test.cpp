@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <algorithm>
+#include <random>
 #include <thread>
 #include <cstring>
 #include <string>
@@ -496,6 +497,94 @@ TEST(JitCopySources, ReadsOfACopyReadItsSource) {
     EXPECT_EQ(count(d_on, c.on), 1u) << c.body << d_on;
     EXPECT_EQ(count(d_off, c.off), 1u) << c.body << d_off;
   }
+}
+
+// A division clobbers rax and rdx when the verifier proved r0 / r3 dead
+// after it (JitFacts::kR0DeadAfter / kR3DeadAfter): a copy of r3 must then
+// be read from its own register, though r3 itself was never written.
+TEST(JitCopySources, DivisionForgetsTheRegistersItClobbers) {
+  // r1: a context whose first word is the dividend.
+  for (const char* body : {"mov %r5, %r3\nldxw %r0, [%r1+0]\ndiv %r0, %r2\nadd %r0, %r5\n",
+                           "mov %r5, %r3\nldxw %r0, [%r1+0]\nmod %r0, %r2\nadd %r0, %r5\n",
+                           "mov %r5, %r0\nldxw %r3, [%r1+0]\ndiv %r3, %r2\nmov %r0, %r3\nadd %r0, %r5\n",
+                           "mov %r5, %r3\nldxw %r0, [%r1+0]\ndiv32 %r0, 7\nxor %r0, %r5\n"}) {
+    const std::string text = std::string("mov %r0, 5\nmov %r2, 0x1234\nlddw %r3, 0x0fedcba987654321\n") + body + "exit\n";
+    const auto code = assemble(text);
+    const verifier::Verdict v = verify(code);
+    const vm::Program interp = load(code);
+    const vm::Program native = compiled(code, {.facts = &v.jit_facts});
+    for (uint32_t word : {0u, 1u, 0x9876543u, 0xffffffffu}) {
+      alignas(8) uint8_t ctx[192] = {};
+      std::memcpy(ctx, &word, 4);
+      const auto r1 = reinterpret_cast<uint64_t>(ctx);
+      EXPECT_EQ(run(native, r1), run(interp, r1)) << body << disasm(native);
+    }
+  }
+}
+
+// Random straight-line scalar programs, verified, compiled with the
+// verifier's facts (as the runtime compiles) and with copy sources: moves,
+// arithmetic, divisions and shifts over r0-r9, ending in r0 = a mix of r0
+// and r6-r9. What the facts let the JIT clobber (a division's rax/rdx when
+// r0/r3 are dead) meets reads the copies redirect; results must agree with
+// the interpreter's. (jit_diff's programs are not verified, so they compile
+// without facts.)
+TEST(JitCopySources, RandomBlocksWithFactsAgree) {
+  std::mt19937_64 rng(20261130);
+  const Op ops[] = {Op::MOV64_REG, Op::MOV64_REG, Op::MOV64_REG, Op::MOV64_IMM, Op::ADD64_REG, Op::ADD32_REG,
+                    Op::SUB64_REG, Op::MUL64_REG, Op::XOR64_REG, Op::OR64_REG,  Op::AND64_REG, Op::ADD64_IMM,
+                    Op::DIV64_REG, Op::DIV32_REG, Op::MOD64_REG, Op::MOD32_REG, Op::DIV64_IMM, Op::MOD32_IMM,
+                    Op::LSH64_IMM, Op::RSH64_IMM, Op::MOV32_REG, Op::SUB32_REG};
+  size_t compared = 0, with_dead_division = 0;
+  for (int n = 0; n < 3000; ++n) {
+    std::vector<Insn> prog;
+    // r1 is the context; every other register a value from it or a constant.
+    prog.push_back({.op = Op::LDXW, .dst = 2, .src = 1, .off = 0});
+    for (uint8_t r : {0, 3, 4, 5, 6, 7, 8, 9}) {
+      const auto v = int64_t(rng());
+      prog.push_back({.op = Op::LDDW, .dst = r, .imm = int32_t(v), .imm64 = v});
+    }
+    prog.push_back({.op = Op::MOV64_IMM, .dst = 1, .imm = int32_t(rng())});
+    const int len = 4 + int(rng() % 24);
+    for (int k = 0; k < len; ++k) {
+      const Op op = ops[rng() % std::size(ops)];
+      // Registers r0-r5 mostly, and r0 / r3 (what a division borrows) most.
+      const auto reg = [&] { return uint8_t(rng() % 3 == 0 ? (rng() % 2) * 3 : rng() % 10); };
+      const uint8_t dst = reg(), src = reg();
+      const isa::Form f = isa::info(op).form;
+      Insn i{.op = op, .dst = dst, .src = f == isa::Form::AluReg ? src : uint8_t(0)};
+      if (f == isa::Form::AluImm) i.imm = op == Op::LSH64_IMM || op == Op::RSH64_IMM ? int32_t(rng() % 64) : int32_t(rng() % 1000 + 1);
+      prog.push_back(i);
+    }
+    // r0 mixes r6-r9 (r1-r5 are left dead at the end, so divisions may
+    // clobber r3 before it).
+    for (uint8_t r = 6; r <= 9; ++r) {
+      prog.push_back({.op = Op::MUL64_IMM, .dst = 0, .imm = 31});
+      prog.push_back({.op = Op::XOR64_REG, .dst = 0, .src = r});
+    }
+    prog.push_back({.op = Op::EXIT});
+    const auto code = encoded(prog);
+    verifier::Env env;
+    env.prog_type = kabi::ProgType::SocketFilter;
+    const verifier::Verdict v = verifier::verify(code, env);
+    ASSERT_TRUE(v.ok) << v.message << "\n" << isa::format_program(prog, isa::Syntax::Kernel, true);
+    for (uint8_t f : v.jit_facts.insn)
+      if (f & (verifier::JitFacts::kR0DeadAfter | verifier::JitFacts::kR3DeadAfter)) {
+        ++with_dead_division;
+        break;
+      }
+    const vm::Program interp = load(code);
+    const vm::Program native = compiled(code, {.facts = &v.jit_facts});
+    for (uint32_t word : {0u, 7u, 0xfffffff0u}) {
+      alignas(8) uint8_t ctx[192] = {};
+      std::memcpy(ctx, &word, 4);
+      const auto r1 = reinterpret_cast<uint64_t>(ctx);
+      ASSERT_EQ(run(native, r1), run(interp, r1)) << isa::format_program(prog, isa::Syntax::Kernel, true) << disasm(native);
+    }
+    ++compared;
+  }
+  EXPECT_EQ(compared, 3000u);
+  EXPECT_GT(with_dead_division, 300u);  // the case the copies must respect
 }
 
 // ---- tail copies --------------------------------------------------------------

@@ -126,6 +126,16 @@ class CopyRegs {
   void update(const isa::Insn& i) {
     using isa::Form;
     const isa::OpInfo& info = isa::info(i.op);
+    const uint8_t kind = info.code & 0xf0;
+    if ((info.form == Form::AluImm || info.form == Form::AluReg) && (kind == 0x30 || kind == 0x90)) {
+      // A division leaves rax and rdx (r0, r3) clobbered when the verifier
+      // proved them dead after it (JitFacts): a copy of either must not
+      // be read through them, though the program never wrote them.
+      written(i.dst);
+      written(0);
+      written(3);
+      return;
+    }
     switch (info.form) {
       case Form::AluImm:
       case Form::AluUnary:
