@@ -55,6 +55,7 @@ struct Counts {
   size_t compared = 0, both_accept = 0, both_reject = 0;
   size_t xbpf_gave_up = 0;    // xbpf reached its instruction limit (not compared)
   size_t compared_unpriv = 0;
+  size_t kernel_transient = 0;  // the kernel kept answering EAGAIN / ENOMEM (not compared)
   size_t skipped_unpriv = 0;  // unprivileged loads unavailable (the sysctl locked at 1, or set meanwhile)
   size_t kernel_gave_up = 0;  // xbpf accepts, the kernel rejects on complexity
   size_t xbpf_stricter = 0;   // xbpf rejects, the kernel accepts
@@ -65,9 +66,10 @@ struct Counts {
                  "fuzz_verifier_kernel: %zu compared: %zu accepted by both, %zu rejected by both; %zu accepted "
                  "by xbpf where the kernel gave up on complexity; %zu rejected by xbpf and accepted by the kernel "
                  "(%zu of them for a reserved field, the known dead-code difference); %zu not compared (xbpf reached 100k instructions); %zu of the compared unprivileged, %zu "
-                 "unprivileged skipped (kernel.unprivileged_bpf_disabled set)\n",
+                 "unprivileged skipped (kernel.unprivileged_bpf_disabled set); %zu not compared (the kernel kept "
+                 "answering EAGAIN or ENOMEM)\n",
                  compared, both_accept, both_reject, kernel_gave_up, xbpf_stricter, reserved_fields, xbpf_gave_up, compared_unpriv,
-                 skipped_unpriv);
+                 skipped_unpriv, kernel_transient);
   }
 } g_counts;
 
@@ -279,7 +281,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ++g_counts.xbpf_gave_up;
     return 0;
   }
-  const KernelVerdict theirs = kernel(false);
+  KernelVerdict theirs = kernel(false);
+  // EAGAIN / ENOMEM after verification are the kernel's resources (JIT
+  // memory freed asynchronously by earlier loads), not verdicts: retry.
+  for (int tries = 0; !theirs.ok && (theirs.err == EAGAIN || theirs.err == ENOMEM) && tries < 20; ++tries) {
+    usleep(20000);
+    theirs = kernel(false);
+  }
+  if (!theirs.ok && (theirs.err == EAGAIN || theirs.err == ENOMEM)) {
+    ++g_counts.kernel_transient;
+    return 0;
+  }
   // EPERM is a verdict (bpf-to-bpf calls need CAP_BPF) unless the kernel
   // refuses every unprivileged load: someone set the sysctl meanwhile.
   if (!privileged && !theirs.ok && theirs.err == EPERM) {
@@ -302,6 +314,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const KernelVerdict logged = kernel(true);
+  if (logged.ok) {  // accepted this time: the first refusal was not the verifier's
+    ++g_counts.kernel_transient;
+    return 0;
+  }
   if (complexity(logged.log)) {
     ++g_counts.kernel_gave_up;
     return 0;
