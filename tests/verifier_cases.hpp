@@ -1333,8 +1333,9 @@ inline const KnownDisagreement kKnownDisagreements[] = {
     // found is of this kind).
     {{"reserved field in code no path reaches", ProgType::SocketFilter, "mov %r0, 0\njeq %r0, 0, +1\nlsh %r0, 1\nexit\n",
       "", true, false, 2, {0x67, 0, 0, 50, 1}},
-     "verdict: xbpf's decoder refuses reserved fields in every instruction (\"lsh uses reserved off field (50)\"); "
-     "the kernel checks them only in the instructions its verifier visits, and removes the dead ones"},
+     "verdict: xbpf's decoder refuses reserved fields (and invalid registers, writes to r10, bad byte-swap "
+     "widths) in every instruction (\"lsh uses reserved off field (50)\"); the kernel checks them only in "
+     "the instructions its verifier visits, and removes the dead ones"},
 };
 
 inline const std::vector<MapDesc> kMaps = {kHash, kArray1, kRodata, kRingbuf, kProgs, kLocks};
