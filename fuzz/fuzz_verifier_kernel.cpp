@@ -60,7 +60,7 @@ struct Counts {
   size_t skipped_unpriv = 0;  // unprivileged loads unavailable (the sysctl locked at 1, or set meanwhile)
   size_t kernel_gave_up = 0;  // xbpf accepts, the kernel rejects on complexity
   size_t xbpf_stricter = 0;   // xbpf rejects, the kernel accepts
-  size_t reserved_fields = 0;  // ... of which by xbpf's decoder (known: kKnownDisagreements in
+  size_t decoder_refusals = 0;  // ... of which by xbpf's decoder (known: kKnownDisagreements in
                                // tests/verifier_cases.hpp, dead code the kernel never checks)
   ~Counts() {
     std::fprintf(stderr,
@@ -69,7 +69,7 @@ struct Counts {
                  "(%zu of them by xbpf's decoder: the known dead-code difference); %zu not compared (xbpf reached 100k instructions); %zu of the compared unprivileged, %zu "
                  "unprivileged skipped (kernel.unprivileged_bpf_disabled set); %zu not compared (the kernel kept "
                  "answering EAGAIN or ENOMEM)\n",
-                 compared, both_accept, both_reject, kernel_gave_up, xbpf_stricter, reserved_fields, xbpf_gave_up, compared_unpriv,
+                 compared, both_accept, both_reject, kernel_gave_up, xbpf_stricter, decoder_refusals, xbpf_gave_up, compared_unpriv,
                  skipped_unpriv, kernel_transient);
   }
 } g_counts;
@@ -82,6 +82,9 @@ bool has_maps_or_btf(const std::vector<xbpf::isa::RawInsn>& code) {
   }
   return false;
 }
+
+// `r0 = 0; exit`: what any kernel with bpf(2) loads (the oracle's probe).
+const std::vector<xbpf::isa::RawInsn> kReturnZero = {{0xb7, 0, 0, 0, 0}, {0x95, 0, 0, 0, 0}};
 
 struct KernelVerdict {
   bool ok = false;
@@ -228,8 +231,7 @@ KernelVerdict kernel_verify_unprivileged(const std::vector<xbpf::isa::RawInsn>& 
 
 void check_kernel() {
   static const bool ok = [] {
-    const std::vector<xbpf::isa::RawInsn> ret0 = {{0xb7, 0, 0, 0, 0}, {0x95, 0, 0, 0, 0}};
-    const KernelVerdict k = kernel_verify(BPF_PROG_TYPE_SOCKET_FILTER, ret0, false);
+    const KernelVerdict k = kernel_verify(BPF_PROG_TYPE_SOCKET_FILTER, kReturnZero, false);
     if (!k.ok)
       std::fprintf(stderr, "fuzz_verifier_kernel: kernel oracle unavailable: BPF_PROG_LOAD of `r0 = 0; exit` failed: %s\n",
                    std::strerror(k.err));
@@ -305,8 +307,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // EPERM is a verdict (bpf-to-bpf calls need CAP_BPF) unless the kernel
   // refuses every unprivileged load: someone set the sysctl meanwhile.
   if (!privileged && !theirs.ok && theirs.err == EPERM) {
-    const std::vector<xbpf::isa::RawInsn> ret0 = {{0xb7, 0, 0, 0, 0}, {0x95, 0, 0, 0, 0}};
-    if (!kernel_verify_unprivileged(ret0, false).ok) {
+    if (!kernel_verify_unprivileged(kReturnZero, false).ok) {
       ++g_counts.skipped_unpriv;
       return 0;
     }
@@ -319,7 +320,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!mine.ok) {
     ++g_counts.xbpf_stricter;
-    if (decoder_refusal(mine.message)) ++g_counts.reserved_fields;
+    if (decoder_refusal(mine.message)) ++g_counts.decoder_refusals;
     else save(data, size);
     return 0;
   }
