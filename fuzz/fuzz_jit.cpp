@@ -17,12 +17,12 @@
 // so loops cannot be had without those. The harness therefore compares only
 // what cannot depend on them: the interpreter runs the program twice, on two
 // separately loaded copies (different `lddw func` values), each run at a
-// different native stack depth (different stack addresses) over stack memory
-// filled with a different byte pattern (0xa5, then 0x5a: every bit differs,
-// so an uninitialised read shows). When the two interpreter runs disagree the
-// outcome depends on stack garbage or addresses: the program is skipped and
-// counted (printed at exit). Otherwise the JIT's run must give the same
-// outcome. Unprivileged programs go through the same double run; for them
+// different native stack depth (different stack addresses) with its frames
+// poisoned with a different byte pattern (0xa5, then 0x5a: every bit differs,
+// so an uninitialised read shows; the JIT's frames get 0xa5). When the two
+// interpreter runs disagree the outcome depends on stack garbage or
+// addresses: the program is skipped and counted (printed at exit). Otherwise
+// the JIT's run must give the same outcome. Unprivileged programs go through the same double run; for them
 // the two interpreter runs must always agree (a disagreement would be a
 // verifier leak: counted separately, expected to stay 0).
 //
@@ -159,8 +159,9 @@ struct Arena {
     }
   }
 
-  uint64_t run(const vm::Program& p, size_t pkt_len) const {
+  uint64_t run(const vm::Program& p, size_t pkt_len, uint8_t poison) const {
     vm::ExecContext ec;
+    ec.stack_poison = poison;
     ec.packet = pkt();
     ec.packet_len = pkt_len;
     auto r = p.run(reinterpret_cast<uint64_t>(ctx()), 0, ec);
@@ -187,9 +188,8 @@ const Arena& arena() {
 Outcome run_once(const vm::Program& p, ProgType type, size_t pkt_len, uint8_t pattern, size_t shift) {
   arena().reset(type, pkt_len);
   restart_helpers();
-  fill_stack(pattern);
   Outcome o;
-  o.r0 = run_shifted(shift, [&] { return arena().run(p, pkt_len); });
+  o.r0 = run_shifted(shift, [&] { return arena().run(p, pkt_len, pattern); });
   o.mem.assign(arena().page, arena().page + 1024 + kPacketBytes);
   return o;
 }
@@ -225,26 +225,9 @@ std::string describe(const Outcome& o) {
   return s + "\n";
 }
 
-// The garbage detection only works if the interpreter's stack lies inside
-// the filled memory (its dispatch frame is large in a Debug build): checked
-// once with a program returning an uninitialised stack slot.
-void check_stack_fill() {
-  static const bool ok = [] {
-    const xbpf::isa::RawInsn code[] = {{0x79, 0, 10, -8, 0}, {0x95, 0, 0, 0, 0}};
-    auto p = vm::Program::load(code, {vm::Mode::Verified, nullptr});
-    return p && run_once(*p, ProgType::Kprobe, 0, 0xa5, 0).r0 == 0xa5a5a5a5a5a5a5a5ULL &&
-           run_once(*p, ProgType::Kprobe, 0, 0x5a, 208).r0 == 0x5a5a5a5a5a5a5a5aULL;
-  }();
-  if (!ok) {
-    std::fprintf(stderr, "fuzz_jit: the stack fill does not reach the interpreter's stack: raise kFillBytes\n");
-    std::abort();
-  }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  check_stack_fill();
   if (size < 2 + 8) return 0;
   const ProgType type = kTypes[data[0] % std::size(kTypes)];
   const bool privileged = (data[0] & 4) != 0;
@@ -284,6 +267,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   xbpf::jit::Options jo;
   jo.facts = &verdict.jit_facts;
   jo.blind_constants = (code.size() & 1) != 0;
+  jo.stack_poison = kPoison;  // as the first interpreter run's
   xbpf::jit::CompileStats stats;
   jo.stats = &stats;
   if (auto c = xbpf::jit::compile(*native, jo); !c) {
@@ -299,13 +283,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ++g_counts.skipped_endless;
     return 0;
   }
-  const Outcome want = run_once(*interp, type, pkt_len, 0xa5, 0);
-  const Outcome want2 = run_once(*interp2, type, pkt_len, 0x5a, 208);
+  const Outcome want = run_once(*interp, type, pkt_len, kPoison, 0);
+  const Outcome want2 = run_once(*interp2, type, pkt_len, kPoison2, 208);
   if (!(want == want2)) {
     ++(privileged ? g_counts.skipped_garbage : g_counts.skipped_unpriv);
     return 0;
   }
-  const Outcome got = run_once(*native, type, pkt_len, 0xa5, 0);
+  const Outcome got = run_once(*native, type, pkt_len, kPoison, 0);
   if (!(want == got)) {
     std::fprintf(stderr, "JIT DIFFERS (%s program):\ninterpreter %sjit         %s",
                  privileged ? "privileged" : "unprivileged", describe(want).c_str(), describe(got).c_str());

@@ -76,15 +76,15 @@ inline const vm::HelperTable& deterministic_table(kabi::ProgType t) {
 }
 
 // ---- the stack
-// Fills the native stack below the caller with `pattern` (the frames of a
-// run started from the same caller then begin with it), and runs a function
-// `shift` bytes deeper than it would otherwise start.
-constexpr size_t kFillBytes = 512 * 1024;
-__attribute__((noinline)) inline void fill_stack(uint8_t pattern) {
-  uint8_t buf[kFillBytes];
-  std::memset(buf, pattern, sizeof buf);
-  asm volatile("" : : "r"(buf) : "memory");
-}
+// Garbage: every run poisons each BPF frame when it starts
+// (vm::ExecContext::stack_poison, jit::Options::stack_poison), so a read of
+// stack never written sees the run's pattern on both engines; filling the
+// native stack beforehand is not enough (a callback's frame, or a callee's
+// after a helper call, reuses memory the helpers' C++ frames wrote, and the
+// engines' frames lie at different depths below them).
+constexpr uint8_t kPoison = 0xa5, kPoison2 = 0x5a;  // every bit differs
+// Addresses: runs a function `shift` bytes deeper than it would otherwise
+// start (stack addresses then differ).
 template <class F>
 __attribute__((noinline)) uint64_t run_shifted(size_t shift, F&& f) {
   void* pad = __builtin_alloca(shift);

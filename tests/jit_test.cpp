@@ -191,6 +191,48 @@ TEST(Jit, CallbacksRunOnTheirOwnFrames) {
   EXPECT_FALSE(p.call_function(12345, args, ctx).has_value());
 }
 
+// With a stack poison, every frame starts filled with it on both engines: the
+// first, a callee's (even where an earlier callee wrote), a callback's and a
+// tail-called program's, so reads of never-written stack agree.
+TEST(Jit, StackPoisonFillsEveryFrameOnBothEngines) {
+  vm::HelperTable helpers;
+  helpers.set(181, loop_helper, "loop");
+  const char* cases[] = {
+      "ldxdw %r0, [%r10-8]\nexit\n",
+      "call local a\ncall local b\nexit\n"
+      "a:\nstdw [%r10-8], 7\nmov %r0, 0\nexit\n"
+      "b:\nldxdw %r0, [%r10-8]\nexit\n",
+      "mov %r1, 1\nlddw %r2, func cb\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 181\nldxdw %r0, [%r10-8]\nexit\n"
+      "cb:\nldxdw %r0, [%r10-512]\nstxdw [%r2], %r0\nmov %r0, 0\nexit\n",
+      "stdw [%r10-8], 7\nmov %r2, 0x1234\nmov %r3, 0\ncall 12\nmov %r0, 1\nexit\n",
+  };
+  const char* target = "ldxdw %r0, [%r10-8]\nexit\n";
+  for (const uint8_t poison : {0xa5, 0x00, 0x3c}) {
+    const uint64_t want = poison * 0x0101010101010101ULL;
+    jit::Options o;
+    o.stack_poison = poison;
+    const auto jit_target = jit(target, &helpers, o);
+    auto interp_target = vm::Program::load(assemble(target), {vm::Mode::Verified, &helpers});
+    ASSERT_TRUE(interp_target.has_value());
+    for (const char* text : cases) {
+      SCOPED_TRACE(text);
+      auto interp = vm::Program::load(assemble(text), {vm::Mode::Verified, &helpers});
+      ASSERT_TRUE(interp.has_value());
+      const auto native = jit(text, &helpers, o);
+      TailTable ti{{&*interp_target}}, tj{{&jit_target}};
+      vm::ExecContext ci, cj;  // the interpreter poisons by the context, the JIT by its options
+      ci.stack_poison = poison;
+      ci.tail_call = cj.tail_call = resolve;
+      ci.user = &ti, cj.user = &tj;
+      auto ri = interp->run(0, 0, ci);
+      auto rj = native.run(0, 0, cj);
+      ASSERT_TRUE(ri.has_value() && rj.has_value());
+      EXPECT_EQ(*ri, want);
+      EXPECT_EQ(*rj, want);
+    }
+  }
+}
+
 TEST(Jit, InlinedArrayLookups) {
   vm::HelperTable helpers;  // the load needs the helper; the inlined call never reaches it
   helpers.set(1, [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 0; },

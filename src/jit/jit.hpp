@@ -107,6 +107,11 @@ struct Options {
   // Per-CPU array lookups (vm::InlineArrayLookup with ncpus > 1) are inlined
   // whatever this says, as flat array lookups are.
   bool inline_helpers = true;
+  // For differential testing, vm::ExecContext::stack_poison's counterpart:
+  // 0-255 makes every function's prologue fill its BPF frame with this byte
+  // (8 bytes per store), so reads of never-written stack see what the
+  // interpreter sees with the same poison. -1 (default): no fill.
+  int16_t stack_poison = -1;
 };
 
 // Compiles `prog` and attaches the native code to it. Fails (leaving the

@@ -56,6 +56,7 @@ Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jump
   inline_helpers_ = opts.inline_helpers;
   cpu_id_off_ = rseq_cpu_id_offset();
   blind_ = opts.blind_constants;
+  stack_poison_ = opts.stack_poison;
   if (blind_) key_state_ = blinding_seed();
   a_.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
 }

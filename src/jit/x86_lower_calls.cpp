@@ -85,6 +85,10 @@ void Lowering::emit_prologue(const Function& f) {
     a_.push(x86::rbp);
     a_.mov(x86::rbp, x86::rsp);
     if (const int32_t bytes = f.frame + f.pad; bytes) a_.sub(x86::rsp, bytes);
+    if (stack_poison_ >= 0 && f.frame > 0) {  // r11 is free here: it held the entry's or tail call's target
+      a_.mov(kT11, Imm(int64_t(uint64_t(uint8_t(stack_poison_)) * 0x0101010101010101ULL)));
+      for (int32_t off = 8; off <= f.frame; off += 8) a_.mov(x86::qword_ptr(x86::rbp, -off), kT11);
+    }
     for (const Gp& r : f.saved) a_.push(r);
     return;
   }

@@ -198,6 +198,7 @@ class Lowering {
   Gp source(uint8_t r) const { return kReg[copy_sources_ ? copies_.source(r) : r]; }
   const verifier::JitFacts* facts_ = nullptr;  // Options::facts (size checked)
   bool blind_ = false;                          // Options::blind_constants
+  int16_t stack_poison_ = -1;                   // Options::stack_poison
   bool inline_helpers_ = true;                  // Options::inline_helpers
   std::optional<int32_t> cpu_id_off_;           // rseq_cpu_id_offset()
   uint64_t key_state_ = 0;                      // blinding keys: splitmix64 state

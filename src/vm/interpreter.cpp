@@ -139,6 +139,7 @@ Expected<uint64_t> execute(const Program* prog, const Slot* start, const uint64_
   ctx->program = prog;
   ctx->stack_lo = stack_lo;
   ctx->stack_hi = stack_hi;
+  if (ctx->stack_poison >= 0) std::memset(stack + sizeof(stack) - kStackSize, ctx->stack_poison, kStackSize);
 
 #define DISPATCH()                                                    \
   do {                                                                \
@@ -417,6 +418,7 @@ L_tail_call : {
   ++tail_calls;
   prog = next;
   ctx->program = next;
+  if (ctx->stack_poison >= 0) std::memset(reinterpret_cast<void*>(reg[10] - kStackSize), ctx->stack_poison, kStackSize);
   base = pc = next->first_slot();
   DISPATCH();
 }
@@ -432,6 +434,7 @@ L_CALL_LOCAL : {
   std::memcpy(f.saved, &reg[6], sizeof(f.saved));
   f.fp = reg[10];
   reg[10] -= kStackSize;
+  if (ctx->stack_poison >= 0) std::memset(reinterpret_cast<void*>(reg[10] - kStackSize), ctx->stack_poison, kStackSize);
   pc = pc->target;
   DISPATCH();
 }

@@ -73,6 +73,12 @@ struct ExecContext {
   void* runtime = nullptr;             // xbpf's own per-run state for the standard helpers
   uint64_t insn_budget = 1'000'000;    // checked mode: max executed instructions
   uint64_t insns_executed = 0;         // checked mode: set by run()
+  // For differential testing: 0-255 fills every BPF frame with this byte when
+  // it starts (a run's first frame, a bpf-to-bpf callee's, a callback's, a
+  // tail-called program's), so what a privileged program reads from stack it
+  // never wrote is the same on every engine (jit::Options::stack_poison is
+  // the JIT's side). -1 (default): a frame holds whatever memory it reuses.
+  int16_t stack_poison = -1;
   // Set by run() on entry (and on a tail call), never inside the dispatch loop:
   // what a helper needs to check pointers and to call back into the program.
   const Program* program = nullptr;    // the program executing now
