@@ -122,20 +122,19 @@ class CopyRegs {
   // The register to read for `r`'s value (r itself when it is no copy).
   [[nodiscard]] uint8_t source(uint8_t r) const { return r < 11 && src_[r] != kNone ? src_[r] : r; }
 
+  // The machine registers of the BPF registers in `mask` (bit r) changed
+  // though the program did not write them: the lowering used them as
+  // scratch where the verifier proved their values dead (a division's rax
+  // and rdx). Their copies must not be read through them any more.
+  void clobbered(uint16_t mask) {
+    for (uint8_t r = 0; r < 11; ++r)
+      if (mask & (1u << r)) written(r);
+  }
+
   // After `i` executed.
   void update(const isa::Insn& i) {
     using isa::Form;
     const isa::OpInfo& info = isa::info(i.op);
-    const uint8_t kind = info.code & 0xf0;
-    if ((info.form == Form::AluImm || info.form == Form::AluReg) && (kind == 0x30 || kind == 0x90)) {
-      // A division leaves rax and rdx (r0, r3) clobbered when the verifier
-      // proved them dead after it (JitFacts): a copy of either must not
-      // be read through them, though the program never wrote them.
-      written(i.dst);
-      written(0);
-      written(3);
-      return;
-    }
     switch (info.form) {
       case Form::AluImm:
       case Form::AluUnary:

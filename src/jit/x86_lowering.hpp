@@ -185,14 +185,22 @@ class Lowering {
   NonzeroRegs nonzero_;  // in the block being emitted
   CopyRegs copies_;      // in the block being emitted (Options::copy_sources)
   bool copy_sources_ = true;
+  // BPF registers whose machine registers the instruction just emitted
+  // changed beyond its semantics (bit r; set by its lowering, e.g. div_mod
+  // when it does not save a dead r0/r3). Only copies read through them care:
+  // the registers themselves are dead.
+  uint16_t clobbered_ = 0;
   // What the block being emitted knows about registers: after `i`; at a join.
   void learn(const Insn& i) {
     nonzero_.update(i);
     copies_.update(i);
+    copies_.clobbered(clobbered_);
+    clobbered_ = 0;
   }
   void forget() {
     nonzero_.clear();
     copies_.clear();
+    clobbered_ = 0;
   }
   // The register to read for BPF register `r` as a source operand.
   Gp source(uint8_t r) const { return kReg[copy_sources_ ? copies_.source(r) : r]; }
