@@ -8,7 +8,8 @@
 // pipe. The kernel refuses unprivileged loads while
 // kernel.unprivileged_bpf_disabled is non-zero: the fuzzer sets a 2 to 0
 // for its run and restores it at exit (a 1 is locked until reboot: then
-// unprivileged inputs are counted as skipped). xbpf stops at 100k processed instructions (under ASan a
+// unprivileged inputs are counted as skipped; tests/unprivileged_bpf.hpp,
+// shared with verifier_kernel_test). xbpf stops at 100k processed instructions (under ASan a
 // million take minutes); a program it gives up on is counted, not compared.
 //
 //  - xbpf accepts what the kernel rejects: xbpf is less strict than the
@@ -19,9 +20,10 @@
 //  - xbpf rejects what the kernel accepts: stricter than the kernel, safe but
 //    a program that works on Linux fails here. Counted, and with
 //    XBPF_FUZZ_DIFF_DIR=DIR each such input is written there for study,
-//    except those xbpf's decoder refused (reserved fields, invalid registers,
-//    writes to r10, bad immediates: counted apart, as xbpf checks every
-//    instruction and the kernel only those its verifier visits).
+//    except those xbpf's decoder refused (Verdict::malformed: unknown
+//    opcodes, reserved fields, invalid registers, writes to r10, bad
+//    immediates; counted apart, as xbpf checks every instruction and the
+//    kernel only those its verifier visits).
 //
 // Programs with map references, kfunc calls or `lddw func` are skipped (no
 // maps here, no BTF for the kernel). Needs bpf(2) as root: without it the
@@ -41,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "../tests/unprivileged_bpf.hpp"
 #include "isa/isa.hpp"
 #include "verifier/verifier.hpp"
 
@@ -127,8 +130,6 @@ struct Unprivileged {
   bool available = false;
 };
 
-constexpr const char* kUnprivSysctl = "/proc/sys/kernel/unprivileged_bpf_disabled";
-
 bool read_all(int fd, void* p, size_t n) {
   auto* b = static_cast<uint8_t*>(p);
   while (n) {
@@ -160,37 +161,21 @@ bool write_all(int fd, const void* p, size_t n) {
   }
 }
 
-std::string g_sysctl_before;
-bool g_sysctl_changed = false;
+xbpf::test::UnprivilegedBpf* g_sysctl = nullptr;  // set while the sysctl is changed
 void restore_sysctl() {
-  if (!g_sysctl_changed) return;
-  if (FILE* f = std::fopen(kUnprivSysctl, "w")) {
-    std::fputs(g_sysctl_before.c_str(), f);
-    std::fclose(f);
-  }
+  if (g_sysctl) g_sysctl->restore();
 }
 
 Unprivileged& unprivileged() {
   static Unprivileged u = [] {
     Unprivileged r;
-    if (FILE* f = std::fopen(kUnprivSysctl, "r")) {
-      char buf[16] = {};
-      if (std::fgets(buf, sizeof buf, f)) g_sysctl_before = buf;
-      std::fclose(f);
-    }
-    if (g_sysctl_before.rfind("2", 0) == 0) {
-      if (FILE* f = std::fopen(kUnprivSysctl, "w")) {
-        std::fputs("0\n", f);
-        std::fclose(f);
-        g_sysctl_changed = true;
-        std::atexit(restore_sysctl);
-        __sanitizer_set_death_callback(restore_sysctl);  // also when the fuzzer aborts
-      }
-    } else if (g_sysctl_before.rfind("0", 0) != 0) {
-      std::fprintf(stderr, "fuzz_verifier_kernel: %s is '%s': unprivileged inputs are skipped\n", kUnprivSysctl,
-                   g_sysctl_before.c_str());
+    static xbpf::test::UnprivilegedBpf sysctl;  // restored at exit
+    if (!sysctl.why_not().empty()) {
+      std::fprintf(stderr, "fuzz_verifier_kernel: %s: unprivileged inputs are skipped\n", sysctl.why_not().c_str());
       return r;
     }
+    g_sysctl = &sysctl;
+    __sanitizer_set_death_callback(restore_sysctl);  // also when the fuzzer aborts
     int down[2], up[2];
     if (pipe(down) != 0 || pipe(up) != 0) return r;
     const pid_t pid = fork();
@@ -238,15 +223,6 @@ void check_kernel() {
     return k.ok;
   }();
   if (!ok) std::exit(1);
-}
-
-// A refusal by xbpf's decoder, which checks every instruction; the kernel
-// makes the same checks only in the instructions its verifier visits.
-bool decoder_refusal(const std::string& message) {
-  for (const char* what : {"uses reserved", "invalid register", "frame pointer is read only", "with invalid imm",
-                           "with invalid off", "with invalid src"})
-    if (message.find(what) != std::string::npos) return true;
-  return false;
 }
 
 bool complexity(const std::string& log) {
@@ -320,7 +296,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!mine.ok) {
     ++g_counts.xbpf_stricter;
-    if (decoder_refusal(mine.message)) ++g_counts.decoder_refusals;
+    if (mine.malformed) ++g_counts.decoder_refusals;  // the decoder checks dead code too
     else save(data, size);
     return 0;
   }

@@ -22,12 +22,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "isa/asm.hpp"
+#include "unprivileged_bpf.hpp"
 #include "verifier_cases.hpp"
 
 #ifdef XBPF_HAVE_LIBBPF
@@ -54,7 +53,6 @@ bool under_ci() {
   } while (0)
 
 #ifdef XBPF_HAVE_LIBBPF
-constexpr const char* kUnprivSysctl = "/proc/sys/kernel/unprivileged_bpf_disabled";
 
 // A BTF blob from its type section and strings (header added).
 std::vector<uint8_t> btf_blob(const std::vector<uint8_t>& types, const std::vector<uint8_t>& strs) {
@@ -234,46 +232,6 @@ KernelVerdict kernel_verify(const Case& c, const std::vector<int>& fds) {
   }
   return c.privileged ? load(c, raw) : load_unprivileged(c, raw);
 }
-
-std::optional<int> read_sysctl() {
-  std::ifstream in(kUnprivSysctl);
-  int v = 0;
-  if (!(in >> v)) return std::nullopt;
-  return v;
-}
-
-bool write_sysctl(int v) {
-  std::ofstream out(kUnprivSysctl);
-  out << v;
-  out.flush();
-  return static_cast<bool>(out);
-}
-
-// Lets unprivileged programs load while alive (unprivileged_bpf_disabled = 0)
-// and puts the original value back. `why_not` says why it could not.
-class UnprivilegedBpf {
- public:
-  UnprivilegedBpf() {
-    original_ = read_sysctl();
-    if (!original_) {
-      why_not_ = std::string("cannot read ") + kUnprivSysctl;
-    } else if (*original_ == 1) {
-      why_not_ = "kernel.unprivileged_bpf_disabled is 1 (locked until reboot)";
-    } else if (*original_ != 0 && !(geteuid() == 0 && write_sysctl(0) && read_sysctl() == 0)) {
-      why_not_ = "kernel.unprivileged_bpf_disabled is " + std::to_string(*original_) + " and cannot be set to 0";
-    }
-  }
-  ~UnprivilegedBpf() {
-    if (original_ && *original_ != 0 && read_sysctl() != original_) write_sysctl(*original_);
-  }
-  UnprivilegedBpf(const UnprivilegedBpf&) = delete;
-  UnprivilegedBpf& operator=(const UnprivilegedBpf&) = delete;
-  [[nodiscard]] const std::string& why_not() const { return why_not_; }
-
- private:
-  std::optional<int> original_;
-  std::string why_not_;
-};
 
 struct Counts {
   size_t accepts = 0, rejects = 0, privileged = 0, unprivileged = 0;

@@ -98,6 +98,26 @@ TEST(Verifier, StatisticsAreReported) {
   EXPECT_NE(v.log.find("processed"), std::string::npos);
 }
 
+// A program the decoder refuses is marked malformed (the fuzzer against the
+// kernel counts those apart: the kernel checks only instructions it visits);
+// a program refused by verification is not.
+TEST(Verifier, MalformedProgramsAreMarked) {
+  const std::vector<xbpf::isa::RawInsn> reserved = {{0xb7, 0, 0, 1, 0}, {0x95, 0, 0, 0, 0}};  // mov with off 1
+  const std::vector<xbpf::isa::RawInsn> unknown = {{0xb7, 0, 0, 0, 0}, {0xff, 0, 0, 0, 0}, {0x95, 0, 0, 0, 0}};
+  const std::vector<xbpf::isa::RawInsn> uninit = {{0xbf, 0, 2, 0, 0}, {0x95, 0, 0, 0, 0}};  // r0 = r2 (unread)
+  Env env;
+  env.privileged = true;
+  for (const auto* code : {&reserved, &unknown}) {
+    const Verdict v = verify(*code, env);
+    EXPECT_FALSE(v.ok);
+    EXPECT_TRUE(v.malformed) << v.message;
+  }
+  const Verdict v = verify(uninit, env);
+  EXPECT_FALSE(v.ok);
+  EXPECT_FALSE(v.malformed) << v.message;
+  EXPECT_NE(v.message.find("R2 !read_ok"), std::string::npos) << v.message;
+}
+
 }  // namespace
 
 // Callback iterations converge: two bpf_for_each_map_elem walks in a row

@@ -444,6 +444,7 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
   auto decoded = isa::decode_program(code);
   if (!decoded) {
     v.message = decoded.error().message;
+    v.malformed = true;
     return finish(v);
   }
   const std::vector<Insn>& insns = *decoded;

@@ -126,6 +126,11 @@ struct Verdict {
   std::string message;  // on reject: the kernel-style message ("R0 invalid mem access 'scalar'")
   uint32_t pc = 0;      // on reject: the instruction
   std::string log;      // verifier log at the requested level
+  // On reject: the decoder refused an instruction before verification began
+  // (unknown opcode, reserved field set, invalid register...). It checks every
+  // instruction; the kernel checks only those its verifier visits, so it may
+  // accept such an instruction in code no path reaches.
+  bool malformed = false;
   Stats stats;
   // Accepted programs, per instruction slot: for a helper call whose map
   // argument is the same map (from an `lddw map`) on every explored path, that

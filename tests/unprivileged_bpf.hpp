@@ -1,0 +1,62 @@
+// Unprivileged BPF on this machine, for the tests and fuzzers that use the
+// kernel's verifier as an oracle (verifier_kernel_test, fuzz_verifier_kernel):
+// the kernel refuses every load without capabilities while
+// kernel.unprivileged_bpf_disabled is non-zero. 2 may be set back to 0 by
+// root; 1 is locked until reboot.
+#pragma once
+
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+#include <string>
+
+namespace xbpf::test {
+
+inline constexpr const char* kUnprivSysctl = "/proc/sys/kernel/unprivileged_bpf_disabled";
+
+inline std::optional<int> read_unpriv_sysctl() {
+  std::ifstream in(kUnprivSysctl);
+  int v = 0;
+  if (!(in >> v)) return std::nullopt;
+  return v;
+}
+
+inline bool write_unpriv_sysctl(int v) {
+  std::ofstream out(kUnprivSysctl);
+  out << v;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+// Lets unprivileged programs load while alive (unprivileged_bpf_disabled = 0)
+// and puts the original value back on destruction or restore() (for exits
+// that run no destructor: a fuzzer's crash path). `why_not` says why it
+// could not.
+class UnprivilegedBpf {
+ public:
+  UnprivilegedBpf() {
+    original_ = read_unpriv_sysctl();
+    if (!original_) {
+      why_not_ = std::string("cannot read ") + kUnprivSysctl;
+    } else if (*original_ == 1) {
+      why_not_ = "kernel.unprivileged_bpf_disabled is 1 (locked until reboot)";
+    } else if (*original_ != 0 && !(geteuid() == 0 && write_unpriv_sysctl(0) && read_unpriv_sysctl() == 0)) {
+      why_not_ = "kernel.unprivileged_bpf_disabled is " + std::to_string(*original_) + " and cannot be set to 0";
+    }
+  }
+  ~UnprivilegedBpf() { restore(); }
+  UnprivilegedBpf(const UnprivilegedBpf&) = delete;
+  UnprivilegedBpf& operator=(const UnprivilegedBpf&) = delete;
+
+  void restore() {
+    if (original_ && *original_ != 0 && read_unpriv_sysctl() != original_) write_unpriv_sysctl(*original_);
+  }
+  [[nodiscard]] const std::string& why_not() const { return why_not_; }
+
+ private:
+  std::optional<int> original_;
+  std::string why_not_;
+};
+
+}  // namespace xbpf::test
