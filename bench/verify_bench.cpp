@@ -51,10 +51,13 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "corpus_verdicts.hpp"
+#include "isa/asm.hpp"
+#include "verifier_cases.hpp"
 #include "loader/loader.hpp"
 #include "runtime/object.hpp"
 #include "verifier/verifier.hpp"
@@ -79,6 +82,7 @@ struct Options {
   bool verbose = false;
   std::string filter;
   uint32_t kernel_log_level = kStats;  // BPF_LOG_STATS; 5 adds the level-1 log (which costs the kernel time)
+  std::string case_name;  // --case: one program of tests/verifier_cases.hpp instead of the corpus
 };
 
 // One ACCEPT row of the verdict table and what this run measured for it.
@@ -120,11 +124,13 @@ Options parse_args(int argc, char** argv) {
       return argv[++i];
     };
     constexpr const char* kUsage =
-        "usage: verify_bench [--corpus DIR] [--reps N] [--verbose] [--filter SUBSTR] [--kernel-log-level N]";
+        "usage: verify_bench [--corpus DIR] [--reps N] [--verbose] [--filter SUBSTR] [--kernel-log-level N]\n"
+        "       verify_bench --case NAME [--reps N]";
     if (a == "--corpus") o.corpus = value();
     else if (a == "--reps") o.reps = std::atoi(value().c_str());
     else if (a == "--verbose") o.verbose = true;
     else if (a == "--filter") o.filter = value();
+    else if (a == "--case") o.case_name = value();
     else if (a == "--kernel-log-level") o.kernel_log_level = static_cast<uint32_t>(std::atoi(value().c_str())) | kStats;
     else if (a == "--help" || a == "-h") {
       std::printf("%s\n", kUsage);
@@ -581,6 +587,64 @@ void run_side_by_side(std::vector<Prog>& progs, const Options& o) {
   });
 }
 
+// --case NAME: one privileged program of tests/verifier_cases.hpp, without
+// maps, verified by xbpf and loaded by the kernel --reps times each,
+// alternating (for inputs that stress the verifier itself: the
+// complexity-limit cases the fuzzers found). Prints both verdicts, the
+// instructions each processed and the median and fastest times.
+int run_case(const Options& o) {
+  const test::Case* c = nullptr;
+  for (const test::Case& k : test::kCases)
+    if (o.case_name == k.name) c = &k;
+  if (!c) die("no case named '" + o.case_name + "' in tests/verifier_cases.hpp");
+  if (!c->privileged) die("case '" + o.case_name + "' is unprivileged: --case loads as root, so the kernel's verdict would not be comparable");
+  auto insns = isa::assemble(c->text, c->name);
+  if (!insns) die("case '" + o.case_name + "' does not assemble: " + insns.error().message);
+  std::vector<isa::RawInsn> raw = isa::encode_program(*insns);
+  test::apply_patch(*c, raw);
+  for (const isa::RawInsn& i : raw)
+    if (i.code == 0x18 && i.src != 0) die("case '" + o.case_name + "' references maps or functions: --case has no maps or BTF");
+  verifier::Env env;
+  env.prog_type = c->type;
+  env.privileged = true;
+  env.func_info = c->func_info;
+  KernelProgram kp;
+  kp.type = static_cast<bpf_prog_type>(c->type);
+  kp.name = "vbench_case";
+  kp.license = "GPL";
+  kp.insns = raw;
+  std::vector<double> x_us, x_cpu_us, k_us, k_wall_us;
+  verifier::Verdict v;
+  KernelLoad k;
+  for (int r = 0; r < o.reps; ++r) {
+    const double c0 = thread_cpu_us();
+    const auto t0 = std::chrono::steady_clock::now();
+    v = verifier::verify(raw, env);
+    const auto t1 = std::chrono::steady_clock::now();
+    x_cpu_us.push_back(thread_cpu_us() - c0);
+    x_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    k = kernel_load(kp, o.kernel_log_level);
+    k_wall_us.push_back(k.wall_us);
+    if (auto t = log_number(k.log, "verification time ")) k_us.push_back(double(*t));
+  }
+  auto ms = [](const std::vector<double>& s) {
+    if (s.empty()) return std::string("-");
+    return fmt::format("median {:.1f} ms, fastest {:.1f} ms", median(s) / 1000, *std::min_element(s.begin(), s.end()) / 1000);
+  };
+  std::printf("case '%s', %d repetitions each, alternating; load average %s\n", c->name, o.reps, loadavg().c_str());
+  std::printf("  xbpf:   %s after %llu insns; verify() wall %s; CPU %s\n", v.ok ? "accepted" : v.message.c_str(),
+              static_cast<unsigned long long>(v.stats.insns_processed), ms(x_us).c_str(), ms(x_cpu_us).c_str());
+  // The verdict: the last line of the log above its statistics.
+  std::string verdict = k.log;
+  for (const char* stats : {"\nverification time ", "\nprocessed "})
+    if (const size_t at = verdict.rfind(stats); at != std::string::npos) verdict.resize(at);
+  std::printf("  kernel: %s after %llu insns; \"verification time\" %s; BPF_PROG_LOAD wall %s\n",
+              k.ok ? "accepted" : last_line(verdict).c_str(),
+              static_cast<unsigned long long>(log_number(k.log, "processed ").value_or(0)), ms(k_us).c_str(),
+              ms(k_wall_us).c_str());
+  return 0;
+}
+
 // Fails with a message naming what is missing when bpf(2) cannot be used.
 void require_bpf() {
   const int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vbench_probe", 4, 4, 1, nullptr);
@@ -602,6 +666,7 @@ void require_bpf() {
       "install libbpf-dev and reconfigure");
 }
 void run_side_by_side(std::vector<Prog>&, const Options&) {}
+int run_case(const Options&) { return 1; }
 
 #endif
 
@@ -694,6 +759,10 @@ void print_summary(const std::vector<Prog>& progs, const Options& o, long rss_xb
 
 int main(int argc, char** argv) {
   const Options o = parse_args(argc, argv);
+  if (!o.case_name.empty()) {
+    require_bpf();
+    return run_case(o);
+  }
   if (!fs::is_directory(o.corpus)) die("corpus missing: " + o.corpus.string() + " is not a directory (--corpus DIR)");
   std::vector<Prog> progs = read_accepts(o);
   if (progs.empty()) die("no ACCEPT program of the table matches" + (o.filter.empty() ? "" : " '" + o.filter + "'"));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -73,6 +74,29 @@ struct RegState {
   [[nodiscard]] std::string type_name() const;
 };
 
+// Storage of the state's vectors. States are copied at every fork and every
+// stored state, and their two big blocks, a frame (1,184 bytes) and a stack
+// of slots (112 bytes each), are above glibc's per-thread cache (1,032
+// bytes): every copy took malloc's slow path. Freed blocks wait instead in
+// per-thread lists by size class (16-byte steps up to kPoolMaxBytes), a
+// bounded number of bytes per thread (state_pool.cpp); verify() gives them
+// back to malloc when it returns (pool_trim).
+inline constexpr size_t kPoolMaxBytes = 16 * 1024;
+[[nodiscard]] void* pool_allocate(size_t bytes);
+void pool_free(void* p, size_t bytes) noexcept;
+void pool_trim() noexcept;
+
+template <class T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>&) noexcept {}
+  [[nodiscard]] T* allocate(size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) noexcept { pool_free(p, n * sizeof(T)); }
+  friend bool operator==(const PoolAllocator&, const PoolAllocator&) { return true; }
+};
+
 // What one stack byte holds (enum bpf_stack_slot_type).
 enum class SlotType : uint8_t { Invalid, Spill, Misc, Zero };
 
@@ -91,7 +115,7 @@ struct Frame {
   // (stack[j] is slot kStackSlots-1-j) and only as deep as the program went:
   // a slot not stored is all Invalid. States are copied at every fork and
   // stored state, so a shallow stack keeps them small.
-  std::vector<StackSlot> stack;
+  std::vector<StackSlot, PoolAllocator<StackSlot>> stack;
   // Slot k, stored from now on.
   StackSlot& slot(int k) {
     const auto j = static_cast<size_t>(kStackSlots - 1 - k);
@@ -118,7 +142,7 @@ struct Reference {
 };
 
 struct State {
-  std::vector<Frame> frames;  // frames.back() is the current function
+  std::vector<Frame, PoolAllocator<Frame>> frames;  // frames.back() is the current function
   std::vector<Reference> refs;
   // Callback invocations entered on this path (the kernel's
   // callback_unroll_depth): equal states in two iterations of a helper's

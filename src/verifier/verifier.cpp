@@ -428,6 +428,10 @@ void widen_loop_state(const detail::Checkpoints& cps, int32_t cp, uint32_t pc, S
 }
 
 Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
+  // Destroyed last, after every state of this verification is freed.
+  struct TrimPool {
+    ~TrimPool() { pool_trim(); }
+  } trim_pool;
   const auto t0 = std::chrono::steady_clock::now();
   auto cpu_now = [] {
     timespec ts{};
