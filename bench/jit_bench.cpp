@@ -188,10 +188,19 @@ bool g_fit_loops = jit::Options{}.fit_loops;
 jit::Options::Latch g_latch = jit::Options{}.latch;
 jit::Options::Latch g_other_latch = jit::Options::Latch::fused;
 bool g_no_skip_crossing = false;        // --no-skip-crossing: Options::skip_crossing_heads off
-bool g_other_no_skip_crossing = false;  // --other-no-skip-crossing: also for the "/otherlatch" placements
-bool g_other_no_tail_copies = false;   // --other-no-tail-copies: Options::tail_copies off for the "/otherlatch" placements
-bool g_other_no_copy_sources = false;  // --other-no-copy-sources: Options::copy_sources off for the "/otherlatch" placements
-bool g_other_no_short_arith = false;    // --other-no-short-arith: Options::short_arith off for the "/otherlatch" placements
+// --other-no-X: Options::X off for the "/otherlatch" placements only (an
+// in-run A/B of one code generation option).
+struct OtherOff {
+  const char* flag;
+  bool jit::Options::*option;
+  bool off = false;
+};
+OtherOff g_other_off[] = {
+    {"--other-no-skip-crossing", &jit::Options::skip_crossing_heads},
+    {"--other-no-short-arith", &jit::Options::short_arith},
+    {"--other-no-tail-copies", &jit::Options::tail_copies},
+    {"--other-no-copy-sources", &jit::Options::copy_sources},
+};
 bool g_no_facts = false;  // --no-facts: the xbpf placements compile the verified wrapper without Verdict::jit_facts
 
 jit::Options::Latch parse_latch(const std::string& s) {
@@ -207,10 +216,9 @@ std::unique_ptr<vm::Program> load_jit(std::span<const isa::RawInsn> code, jit::O
   auto p = load(code, vm::Mode::Verified, name);
   opts.fit_loops = g_fit_loops;
   opts.latch = other_latch ? g_other_latch : g_latch;
-  if (g_no_skip_crossing || (other_latch && g_other_no_skip_crossing)) opts.skip_crossing_heads = false;
-  if (other_latch && g_other_no_short_arith) opts.short_arith = false;
-  if (other_latch && g_other_no_tail_copies) opts.tail_copies = false;
-  if (other_latch && g_other_no_copy_sources) opts.copy_sources = false;
+  if (g_no_skip_crossing) opts.skip_crossing_heads = false;
+  for (const OtherOff& o : g_other_off)
+    if (other_latch && o.off) opts.*o.option = false;
   if (auto r = jit::compile(*p, opts); !r) die(fmt::format("{}: jit: {}", name, r.error().message));
   return p;
 }
@@ -1156,10 +1164,7 @@ int main(int argc, char** argv) {
   if (has_flag(argc, argv, "--fit-loops")) g_fit_loops = true;
   if (auto l = take_flag(argc, argv, "latch", ""); !l.empty()) g_latch = parse_latch(l);
   if (auto l = take_flag(argc, argv, "other-latch", ""); !l.empty()) g_other_latch = parse_latch(l);
-  if (has_flag(argc, argv, "--other-no-skip-crossing")) g_other_no_skip_crossing = true;
-  if (has_flag(argc, argv, "--other-no-short-arith")) g_other_no_short_arith = true;
-  if (has_flag(argc, argv, "--other-no-tail-copies")) g_other_no_tail_copies = true;
-  if (has_flag(argc, argv, "--other-no-copy-sources")) g_other_no_copy_sources = true;
+  for (OtherOff& o : g_other_off) o.off = has_flag(argc, argv, o.flag);
   if (has_flag(argc, argv, "--no-skip-crossing")) g_no_skip_crossing = true;
   if (has_flag(argc, argv, "--no-facts")) g_no_facts = true;
   cfg.samples_path = take_flag(argc, argv, "samples", "");
