@@ -25,8 +25,11 @@
 //    immediates; counted apart, as xbpf checks every instruction and the
 //    kernel only those its verifier visits).
 //
-// Programs with map references, kfunc calls or `lddw func` are skipped (no
-// maps here, no BTF for the kernel). Needs bpf(2) as root: without it the
+// Maps: lddw src 5/6 (a map, a map value, by index) name one of five maps
+// (kMaps: hash, array, ring buffer, one-entry array, per-CPU array) that both
+// verifiers know, the kernel through fd_array. Programs with other
+// references (map fds, BTF variables, `lddw func`, kfunc calls) are skipped:
+// no BTF for the kernel here. Needs bpf(2) as root: without it the
 // fuzzer says so and exits with status 1 (a CTest smoke run then fails; a
 // machine without the kernel oracle should not build this target).
 #include <grp.h>
@@ -35,6 +38,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -59,6 +63,7 @@ struct Counts {
   size_t compared = 0, both_accept = 0, both_reject = 0;
   size_t xbpf_gave_up = 0;    // xbpf reached its instruction limit (not compared)
   size_t compared_unpriv = 0;
+  size_t compared_maps = 0;  // compared programs that reference a map
   size_t kernel_transient = 0;  // the kernel kept answering EAGAIN / ENOMEM (not compared)
   size_t skipped_unpriv = 0;  // unprivileged loads unavailable (the sysctl locked at 1, or set meanwhile)
   size_t kernel_gave_up = 0;  // xbpf accepts, the kernel rejects on complexity
@@ -69,21 +74,52 @@ struct Counts {
     std::fprintf(stderr,
                  "fuzz_verifier_kernel: %zu compared: %zu accepted by both, %zu rejected by both; %zu accepted "
                  "by xbpf where the kernel gave up on complexity; %zu rejected by xbpf and accepted by the kernel "
-                 "(%zu of them by xbpf's decoder: the known dead-code difference); %zu not compared (xbpf reached 100k instructions); %zu of the compared unprivileged, %zu "
+                 "(%zu of them by xbpf's decoder: the known dead-code difference); %zu not compared (xbpf reached 100k instructions); %zu of the compared unprivileged, %zu with map references; %zu "
                  "unprivileged skipped (kernel.unprivileged_bpf_disabled set); %zu not compared (the kernel kept "
                  "answering EAGAIN or ENOMEM)\n",
-                 compared, both_accept, both_reject, kernel_gave_up, xbpf_stricter, decoder_refusals, xbpf_gave_up, compared_unpriv,
+                 compared, both_accept, both_reject, kernel_gave_up, xbpf_stricter, decoder_refusals, xbpf_gave_up, compared_unpriv, compared_maps,
                  skipped_unpriv, kernel_transient);
   }
 } g_counts;
 
-bool has_maps_or_btf(const std::vector<xbpf::isa::RawInsn>& code) {
+// The maps a program may name (lddw src 5, BPF_PSEUDO_MAP_IDX, and src 6,
+// BPF_PSEUDO_MAP_IDX_VALUE: imm is an index): fuzz_verifier_maps' set, in
+// its order, so that fuzzer's inputs mean the same here. xbpf's verifier gets
+// their descriptions (Env::maps); the kernel gets twins created at start-up,
+// by index through bpf_attr.fd_array (the unprivileged child inherits them).
+struct FuzzMap {
+  const char* name;
+  xbpf::kabi::MapType type;
+  uint32_t key_size, value_size, max_entries;
+};
+constexpr FuzzMap kMaps[] = {
+    {"hash", xbpf::kabi::MapType::Hash, 4, 8, 16},
+    {"array", xbpf::kabi::MapType::Array, 4, 16, 4},
+    {"events", xbpf::kabi::MapType::Ringbuf, 0, 0, 4096},
+    {"global", xbpf::kabi::MapType::Array, 4, 32, 1},
+    {"percpu", xbpf::kabi::MapType::PercpuArray, 4, 8, 2},
+};
+std::vector<int> g_map_fds;  // the kernel twins of kMaps
+
+// Points every map reference at one of kMaps (imm modulo their number, a
+// value offset modulo the value size), as a loader's relocations would.
+// False for references this fuzzer has nothing for: map fds (they would be
+// this process's fds), BTF variables, functions (callbacks need BTF), kfuncs.
+bool normalize_refs(std::vector<xbpf::isa::RawInsn>& code) {
   for (size_t k = 0; k < code.size(); ++k) {
-    const auto& i = code[k];
-    if (i.code == 0x18 && i.src != 0) return true;  // map, map value, BTF variable, function reference
-    if (i.code == 0x85 && i.src == 2) return true;  // kfunc
+    xbpf::isa::RawInsn& i = code[k];
+    if (i.code == 0x85 && i.src == 2) return false;  // kfunc
+    if (i.code != 0x18 || i.src == 0) continue;
+    if ((i.src != 5 && i.src != 6) || k + 1 >= code.size()) return false;
+    const uint32_t m = static_cast<uint32_t>(i.imm) % std::size(kMaps);
+    i.imm = static_cast<int32_t>(m);
+    if (i.src == 6) {
+      const uint32_t vs = kMaps[m].value_size ? kMaps[m].value_size : 1;
+      code[k + 1].imm = static_cast<int32_t>(static_cast<uint32_t>(code[k + 1].imm) % vs);
+    }
+    ++k;
   }
-  return false;
+  return true;
 }
 
 // `r0 = 0; exit`: what any kernel with bpf(2) loads (the oracle's probe).
@@ -104,6 +140,7 @@ KernelVerdict kernel_verify(uint32_t type, const std::vector<xbpf::isa::RawInsn>
   attr.insn_cnt = static_cast<uint32_t>(code.size());
   attr.insns = reinterpret_cast<uint64_t>(code.data());
   attr.license = reinterpret_cast<uint64_t>(license);
+  attr.fd_array = reinterpret_cast<uint64_t>(g_map_fds.data());
   if (with_log) {
     log[0] = 0;
     attr.log_level = 1;
@@ -216,6 +253,24 @@ KernelVerdict kernel_verify_unprivileged(const std::vector<xbpf::isa::RawInsn>& 
 
 void check_kernel() {
   static const bool ok = [] {
+    for (const FuzzMap& m : kMaps) {  // before the unprivileged child is forked: it inherits them
+      static const uint32_t kKernelMapTypes[] = {BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_RINGBUF,
+                                                 BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY};
+      union bpf_attr attr;
+      std::memset(&attr, 0, sizeof attr);
+      attr.map_type = kKernelMapTypes[&m - kMaps];
+      attr.key_size = m.key_size;
+      attr.value_size = m.value_size;
+      attr.max_entries = m.max_entries;
+      std::strncpy(attr.map_name, m.name, sizeof attr.map_name - 1);
+      const long fd = syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof attr);
+      if (fd < 0) {
+        std::fprintf(stderr, "fuzz_verifier_kernel: kernel oracle unavailable: BPF_MAP_CREATE of map '%s' failed: %s\n",
+                     m.name, std::strerror(errno));
+        return false;
+      }
+      g_map_fds.push_back(static_cast<int>(fd));
+    }
     const KernelVerdict k = kernel_verify(BPF_PROG_TYPE_SOCKET_FILTER, kReturnZero, false);
     if (!k.ok)
       std::fprintf(stderr, "fuzz_verifier_kernel: kernel oracle unavailable: BPF_PROG_LOAD of `r0 = 0; exit` failed: %s\n",
@@ -251,7 +306,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t t = privileged ? data[0] % std::size(kTypes) : 0;
   std::vector<xbpf::isa::RawInsn> code((size - 2) / 8);
   std::memcpy(code.data(), data + 2, code.size() * 8);
-  if (code.size() > 4096 || has_maps_or_btf(code)) return 0;
+  if (code.size() > 4096 || !normalize_refs(code)) return 0;
   if (!privileged && !unprivileged().available) {
     ++g_counts.skipped_unpriv;
     return 0;
@@ -264,6 +319,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   env.prog_type = kTypes[t];
   env.privileged = privileged;
   env.insn_limit = 100'000;
+  for (const FuzzMap& m : kMaps) env.maps.push_back({m.name, m.type, m.key_size, m.value_size, m.max_entries});
   const xbpf::verifier::Verdict mine = xbpf::verifier::verify(code, env);
   if (!mine.ok && mine.stats.insns_processed > env.insn_limit) {
     ++g_counts.xbpf_gave_up;
@@ -290,6 +346,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   ++g_counts.compared;
   g_counts.compared_unpriv += !privileged;
+  g_counts.compared_maps += std::any_of(code.begin(), code.end(), [](const xbpf::isa::RawInsn& i) {
+    return i.code == 0x18 && (i.src == 5 || i.src == 6);
+  });
   if (mine.ok == theirs.ok) {
     ++(mine.ok ? g_counts.both_accept : g_counts.both_reject);
     return 0;

@@ -1155,6 +1155,17 @@ inline const Case kCases[] = {
      true, false, 1, {0x95, 0, 0, 0, 1}},
     {"exit as the assembler writes it", ProgType::SocketFilter, "mov %r0, 0\nexit\n", "", true, false, 1,
      {0x95, 0, 0, 0, 0}},
+    // Found by fuzz_verifier_kernel with maps: the kernel checks every map
+    // reference before verifying (resolve_pseudo_ldimm64), a map's second
+    // slot must hold 0, and code no path reaches is checked too.
+    {"map reference with a second slot", ProgType::SocketFilter, "lddw %r1, map_idx 0\nmov %r0, 0\nexit\n",
+     "unrecognized bpf_ld_imm64 insn", true, false, 1, {0, 0, 0, 0, 167}},
+    {"map value past the value end where no path goes", ProgType::SocketFilter,
+     "mov %r0, 0\njeq %r0, 0, +2\nlddw %r1, map_idx_value 1, 16\nexit\n",
+     "invalid access to map value pointer, value_size=16 off=16"},
+    {"direct value of a hash where no path goes", ProgType::SocketFilter,
+     "mov %r0, 0\njeq %r0, 0, +2\nlddw %r1, map_idx_value 0\nexit\n",
+     "no direct value access support for this map type"},
     // Found by fuzz_verifier_kernel: the kernel ignores exit's off field.
     {"exit with an offset", ProgType::SocketFilter, "mov %r0, 0\nexit\n", "", true, false, 1,
      {0x95, 0, 0, -32768, 0}},

@@ -475,17 +475,11 @@ StepResult Checker::load_imm64(State& s, const Insn& i) {
       break;
     case Op::LDDW_MAP_IDX:
     case Op::LDDW_MAP_IDX_VALUE: {
+      // verify() checked every map reference before the first visit
+      // (check_map_reference: index, second slot, program type, offset).
       const auto idx = static_cast<uint32_t>(i.imm);
       if (idx >= env().maps.size()) return no(reject("fd {} is not pointing to valid bpf_map", i.imm));
       const MapDesc& m = env().maps[idx];
-      if (m.spin_lock_off >= 0) {
-        using kabi::ProgType;
-        const ProgType t = env().prog_type;
-        if (t == ProgType::SocketFilter) return no(reject("socket filter progs cannot use bpf_spin_lock yet"));
-        if (t == ProgType::Kprobe || t == ProgType::Tracepoint || t == ProgType::PerfEvent ||
-            t == ProgType::RawTracepoint || t == ProgType::RawTracepointWritable)
-          return no(reject("tracing progs cannot use bpf_spin_lock yet"));
-      }
       d = RegState{};
       d.map = &m;
       d.var = Scalar::constant(0);
@@ -493,13 +487,8 @@ StepResult Checker::load_imm64(State& s, const Insn& i) {
         d.type = RegType::ConstPtrToMap;
         break;
       }
-      const auto off = static_cast<uint32_t>(static_cast<uint64_t>(i.imm64) >> 32);
-      if (m.type != kabi::MapType::Array || m.max_entries != 1)
-        return no(reject("no direct value access support for this map type"));
-      if (off >= m.value_size)
-        return no(reject("invalid access to map value pointer, value_size={} off={}", m.value_size, off));
       d.type = RegType::PtrToMapValue;
-      d.off = static_cast<int32_t>(off);
+      d.off = static_cast<int32_t>(static_cast<uint64_t>(i.imm64) >> 32);
       break;
     }
     case Op::LDDW_FUNC:

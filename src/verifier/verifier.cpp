@@ -8,6 +8,8 @@
 #include <bit>
 #include <chrono>
 #include <ctime>
+#include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "isa/disasm.hpp"
@@ -292,6 +294,36 @@ bool calls_callback(const Insn& i) {
 constexpr int64_t kMaxHistoryRun = 128;  // history entries before a stored state is forced
 constexpr size_t kMaxPendingBranches = 8192;  // BPF_COMPLEXITY_LIMIT_JMP_SEQ
 
+// The kernel's resolve_pseudo_ldimm64, for the map references xbpf's
+// relocated code carries (src 5: a map by index; src 6: a map value by index,
+// the offset in the second slot): checked in EVERY instruction before
+// verification begins, reachable or not, in the kernel's order and with its
+// messages. The visit (Checker::load_imm64) then only builds the register.
+std::optional<std::string> check_map_reference(const Insn& i, const Env& env) {
+  if (i.op != isa::Op::LDDW_MAP_IDX && i.op != isa::Op::LDDW_MAP_IDX_VALUE) return std::nullopt;
+  const auto second = static_cast<uint32_t>(static_cast<uint64_t>(i.imm64) >> 32);
+  if (i.op == isa::Op::LDDW_MAP_IDX && second != 0) return "unrecognized bpf_ld_imm64 insn";
+  const auto idx = static_cast<uint32_t>(i.imm);
+  if (idx >= env.maps.size()) return fmt::format("fd {} is not pointing to valid bpf_map", i.imm);
+  const MapDesc& m = env.maps[idx];
+  if (m.spin_lock_off >= 0) {  // check_map_prog_compatibility
+    using kabi::ProgType;
+    const ProgType t = env.prog_type;
+    if (t == ProgType::SocketFilter) return "socket filter progs cannot use bpf_spin_lock yet";
+    if (t == ProgType::Kprobe || t == ProgType::Tracepoint || t == ProgType::PerfEvent ||
+        t == ProgType::RawTracepoint || t == ProgType::RawTracepointWritable)
+      return "tracing progs cannot use bpf_spin_lock yet";
+  }
+  if (i.op == isa::Op::LDDW_MAP_IDX) return std::nullopt;
+  constexpr uint32_t kMaxVarOff = 1u << 29;  // BPF_MAX_VAR_OFF
+  if (second >= kMaxVarOff) return fmt::format("direct value offset of {} is not allowed", second);
+  // Only arrays have map_direct_value_addr, and it serves one-entry arrays.
+  if (m.type != kabi::MapType::Array) return "no direct value access support for this map type";
+  if (m.max_entries != 1 || second >= m.value_size)
+    return fmt::format("invalid access to map value pointer, value_size={} off={}", m.value_size, second);
+  return std::nullopt;
+}
+
 // Registers an instruction reads and writes (helper calls: r1-r5 read).
 void uses_defs(const Insn& i, uint16_t& use, uint16_t& def) {
   use = 0, def = 0;
@@ -452,6 +484,13 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
     return finish(v);
   }
   const std::vector<Insn>& insns = *decoded;
+  for (const Insn& i : insns) {
+    if (auto bad = check_map_reference(i, env)) {
+      v.message = std::move(*bad);
+      v.pc = i.pc;
+      return finish(v);
+    }
+  }
   CfgOptions co;
   co.allow_loops = env.privileged;
   co.allow_calls = env.privileged;
