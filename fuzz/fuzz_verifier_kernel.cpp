@@ -90,14 +90,15 @@ struct Counts {
 struct FuzzMap {
   const char* name;
   xbpf::kabi::MapType type;
+  uint32_t kernel_type;  // enum bpf_map_type
   uint32_t key_size, value_size, max_entries;
 };
 constexpr FuzzMap kMaps[] = {
-    {"hash", xbpf::kabi::MapType::Hash, 4, 8, 16},
-    {"array", xbpf::kabi::MapType::Array, 4, 16, 4},
-    {"events", xbpf::kabi::MapType::Ringbuf, 0, 0, 4096},
-    {"global", xbpf::kabi::MapType::Array, 4, 32, 1},
-    {"percpu", xbpf::kabi::MapType::PercpuArray, 4, 8, 2},
+    {"hash", xbpf::kabi::MapType::Hash, BPF_MAP_TYPE_HASH, 4, 8, 16},
+    {"array", xbpf::kabi::MapType::Array, BPF_MAP_TYPE_ARRAY, 4, 16, 4},
+    {"events", xbpf::kabi::MapType::Ringbuf, BPF_MAP_TYPE_RINGBUF, 0, 0, 4096},
+    {"global", xbpf::kabi::MapType::Array, BPF_MAP_TYPE_ARRAY, 4, 32, 1},
+    {"percpu", xbpf::kabi::MapType::PercpuArray, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 2},
 };
 std::vector<int> g_map_fds;  // the kernel twins of kMaps
 
@@ -254,11 +255,9 @@ KernelVerdict kernel_verify_unprivileged(const std::vector<xbpf::isa::RawInsn>& 
 void check_kernel() {
   static const bool ok = [] {
     for (const FuzzMap& m : kMaps) {  // before the unprivileged child is forked: it inherits them
-      static const uint32_t kKernelMapTypes[] = {BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_RINGBUF,
-                                                 BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY};
       union bpf_attr attr;
       std::memset(&attr, 0, sizeof attr);
-      attr.map_type = kKernelMapTypes[&m - kMaps];
+      attr.map_type = m.kernel_type;
       attr.key_size = m.key_size;
       attr.value_size = m.value_size;
       attr.max_entries = m.max_entries;
@@ -344,6 +343,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       return 0;
     }
   }
+  if (std::getenv("XBPF_FUZZ_VERBOSE"))  // to check what the seeds do
+    std::fprintf(stderr, "%s: xbpf %s; kernel %s\n", privileged ? "privileged" : "unprivileged",
+                 mine.ok ? "accepts" : mine.message.c_str(), theirs.ok ? "accepts" : std::strerror(theirs.err));
   ++g_counts.compared;
   g_counts.compared_unpriv += !privileged;
   g_counts.compared_maps += std::any_of(code.begin(), code.end(), [](const xbpf::isa::RawInsn& i) {
