@@ -32,6 +32,7 @@
 // no BTF for the kernel here. Needs bpf(2) as root: without it the
 // fuzzer says so and exits with status 1 (a CTest smoke run then fails; a
 // machine without the kernel oracle should not build this target).
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/bpf.h>
 #include <sanitizer/common_interface_defs.h>
@@ -40,6 +41,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -204,6 +206,39 @@ void restore_sysctl() {
   if (g_sysctl) g_sysctl->restore();
 }
 
+// libFuzzer's SIGINT/SIGTERM handlers (Ctrl-C, `timeout`) exit with neither
+// destructors nor the sanitizer's death callback: the sysctl would stay 0,
+// unprivileged BPF enabled on the machine. These handlers write the original
+// value back first (open/write only: async-signal-safe), then pass the signal
+// on to libFuzzer's.
+char g_sysctl_text[16];
+size_t g_sysctl_text_len = 0;
+struct sigaction g_old_int, g_old_term;
+void restore_on_signal(int sig, siginfo_t* info, void* uctx) {
+  if (const int fd = open(xbpf::test::kUnprivSysctl, O_WRONLY); fd >= 0) {
+    (void)!write(fd, g_sysctl_text, g_sysctl_text_len);
+    close(fd);
+  }
+  const struct sigaction& old = sig == SIGINT ? g_old_int : g_old_term;
+  if (old.sa_flags & SA_SIGINFO) {
+    old.sa_sigaction(sig, info, uctx);
+  } else if (old.sa_handler != SIG_IGN && old.sa_handler != SIG_DFL) {
+    old.sa_handler(sig);
+  } else if (old.sa_handler == SIG_DFL) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
+}
+void restore_on_stop_signals(int original) {
+  g_sysctl_text_len = size_t(std::snprintf(g_sysctl_text, sizeof g_sysctl_text, "%d\n", original));
+  struct sigaction sa {};
+  sa.sa_sigaction = restore_on_signal;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &g_old_int);
+  sigaction(SIGTERM, &sa, &g_old_term);
+}
+
 Unprivileged& unprivileged() {
   static Unprivileged u = [] {
     Unprivileged r;
@@ -214,6 +249,7 @@ Unprivileged& unprivileged() {
     }
     g_sysctl = &sysctl;
     __sanitizer_set_death_callback(restore_sysctl);  // also when the fuzzer aborts
+    if (sysctl.original().value_or(0) != 0) restore_on_stop_signals(*sysctl.original());
     int down[2], up[2];
     if (pipe(down) != 0 || pipe(up) != 0) return r;
     const pid_t pid = fork();

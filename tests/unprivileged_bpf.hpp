@@ -53,6 +53,8 @@ class UnprivilegedBpf {
     if (original_ && *original_ != 0 && read_unpriv_sysctl() != original_) write_unpriv_sysctl(*original_);
   }
   [[nodiscard]] const std::string& why_not() const { return why_not_; }
+  // The value found at construction (nullopt: unreadable).
+  [[nodiscard]] std::optional<int> original() const { return original_; }
 
  private:
   std::optional<int> original_;
