@@ -40,7 +40,8 @@
 //                  Options::skip_crossing_heads; --other-no-short-arith: those without
 //                  Options::short_arith; --other-no-tail-copies: those without
 //                  Options::tail_copies; --other-no-copy-sources: those without
-//                  Options::copy_sources; bench/ab.py summarises such a run) [--no-skip-crossing]  (the code of 00fcada:
+//                  Options::copy_sources; --other-no-idioms: those without Options::idioms;
+//                  bench/ab.py summarises such a run) [--no-skip-crossing]  (the code of 00fcada:
 //                  --no-fit-loops --latch=fused --no-skip-crossing)
 //                  [--no-facts]  (xbpf's placements without the verifier's facts: A/B of what they give)
 //        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
@@ -200,6 +201,7 @@ OtherOff g_other_off[] = {
     {"--other-no-short-arith", &jit::Options::short_arith},
     {"--other-no-tail-copies", &jit::Options::tail_copies},
     {"--other-no-copy-sources", &jit::Options::copy_sources},
+    {"--other-no-idioms", &jit::Options::idioms},
 };
 bool g_no_facts = false;  // --no-facts: the xbpf placements compile the verified wrapper without Verdict::jit_facts
 

@@ -39,7 +39,10 @@
 // from: switch-like loops whose arms jump back to a latch at the loop's top
 // (priv_switch_loop, priv_switch_loop_stack) and an if/else joining before
 // the latch (priv_join_loop), which tail copies replace; chains of register
-// copies read after the move (priv_copy_chain: Options::copy_sources).
+// copies read after the move (priv_copy_chain: Options::copy_sources);
+// population counts and rotates in clang's shapes (idiom_pop64, idiom_pop32,
+// idiom_rot, and priv_idiom_loop with masks set before a loop:
+// Options::idioms).
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -78,13 +81,16 @@ struct Counts {
   size_t callbacks = 0;          // ... with an `lddw func` (bpf_loop callback)
   size_t decided_branches = 0;   // ... with a branch the JIT hard-wired (JitFacts::kNeverTaken/kAlwaysTaken)
   size_t tail_copied = 0;        // ... with a jump the JIT replaced by a tail copy (Options::tail_copies)
+  size_t idioms = 0;             // ... with a popcount or rotate emitted as one instruction (Options::idioms)
   size_t skipped_garbage = 0;    // privileged: outcome depends on stack garbage / addresses
   size_t skipped_unpriv = 0;     // unprivileged and nondeterministic: should stay 0
   size_t skipped_helper = 0;     // calls a helper xbpf does not implement, or an excluded one
   size_t skipped_endless = 0;    // verified, but runs for ever (the termination probe)
   ~Counts() {
-    std::fprintf(stderr, "fuzz_jit: %zu compared programs had a hard-wired (verifier-decided) branch, %zu a tail copy\n",
-                 decided_branches, tail_copied);
+    std::fprintf(stderr,
+                 "fuzz_jit: %zu compared programs had a hard-wired (verifier-decided) branch, %zu a tail copy, "
+                 "%zu an idiom\n",
+                 decided_branches, tail_copied, idioms);
     std::fprintf(stderr,
                  "fuzz_jit: %zu verified, %zu compared (%zu unprivileged, %zu privileged; with loops %zu, "
                  "bpf-to-bpf calls %zu, helper calls %zu, callbacks %zu); skipped: %zu privileged outcomes "
@@ -302,6 +308,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }))
     ++g_counts.decided_branches;
   if (stats.tail_copies) ++g_counts.tail_copied;
+  if (stats.idioms) ++g_counts.idioms;
   ++(privileged ? g_counts.compared_priv : g_counts.compared_unpriv);
   g_counts.loops += shape.loops;
   g_counts.calls += shape.calls;

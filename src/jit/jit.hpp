@@ -36,6 +36,7 @@ struct CompileStats {
   size_t insns = 0;        // BPF instructions compiled
   bool rel32_retry = false;  // a rel8 size bound was wrong: compiled again with rel32 jumps only
   size_t tail_copies = 0;    // unconditional jumps replaced by a copy of their target (Options::tail_copies)
+  size_t idioms = 0;         // population counts and rotates emitted as one instruction (Options::idioms)
 };
 
 struct Options {
@@ -80,6 +81,12 @@ struct Options {
   // back to a shared latch block inside the loop body) is not aligned: its
   // padding would run on the fall-through path every iteration.
   bool skip_crossing_heads = true;
+  // Idioms: LLVM's expansion of __builtin_popcount (BPF has no population
+  // count) becomes `popcnt` when the CPU has it, and (x << k) | (x >> (w - k))
+  // becomes `rol`/`rorx`, when the instructions form a straight-line window
+  // no jump enters and whatever else they write is dead afterwards or a
+  // constant (src/jit/idioms.hpp). Not with blind_constants.
+  bool idioms = true;
   // Bytes of int3 before the code in its mapping: moves every instruction by
   // that much relative to pages and cache lines. For benchmarks measuring how
   // much code placement alone changes (0: the code starts on a page).

@@ -175,6 +175,7 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
     opts.stats->code_bytes = size;
     opts.stats->insns = prog.size();
     opts.stats->tail_copies = out.tail_copies;
+    opts.stats->idioms = out.idioms;
   }
 
   std::vector<uint64_t> functions;

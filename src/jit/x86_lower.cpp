@@ -51,6 +51,7 @@ Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jump
   copy_sources_ = opts.copy_sources;
   tail_copies_ = opts.tail_copies;
   skip_crossing_ = opts.skip_crossing_heads;
+  idioms_on_ = opts.idioms;
   code_offset_ = opts.code_offset;
   facts_ = opts.facts;
   inline_helpers_ = opts.inline_helpers;
@@ -95,7 +96,21 @@ Expected<void> Lowering::run() {
         last = &ja;
         continue;
       }
-      if (k + 1 < insns.size() && lea_mov_add(i, insns[k + 1])) {
+      if (const Idiom* m = idiom_at(k)) {
+        emit_idiom(*m);
+        for (uint32_t w = m->first + 1; w < m->end; ++w) {
+          const Insn& in = insns[w];
+          out_.insn_offsets[in.pc] = out_.insn_offsets[i.pc];
+          if (isa::slot_count(in.op) == 2) out_.insn_offsets[in.pc + 1] = out_.insn_offsets[i.pc];
+        }
+        k = m->end - 1;
+        last = &insns[k];
+        ++next_idiom_;
+        ++out_.idioms;
+        forget();  // (what the window's instructions would have taught)
+        continue;
+      }
+      if (k + 1 < insns.size() && !idiom_at(k + 1) && lea_mov_add(i, insns[k + 1])) {
         const Insn& add = insns[++k];
         out_.insn_offsets[add.pc] = uint32_t(a_.offset());
         learn(i);
@@ -404,6 +419,12 @@ Expected<void> Lowering::find_functions() {
   if (!facts_) stub_ = Stub::full;
   find_tail_copies();
   find_split_latches();
+  if (idioms_on_ && !blind_) {
+    std::vector<bool> join(n, false);
+    for (uint32_t pc = 0; pc < n; ++pc) join[pc] = labels_[pc].isValid();
+    for (const Function& fn : functions_) join[fn.begin] = true;
+    idioms_ = find_idioms(insns, function_of_, join, CpuInfo::host().features().x86().hasPOPCNT());
+  }
   if (facts_) {
     if (facts_->insn.size() != n)
       return fail(Errc::invalid_argument, "jit: verifier facts for {} instruction slots, program has {}",

@@ -20,6 +20,7 @@ struct Lowered {
   asmjit::Label main;                  // == function_labels[0]
   bool no_area = false;                // the entry stub neither reads the RunArea nor exits early
   size_t tail_copies = 0;              // jumps replaced by a copy of their target's run
+  size_t idioms = 0;                   // windows emitted as one instruction (idioms.hpp)
 };
 
 // Emits the entry stub (at offset 0), then every function of `prog` with its

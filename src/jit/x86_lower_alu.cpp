@@ -385,14 +385,41 @@ Expected<void> Lowering::load_imm64(const Insn& i) {
     a_.movabs(d, Imm(v ^ k));
     a_.movabs(kBlind, Imm(k));
     a_.xor_(d, kBlind);
-  } else if (v <= UINT32_MAX) {
-    a_.mov(d.r32(), Imm(uint32_t(v)));
-  } else if (int64_t(v) >= INT32_MIN && int64_t(v) <= INT32_MAX) {
-    a_.mov(d, Imm(int64_t(v)));
   } else {
-    a_.movabs(d, Imm(v));
+    mov_imm64(d, v);
   }
   return {};
+}
+
+// d = v in the shortest form (no blinding).
+void Lowering::mov_imm64(const Gp& d, uint64_t v) {
+  if (v == 0) a_.xor_(d.r32(), d.r32());
+  else if (v <= UINT32_MAX) a_.mov(d.r32(), Imm(uint32_t(v)));
+  else if (int64_t(v) >= INT32_MIN && int64_t(v) <= INT32_MAX) a_.mov(d, Imm(int64_t(v)));
+  else a_.movabs(d, Imm(v));
+}
+
+// An idiom's window (idioms.hpp) as the one instruction it computes, then
+// the constants it leaves in live registers. Never more bytes than the
+// window's size bounds: popcnt and xor 8, a rotate at most 7, a constant at
+// most 10 for a window instruction (its last writer) bounded by 12 or more.
+void Lowering::emit_idiom(const Idiom& m) {
+  using K = Idiom::Kind;
+  const bool is64 = m.kind == K::popcnt64 || m.kind == K::rotl64;
+  const Gp d = width(kReg[m.dst], is64), s = width(kReg[m.src], is64);
+  if (m.kind == K::popcnt64 || m.kind == K::popcnt32) {
+    // (breaks popcnt's false dependency on its destination on older Intel cores)
+    if (m.dst != m.src) a_.xor_(d.r32(), d.r32());
+    a_.popcnt(d, s);
+  } else if (m.dst == m.src) {
+    a_.rol(d, Imm(m.count));
+  } else if (bmi2_) {
+    a_.rorx(d, s, Imm((is64 ? 64 : 32) - m.count));
+  } else {
+    a_.mov(d, s);
+    a_.rol(d, Imm(m.count));
+  }
+  for (uint8_t k = 0; k < m.nconsts; ++k) mov_imm64(kReg[m.const_reg[k]], m.const_value[k]);
 }
 
 }  // namespace xbpf::jit::x86low

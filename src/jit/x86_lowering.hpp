@@ -27,6 +27,7 @@
 #include <optional>
 #include <vector>
 
+#include "jit/idioms.hpp"
 #include "jit/run_area.hpp"
 #include "jit/x86_facts.hpp"
 #include "jit/x86_lower.hpp"
@@ -132,6 +133,8 @@ class Lowering {
   void shift(const Insn& i, bool is64, bool imm, uint8_t kind);
   Expected<void> endian(const Insn& i);
   Expected<void> load_imm64(const Insn& i);
+  void mov_imm64(const Gp& d, uint64_t v);
+  void emit_idiom(const Idiom& m);
 
   // ---- memory (x86_lower_mem.cpp) ------------------------------------------------
   Expected<void> load(const Insn& i);
@@ -176,6 +179,13 @@ class Lowering {
   };
   std::vector<Copy> copy_;
   bool skip_crossing_ = true;  // Options::skip_crossing_heads
+  bool idioms_on_ = true;      // Options::idioms
+  std::vector<Idiom> idioms_;  // find_idioms, ascending
+  size_t next_idiom_ = 0;      // the first not emitted yet
+  // The idiom whose window starts at instruction index k, or nullptr.
+  const Idiom* idiom_at(size_t k) const {
+    return next_idiom_ < idioms_.size() && idioms_[next_idiom_].first == k ? &idioms_[next_idiom_] : nullptr;
+  }
   std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
   uint32_t code_offset_ = 0;  // Options::code_offset
   const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_

@@ -1,0 +1,446 @@
+// find_idioms (idioms.hpp): candidate ends, windows evaluated symbolically,
+// the exact expressions of population count and rotate, register liveness
+// and registers set once to a constant.
+#include "jit/idioms.hpp"
+
+#include <algorithm>
+#include <optional>
+
+namespace xbpf::jit {
+namespace {
+
+using isa::Form;
+using isa::Insn;
+using isa::Op;
+
+constexpr uint16_t bit(unsigned r) { return uint16_t(1u << r); }
+constexpr uint16_t kArgs = 0x3e;         // r1-r5
+constexpr uint16_t kCallerSaved = 0x3f;  // r0-r5
+constexpr uint16_t kAllRegs = 0x7ff;     // r0-r10
+
+// ALU operations (the opcode's high nibble) a window may contain.
+enum : uint8_t { kAdd = 0x00, kSub = 0x10, kMul = 0x20, kOr = 0x40, kAnd = 0x50, kLsh = 0x60, kRsh = 0x70,
+                 kXor = 0xa0, kMov = 0xb0 };
+
+uint8_t kind_of(Op op) { return isa::info(op).code & 0xf0; }
+
+// Instructions a window may contain: plain lddw and these ALU operations
+// (no division, no sign-extending move: nothing the expressions need).
+bool pure(const Insn& i) {
+  const Form f = isa::info(i.op).form;
+  if (f == Form::LoadImm64) return i.op == Op::LDDW;
+  if (f != Form::AluImm && f != Form::AluReg) return false;
+  if (f == Form::AluReg && i.off != 0) return false;  // movsx
+  switch (kind_of(i.op)) {
+    case kAdd: case kSub: case kMul: case kOr: case kAnd: case kLsh: case kRsh: case kXor: case kMov: return true;
+    default: return false;
+  }
+}
+
+// Registers `i` may read. Liveness must see every read: when unsure, all.
+uint16_t reads(const Insn& i) {
+  switch (isa::info(i.op).form) {
+    case Form::AluImm: return kind_of(i.op) == kMov ? 0 : bit(i.dst);
+    case Form::AluReg: return kind_of(i.op) == kMov ? bit(i.src) : uint16_t(bit(i.dst) | bit(i.src));
+    case Form::AluUnary:
+    case Form::Endian: return bit(i.dst);
+    case Form::LoadImm64: return 0;
+    case Form::LoadAbs: return bit(6);  // the context, implicitly
+    case Form::LoadInd: return uint16_t(bit(6) | bit(i.src));
+    case Form::Load: return bit(i.src);
+    case Form::StoreImm: return bit(i.dst);
+    case Form::StoreReg: return uint16_t(bit(i.dst) | bit(i.src));
+    case Form::Atomic: return uint16_t(bit(i.dst) | bit(i.src) | bit(0));
+    case Form::Jump:
+    case Form::JumpLong: return 0;
+    case Form::JumpImm: return bit(i.dst);
+    case Form::JumpReg: return uint16_t(bit(i.dst) | bit(i.src));
+    case Form::Call:
+    case Form::CallLocal:
+    case Form::CallKfunc: return kArgs;
+    case Form::CallReg: return uint16_t(kArgs | bit(i.dst));
+    case Form::Exit: return bit(0);
+  }
+  return kAllRegs;
+}
+
+// Registers `i` writes on every execution that goes on to the next
+// instruction (liveness may only forget a value something surely replaced).
+// A call leaves r1-r5 unreadable (the verifier refuses reads of them).
+uint16_t must_writes(const Insn& i) {
+  switch (isa::info(i.op).form) {
+    case Form::AluImm:
+    case Form::AluReg:
+    case Form::AluUnary:
+    case Form::Endian:
+    case Form::LoadImm64:
+    case Form::Load: return bit(i.dst);
+    case Form::LoadAbs:
+    case Form::LoadInd: return bit(0);
+    case Form::Call:
+    case Form::CallLocal:
+    case Form::CallKfunc:
+    case Form::CallReg: return kCallerSaved;
+    default: return 0;
+  }
+}
+
+// Registers `i` may write (for "set once": every possible writer counts).
+uint16_t may_writes(const Insn& i) {
+  switch (isa::info(i.op).form) {
+    case Form::Atomic: return uint16_t(bit(i.src) | bit(0));  // fetch: src; cmpxchg: r0
+    case Form::LoadAbs:
+    case Form::LoadInd: return kCallerSaved;
+    case Form::StoreImm:
+    case Form::StoreReg:
+    case Form::Jump:
+    case Form::JumpLong:
+    case Form::JumpImm:
+    case Form::JumpReg:
+    case Form::Exit: return 0;
+    default: return must_writes(i);  // every other form writes what it surely writes
+  }
+}
+
+bool falls_through(const Insn& i) { return i.op != Op::EXIT && i.op != Op::JA && i.op != Op::JA32; }
+
+enum class Want : uint8_t { none, popcnt64, popcnt32, rotl64, rotl32 };
+
+// What idiom an instruction may end (its window's last instruction).
+Want candidate(const Insn& i, bool popcnt) {
+  if (popcnt && i.op == Op::RSH64_IMM && i.imm == 56) return Want::popcnt64;
+  if (popcnt && i.op == Op::RSH32_IMM && i.imm == 24) return Want::popcnt32;
+  if (isa::info(i.op).form != Form::AluReg) return Want::none;
+  const uint8_t k = kind_of(i.op);
+  if (k != kOr && k != kXor && k != kAdd) return Want::none;  // the two halves share no bit
+  return isa::is_32bit(i.op) ? Want::rotl32 : Want::rotl64;
+}
+
+class Finder {
+ public:
+  Finder(std::span<const Insn> insns, const std::vector<uint32_t>& function_of)
+      : insns_(insns), function_of_(function_of) {
+    const uint32_t slots = insns.empty() ? 0 : insns.back().pc + uint32_t(isa::slot_count(insns.back().op));
+    index_of_.assign(slots, UINT32_MAX);
+    begin_of_.assign(insns.size(), 0);
+    for (uint32_t k = 0; k < insns.size(); ++k) {
+      index_of_[insns[k].pc] = k;
+      const bool same = k > 0 && function_of_[insns[k - 1].pc] == function_of_[insns[k].pc];
+      begin_of_[k] = same ? begin_of_[k - 1] : k;
+    }
+  }
+
+  // The first instruction index of instruction index k's function.
+  uint32_t function_begin(uint32_t k) const { return begin_of_[k]; }
+
+  // [s, e] computes the wanted idiom: fills `out`.
+  bool try_window(uint32_t s, uint32_t e, Want want, Idiom& out) {
+    if (!eval(s, e)) return false;
+    s_ = s;
+    is64_ = want == Want::popcnt64 || want == Want::rotl64;
+    const uint8_t dst = insns_[e].dst;
+    const uint16_t result = reg_[dst];
+    uint8_t src = 0, count = 0;
+    const bool ok = want == Want::popcnt64 || want == Want::popcnt32 ? match_popcnt(result, src)
+                                                                      : match_rotl(result, src, count);
+    if (!ok) return false;
+    out = Idiom{};
+    out.kind = want == Want::popcnt64   ? Idiom::Kind::popcnt64
+               : want == Want::popcnt32 ? Idiom::Kind::popcnt32
+               : want == Want::rotl64   ? Idiom::Kind::rotl64
+                                        : Idiom::Kind::rotl32;
+    out.first = s;
+    out.end = e + 1;
+    out.dst = dst;
+    out.src = src;
+    out.count = count;
+    // What else the window wrote: dead after it, or a constant to set.
+    const uint16_t live = live_out()[e];
+    for (uint8_t r = 0; r < 10; ++r) {
+      if (r == dst || !(written_ & bit(r)) || !(live & bit(r))) continue;
+      const Node& n = nodes_[reg_[r]];
+      if (n.kind != Node::kConst) return false;
+      out.const_reg[out.nconsts] = r;
+      out.const_value[out.nconsts++] = n.v;
+    }
+    return true;
+  }
+
+ private:
+  struct Node {
+    enum Kind : uint8_t { kLeaf, kConst, kOp };
+    Kind kind = kLeaf;
+    uint8_t op = 0;     // kOp: an ALU kind; kMov is a 32-bit move (zero-extends)
+    bool is64 = true;   // kOp: 64-bit; else the low 32 bits of both, zero-extended
+    uint8_t reg = 0;    // kLeaf: the register's value where the window starts
+    uint16_t a = 0, b = 0;
+    uint64_t v = 0;     // kConst
+  };
+
+  uint16_t add(const Node& n) {
+    nodes_.push_back(n);
+    return uint16_t(nodes_.size() - 1);
+  }
+  uint16_t konst(uint64_t v) { return add(Node{Node::kConst, 0, true, 0, 0, 0, v}); }
+
+  // Symbolic values of the registers after [s, e]; false if an instruction
+  // there is not pure().
+  bool eval(uint32_t s, uint32_t e) {
+    nodes_.clear();
+    written_ = 0;
+    for (uint8_t r = 0; r <= 10; ++r) reg_[r] = add(Node{Node::kLeaf, 0, true, r, 0, 0, 0});
+    for (uint32_t k = s; k <= e; ++k) {
+      const Insn& i = insns_[k];
+      if (!pure(i)) return false;
+      written_ |= bit(i.dst);
+      if (i.op == Op::LDDW) {
+        reg_[i.dst] = konst(uint64_t(i.imm64));
+        continue;
+      }
+      const bool is64 = !isa::is_32bit(i.op);
+      const uint8_t kind = kind_of(i.op);
+      const uint16_t b = isa::info(i.op).form == Form::AluImm
+                             ? konst(is64 ? uint64_t(int64_t(i.imm)) : uint64_t(uint32_t(i.imm)))
+                             : reg_[i.src];
+      if (kind == kMov) {
+        if (is64) reg_[i.dst] = b;
+        else if (nodes_[b].kind == Node::kConst) reg_[i.dst] = konst(uint32_t(nodes_[b].v));
+        else reg_[i.dst] = add(Node{Node::kOp, kMov, false, 0, b, 0, 0});
+        continue;
+      }
+      reg_[i.dst] = add(Node{Node::kOp, kind, is64, 0, reg_[i.dst], b, 0});
+    }
+    return true;
+  }
+
+  // In a 32-bit expression only low halves count: a 32-bit move is no step.
+  uint16_t strip(uint16_t n) const {
+    while (!is64_ && nodes_[n].kind == Node::kOp && nodes_[n].op == kMov) n = nodes_[n].a;
+    return n;
+  }
+  bool is_op(uint16_t n, uint8_t op, uint16_t& a, uint16_t& b) const {
+    const Node& x = nodes_[strip(n)];
+    if (x.kind != Node::kOp || x.op != op || x.is64 != is64_) return false;
+    a = strip(x.a);
+    b = strip(x.b);
+    return true;
+  }
+  std::optional<uint64_t> value(uint16_t n) {
+    const Node& x = nodes_[strip(n)];
+    std::optional<uint64_t> v;
+    if (x.kind == Node::kConst) v = x.v;
+    else if (x.kind == Node::kLeaf) v = constant_at(x.reg, s_);
+    if (v && !is64_) v = uint32_t(*v);
+    return v;
+  }
+  bool is_const(uint16_t n, uint64_t want) {
+    const auto v = value(n);
+    return v && *v == (is64_ ? want : uint32_t(want));
+  }
+  // n = op & mask (either order): `other` gets op.
+  bool and_const(uint16_t n, uint64_t mask, uint16_t& other) {
+    uint16_t a, b;
+    if (!is_op(n, kAnd, a, b)) return false;
+    if (is_const(b, mask)) other = a;
+    else if (is_const(a, mask)) other = b;
+    else return false;
+    return true;
+  }
+  bool shr_of(uint16_t n, uint16_t of, uint64_t amount) {
+    uint16_t a, b;
+    return is_op(n, kRsh, a, b) && a == of && is_const(b, amount);
+  }
+
+  // LLVM's expansion of ctpop (Hacker's Delight 5-2), exactly:
+  //   t = x - ((x >> 1) & 0x55..);  b = (t & 0x33..) + ((t >> 2) & 0x33..);
+  //   result = (((b + (b >> 4)) & 0x0f..) * 0x01..) >> (width - 8)
+  // which is the population count of x for every x (each step sums
+  // neighbouring fields that cannot carry into each other). + and & in
+  // either operand order.
+  bool match_popcnt(uint16_t result, uint8_t& src) {
+    const uint64_t k55 = 0x5555555555555555ull, k33 = 0x3333333333333333ull, k0f = 0x0f0f0f0f0f0f0f0full,
+                   k01 = 0x0101010101010101ull;
+    uint16_t m, c, x, y, p, q;
+    if (!is_op(result, kRsh, m, c) || !is_const(c, is64_ ? 56 : 24)) return false;
+    if (!is_op(m, kMul, x, y)) return false;
+    const uint16_t sum = is_const(y, k01) ? x : is_const(x, k01) ? y : UINT16_MAX;
+    uint16_t s;
+    if (sum == UINT16_MAX || !and_const(sum, k0f, s) || !is_op(s, kAdd, p, q)) return false;
+    const uint16_t b = shr_of(q, p, 4) ? p : shr_of(p, q, 4) ? q : UINT16_MAX;
+    if (b == UINT16_MAX || !is_op(b, kAdd, p, q)) return false;
+    uint16_t lo, hi;
+    if (!and_const(p, k33, lo) || !and_const(q, k33, hi)) return false;
+    const uint16_t t = shr_of(hi, lo, 2) ? lo : shr_of(lo, hi, 2) ? hi : UINT16_MAX;
+    if (t == UINT16_MAX || !is_op(t, kSub, p, q)) return false;
+    uint16_t half;
+    if (!and_const(q, k55, half) || !shr_of(half, p, 1)) return false;
+    if (nodes_[p].kind != Node::kLeaf) return false;
+    src = nodes_[p].reg;
+    return true;
+  }
+
+  // (x << k) | (x >> (width - k)), 0 < k < width, | also ^ or +.
+  bool match_rotl(uint16_t result, uint8_t& src, uint8_t& count) {
+    uint16_t p, q;
+    if (!is_op(result, kOr, p, q) && !is_op(result, kXor, p, q) && !is_op(result, kAdd, p, q)) return false;
+    const uint64_t width = is64_ ? 64 : 32;
+    for (int swap = 0; swap < 2; ++swap) {
+      uint16_t lx, lk, rx, rk;
+      if (!is_op(swap ? q : p, kLsh, lx, lk) || !is_op(swap ? p : q, kRsh, rx, rk) || lx != rx) continue;
+      const auto kl = value(lk), kr = value(rk);
+      if (!kl || !kr || *kl == 0 || *kl >= width || *kl + *kr != width) continue;
+      if (nodes_[lx].kind != Node::kLeaf) continue;
+      src = nodes_[lx].reg;
+      count = uint8_t(*kl);
+      return true;
+    }
+    return false;
+  }
+
+  // The constant register r holds where instruction index s starts on every
+  // path, if any: walking back from s along every path, each one meets a
+  // constant move (or lddw) of r before anything else that may write r and
+  // before the function's entry, and all of them move the same constant.
+  std::optional<uint64_t> constant_at(uint8_t r, uint32_t s) {
+    for (const auto& c : const_cache_)
+      if (c.r == r && c.s == s) return c.v;
+    const auto v = find_constant(r, s);
+    const_cache_.push_back({r, s, v});
+    return v;
+  }
+  std::optional<uint64_t> find_constant(uint8_t r, uint32_t s) {
+    const auto& preds = predecessors();
+    std::optional<uint64_t> v;
+    std::vector<uint32_t> todo{s};
+    seen_.assign(insns_.size(), false);
+    while (!todo.empty()) {
+      const uint32_t k = todo.back();
+      todo.pop_back();
+      if (k == begin_of_[k]) return std::nullopt;  // the entry: r's value comes from the caller
+      for (uint32_t p = pred_begin_[k]; p < pred_begin_[k + 1]; ++p) {
+        const uint32_t q = preds[p];
+        if (seen_[q]) continue;
+        seen_[q] = true;
+        const Insn& w = insns_[q];
+        if (!(may_writes(w) & bit(r))) {
+          todo.push_back(q);
+          continue;
+        }
+        uint64_t c;
+        if (w.op == Op::LDDW) c = uint64_t(w.imm64);
+        else if (w.op == Op::MOV64_IMM) c = uint64_t(int64_t(w.imm));
+        else if (w.op == Op::MOV32_IMM) c = uint32_t(w.imm);
+        else return std::nullopt;
+        if (v && *v != c) return std::nullopt;
+        v = c;
+      }
+    }
+    return v;
+  }
+
+  // Predecessors of each instruction index inside its function (CSR:
+  // preds[pred_begin_[k] .. pred_begin_[k + 1])); computed on first use. A
+  // jump whose target is no instruction makes every instruction its
+  // successor's... never: find_functions refused such programs; here it
+  // simply adds no edge, and liveness treats it as reading everything.
+  const std::vector<uint32_t>& predecessors() {
+    if (!pred_begin_.empty()) return preds_;
+    const size_t n = insns_.size();
+    std::vector<std::pair<uint32_t, uint32_t>> edges;  // (to, from)
+    for (uint32_t k = 0; k < n; ++k) {
+      const Insn& i = insns_[k];
+      if (falls_through(i) && k + 1 < n && begin_of_[k + 1] == begin_of_[k]) edges.emplace_back(k + 1, k);
+      if (isa::is_jump(i.op)) {
+        const int64_t t = i.target();
+        if (t >= 0 && size_t(t) < index_of_.size() && index_of_[size_t(t)] != UINT32_MAX)
+          edges.emplace_back(index_of_[size_t(t)], k);
+      }
+    }
+    std::sort(edges.begin(), edges.end());
+    pred_begin_.assign(n + 1, 0);
+    for (const auto& e : edges) ++pred_begin_[e.first + 1];
+    for (size_t k = 0; k < n; ++k) pred_begin_[k + 1] += pred_begin_[k];
+    preds_.reserve(edges.size());
+    for (const auto& e : edges) preds_.push_back(e.second);
+    return preds_;
+  }
+
+  // Per instruction index: registers live after it (computed on first use).
+  const std::vector<uint16_t>& live_out() {
+    if (!live_.empty() || insns_.empty()) return live_;
+    const size_t n = insns_.size();
+    std::vector<uint16_t> in(n, 0);
+    live_.assign(n, 0);
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t k = n; k-- > 0;) {
+        const Insn& i = insns_[k];
+        uint16_t out = 0;
+        if (falls_through(i) && k + 1 < n && function_of_[insns_[k + 1].pc] == function_of_[i.pc]) out |= in[k + 1];
+        if (isa::is_jump(i.op)) {
+          const int64_t t = i.target();
+          const uint32_t idx = t >= 0 && size_t(t) < index_of_.size() ? index_of_[size_t(t)] : UINT32_MAX;
+          out |= idx == UINT32_MAX ? kAllRegs : in[idx];
+        }
+        const auto now = uint16_t(reads(i) | (out & ~must_writes(i)));
+        if (out != live_[k] || now != in[k]) {
+          live_[k] = out;
+          in[k] = now;
+          changed = true;
+        }
+      }
+    }
+    return live_;
+  }
+
+  std::span<const Insn> insns_;
+  const std::vector<uint32_t>& function_of_;
+  std::vector<uint32_t> index_of_;  // slot -> instruction index
+  std::vector<uint32_t> begin_of_;  // instruction index -> its function's first
+  std::vector<uint16_t> live_;
+  std::vector<uint32_t> pred_begin_, preds_;
+  std::vector<bool> seen_;
+  struct Cached {
+    uint8_t r;
+    uint32_t s;
+    std::optional<uint64_t> v;
+  };
+  std::vector<Cached> const_cache_;
+  // The window being matched.
+  std::vector<Node> nodes_;
+  uint16_t reg_[11] = {};
+  uint16_t written_ = 0;
+  uint32_t s_ = 0;
+  bool is64_ = true;
+};
+
+}  // namespace
+
+std::vector<Idiom> find_idioms(std::span<const Insn> insns, const std::vector<uint32_t>& function_of,
+                               const std::vector<bool>& join, bool popcnt) {
+  std::vector<Idiom> found;
+  if (std::none_of(insns.begin(), insns.end(), [&](const Insn& i) { return candidate(i, popcnt) != Want::none; }))
+    return found;
+  Finder finder(insns, function_of);
+  uint32_t floor = 0;  // windows do not overlap
+  for (uint32_t e = 0; e < insns.size(); ++e) {
+    const Want want = candidate(insns[e], popcnt);
+    if (want == Want::none) continue;
+    const bool pop = want == Want::popcnt64 || want == Want::popcnt32;
+    const uint32_t min_len = pop ? 12 : 3, max_len = pop ? 40 : 6;
+    const uint32_t begin = std::max(floor, finder.function_begin(e));
+    for (uint32_t s = e;; --s) {
+      if (!pure(insns[s]) || (s < e && join[insns[s + 1].pc])) break;
+      Idiom m;
+      if (e - s + 1 >= min_len && finder.try_window(s, e, want, m)) {
+        found.push_back(m);
+        floor = e + 1;
+        break;
+      }
+      if (s == begin || e - s + 1 >= max_len) break;
+    }
+  }
+  return found;
+}
+
+}  // namespace xbpf::jit

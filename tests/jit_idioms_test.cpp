@@ -1,0 +1,342 @@
+// JIT idioms (jit::Options::idioms, src/jit/idioms.hpp): LLVM's population
+// count expansion becomes `popcnt`, (x << k) | (x >> (w - k)) a rotate.
+// Every case runs on the interpreter and on the JIT with and without idioms
+// over inputs that reach every bit; near misses (a mask off by one bit, a
+// temporary read afterwards, a jump into the window, a constant set on one
+// path only) must stay instruction for instruction. A generator then builds
+// thousands of windows, exact and mutated, with random registers and
+// readers after them, and compares all three.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "isa/asm.hpp"
+#include "jit/jit.hpp"
+#include "vm/vm.hpp"
+
+using namespace xbpf;
+
+namespace {
+
+struct Compiled {
+  vm::Program interp, on, off;
+  jit::CompileStats stats;
+  std::string code;  // disassembly with idioms
+};
+
+Compiled build(const std::string& text, jit::Options opts = {}) {
+  auto insns = isa::assemble(text, "test");
+  EXPECT_TRUE(insns.has_value()) << (insns ? "" : insns.error().message) << "\n" << text;
+  const auto code = insns ? isa::encode_program(*insns) : std::vector<isa::RawInsn>{};
+  auto load = [&] {
+    auto p = vm::Program::load(code, {vm::Mode::Verified});
+    EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().message);
+    return std::move(*p);
+  };
+  Compiled c{load(), load(), load(), {}, {}};
+  opts.stats = &c.stats;
+  auto r = jit::compile(c.on, opts);
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message) << "\n" << text;
+  jit::Options no = opts;
+  no.idioms = false;
+  no.stats = nullptr;
+  r = jit::compile(c.off, no);
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+  auto d = jit::disassemble(c.on);
+  c.code = d ? *d : d.error().message;
+  return c;
+}
+
+uint64_t run(const vm::Program& p, uint64_t r1) {
+  vm::ExecContext ctx;
+  auto r = p.run(r1, 0, ctx);
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+  return r ? *r : ~uint64_t(0);
+}
+
+// Inputs: every single bit, all ones, and random words.
+std::vector<uint64_t> inputs() {
+  std::vector<uint64_t> v{0, ~uint64_t(0), 0x8000000000000000ull, 0x00000000ffffffffull, 0xffffffff00000000ull};
+  for (int b = 0; b < 64; ++b) v.push_back(uint64_t(1) << b);
+  std::mt19937_64 rng(42);
+  for (int k = 0; k < 64; ++k) v.push_back(rng());
+  return v;
+}
+
+// Runs the three engines over inputs(); the results must agree.
+void agree(const Compiled& c, const std::string& what) {
+  for (uint64_t x : inputs()) {
+    const uint64_t want = run(c.interp, x);
+    ASSERT_EQ(run(c.on, x), want) << what << " x=" << x << "\n" << c.code;
+    ASSERT_EQ(run(c.off, x), want) << what << " x=" << x;
+  }
+}
+
+size_t count(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// clang -O2 -target bpf, `return __builtin_popcountll(x);` (x in r1).
+const char* kPopcountll =
+    "mov %r2, %r1\nrsh %r2, 1\nlddw %r3, 0x5555555555555555\nand %r2, %r3\nsub %r1, %r2\n"
+    "lddw %r2, 0x3333333333333333\nmov %r0, %r1\nand %r0, %r2\nrsh %r1, 2\nand %r1, %r2\nadd %r0, %r1\n"
+    "mov %r1, %r0\nrsh %r1, 4\nadd %r0, %r1\nlddw %r1, 0x0f0f0f0f0f0f0f0f\nand %r0, %r1\n"
+    "lddw %r1, 0x0101010101010101\nmul %r0, %r1\nrsh %r0, 56\n";
+
+// The same with -mcpu=v3, `return __builtin_popcount((unsigned)x);`.
+const char* kPopcount32 =
+    "mov32 %r2, %r1\nrsh32 %r2, 1\nand32 %r2, 0x55555555\nsub32 %r1, %r2\nmov32 %r0, %r1\n"
+    "and32 %r0, 0x33333333\nrsh32 %r1, 2\nand32 %r1, 0x33333333\nadd32 %r0, %r1\nmov32 %r1, %r0\n"
+    "rsh32 %r1, 4\nadd32 %r0, %r1\nand32 %r0, 0x0f0f0f0f\nmul32 %r0, 0x01010101\nrsh32 %r0, 24\n";
+
+// bench/workloads/bitcount.c's loop body: masks in registers set before a
+// loop (here: before a join), temporaries dead after the window.
+const char* kPopcountRegs =
+    "lddw %r2, 0x5555555555555555\nlddw %r5, 0x3333333333333333\nlddw %r6, 0x0f0f0f0f0f0f0f0f\n"
+    "lddw %r7, 0x0101010101010101\nmov %r8, %r1\njeq %r1, 3, L\nadd %r8, 0\n"
+    "L: mov %r0, %r8\nrsh %r0, 1\nand %r0, %r2\nsub %r8, %r0\nmov %r0, %r8\nand %r0, %r5\nrsh %r8, 2\n"
+    "and %r8, %r5\nadd %r8, %r0\nmov %r0, %r8\nrsh %r0, 4\nadd %r0, %r8\nand %r0, %r6\nmul %r0, %r7\n"
+    "rsh %r0, 56\n";
+
+TEST(JitIdioms, PopulationCountsBecomePopcnt) {
+  struct Case {
+    std::string text;
+    const char* insn;
+  };
+  const Case cases[] = {
+      {std::string(kPopcountll) + "exit\n", "popcnt rax, rdi"},
+      {std::string(kPopcount32) + "exit\n", "popcnt eax, edi"},
+      {std::string(kPopcountRegs) + "exit\n", "popcnt rax, r14"},
+      // The masks' registers read afterwards: the JIT sets their constants.
+      {std::string(kPopcountll) + "add %r0, %r3\nadd %r0, %r2\nexit\n", "popcnt rax, rdi"},
+      // Other order of + and & operands.
+      {"mov32 %r2, %r1\nrsh32 %r2, 1\nand32 %r2, 0x55555555\nsub32 %r1, %r2\nmov32 %r0, 0x33333333\n"
+       "and32 %r0, %r1\nrsh32 %r1, 2\nand32 %r1, 0x33333333\nadd32 %r1, %r0\nmov32 %r0, %r1\n"
+       "rsh32 %r0, 4\nadd32 %r0, %r1\nand32 %r0, 0x0f0f0f0f\nmul32 %r0, 0x01010101\nrsh32 %r0, 24\nexit\n",
+       "popcnt eax, edi"},
+  };
+  for (const Case& c : cases) {
+    const Compiled p = build(c.text);
+    EXPECT_EQ(p.stats.idioms, 1u) << c.text << p.code;
+    EXPECT_EQ(count(p.code, c.insn), 1u) << c.text << p.code;
+    EXPECT_EQ(count(p.code, "imul"), 0u) << c.text << p.code;
+    agree(p, c.text);
+  }
+}
+
+TEST(JitIdioms, RotatesBecomeOneInstruction) {
+  struct Case {
+    const char* body;
+    const char* bmi2;     // with BMI2 (when the CPU has it)
+    const char* no_bmi2;  // without
+  };
+  const Case cases[] = {
+      // ilog2's `mix = (mix << 5 | mix >> 59)`: in place.
+      {"mov %r2, %r1\nmov %r4, %r2\nrsh %r4, 59\nlsh %r2, 5\nor %r2, %r4\nmov %r0, %r2\n", "rol rsi, 5",
+       "rol rsi, 5"},
+      // Into another register.
+      {"mov %r0, %r1\nlsh %r0, 13\nmov %r2, %r1\nrsh %r2, 51\nor %r0, %r2\nadd %r0, %r1\n", "rorx rax, rdi, 0x33",
+       "rol rax, 0xd"},
+      // 32-bit (jhash's rol32), xor and + for |.
+      {"mov32 %r0, %r1\nlsh32 %r0, 7\nmov32 %r2, %r1\nrsh32 %r2, 25\nxor32 %r0, %r2\n", "rorx eax, edi, 0x19",
+       "rol eax, 7"},
+      {"mov %r3, %r1\nrsh32 %r3, 31\nlsh32 %r1, 1\nadd32 %r1, %r3\nmov %r0, %r1\n", "rol edi, 1", "rol edi, 1"},
+      // The shift count in a register set once before.
+      {"mov %r5, 40\nmov %r4, %r1\nrsh %r4, %r5\nlsh %r1, 24\nor %r1, %r4\nmov %r0, %r1\n", "rol rdi, 0x18",
+       "rol rdi, 0x18"},
+  };
+  const bool has_bmi2 = __builtin_cpu_supports("bmi2");
+  for (const Case& c : cases) {
+    for (bool bmi2 : {true, false}) {
+      const std::string text = std::string(c.body) + "exit\n";
+      const Compiled p = build(text, {.bmi2 = bmi2});
+      EXPECT_EQ(p.stats.idioms, 1u) << text << p.code;
+      EXPECT_EQ(count(p.code, bmi2 && has_bmi2 ? c.bmi2 : c.no_bmi2), 1u) << text << p.code;
+      EXPECT_EQ(count(p.code, "shl") + count(p.code, "shr"), 0u) << text << p.code;
+      agree(p, text);
+    }
+  }
+}
+
+// Windows that look like an idiom and are not one (or not safely): the JIT
+// must emit them instruction for instruction, with the same results.
+TEST(JitIdioms, NearMissesStayAsTheyAre) {
+  const std::string pop = kPopcountll;
+  auto replace = [](std::string s, const std::string& from, const std::string& to) {
+    const size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return at == std::string::npos ? s : s.replace(at, from.size(), to);
+  };
+  const std::string cases[] = {
+      // A mask one bit off.
+      replace(pop, "0x5555555555555555", "0x5555555555555554") + "exit\n",
+      replace(pop, "0x0101010101010101", "0x0101010101010100") + "exit\n",
+      // A shift one off.
+      replace(pop, "rsh %r1, 4\n", "rsh %r1, 3\n") + "exit\n",
+      replace(pop, "rsh %r0, 56\n", "rsh %r0, 55\n") + "exit\n",
+      // A temporary that holds no constant is read after the window (in
+      // kPopcountll every temporary ends as a mask: see the case above).
+      std::string(kPopcountRegs) + "add %r0, %r8\nexit\n",
+      // 32-bit masks on 64-bit operations (not the 64-bit expansion).
+      replace(pop, "lddw %r3, 0x5555555555555555\n", "mov32 %r3, 0x55555555\n") + "exit\n",
+      // A jump lands inside the window.
+      "jeq %r1, 7, L\n" + replace(pop, "mov %r0, %r1\nand %r0, %r2\n", "mov %r0, %r1\nL: and %r0, %r2\n") + "exit\n",
+      // The masks' registers hold their constants on one path only.
+      std::string("lddw %r2, 0x5555555555555555\nlddw %r5, 0x3333333333333333\nlddw %r6, 0x0f0f0f0f0f0f0f0f\n"
+                  "lddw %r7, 0x0101010101010101\nmov %r8, %r1\njeq %r1, 3, L\nmov %r5, %r1\n") +
+          (std::string(kPopcountRegs).substr(std::string(kPopcountRegs).find("L: "))) + "exit\n",
+      // Two different constants reach the window.
+      std::string("lddw %r2, 0x5555555555555555\nlddw %r5, 0x3333333333333333\nlddw %r6, 0x0f0f0f0f0f0f0f0f\n"
+                  "lddw %r7, 0x0101010101010101\nmov %r8, %r1\njeq %r1, 3, L\nlddw %r2, 0x5555555555555554\n") +
+          (std::string(kPopcountRegs).substr(std::string(kPopcountRegs).find("L: "))) + "exit\n",
+      // Rotates: counts that do not add up to the width; a 32-bit half of a
+      // 64-bit rotate; the other half read afterwards; an arithmetic shift.
+      "mov %r4, %r1\nrsh %r4, 58\nlsh %r1, 5\nor %r1, %r4\nmov %r0, %r1\nexit\n",
+      "mov %r4, %r1\nrsh32 %r4, 27\nlsh %r1, 5\nor %r1, %r4\nmov %r0, %r1\nexit\n",
+      "mov %r4, %r1\nrsh %r4, 59\nlsh %r1, 5\nor %r1, %r4\nmov %r0, %r1\nadd %r0, %r4\nexit\n",
+      "mov %r4, %r1\narsh %r4, 59\nlsh %r1, 5\nor %r1, %r4\nmov %r0, %r1\nexit\n",
+      // Two different values shifted.
+      "mov %r4, %r1\nadd %r4, 1\nrsh %r4, 59\nlsh %r1, 5\nor %r1, %r4\nmov %r0, %r1\nexit\n",
+  };
+  // Every register defined first: a jump into the window skips definitions.
+  const std::string init = "mov %r0, 3\nmov %r2, 5\nmov %r3, 7\nmov %r4, 11\nmov %r5, 13\nmov %r6, 17\n"
+                           "mov %r7, 19\nmov %r8, 23\nmov %r9, 29\n";
+  for (const std::string& case_text : cases) {
+    const std::string text = init + case_text;
+    const Compiled p = build(text);
+    EXPECT_EQ(p.stats.idioms, 0u) << text << p.code;
+    EXPECT_EQ(count(p.code, "popcnt") + count(p.code, "rol") + count(p.code, "rorx"), 0u) << text << p.code;
+    agree(p, text);
+  }
+  // Constant blinding leaves every instruction (and blinds its constants).
+  const Compiled blinded = build(pop + "exit\n", {.blind_constants = true});
+  EXPECT_EQ(blinded.stats.idioms, 0u) << blinded.code;
+  agree(blinded, "blinded");
+}
+
+// Generated windows: each idiom in the shapes clang emits, with random
+// registers, masks in the window or set before a join, sometimes one
+// instruction mutated (a constant, a shift, a register, an operation), and
+// a random mix of the registers read afterwards (so temporaries are live or
+// dead). The three engines must agree; the exact windows must mostly be
+// found (not all: a live temporary that is no constant keeps the code).
+TEST(JitIdioms, GeneratedWindowsAgree) {
+  std::mt19937_64 rng(20261201);
+  auto pick = [&](std::vector<int> from) { return from[rng() % from.size()]; };
+  size_t exact = 0, found_exact = 0, mutated = 0, found_mutated = 0;
+  const std::vector<uint64_t> xs = {0, ~uint64_t(0), 0x8000000000000001ull, 0x0123456789abcdefull,
+                                    0xfedcba9876543210ull, 0x00000000f0f0f0f0ull};
+  for (int n = 0; n < 1500; ++n) {
+    // Registers: x (the operand), t (temporary); r0 and r9 stay out of the
+    // window for the epilogue.
+    std::vector<int> regs = {1, 2, 3, 4, 5, 6, 7, 8};
+    std::shuffle(regs.begin(), regs.end(), rng);
+    const int x = regs[0], t = regs[1], m1 = regs[2], m2 = regs[3], m3 = regs[4], m4 = regs[5];
+    std::vector<std::string> pre, win;
+    auto r = [](int k) { return fmt::format("%r{}", k); };
+    const int kind = int(rng() % 4);
+    int result = x;
+    if (kind == 0 || kind == 1) {  // popcount, 64-bit: masks in registers set before the join, or in the window
+      const bool regs_before = kind == 0;
+      const uint64_t k[4] = {0x5555555555555555ull, 0x3333333333333333ull, 0x0f0f0f0f0f0f0f0full,
+                             0x0101010101010101ull};
+      const int mr[4] = {m1, m2, m3, m4};
+      auto mask = [&](int j, int into) {
+        if (regs_before) return fmt::format("and {}, {}\n", r(into), r(mr[j]));
+        win.push_back(fmt::format("lddw {}, {:#x}\n", r(mr[j]), k[j]));
+        return fmt::format("and {}, {}\n", r(into), r(mr[j]));
+      };
+      if (regs_before)
+        for (int j = 0; j < 4; ++j) pre.push_back(fmt::format("lddw {}, {:#x}\n", r(mr[j]), k[j]));
+      win.push_back(fmt::format("mov {}, {}\n", r(t), r(x)));
+      win.push_back(fmt::format("rsh {}, 1\n", r(t)));
+      win.push_back(mask(0, t));
+      win.push_back(fmt::format("sub {}, {}\n", r(x), r(t)));
+      win.push_back(fmt::format("mov {}, {}\n", r(t), r(x)));
+      win.push_back(mask(1, t));
+      win.push_back(fmt::format("rsh {}, 2\n", r(x)));
+      win.push_back(mask(1, x));
+      win.push_back(fmt::format("add {}, {}\n", r(x), r(t)));
+      win.push_back(fmt::format("mov {}, {}\n", r(t), r(x)));
+      win.push_back(fmt::format("rsh {}, 4\n", r(t)));
+      win.push_back(fmt::format("add {}, {}\n", r(t), r(x)));
+      win.push_back(mask(2, t));
+      if (regs_before) win.push_back(fmt::format("mul {}, {}\n", r(t), r(m4)));
+      else win.push_back(fmt::format("lddw {}, {:#x}\nmul {}, {}\n", r(m4), k[3], r(t), r(m4)));
+      win.push_back(fmt::format("rsh {}, 56\n", r(t)));
+      result = t;
+    } else if (kind == 2) {  // popcount, 32-bit
+      win = {fmt::format("mov32 {}, {}\n", r(t), r(x)),  fmt::format("rsh32 {}, 1\n", r(t)),
+             fmt::format("and32 {}, 0x55555555\n", r(t)), fmt::format("sub32 {}, {}\n", r(x), r(t)),
+             fmt::format("mov32 {}, {}\n", r(t), r(x)),  fmt::format("and32 {}, 0x33333333\n", r(t)),
+             fmt::format("rsh32 {}, 2\n", r(x)),          fmt::format("and32 {}, 0x33333333\n", r(x)),
+             fmt::format("add32 {}, {}\n", r(t), r(x)),  fmt::format("mov32 {}, {}\n", r(x), r(t)),
+             fmt::format("rsh32 {}, 4\n", r(x)),          fmt::format("add32 {}, {}\n", r(t), r(x)),
+             fmt::format("and32 {}, 0x0f0f0f0f\n", r(t)), fmt::format("mul32 {}, 0x01010101\n", r(t)),
+             fmt::format("rsh32 {}, 24\n", r(t))};
+      result = t;
+    } else {  // rotate, either width, either register keeps the result
+      const bool w64 = rng() % 2;
+      const int width = w64 ? 64 : 32, k = 1 + int(rng() % uint64_t(width - 1));
+      const std::string s = w64 ? "" : "32";
+      const char* join = pick({0, 1, 2}) == 0 ? "or" : pick({0, 1}) ? "xor" : "add";
+      if (rng() % 2) {
+        win = {fmt::format("mov{} {}, {}\n", s, r(t), r(x)), fmt::format("rsh{} {}, {}\n", s, r(t), width - k),
+               fmt::format("lsh{} {}, {}\n", s, r(x), k), fmt::format("{}{} {}, {}\n", join, s, r(x), r(t))};
+        result = x;
+      } else {
+        win = {fmt::format("mov{} {}, {}\n", s, r(t), r(x)), fmt::format("lsh{} {}, {}\n", s, r(t), k),
+               fmt::format("rsh{} {}, {}\n", s, r(x), width - k), fmt::format("{}{} {}, {}\n", join, s, r(t), r(x))};
+        result = t;
+      }
+    }
+    const bool mutate = rng() % 3 == 0;
+    if (mutate) {  // one instruction changed: a constant, a register, or the operation
+      std::string& w = win[rng() % win.size()];
+      const size_t digit = w.find_last_of("0123456789");
+      switch (rng() % 3) {
+        case 0: w[digit] = w[digit] == '9' || w[digit] == 'f' ? '8' : char(w[digit] + 1); break;
+        case 1: w = w.substr(0, w.find('%') + 2) + char('1' + rng() % 8) + w.substr(w.find('%') + 3); break;
+        default: if (w.rfind("and", 0) == 0) w.replace(0, 3, "xor"); else if (w.rfind("rsh", 0) == 0) w.replace(0, 3, "arsh"); break;
+      }
+    }
+    // Every register starts defined; r1 is the input for x.
+    std::string text = fmt::format("mov {}, %r1\n", r(x));
+    for (int k = 1; k <= 9; ++k)
+      if (k != x) text += fmt::format("lddw %r{}, {:#x}\n", k, 0x9e3779b97f4a7c15ull * uint64_t(k + n));
+    for (const auto& p : pre) text += p;
+    text += "jeq %r1, 12345, L\nadd %r9, 1\nL: ";
+    for (const auto& w : win) text += w;
+    // The epilogue reads the result and a random set of other registers.
+    text += fmt::format("mov %r0, {}\n", r(result));
+    for (int k = 1; k <= 9; ++k)
+      if (k != result && rng() % 3 == 0) text += fmt::format("lsh %r0, 7\nxor %r0, %r{}\n", k);
+    text += "exit\n";
+    const Compiled p = build(text);
+    for (uint64_t v : xs) {
+      const uint64_t want = run(p.interp, v);
+      ASSERT_EQ(run(p.on, v), want) << text << p.code;
+      ASSERT_EQ(run(p.off, v), want) << text;
+    }
+    (mutate ? mutated : exact) += 1;
+    (mutate ? found_mutated : found_exact) += p.stats.idioms;
+  }
+  // Most exact windows become idioms; the test must have exercised them.
+  EXPECT_GT(found_exact * 2, exact) << found_exact << " of " << exact;
+  RecordProperty("exact", int(exact));
+  RecordProperty("exact_found", int(found_exact));
+  RecordProperty("mutated", int(mutated));
+  RecordProperty("mutated_found", int(found_mutated));
+  std::printf("exact windows %zu (idioms %zu), mutated %zu (idioms %zu)\n", exact, found_exact, mutated,
+              found_mutated);
+}
+
+}  // namespace
