@@ -675,7 +675,8 @@ std::vector<isa::RawInsn> synthetic_program(size_t n) {
   return bench::synthetic_program(n, alu, loads);
 }
 
-void bm_compile(benchmark::State& st, const std::vector<isa::RawInsn>* code) {
+// `idioms`: jit::Options::idioms (compile/synthetic_1000/no_idioms: what finding them costs).
+void bm_compile(benchmark::State& st, const std::vector<isa::RawInsn>* code, bool idioms) {
   // Loading (decode + threaded code) is not part of compile time.
   std::vector<std::unique_ptr<vm::Program>> progs;
   uint64_t emit_ns = 0, total_ns = 0;
@@ -685,7 +686,7 @@ void bm_compile(benchmark::State& st, const std::vector<isa::RawInsn>* code) {
     auto p = load(*code, vm::Mode::Verified, "compile");
     st.ResumeTiming();
     jit::CompileStats stats;
-    if (auto r = jit::compile(*p, {.stats = &stats}); !r) die(r.error().message);
+    if (auto r = jit::compile(*p, {.idioms = idioms, .stats = &stats}); !r) die(r.error().message);
     st.PauseTiming();
     emit_ns += stats.emit_ns;
     total_ns += stats.emit_ns + stats.memory_ns;
@@ -1255,8 +1256,9 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((w.name + "/interp").c_str(), bm_run, p, Engine::Interp);
   }
   for (const Workload& w : workloads)
-    benchmark::RegisterBenchmark(("compile/" + w.name).c_str(), bm_compile, &w.code);
-  benchmark::RegisterBenchmark("compile/synthetic_1000", bm_compile, &synthetic);
+    benchmark::RegisterBenchmark(("compile/" + w.name).c_str(), bm_compile, &w.code, true);
+  benchmark::RegisterBenchmark("compile/synthetic_1000", bm_compile, &synthetic, true);
+  benchmark::RegisterBenchmark("compile/synthetic_1000/no_idioms", bm_compile, &synthetic, false);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -243,9 +243,59 @@ class Generator {
     return {6, int16_t(off)};
   }
 
+  // A population count or rotate in clang's shape (the JIT's idioms), over
+  // random registers; forward jumps may still land inside it.
+  void idiom() {
+    uint8_t x = reg(), t = reg();
+    while (t == x) t = reg();
+    const bool w64 = pick(2);
+    auto op = [&](Op o64, Op o32) { return w64 ? o64 : o32; };
+    if (pick(3) == 0) {  // rotate
+      const int32_t width = w64 ? 64 : 32, k = 1 + int32_t(pick(uint64_t(width - 1)));
+      static const Op joins64[] = {Op::OR64_REG, Op::XOR64_REG, Op::ADD64_REG};
+      static const Op joins32[] = {Op::OR32_REG, Op::XOR32_REG, Op::ADD32_REG};
+      emit({.op = op(Op::MOV64_REG, Op::MOV32_REG), .dst = t, .src = x});
+      emit({.op = op(Op::RSH64_IMM, Op::RSH32_IMM), .dst = t, .imm = width - k});
+      emit({.op = op(Op::LSH64_IMM, Op::LSH32_IMM), .dst = x, .imm = k});
+      emit({.op = (w64 ? joins64 : joins32)[pick(3)], .dst = x, .src = t});
+      return;
+    }
+    // popcount: 64-bit with lddw masks, 32-bit with immediates.
+    const uint64_t k55 = 0x5555555555555555ull, k33 = 0x3333333333333333ull, k0f = 0x0f0f0f0f0f0f0f0full,
+                   k01 = 0x0101010101010101ull;
+    auto mask = [&](uint8_t r, uint64_t m) {
+      if (!w64) return emit({.op = Op::AND32_IMM, .dst = r, .imm = int32_t(uint32_t(m))});
+      uint8_t c = reg();
+      while (c == x || c == t) c = reg();
+      emit({.op = Op::LDDW, .dst = c, .imm = int32_t(uint32_t(m)), .imm64 = int64_t(m)});
+      emit({.op = Op::AND64_REG, .dst = r, .src = c});
+    };
+    emit({.op = op(Op::MOV64_REG, Op::MOV32_REG), .dst = t, .src = x});
+    emit({.op = op(Op::RSH64_IMM, Op::RSH32_IMM), .dst = t, .imm = 1});
+    mask(t, k55);
+    emit({.op = op(Op::SUB64_REG, Op::SUB32_REG), .dst = x, .src = t});
+    emit({.op = op(Op::MOV64_REG, Op::MOV32_REG), .dst = t, .src = x});
+    mask(t, k33);
+    emit({.op = op(Op::RSH64_IMM, Op::RSH32_IMM), .dst = x, .imm = 2});
+    mask(x, k33);
+    emit({.op = op(Op::ADD64_REG, Op::ADD32_REG), .dst = x, .src = t});
+    emit({.op = op(Op::MOV64_REG, Op::MOV32_REG), .dst = t, .src = x});
+    emit({.op = op(Op::RSH64_IMM, Op::RSH32_IMM), .dst = t, .imm = 4});
+    emit({.op = op(Op::ADD64_REG, Op::ADD32_REG), .dst = t, .src = x});
+    mask(t, k0f);
+    if (w64) {
+      emit({.op = Op::LDDW, .dst = x, .imm = int32_t(uint32_t(k01)), .imm64 = int64_t(k01)});
+      emit({.op = Op::MUL64_REG, .dst = t, .src = x});
+    } else {
+      emit({.op = Op::MUL32_IMM, .dst = t, .imm = int32_t(uint32_t(k01))});
+    }
+    emit({.op = op(Op::RSH64_IMM, Op::RSH32_IMM), .dst = t, .imm = w64 ? 56 : 24});
+  }
+
   void body_insn(bool with_sub, bool sub) {
     const uint64_t kind = pick(100);
-    if (kind < 41) return alu();
+    if (kind < 38) return alu();
+    if (kind < 41) return idiom();
     if (kind < 45) return loop(sub);
     if (kind < 50) return emit(random_value(reg()));
     if (kind < 60) return body_memory(sub, false);
@@ -363,7 +413,7 @@ std::string describe(const std::vector<Insn>& prog, const vm::Program& jitted) {
 }
 
 // `copies`: how many jumps the JIT replaced by tail copies over all seeds.
-void check_seeds(uint64_t first, uint64_t count, size_t& copies) {
+void check_seeds(uint64_t first, uint64_t count, size_t& copies, size_t& idioms) {
   for (uint64_t seed = first; seed < first + count; ++seed) {
     Generator g(seed);
     const std::vector<Insn> prog = g.generate();
@@ -378,6 +428,7 @@ void check_seeds(uint64_t first, uint64_t count, size_t& copies) {
     ASSERT_TRUE(c.has_value()) << "seed " << seed << ": " << c.error().message;
     EXPECT_FALSE(stats.rel32_retry) << "seed " << seed << ": a jump size bound was too small";
     copies += stats.tail_copies;
+    idioms += stats.idioms;
     std::mt19937_64 mem_rng(seed * 7919);
     std::vector<uint8_t> mem(kMemSize);
     for (auto& b : mem) b = uint8_t(mem_rng());
@@ -392,13 +443,15 @@ void check_seeds(uint64_t first, uint64_t count, size_t& copies) {
 
 // XBPF_JIT_DIFF_SEEDS=N runs N seeds instead of 4000 (long campaigns by hand).
 TEST(JitDifferential, RandomProgramsAgreeWithTheInterpreter) {
-  size_t copies = 0;
+  size_t copies = 0, idioms = 0;
   const char* n = std::getenv("XBPF_JIT_DIFF_SEEDS");
-  check_seeds(1, n ? std::strtoull(n, nullptr, 10) : 4000, copies);
+  check_seeds(1, n ? std::strtoull(n, nullptr, 10) : 4000, copies, idioms);
   // The generator's if/else and switch-like loops are what tail copies
-  // replace: the comparison must have covered them.
+  // replace, its idiom() windows what Options::idioms replaces: the
+  // comparison must have covered them.
   EXPECT_GT(copies, 500u);
-  std::printf("tail copies compiled: %zu\n", copies);
+  EXPECT_GT(idioms, 500u);
+  std::printf("tail copies compiled: %zu, idioms: %zu\n", copies, idioms);
 }
 
 // Each ALU operation in isolation over corner values, with dst and src in

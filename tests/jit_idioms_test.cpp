@@ -205,6 +205,12 @@ TEST(JitIdioms, NearMissesStayAsTheyAre) {
       "mov %r4, %r1\narsh %r4, 59\nlsh %r1, 5\nor %r1, %r4\nmov %r0, %r1\nexit\n",
       // Two different values shifted.
       "mov %r4, %r1\nadd %r4, 1\nrsh %r4, 59\nlsh %r1, 5\nor %r1, %r4\nmov %r0, %r1\nexit\n",
+      // Unverified code: a callee reading a temporary the caller's window
+      // left (r4), and a caller reading what a callee's window left in r3
+      // after the call. Both engines see those values.
+      "mov %r4, %r1\nrsh %r4, 59\nlsh %r1, 5\nor %r1, %r4\ncall local +1\nexit\nmov %r0, %r4\nexit\n",
+      "call local +2\nadd %r0, %r3\nexit\nmov %r2, %r1\nmov %r3, %r1\nrsh %r3, 59\nlsh %r2, 5\n"
+      "or %r2, %r3\nmov %r0, %r2\nexit\n",
   };
   // Every register defined first: a jump into the window skips definitions.
   const std::string init = "mov %r0, 3\nmov %r2, 5\nmov %r3, 7\nmov %r4, 11\nmov %r5, 13\nmov %r6, 17\n"

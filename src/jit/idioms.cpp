@@ -17,6 +17,7 @@ constexpr uint16_t bit(unsigned r) { return uint16_t(1u << r); }
 constexpr uint16_t kArgs = 0x3e;         // r1-r5
 constexpr uint16_t kCallerSaved = 0x3f;  // r0-r5
 constexpr uint16_t kAllRegs = 0x7ff;     // r0-r10
+constexpr uint32_t kTailCall = 12;       // BPF_FUNC_tail_call
 
 // ALU operations (the opcode's high nibble) a window may contain.
 enum : uint8_t { kAdd = 0x00, kSub = 0x10, kMul = 0x20, kOr = 0x40, kAnd = 0x50, kLsh = 0x60, kRsh = 0x70,
@@ -55,11 +56,14 @@ uint16_t reads(const Insn& i) {
     case Form::JumpLong: return 0;
     case Form::JumpImm: return bit(i.dst);
     case Form::JumpReg: return uint16_t(bit(i.dst) | bit(i.src));
-    case Form::Call:
-    case Form::CallLocal:
+    // A callee (a tail-called program too) receives r1-r5; the verifier
+    // lets it read nothing else the caller set, but unverified code may read
+    // any register and then sees the caller's value on both engines.
+    case Form::Call: return uint32_t(i.imm) == kTailCall ? uint16_t(kAllRegs) : kArgs;
+    case Form::CallLocal: return kAllRegs;
     case Form::CallKfunc: return kArgs;
     case Form::CallReg: return uint16_t(kArgs | bit(i.dst));
-    case Form::Exit: return bit(0);
+    case Form::Exit: return bit(0);  // (a subprogram's: see live_out)
   }
   return kAllRegs;
 }
@@ -114,6 +118,30 @@ Want candidate(const Insn& i, bool popcnt) {
   const uint8_t k = kind_of(i.op);
   if (k != kOr && k != kXor && k != kAdd) return Want::none;  // the two halves share no bit
   return isa::is_32bit(i.op) ? Want::rotl32 : Want::rotl64;
+}
+
+// A cheap necessary condition for a rotate ending at index e (most `|`,
+// `^` and `+` of registers are none): following moves back, one operand was
+// last written by a left shift and the other by a right shift, both inside
+// the window's reach.
+bool may_rotate(std::span<const Insn> insns, uint32_t e, uint32_t begin, uint32_t max_len) {
+  const uint32_t lo = e + 1 >= begin + max_len ? e + 1 - max_len : begin;
+  auto shift_kind = [&](uint8_t r) -> uint8_t {
+    for (uint32_t k = e; k-- > lo;) {
+      const Insn& i = insns[k];
+      if (!pure(i)) return 0;  // (a window holds only pure instructions)
+      if (i.dst != r) continue;
+      const uint8_t kind = kind_of(i.op);
+      if (kind == kMov && isa::info(i.op).form == Form::AluReg) {
+        r = i.src;
+        continue;
+      }
+      return kind == kLsh || kind == kRsh ? kind : 0;
+    }
+    return 0;
+  };
+  const uint8_t a = shift_kind(insns[e].dst), b = shift_kind(insns[e].src);
+  return a && b && a != b;
 }
 
 class Finder {
@@ -339,10 +367,9 @@ class Finder {
   }
 
   // Predecessors of each instruction index inside its function (CSR:
-  // preds[pred_begin_[k] .. pred_begin_[k + 1])); computed on first use. A
-  // jump whose target is no instruction makes every instruction its
-  // successor's... never: find_functions refused such programs; here it
-  // simply adds no edge, and liveness treats it as reading everything.
+  // preds_[pred_begin_[k] .. pred_begin_[k + 1])); computed on first use.
+  // (A jump to no instruction adds no edge: the lowering refuses such
+  // programs before this runs, and liveness counts it as reading everything.)
   const std::vector<uint32_t>& predecessors() {
     if (!pred_begin_.empty()) return preds_;
     const size_t n = insns_.size();
@@ -382,7 +409,11 @@ class Finder {
           const uint32_t idx = t >= 0 && size_t(t) < index_of_.size() ? index_of_[size_t(t)] : UINT32_MAX;
           out |= idx == UINT32_MAX ? kAllRegs : in[idx];
         }
-        const auto now = uint16_t(reads(i) | (out & ~must_writes(i)));
+        // A subprogram's exit also hands r1-r5 back: the verifier lets no
+        // caller read them, but unverified code may, and on both engines it
+        // then sees what the callee left there.
+        const uint16_t uses = i.op == Op::EXIT && begin_of_[k] != 0 ? kCallerSaved : reads(i);
+        const auto now = uint16_t(uses | (out & ~must_writes(i)));
         if (out != live_[k] || now != in[k]) {
           live_[k] = out;
           in[k] = now;
@@ -429,6 +460,7 @@ std::vector<Idiom> find_idioms(std::span<const Insn> insns, const std::vector<ui
     const bool pop = want == Want::popcnt64 || want == Want::popcnt32;
     const uint32_t min_len = pop ? 12 : 3, max_len = pop ? 40 : 6;
     const uint32_t begin = std::max(floor, finder.function_begin(e));
+    if (!pop && !may_rotate(insns, e, begin, max_len)) continue;
     for (uint32_t s = e;; --s) {
       if (!pure(insns[s]) || (s < e && join[insns[s + 1].pc])) break;
       Idiom m;
