@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <algorithm>
+#include <array>
 #include <random>
 #include <thread>
 #include <cstring>
@@ -219,6 +220,14 @@ TEST(JitFacts, EntryAndFramesAreTrimmed) {
   EXPECT_EQ(count(d, "push"), 0u) << d;
   EXPECT_EQ(count(d, "rbp"), 0u) << d;
   EXPECT_EQ(count(d, "jmp r11"), 1u) << d;
+  // Program::run calls such a program's function directly (the stub is for
+  // callers of NativeCode::run), as a C function of r1..r5.
+  ASSERT_NE(lean.native(), nullptr);
+  const auto direct = lean.native()->direct();
+  ASSERT_NE(direct, nullptr);
+  EXPECT_EQ(direct(0, 0, 0, 0, 0), 42u);
+  vm::ExecContext ctx;
+  EXPECT_EQ(lean.native()->run(lean, std::array<uint64_t, 5>{}, ctx).value_or(0), 42u);
   // Without facts: six saves, five zeroings, a 512-byte frame.
   const std::string dp = disasm(compiled(plain_code, {}));
   EXPECT_EQ(count(dp, "push"), 7u) << dp;
@@ -243,7 +252,8 @@ TEST(JitFacts, EntryAndFramesAreTrimmed) {
   EXPECT_EQ(count(dh, "push rbx"), 1u) << dh;  // r6, by the function
   EXPECT_EQ(count(dh, "push r13"), 0u) << dh;
   EXPECT_EQ(count(dh, "rbp"), 0u) << dh;
-  // Callee-saved registers survive a lean run: the caller's rbx.
+  EXPECT_EQ(with_helper.native()->direct(), nullptr);  // helpers need the RunArea: through the stub
+  // Callee-saved registers survive a run: the caller's rbx.
   uint64_t rbx_before = 0, rbx_after = 0;
   asm volatile("mov %%rbx, %0" : "=r"(rbx_before));
   EXPECT_EQ(run(with_helper), 42u);

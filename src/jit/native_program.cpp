@@ -51,6 +51,11 @@ class NativeProgram final : public vm::NativeCode {
     return r;
   }
 
+  // A lean program's main function takes r1-r5 in rdi, rsi, rdx, rcx, r8
+  // and returns r0 in rax, saving what it uses of rbx, rbp, r13-r15: the C
+  // calling convention, so it is called without the entry stub.
+  DirectFn direct() const override { return no_area_ ? reinterpret_cast<DirectFn>(main_) : nullptr; }
+
   [[nodiscard]] const void* main_entry() const { return reinterpret_cast<const void*>(main_); }
 
   [[nodiscard]] CodeView view() const {

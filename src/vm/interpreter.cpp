@@ -553,7 +553,7 @@ Expected<Program> Program::load(std::span<const isa::RawInsn> code, LoadOptions 
   return p;
 }
 
-Expected<uint64_t> Program::run(uint64_t arg1, uint64_t arg2, ExecContext& ctx) const {
+Expected<uint64_t> Program::run_entry(uint64_t arg1, uint64_t arg2, ExecContext& ctx) const {
   const uint64_t args[5] = {arg1, arg2, 0, 0, 0};
   if (native_) return native_->run(*this, args, ctx);
   if (mode_ == Mode::Checked) return execute<true>(this, slots_.get(), args, &ctx, nullptr);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "isa/isa.hpp"
@@ -128,6 +129,11 @@ class NativeCode {
   [[nodiscard]] virtual Expected<uint64_t> call_function(const Program& prog, uint64_t fn,
                                                          std::span<const uint64_t, 5> args,
                                                          ExecContext& ctx) const = 0;
+  // Code whose runs need nothing set up but ctx.program (no helper, tail
+  // call or early exit: the JIT's lean entry) may offer itself as a plain C
+  // function of r1..r5 returning r0; Program::run then calls it directly.
+  using DirectFn = uint64_t (*)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+  [[nodiscard]] virtual DirectFn direct() const { return nullptr; }
 };
 
 struct LoadOptions {
@@ -146,7 +152,13 @@ class Program {
 
   // Runs with r1 = arg1, r2 = arg2 (r3..r5 = 0). Verified mode never fails
   // (the result is r0); checked mode fails on a violation.
-  [[nodiscard]] Expected<uint64_t> run(uint64_t arg1, uint64_t arg2, ExecContext& ctx) const;
+  [[nodiscard]] Expected<uint64_t> run(uint64_t arg1, uint64_t arg2, ExecContext& ctx) const {
+    if (direct_.fn) {  // (inline: a lean JIT-compiled program is one call away)
+      ctx.program = this;
+      return direct_.fn(arg1, arg2, 0, 0, 0);
+    }
+    return run_entry(arg1, arg2, ctx);
+  }
 
   // Calls a function of this program by the value an `lddw func` (src 4)
   // produced -- the callback a helper such as bpf_loop receives -- with
@@ -159,7 +171,10 @@ class Program {
   // Attaches native code (a backend such as jit::compile does this right after
   // load, before the program is shared); run() and call_function() use it from
   // then on. Not safe while another thread runs the program.
-  void set_native(std::unique_ptr<NativeCode> code) { native_ = std::move(code); }
+  void set_native(std::unique_ptr<NativeCode> code) {
+    native_ = std::move(code);
+    direct_.fn = native_ ? native_->direct() : nullptr;
+  }
   [[nodiscard]] const NativeCode* native() const { return native_.get(); }
   // The calls that load() replaced by inline array lookups (verified mode).
   [[nodiscard]] std::span<const InlineArrayLookup> array_lookups() const { return array_lookups_; }
@@ -181,6 +196,17 @@ class Program {
 
  private:
   Program() = default;
+  [[nodiscard]] Expected<uint64_t> run_entry(uint64_t arg1, uint64_t arg2, ExecContext& ctx) const;
+  // native_->direct(); a moved-from Program keeps none (its code went along).
+  struct Direct {
+    NativeCode::DirectFn fn = nullptr;
+    Direct() = default;
+    Direct(Direct&& o) noexcept : fn(std::exchange(o.fn, nullptr)) {}
+    Direct& operator=(Direct&& o) noexcept {
+      fn = std::exchange(o.fn, nullptr);
+      return *this;
+    }
+  } direct_;
   Mode mode_ = Mode::Checked;
   std::vector<isa::Insn> insns_;
   std::unique_ptr<Slot[]> slots_;  // size() + 1 slots (last: fell off the end)
