@@ -124,12 +124,14 @@ Want candidate(const Insn& i, bool popcnt) {
 // `^` and `+` of registers are none): following moves back, one operand was
 // last written by a left shift and the other by a right shift, both inside
 // the window's reach.
-bool may_rotate(std::span<const Insn> insns, uint32_t e, uint32_t begin, uint32_t max_len) {
-  const uint32_t lo = e + 1 >= begin + max_len ? e + 1 - max_len : begin;
+bool may_rotate(std::span<const Insn> insns, const std::vector<uint32_t>& function_of, uint32_t e, uint32_t floor,
+                uint32_t max_len) {
+  const uint32_t lo = std::max(floor, e + 1 >= max_len ? e + 1 - max_len : 0);
+  const uint32_t f = function_of[insns[e].pc];
   auto shift_kind = [&](uint8_t r) -> uint8_t {
     for (uint32_t k = e; k-- > lo;) {
       const Insn& i = insns[k];
-      if (!pure(i)) return 0;  // (a window holds only pure instructions)
+      if (!pure(i) || function_of[i.pc] != f) return 0;  // (a window holds only pure instructions)
       if (i.dst != r) continue;
       const uint8_t kind = kind_of(i.op);
       if (kind == kMov && isa::info(i.op).form == Form::AluReg) {
@@ -448,23 +450,22 @@ class Finder {
 }  // namespace
 
 std::vector<Idiom> find_idioms(std::span<const Insn> insns, const std::vector<uint32_t>& function_of,
-                               const std::vector<bool>& join, bool popcnt) {
+                               const std::function<bool(uint32_t pc)>& join, bool popcnt) {
   std::vector<Idiom> found;
-  if (std::none_of(insns.begin(), insns.end(), [&](const Insn& i) { return candidate(i, popcnt) != Want::none; }))
-    return found;
-  Finder finder(insns, function_of);
-  uint32_t floor = 0;  // windows do not overlap
+  std::optional<Finder> finder;  // built for the first candidate that passes the cheap tests
+  uint32_t floor = 0;            // windows do not overlap
   for (uint32_t e = 0; e < insns.size(); ++e) {
     const Want want = candidate(insns[e], popcnt);
     if (want == Want::none) continue;
     const bool pop = want == Want::popcnt64 || want == Want::popcnt32;
     const uint32_t min_len = pop ? 12 : 3, max_len = pop ? 40 : 6;
-    const uint32_t begin = std::max(floor, finder.function_begin(e));
-    if (!pop && !may_rotate(insns, e, begin, max_len)) continue;
+    if (!pop && !may_rotate(insns, function_of, e, floor, max_len)) continue;
+    if (!finder) finder.emplace(insns, function_of);
+    const uint32_t begin = std::max(floor, finder->function_begin(e));
     for (uint32_t s = e;; --s) {
-      if (!pure(insns[s]) || (s < e && join[insns[s + 1].pc])) break;
+      if (!pure(insns[s]) || (s < e && join(insns[s + 1].pc))) break;
       Idiom m;
-      if (e - s + 1 >= min_len && finder.try_window(s, e, want, m)) {
+      if (e - s + 1 >= min_len && finder->try_window(s, e, want, m)) {
         found.push_back(m);
         floor = e + 1;
         break;

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -46,11 +47,11 @@ struct Idiom {
 // The idioms of `insns` (one program, every function), in ascending order,
 // not overlapping. `function_of`: per instruction slot, its function's index
 // (functions are contiguous slot ranges; a window stays inside one).
-// `join`: per slot, true where control can arrive other than by falling
-// through (jump targets, function entries): such a slot may only start a
-// window. `popcnt`: the CPU has the instruction (rotates are always found).
+// `join(pc)`: control can arrive at slot pc other than by falling through
+// (a jump target; function entries count anyway): such a slot may only start
+// a window. `popcnt`: the CPU has the instruction (rotates are always found).
 [[nodiscard]] std::vector<Idiom> find_idioms(std::span<const isa::Insn> insns,
                                              const std::vector<uint32_t>& function_of,
-                                             const std::vector<bool>& join, bool popcnt);
+                                             const std::function<bool(uint32_t pc)>& join, bool popcnt);
 
 }  // namespace xbpf::jit

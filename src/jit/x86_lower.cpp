@@ -420,10 +420,9 @@ Expected<void> Lowering::find_functions() {
   find_tail_copies();
   find_split_latches();
   if (idioms_on_ && !blind_) {
-    std::vector<bool> join(n, false);
-    for (uint32_t pc = 0; pc < n; ++pc) join[pc] = labels_[pc].isValid();
-    for (const Function& fn : functions_) join[fn.begin] = true;
-    idioms_ = find_idioms(insns, function_of_, join, CpuInfo::host().features().x86().hasPOPCNT());
+    // (a window never crosses a function's entry: find_idioms keeps it inside one)
+    idioms_ = find_idioms(insns, function_of_, [this](uint32_t pc) { return labels_[pc].isValid(); },
+                          CpuInfo::host().features().x86().hasPOPCNT());
   }
   if (facts_) {
     if (facts_->insn.size() != n)
