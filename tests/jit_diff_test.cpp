@@ -412,7 +412,8 @@ std::string describe(const std::vector<Insn>& prog, const vm::Program& jitted) {
   return s;
 }
 
-// `copies`: how many jumps the JIT replaced by tail copies over all seeds.
+// `copies`: how many jumps the JIT replaced by tail copies over all seeds;
+// `idioms`: how many windows it emitted as one instruction.
 void check_seeds(uint64_t first, uint64_t count, size_t& copies, size_t& idioms) {
   for (uint64_t seed = first; seed < first + count; ++seed) {
     Generator g(seed);
@@ -450,7 +451,7 @@ TEST(JitDifferential, RandomProgramsAgreeWithTheInterpreter) {
   // replace, its idiom() windows what Options::idioms replaces: the
   // comparison must have covered them.
   EXPECT_GT(copies, 500u);
-  EXPECT_GT(idioms, 500u);
+  EXPECT_GT(idioms, 300u);  // (1,156 here; fewer on a CPU without popcnt, where only rotates count)
   std::printf("tail copies compiled: %zu, idioms: %zu\n", copies, idioms);
 }
 

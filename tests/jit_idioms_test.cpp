@@ -107,6 +107,7 @@ const char* kPopcountRegs =
     "rsh %r0, 56\n";
 
 TEST(JitIdioms, PopulationCountsBecomePopcnt) {
+  if (!__builtin_cpu_supports("popcnt")) GTEST_SKIP() << "SKIPPED: this CPU has no popcnt (the JIT keeps the expansion)";
   struct Case {
     std::string text;
     const char* insn;
@@ -336,7 +337,9 @@ TEST(JitIdioms, GeneratedWindowsAgree) {
     (mutate ? found_mutated : found_exact) += p.stats.idioms;
   }
   // Most exact windows become idioms; the test must have exercised them.
-  EXPECT_GT(found_exact * 2, exact) << found_exact << " of " << exact;
+  // (Without popcnt only the rotates, a quarter of the kinds, can.)
+  if (__builtin_cpu_supports("popcnt")) EXPECT_GT(found_exact * 2, exact) << found_exact << " of " << exact;
+  else EXPECT_GT(found_exact * 8, exact) << found_exact << " of " << exact;
   RecordProperty("exact", int(exact));
   RecordProperty("exact_found", int(found_exact));
   RecordProperty("mutated", int(mutated));
