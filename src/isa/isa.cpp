@@ -221,4 +221,34 @@ std::vector<uint8_t> to_bytes(std::span<const RawInsn> prog) {
   return out;
 }
 
+RegUse reg_use(const Insn& i) {
+  RegUse ru;
+  auto u = [&](int r) { ru.reads |= uint16_t(1u << r); };
+  auto d = [&](int r) { ru.writes |= uint16_t(1u << r); };
+  const Form f = info(i.op).form;
+  const bool mov = (info(i.op).code & 0xf0) == 0xb0;
+  switch (f) {
+    case Form::AluImm: if (!mov) u(i.dst); d(i.dst); break;
+    case Form::AluReg: u(i.src); if (!mov) u(i.dst); d(i.dst); break;
+    case Form::AluUnary: case Form::Endian: u(i.dst); d(i.dst); break;
+    case Form::LoadImm64: d(i.dst); break;
+    case Form::Load: u(i.src); d(i.dst); break;
+    case Form::StoreImm: u(i.dst); break;
+    case Form::StoreReg: u(i.dst); u(i.src); break;
+    case Form::Atomic: u(i.dst); u(i.src); if (i.imm == 0xf1) { u(0); d(0); } else if (i.imm & 1) d(i.src); break;
+    case Form::LoadAbs: u(6); for (int r = 0; r <= 5; ++r) d(r); break;
+    case Form::LoadInd: u(6); u(i.src); for (int r = 0; r <= 5; ++r) d(r); break;
+    case Form::JumpImm: u(i.dst); break;
+    case Form::JumpReg: u(i.dst); u(i.src); break;
+    case Form::Call: case Form::CallLocal: case Form::CallKfunc: case Form::CallReg:
+      for (int r = 1; r <= 5; ++r) u(r);
+      for (int r = 0; r <= 5; ++r) d(r);
+      if (f == Form::CallReg) u(i.dst);
+      break;
+    case Form::Exit: u(0); break;
+    case Form::Jump: case Form::JumpLong: break;
+  }
+  return ru;
+}
+
 }  // namespace xbpf::isa

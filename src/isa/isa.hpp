@@ -139,6 +139,18 @@ struct Insn {
   }
 };
 
+// Registers an instruction reads and writes, as bits (r0 = bit 0), by the
+// ISA's rules for verified code: calls read r1-r5 (callx its target too)
+// and leave r0-r5 written (r1-r5 undefined); legacy packet loads read r6
+// (and src) and write r0-r5 the same way; atomics read r0 and write it for
+// cmpxchg, write src when they fetch. Liveness (the verifier's pruning, the
+// JIT's idioms) is built on it.
+struct RegUse {
+  uint16_t reads = 0;
+  uint16_t writes = 0;
+};
+[[nodiscard]] RegUse reg_use(const Insn& i);
+
 // Finds the operation a raw slot encodes, or nullopt if no table row matches.
 [[nodiscard]] std::optional<Op> lookup(const RawInsn& raw);
 

@@ -14,7 +14,6 @@ using isa::Insn;
 using isa::Op;
 
 constexpr uint16_t bit(unsigned r) { return uint16_t(1u << r); }
-constexpr uint16_t kArgs = 0x3e;         // r1-r5
 constexpr uint16_t kCallerSaved = 0x3f;  // r0-r5
 constexpr uint16_t kAllRegs = 0x7ff;     // r0-r10
 constexpr uint32_t kTailCall = 12;       // BPF_FUNC_tail_call
@@ -38,73 +37,28 @@ bool pure(const Insn& i) {
   }
 }
 
-// Registers `i` may read. Liveness must see every read: when unsure, all.
+// Registers `i` may read: isa::reg_use's, but the JIT also compiles
+// unverified code. A callee (a tail-called program too) receives r1-r5; the
+// verifier lets it read nothing else the caller set, but unverified code may
+// read any register and then sees the caller's value on both engines.
 uint16_t reads(const Insn& i) {
-  switch (isa::info(i.op).form) {
-    case Form::AluImm: return kind_of(i.op) == kMov ? 0 : bit(i.dst);
-    case Form::AluReg: return kind_of(i.op) == kMov ? bit(i.src) : uint16_t(bit(i.dst) | bit(i.src));
-    case Form::AluUnary:
-    case Form::Endian: return bit(i.dst);
-    case Form::LoadImm64: return 0;
-    case Form::LoadAbs: return bit(6);  // the context, implicitly
-    case Form::LoadInd: return uint16_t(bit(6) | bit(i.src));
-    case Form::Load: return bit(i.src);
-    case Form::StoreImm: return bit(i.dst);
-    case Form::StoreReg: return uint16_t(bit(i.dst) | bit(i.src));
-    case Form::Atomic: return uint16_t(bit(i.dst) | bit(i.src) | bit(0));
-    case Form::Jump:
-    case Form::JumpLong: return 0;
-    case Form::JumpImm: return bit(i.dst);
-    case Form::JumpReg: return uint16_t(bit(i.dst) | bit(i.src));
-    // A callee (a tail-called program too) receives r1-r5; the verifier
-    // lets it read nothing else the caller set, but unverified code may read
-    // any register and then sees the caller's value on both engines.
-    case Form::Call: return uint32_t(i.imm) == kTailCall ? uint16_t(kAllRegs) : kArgs;
-    case Form::CallLocal: return kAllRegs;
-    case Form::CallKfunc: return kArgs;
-    case Form::CallReg: return uint16_t(kArgs | bit(i.dst));
-    case Form::Exit: return bit(0);  // (a subprogram's: see live_out)
-  }
-  return kAllRegs;
+  const Form f = isa::info(i.op).form;
+  if (f == Form::CallLocal || (f == Form::Call && uint32_t(i.imm) == kTailCall)) return kAllRegs;
+  return isa::reg_use(i).reads;
 }
 
 // Registers `i` writes on every execution that goes on to the next
-// instruction (liveness may only forget a value something surely replaced).
-// A call leaves r1-r5 unreadable (the verifier refuses reads of them).
+// instruction (liveness may only forget a value something surely replaced):
+// isa::reg_use's, but a legacy packet load leaves r1-r5 as they were on both
+// engines (only the verifier calls them undefined).
 uint16_t must_writes(const Insn& i) {
-  switch (isa::info(i.op).form) {
-    case Form::AluImm:
-    case Form::AluReg:
-    case Form::AluUnary:
-    case Form::Endian:
-    case Form::LoadImm64:
-    case Form::Load: return bit(i.dst);
-    case Form::LoadAbs:
-    case Form::LoadInd: return bit(0);
-    case Form::Call:
-    case Form::CallLocal:
-    case Form::CallKfunc:
-    case Form::CallReg: return kCallerSaved;
-    default: return 0;
-  }
+  const Form f = isa::info(i.op).form;
+  if (f == Form::LoadAbs || f == Form::LoadInd) return bit(0);
+  return isa::reg_use(i).writes;
 }
 
 // Registers `i` may write (for "set once": every possible writer counts).
-uint16_t may_writes(const Insn& i) {
-  switch (isa::info(i.op).form) {
-    case Form::Atomic: return uint16_t(bit(i.src) | bit(0));  // fetch: src; cmpxchg: r0
-    case Form::LoadAbs:
-    case Form::LoadInd: return kCallerSaved;
-    case Form::StoreImm:
-    case Form::StoreReg:
-    case Form::Jump:
-    case Form::JumpLong:
-    case Form::JumpImm:
-    case Form::JumpReg:
-    case Form::Exit: return 0;
-    default: return must_writes(i);  // every other form writes what it surely writes
-  }
-}
+uint16_t may_writes(const Insn& i) { return isa::reg_use(i).writes; }
 
 bool falls_through(const Insn& i) { return i.op != Op::EXIT && i.op != Op::JA && i.op != Op::JA32; }
 

@@ -324,36 +324,6 @@ std::optional<std::string> check_map_reference(const Insn& i, const Env& env) {
   return std::nullopt;
 }
 
-// Registers an instruction reads and writes (helper calls: r1-r5 read).
-void uses_defs(const Insn& i, uint16_t& use, uint16_t& def) {
-  use = 0, def = 0;
-  auto u = [&](int r) { use |= uint16_t(1u << r); };
-  auto d = [&](int r) { def |= uint16_t(1u << r); };
-  const Form f = isa::info(i.op).form;
-  const bool mov = (isa::info(i.op).code & 0xf0) == 0xb0;
-  switch (f) {
-    case Form::AluImm: if (!mov) u(i.dst); d(i.dst); break;
-    case Form::AluReg: u(i.src); if (!mov) u(i.dst); d(i.dst); break;
-    case Form::AluUnary: case Form::Endian: u(i.dst); d(i.dst); break;
-    case Form::LoadImm64: d(i.dst); break;
-    case Form::Load: u(i.src); d(i.dst); break;
-    case Form::StoreImm: u(i.dst); break;
-    case Form::StoreReg: u(i.dst); u(i.src); break;
-    case Form::Atomic: u(i.dst); u(i.src); if (i.imm == 0xf1) { u(0); d(0); } else if (i.imm & 1) d(i.src); break;
-    case Form::LoadAbs: u(6); for (int r = 0; r <= 5; ++r) d(r); break;
-    case Form::LoadInd: u(6); u(i.src); for (int r = 0; r <= 5; ++r) d(r); break;
-    case Form::JumpImm: u(i.dst); break;
-    case Form::JumpReg: u(i.dst); u(i.src); break;
-    case Form::Call: case Form::CallLocal: case Form::CallKfunc: case Form::CallReg:
-      for (int r = 1; r <= 5; ++r) u(r);
-      for (int r = 0; r <= 5; ++r) d(r);
-      if (f == Form::CallReg) u(i.dst);
-      break;
-    case Form::Exit: u(0); break;
-    case Form::Jump: case Form::JumpLong: break;
-  }
-}
-
 // Registers read before being written, per slot (static liveness of the
 // current frame): states differing only in dead registers are equivalent.
 std::vector<std::vector<bool>> liveness(std::span<const Insn> insns, const Cfg& cfg, size_t slots) {
@@ -372,9 +342,8 @@ std::vector<std::vector<bool>> liveness(std::span<const Insn> insns, const Cfg& 
         succ(i.pc + w);
         if (f == Form::JumpImm || f == Form::JumpReg) succ(i.target());
       }
-      uint16_t use, def;
-      uses_defs(i, use, def);
-      const uint16_t v = uint16_t(use | (out & ~def) | (1u << 10));
+      const isa::RegUse u = isa::reg_use(i);
+      const uint16_t v = uint16_t(u.reads | (out & ~u.writes) | (1u << 10));
       if (v != in[i.pc]) in[i.pc] = v, changed = true;
     }
   }
@@ -673,8 +642,9 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
       // Registers this instruction reads count as read in the stored states
       // above (a helper reads only its prototype's arguments).
       {
-        uint16_t use, def;
-        uses_defs(i, use, def);
+        const isa::RegUse ru = isa::reg_use(i);
+        uint16_t use = ru.reads;
+        const uint16_t def = ru.writes;
         if (form == Form::Call) {
           use = 0;
           if (const helpers::HelperSpec* h = helper_table.find(static_cast<uint32_t>(i.imm)))
