@@ -243,13 +243,26 @@ class Generator {
     return {6, int16_t(off)};
   }
 
-  // A population count or rotate in clang's shape (the JIT's idioms), over
-  // random registers; forward jumps may still land inside it.
+  // A population count, rotate or division with remainder in clang's shape
+  // (the JIT's idioms), over random registers; forward jumps may still land
+  // inside it.
   void idiom() {
     uint8_t x = reg(), t = reg();
     while (t == x) t = reg();
     const bool w64 = pick(2);
     auto op = [&](Op o64, Op o32) { return w64 ? o64 : o32; };
+    if (pick(4) == 0) {  // q = x / d; r = x - q * d (d, q, r random: any may coincide with x or t)
+      const uint8_t d = reg(), q = reg(), r = reg();
+      const bool sign = pick(2);
+      emit({.op = op(Op::MOV64_REG, Op::MOV32_REG), .dst = q, .src = x});
+      emit({.op = sign ? op(Op::SDIV64_REG, Op::SDIV32_REG) : op(Op::DIV64_REG, Op::DIV32_REG), .dst = q, .src = d,
+            .off = int16_t(sign)});
+      emit({.op = op(Op::MOV64_REG, Op::MOV32_REG), .dst = t, .src = q});
+      emit({.op = op(Op::MUL64_REG, Op::MUL32_REG), .dst = t, .src = d});
+      emit({.op = op(Op::MOV64_REG, Op::MOV32_REG), .dst = r, .src = x});
+      emit({.op = op(Op::SUB64_REG, Op::SUB32_REG), .dst = r, .src = t});
+      return;
+    }
     if (pick(3) == 0) {  // rotate
       const int32_t width = w64 ? 64 : 32, k = 1 + int32_t(pick(uint64_t(width - 1)));
       static const Op joins64[] = {Op::OR64_REG, Op::XOR64_REG, Op::ADD64_REG};

@@ -1,5 +1,6 @@
 // JIT idioms (jit::Options::idioms, src/jit/idioms.hpp): LLVM's population
-// count expansion becomes `popcnt`, (x << k) | (x >> (w - k)) a rotate.
+// count expansion becomes `popcnt`, (x << k) | (x >> (w - k)) a rotate,
+// x / d with x - (x / d) * d one `div`.
 // Every case runs on the interpreter and on the JIT with and without idioms
 // over inputs that reach every bit; near misses (a mask off by one bit, a
 // temporary read afterwards, a jump into the window, a constant set on one
@@ -167,6 +168,56 @@ TEST(JitIdioms, RotatesBecomeOneInstruction) {
   }
 }
 
+// Division with remainder: clang's `q = x / d; r = x - q * d` (LLVM's
+// DivRemPairs; divchain.c's loop), both widths, signed and unsigned, with
+// divisors that reach BPF's special cases (0, and -1 with INT_MIN), the
+// results in every register the x86 division uses.
+TEST(JitIdioms, DivisionWithRemainderIsOneDivision) {
+  struct Case {
+    std::string body;  // x in r1, d in r2 (set by the prologues below)
+    unsigned divs;     // x86 divisions expected
+  };
+  auto shape = [](const char* w, const char* div, int q, int t, int r) {
+    return fmt::format("mov{0} %r{2}, %r1\n{1}{0} %r{2}, %r2\nmov{0} %r{3}, %r{2}\nmul{0} %r{3}, %r2\n"
+                       "mov{0} %r{4}, %r1\nsub{0} %r{4}, %r{3}\n",
+                       w, div, q, t, r);
+  };
+  std::vector<Case> cases;
+  for (const char* w : {"", "32"}) {
+    for (const char* div : {"div", "sdiv"}) {
+      // divchain's registers: the remainder overwrites the divisor.
+      cases.push_back({shape(w, div, 9, 7, 2) + "mov %r0, %r9\nlsh %r0, 32\nxor %r0, %r2\n", 1});
+      // Results in rax and rdx, either way round (r0 and r3), and the
+      // quotient dead.
+      cases.push_back({shape(w, div, 3, 4, 0) + "lsh %r0, 32\nxor %r0, %r3\n", 1});
+      cases.push_back({shape(w, div, 0, 4, 3) + "lsh %r0, 32\nxor %r0, %r3\n", 1});
+      cases.push_back({shape(w, div, 0, 4, 5) + "lsh %r0, 32\nxor %r0, %r5\n", 1});
+      cases.push_back({shape(w, div, 6, 4, 0) + "add %r0, %r3\n", 1});
+      // The product in either order; r0 and r3 live across the window.
+      cases.push_back({fmt::format("mov %r3, %r1\nmov %r0, 77\nmov{0} %r6, %r1\n{1}{0} %r6, %r2\nmov{0} %r7, %r2\n"
+                                   "mul{0} %r7, %r6\nmov{0} %r8, %r1\nsub{0} %r8, %r7\n"
+                                   "lsh %r6, 32\nxor %r6, %r8\nadd %r0, %r3\nadd %r0, %r6\n",
+                                   w, div),
+                       1});
+    }
+  }
+  // x and d from the input: d = x >> 61 (0..7), x arsh 63 (0 or -1), and
+  // x / x. Constant d (the verifier's facts: nonzero).
+  const std::string prologues[] = {"mov %r2, %r1\nrsh %r2, 61\n", "mov %r2, %r1\narsh %r2, 63\n",
+                                   "mov %r2, %r1\nadd %r2, 0\n", "mov %r2, %r1\nrsh %r2, 40\n",
+                                   "mov %r2, 10\n", "mov %r2, -3\n"};
+  for (const Case& c : cases) {
+    for (const std::string& pro : prologues) {
+      const std::string text = pro + c.body + "exit\n";
+      const Compiled p = build(text);
+      EXPECT_EQ(p.stats.idioms, 1u) << text << p.code;
+      EXPECT_EQ(count(p.code, "div "), c.divs) << text << p.code;
+      EXPECT_EQ(count(p.code, "imul"), 0u) << text << p.code;
+      agree(p, text);
+    }
+  }
+}
+
 // Windows that look like an idiom and are not one (or not safely): the JIT
 // must emit them instruction for instruction, with the same results.
 TEST(JitIdioms, NearMissesStayAsTheyAre) {
@@ -212,6 +263,19 @@ TEST(JitIdioms, NearMissesStayAsTheyAre) {
       "mov %r4, %r1\nrsh %r4, 59\nlsh %r1, 5\nor %r1, %r4\ncall local +1\nexit\nmov %r0, %r4\nexit\n",
       "call local +2\nadd %r0, %r3\nexit\nmov %r2, %r1\nmov %r3, %r1\nrsh %r3, 59\nlsh %r2, 5\n"
       "or %r2, %r3\nmov %r0, %r2\nexit\n",
+      // Division with remainder: another divisor in the product; another
+      // dividend in the subtraction; the product read afterwards; a 32-bit
+      // product of a 64-bit quotient; a modulo instead of the product.
+      "mov %r2, %r1\nrsh %r2, 60\nmov %r9, %r1\ndiv %r9, %r2\nmov %r7, %r9\nmul %r7, %r3\nmov %r6, %r1\n"
+      "sub %r6, %r7\nmov %r0, %r6\nexit\n",
+      "mov %r2, %r1\nrsh %r2, 60\nmov %r9, %r1\ndiv %r9, %r2\nmov %r7, %r9\nmul %r7, %r2\nmov %r6, %r4\n"
+      "sub %r6, %r7\nmov %r0, %r6\nexit\n",
+      "mov %r2, %r1\nrsh %r2, 60\nmov %r9, %r1\ndiv %r9, %r2\nmov %r7, %r9\nmul %r7, %r2\nmov %r6, %r1\n"
+      "sub %r6, %r7\nmov %r0, %r6\nadd %r0, %r7\nexit\n",
+      "mov %r2, %r1\nrsh %r2, 60\nmov %r9, %r1\ndiv %r9, %r2\nmov %r7, %r9\nmul32 %r7, %r2\nmov %r6, %r1\n"
+      "sub %r6, %r7\nmov %r0, %r6\nexit\n",
+      "mov %r2, %r1\nrsh %r2, 60\nmov %r9, %r1\ndiv %r9, %r2\nmov %r6, %r1\nmod %r6, %r2\nsub %r6, %r9\n"
+      "mov %r0, %r6\nexit\n",
   };
   // Every register defined first: a jump into the window skips definitions.
   const std::string init = "mov %r0, 3\nmov %r2, 5\nmov %r3, 7\nmov %r4, 11\nmov %r5, 13\nmov %r6, 17\n"
@@ -221,6 +285,7 @@ TEST(JitIdioms, NearMissesStayAsTheyAre) {
     const Compiled p = build(text);
     EXPECT_EQ(p.stats.idioms, 0u) << text << p.code;
     EXPECT_EQ(count(p.code, "popcnt") + count(p.code, "rol") + count(p.code, "rorx"), 0u) << text << p.code;
+    if (count(text, "div ")) EXPECT_EQ(count(p.code, "imul"), count(text, "mul")) << text << p.code;
     agree(p, text);
   }
   // Constant blinding leaves every instruction (and blinds its constants).
@@ -230,7 +295,8 @@ TEST(JitIdioms, NearMissesStayAsTheyAre) {
 }
 
 // Generated windows: each idiom in the shapes clang emits, with random
-// registers, masks in the window or set before a join, sometimes one
+// registers, masks in the window or set before a join, divisors that are
+// sometimes 0 or -1, sometimes one
 // instruction mutated (a constant, a shift, a register, an operation), and
 // a random mix of the registers read afterwards (so temporaries are live or
 // dead). The three engines must agree; the exact windows must mostly be
@@ -238,9 +304,10 @@ TEST(JitIdioms, NearMissesStayAsTheyAre) {
 TEST(JitIdioms, GeneratedWindowsAgree) {
   std::mt19937_64 rng(20261201);
   auto pick = [&](std::vector<int> from) { return from[rng() % from.size()]; };
-  size_t exact = 0, found_exact = 0, mutated = 0, found_mutated = 0;
+  size_t exact = 0, found_exact = 0, mutated = 0, found_mutated = 0, exact_div = 0, found_div = 0;
   const std::vector<uint64_t> xs = {0, ~uint64_t(0), 0x8000000000000001ull, 0x0123456789abcdefull,
-                                    0xfedcba9876543210ull, 0x00000000f0f0f0f0ull};
+                                    0xfedcba9876543210ull, 0x00000000f0f0f0f0ull, 0x8000000000000000ull,
+                                    0x0000000080000000ull};
   for (int n = 0; n < 1500; ++n) {
     // Registers: x (the operand), t (temporary); r0 and r9 stay out of the
     // window for the epilogue.
@@ -249,7 +316,7 @@ TEST(JitIdioms, GeneratedWindowsAgree) {
     const int x = regs[0], t = regs[1], m1 = regs[2], m2 = regs[3], m3 = regs[4], m4 = regs[5];
     std::vector<std::string> pre, win;
     auto r = [](int k) { return fmt::format("%r{}", k); };
-    const int kind = int(rng() % 4);
+    const int kind = int(rng() % 5);
     int result = x;
     if (kind == 0 || kind == 1) {  // popcount, 64-bit: masks in registers set before the join, or in the window
       const bool regs_before = kind == 0;
@@ -290,6 +357,20 @@ TEST(JitIdioms, GeneratedWindowsAgree) {
              fmt::format("and32 {}, 0x0f0f0f0f\n", r(t)), fmt::format("mul32 {}, 0x01010101\n", r(t)),
              fmt::format("rsh32 {}, 24\n", r(t))};
       result = t;
+    } else if (kind == 4) {  // division with remainder: either width and sign, divisors reaching 0 and -1
+      const bool w64 = rng() % 2;
+      const std::string s = w64 ? "" : "32", div = rng() % 2 ? "div" : "sdiv";
+      const int q = m1, d = m2, rem = pick({x, d, m3});
+      switch (rng() % 4) {
+        case 0: pre.push_back(fmt::format("mov {}, {}\nrsh {}, {}\n", r(d), r(x), r(d), 56 + rng() % 8)); break;
+        case 1: pre.push_back(fmt::format("mov {}, {}\narsh {}, 63\n", r(d), r(x), r(d))); break;
+        case 2: pre.push_back(fmt::format("mov {}, {}\nxor {}, 5\n", r(d), r(x), r(d))); break;
+        default: break;  // d keeps its random constant
+      }
+      win = {fmt::format("mov{} {}, {}\n", s, r(q), r(x)), fmt::format("{}{} {}, {}\n", div, s, r(q), r(d)),
+             fmt::format("mov{} {}, {}\n", s, r(t), r(q)), fmt::format("mul{} {}, {}\n", s, r(t), r(d)),
+             fmt::format("mov{} {}, {}\n", s, r(rem), r(x)), fmt::format("sub{} {}, {}\n", s, r(rem), r(t))};
+      result = rem;
     } else {  // rotate, either width, either register keeps the result
       const bool w64 = rng() % 2;
       const int width = w64 ? 64 : 32, k = 1 + int(rng() % uint64_t(width - 1));
@@ -335,17 +416,22 @@ TEST(JitIdioms, GeneratedWindowsAgree) {
     }
     (mutate ? mutated : exact) += 1;
     (mutate ? found_mutated : found_exact) += p.stats.idioms;
+    if (kind == 4 && !mutate) {
+      ++exact_div;
+      found_div += p.stats.idioms;
+    }
   }
   // Most exact windows become idioms; the test must have exercised them.
-  // (Without popcnt only the rotates, a quarter of the kinds, can.)
+  // (Without popcnt only the rotates and divisions, two fifths of the kinds, can.)
   if (__builtin_cpu_supports("popcnt")) EXPECT_GT(found_exact * 2, exact) << found_exact << " of " << exact;
-  else EXPECT_GT(found_exact * 8, exact) << found_exact << " of " << exact;
+  else EXPECT_GT(found_exact * 5, exact) << found_exact << " of " << exact;
+  EXPECT_GT(found_div * 2, exact_div) << found_div << " of " << exact_div << " divisions";
   RecordProperty("exact", int(exact));
   RecordProperty("exact_found", int(found_exact));
   RecordProperty("mutated", int(mutated));
   RecordProperty("mutated_found", int(found_mutated));
-  std::printf("exact windows %zu (idioms %zu), mutated %zu (idioms %zu)\n", exact, found_exact, mutated,
-              found_mutated);
+  std::printf("exact windows %zu (idioms %zu; divisions %zu, idioms %zu), mutated %zu (idioms %zu)\n", exact,
+              found_exact, exact_div, found_div, mutated, found_mutated);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // find_idioms (idioms.hpp): candidate ends, windows evaluated symbolically,
-// the exact expressions of population count and rotate, register liveness
-// and registers set once to a constant.
+// the exact expressions of population count, rotate and division with
+// remainder, register liveness and registers set once to a constant.
 #include "jit/idioms.hpp"
 
 #include <algorithm>
@@ -19,19 +19,22 @@ constexpr uint16_t kAllRegs = 0x7ff;     // r0-r10
 constexpr uint32_t kTailCall = 12;       // BPF_FUNC_tail_call
 
 // ALU operations (the opcode's high nibble) a window may contain.
-enum : uint8_t { kAdd = 0x00, kSub = 0x10, kMul = 0x20, kOr = 0x40, kAnd = 0x50, kLsh = 0x60, kRsh = 0x70,
-                 kXor = 0xa0, kMov = 0xb0 };
+enum : uint8_t { kAdd = 0x00, kSub = 0x10, kMul = 0x20, kDiv = 0x30, kOr = 0x40, kAnd = 0x50, kLsh = 0x60,
+                 kRsh = 0x70, kXor = 0xa0, kMov = 0xb0 };
 
 uint8_t kind_of(Op op) { return isa::info(op).code & 0xf0; }
 
 // Instructions a window may contain: plain lddw and these ALU operations
-// (no division, no sign-extending move: nothing the expressions need).
+// (no modulo, no sign-extending move: nothing the expressions need). A
+// division's `off` is its signedness (0 or 1 once decoded).
 bool pure(const Insn& i) {
   const Form f = isa::info(i.op).form;
   if (f == Form::LoadImm64) return i.op == Op::LDDW;
   if (f != Form::AluImm && f != Form::AluReg) return false;
+  const uint8_t k = kind_of(i.op);
+  if (k == kDiv) return i.off == 0 || i.off == 1;
   if (f == Form::AluReg && i.off != 0) return false;  // movsx
-  switch (kind_of(i.op)) {
+  switch (k) {
     case kAdd: case kSub: case kMul: case kOr: case kAnd: case kLsh: case kRsh: case kXor: case kMov: return true;
     default: return false;
   }
@@ -62,16 +65,36 @@ uint16_t may_writes(const Insn& i) { return isa::reg_use(i).writes; }
 
 bool falls_through(const Insn& i) { return i.op != Op::EXIT && i.op != Op::JA && i.op != Op::JA32; }
 
-enum class Want : uint8_t { none, popcnt64, popcnt32, rotl64, rotl32 };
+using Kind = Idiom::Kind;
+
+bool is64_kind(Kind k) { return k == Kind::popcnt64 || k == Kind::rotl64 || k == Kind::divmod64; }
 
 // What idiom an instruction may end (its window's last instruction).
-Want candidate(const Insn& i, bool popcnt) {
-  if (popcnt && i.op == Op::RSH64_IMM && i.imm == 56) return Want::popcnt64;
-  if (popcnt && i.op == Op::RSH32_IMM && i.imm == 24) return Want::popcnt32;
-  if (isa::info(i.op).form != Form::AluReg) return Want::none;
+std::optional<Kind> candidate(const Insn& i, bool popcnt) {
+  if (popcnt && i.op == Op::RSH64_IMM && i.imm == 56) return Kind::popcnt64;
+  if (popcnt && i.op == Op::RSH32_IMM && i.imm == 24) return Kind::popcnt32;
+  if (isa::info(i.op).form != Form::AluReg) return std::nullopt;
   const uint8_t k = kind_of(i.op);
-  if (k != kOr && k != kXor && k != kAdd) return Want::none;  // the two halves share no bit
-  return isa::is_32bit(i.op) ? Want::rotl32 : Want::rotl64;
+  const bool w32 = isa::is_32bit(i.op);
+  if (k == kSub) return w32 ? Kind::divmod32 : Kind::divmod64;  // x - (x / d) * d
+  if (k != kOr && k != kXor && k != kAdd) return std::nullopt;  // the two halves share no bit
+  return w32 ? Kind::rotl32 : Kind::rotl64;
+}
+
+// A cheap necessary condition for a remainder ending at index e: a division
+// of the same width within the window's reach, and no instruction that may
+// not be in a window between the two.
+bool may_divmod(std::span<const Insn> insns, const std::vector<uint32_t>& function_of, uint32_t e, uint32_t floor,
+                uint32_t max_len) {
+  const uint32_t lo = std::max(floor, e + 1 >= max_len ? e + 1 - max_len : 0);
+  const uint32_t f = function_of[insns[e].pc];
+  const bool w32 = isa::is_32bit(insns[e].op);
+  for (uint32_t k = e; k-- > lo;) {
+    const Insn& i = insns[k];
+    if (!pure(i) || function_of[i.pc] != f) return false;
+    if (kind_of(i.op) == kDiv && isa::is_32bit(i.op) == w32) return true;
+  }
+  return false;
 }
 
 // A cheap necessary condition for a rotate ending at index e (most `|`,
@@ -118,30 +141,43 @@ class Finder {
   uint32_t function_begin(uint32_t k) const { return begin_of_[k]; }
 
   // [s, e] computes the wanted idiom: fills `out`.
-  bool try_window(uint32_t s, uint32_t e, Want want, Idiom& out) {
+  bool try_window(uint32_t s, uint32_t e, Kind want, Idiom& out) {
     if (!eval(s, e)) return false;
     s_ = s;
-    is64_ = want == Want::popcnt64 || want == Want::rotl64;
+    is64_ = is64_kind(want);
     const uint8_t dst = insns_[e].dst;
     const uint16_t result = reg_[dst];
-    uint8_t src = 0, count = 0;
-    const bool ok = want == Want::popcnt64 || want == Want::popcnt32 ? match_popcnt(result, src)
-                                                                      : match_rotl(result, src, count);
-    if (!ok) return false;
     out = Idiom{};
-    out.kind = want == Want::popcnt64   ? Idiom::Kind::popcnt64
-               : want == Want::popcnt32 ? Idiom::Kind::popcnt32
-               : want == Want::rotl64   ? Idiom::Kind::rotl64
-                                        : Idiom::Kind::rotl32;
+    uint16_t quotient = UINT16_MAX;  // divmod: the quotient's node
+    switch (want) {
+      case Kind::popcnt64: case Kind::popcnt32:
+        if (!match_popcnt(result, out.src)) return false;
+        break;
+      case Kind::rotl64: case Kind::rotl32:
+        if (!match_rotl(result, out.src, out.count)) return false;
+        break;
+      case Kind::divmod64: case Kind::divmod32:
+        if (!match_remainder(result, quotient)) return false;
+        out.src = nodes_[strip(nodes_[quotient].a)].reg;
+        out.divisor = nodes_[strip(nodes_[quotient].b)].reg;
+        out.sign = nodes_[quotient].sign;
+        out.div_at = nodes_[quotient].at;
+        out.live_after = live_out()[e];
+        break;
+    }
+    out.kind = want;
     out.first = s;
     out.end = e + 1;
     out.dst = dst;
-    out.src = src;
-    out.count = count;
-    // What else the window wrote: dead after it, or a constant to set.
+    // What else the window wrote: dead after it, the quotient (once), or a
+    // constant to set.
     const uint16_t live = live_out()[e];
     for (uint8_t r = 0; r < 10; ++r) {
       if (r == dst || !(written_ & bit(r)) || !(live & bit(r))) continue;
+      if (quotient != UINT16_MAX && out.quot == Idiom::kNoReg && same_division(strip(reg_[r]), quotient)) {
+        out.quot = r;
+        continue;
+      }
       const Node& n = nodes_[reg_[r]];
       if (n.kind != Node::kConst) return false;
       out.const_reg[out.nconsts] = r;
@@ -159,6 +195,8 @@ class Finder {
     uint8_t reg = 0;    // kLeaf: the register's value where the window starts
     uint16_t a = 0, b = 0;
     uint64_t v = 0;     // kConst
+    bool sign = false;  // kDiv: signed
+    uint32_t at = 0;    // kDiv: its instruction index
   };
 
   uint16_t add(const Node& n) {
@@ -192,7 +230,7 @@ class Finder {
         else reg_[i.dst] = add(Node{Node::kOp, kMov, false, 0, b, 0, 0});
         continue;
       }
-      reg_[i.dst] = add(Node{Node::kOp, kind, is64, 0, reg_[i.dst], b, 0});
+      reg_[i.dst] = add(Node{Node::kOp, kind, is64, 0, reg_[i.dst], b, 0, kind == kDiv && i.off == 1, k});
     }
     return true;
   }
@@ -279,6 +317,31 @@ class Finder {
       return true;
     }
     return false;
+  }
+
+  // x - (x / d) * d (* in either order) with x and d registers' values where
+  // the window starts; `quotient` gets the division's node. For every x and
+  // d this is BPF's x % d: x / 0 = 0 leaves x, and a signed x / -1 = -x
+  // (wrapping) leaves 0, as BPF's smod by 0 and -1 define.
+  bool match_remainder(uint16_t result, uint16_t& quotient) {
+    uint16_t x, m, p, q;
+    if (!is_op(result, kSub, x, m) || nodes_[x].kind != Node::kLeaf || !is_op(m, kMul, p, q)) return false;
+    for (int swap = 0; swap < 2; ++swap) {
+      const uint16_t div = swap ? q : p, d = swap ? p : q;
+      uint16_t dx, dd;
+      if (nodes_[d].kind == Node::kLeaf && is_op(div, kDiv, dx, dd) && dx == x && dd == d) {
+        quotient = strip(div);
+        return true;
+      }
+    }
+    return false;
+  }
+  // n (stripped) is the same division of the same leaves as `quotient`.
+  bool same_division(uint16_t n, uint16_t quotient) const {
+    const Node &a = nodes_[n], &b = nodes_[quotient];
+    if (n == quotient) return true;
+    return a.kind == Node::kOp && a.op == kDiv && a.is64 == b.is64 && a.sign == b.sign && strip(a.a) == strip(b.a) &&
+           strip(a.b) == strip(b.b);
   }
 
   // The constant register r holds where instruction index s starts on every
@@ -409,17 +472,20 @@ std::vector<Idiom> find_idioms(std::span<const Insn> insns, const std::vector<ui
   std::optional<Finder> finder;  // built for the first candidate that passes the cheap tests
   uint32_t floor = 0;            // windows do not overlap
   for (uint32_t e = 0; e < insns.size(); ++e) {
-    const Want want = candidate(insns[e], popcnt);
-    if (want == Want::none) continue;
-    const bool pop = want == Want::popcnt64 || want == Want::popcnt32;
-    const uint32_t min_len = pop ? 12 : 3, max_len = pop ? 40 : 6;
-    if (!pop && !may_rotate(insns, function_of, e, floor, max_len)) continue;
+    const std::optional<Kind> want = candidate(insns[e], popcnt);
+    if (!want) continue;
+    const bool pop = *want == Kind::popcnt64 || *want == Kind::popcnt32;
+    const bool div = *want == Kind::divmod64 || *want == Kind::divmod32;
+    const uint32_t min_len = pop ? 12 : div ? 4 : 3, max_len = pop ? 40 : div ? 8 : 6;
+    if (div ? !may_divmod(insns, function_of, e, floor, max_len)
+            : !pop && !may_rotate(insns, function_of, e, floor, max_len))
+      continue;
     if (!finder) finder.emplace(insns, function_of);
     const uint32_t begin = std::max(floor, finder->function_begin(e));
     for (uint32_t s = e;; --s) {
       if (!pure(insns[s]) || (s < e && join(insns[s + 1].pc))) break;
       Idiom m;
-      if (e - s + 1 >= min_len && finder->try_window(s, e, want, m)) {
+      if (e - s + 1 >= min_len && finder->try_window(s, e, *want, m)) {
         found.push_back(m);
         floor = e + 1;
         break;

@@ -5,6 +5,9 @@
 //    LLVM's 12-15 instruction bit-twiddling sequence; `popcnt` does it in one.
 //  - Rotates. BPF has none; clang writes (x << k) | (x >> (w - k)) as four
 //    instructions (copy, two shifts, or), which `rol` or `rorx` does in one.
+//  - Division with remainder. BPF's division gives no remainder, so when C
+//    asks for both x / d and x % d clang computes the remainder as
+//    x - (x / d) * d (LLVM's DivRemPairs); x86's `div` leaves both at once.
 // Found by evaluating a window of instructions symbolically and matching the
 // expression it leaves in one register against the operation's exact
 // definition (both widths; shift counts and masks must be the operation's,
@@ -30,6 +33,8 @@ struct Idiom {
     popcnt32,  // dst = popcount(low 32 bits of src), zero-extended
     rotl64,    // dst = src rotated left by `count`
     rotl32,    // dst = low 32 bits of src rotated left by `count`, zero-extended
+    divmod64,  // dst = src % divisor; quot (if any) = src / divisor (BPF's / and %,
+    divmod32,  // x / 0 = 0 and x % 0 = x included; `sign`: sdiv/smod; 32: low halves)
   };
   Kind kind = Kind::popcnt64;
   uint32_t first = 0;  // the window: indices into the program's instructions
@@ -37,6 +42,16 @@ struct Idiom {
   uint8_t dst = 0;     // holds the result after the window
   uint8_t src = 0;     // the operand: this register's value where the window starts
   uint8_t count = 0;   // rotates: bits to the left (1..width-1)
+  // Division with remainder: the divisor's register (its value where the
+  // window starts), the register left holding the quotient (kNoReg: none
+  // live), the division's instruction index (its verifier facts), and the
+  // registers live after the window (which of r0 and r3 to keep).
+  static constexpr uint8_t kNoReg = 0xff;
+  uint8_t divisor = 0;
+  uint8_t quot = kNoReg;
+  bool sign = false;
+  uint32_t div_at = 0;
+  uint16_t live_after = 0;
   // Registers the window writes besides dst that are live after it; each
   // holds the constant beside it there.
   uint8_t nconsts = 0;

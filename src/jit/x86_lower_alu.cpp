@@ -293,6 +293,75 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
   a_.mov(d64, kT11);
 }
 
+// Division with remainder (Idiom::Kind::divmod*): one `div` leaves the
+// quotient in rax and the remainder in rdx, as div_mod's, with its special
+// cases for both results at once (x / 0: 0 and x; signed x / -1: -x and 0).
+// rax and rdx are pushed around it when live after the window and not
+// results; the inputs are read before anything is written.
+void Lowering::div_rem(const Idiom& m, bool is64) {
+  const Insn& div = prog_.insns()[m.div_at];
+  const bool check_zero = !nonzero_.known(m.divisor, is64) && !fact(div, verifier::JitFacts::kDivisorNonzero);
+  const bool check_minus_one = m.sign && !fact(div, verifier::JitFacts::kDivisorNotMinusOne);
+  const bool has_quot = m.quot != Idiom::kNoReg;
+  auto is_result = [&](uint8_t r) { return r == m.dst || (has_quot && r == m.quot); };
+  const bool save_rax = (m.live_after & 1u) && !is_result(0);
+  const bool save_rdx = (m.live_after & (1u << 3)) && !is_result(3);
+  const Gp ax = width(x86::rax, is64), dx = width(x86::rdx, is64);
+  Gp dv = width(kReg[m.divisor], is64);
+  if (m.divisor == 0 || m.divisor == 3) {  // rax and rdx take the dividend
+    a_.mov(width(kT11, is64), dv);
+    dv = width(kT11, is64);
+  }
+  if (save_rax) a_.push(x86::rax);
+  if (save_rdx) a_.push(x86::rdx);
+  if (m.src != 0) a_.mov(ax, width(kReg[m.src], is64));
+  Label done = a_.newLabel(), zero = a_.newLabel(), minus_one = a_.newLabel();
+  if (check_minus_one) {
+    a_.cmp(dv, Imm(-1));
+    a_.short_().je(minus_one);
+  }
+  if (check_zero) {
+    a_.test(dv, dv);
+    a_.short_().jz(zero);
+  }
+  if (m.sign) {
+    is64 ? a_.cqo(x86::rdx, x86::rax) : a_.cdq(x86::edx, x86::eax);
+    a_.idiv(dx, ax, dv);
+  } else {
+    a_.xor_(x86::edx, x86::edx);
+    a_.div(dx, ax, dv);
+  }
+  if (check_zero || check_minus_one) {
+    a_.short_().jmp(done);
+    if (check_zero) {
+      a_.bind(zero);
+      a_.mov(dx, ax);  // (a 32-bit mov zero-extends)
+      a_.xor_(x86::eax, x86::eax);
+      if (check_minus_one) a_.short_().jmp(done);
+    }
+    if (check_minus_one) {
+      a_.bind(minus_one);
+      a_.neg(ax);
+      a_.xor_(x86::edx, x86::edx);
+    }
+    a_.bind(done);
+  }
+  // The results from rax (quotient) and rdx (remainder) to their registers,
+  // neither overwriting the other's source.
+  const Gp r = width(kReg[m.dst], is64);
+  if (has_quot && m.dst == 0 && m.quot == 3) {
+    a_.xchg(x86::rax, x86::rdx);  // (both zero-extended already)
+  } else if (m.dst == 0) {
+    if (has_quot) a_.mov(width(kReg[m.quot], is64), ax);
+    a_.mov(r, dx);
+  } else {
+    if (m.dst != 3) a_.mov(r, dx);
+    if (has_quot && m.quot != 0) a_.mov(width(kReg[m.quot], is64), ax);
+  }
+  if (save_rdx) a_.pop(x86::rdx);
+  if (save_rax) a_.pop(x86::rax);
+}
+
 // Shift counts are masked to 5/6 bits, as x86 does itself.
 void Lowering::shift(const Insn& i, bool is64, bool imm, uint8_t kind) {
   const Gp d64 = kReg[i.dst];
@@ -405,9 +474,11 @@ void Lowering::mov_imm64(const Gp& d, uint64_t v) {
 // most 10 for a window instruction (its last writer) bounded by 12 or more.
 void Lowering::emit_idiom(const Idiom& m) {
   using K = Idiom::Kind;
-  const bool is64 = m.kind == K::popcnt64 || m.kind == K::rotl64;
+  const bool is64 = m.kind == K::popcnt64 || m.kind == K::rotl64 || m.kind == K::divmod64;
   const Gp d = width(kReg[m.dst], is64), s = width(kReg[m.src], is64);
-  if (m.kind == K::popcnt64 || m.kind == K::popcnt32) {
+  if (m.kind == K::divmod64 || m.kind == K::divmod32) {
+    div_rem(m, is64);
+  } else if (m.kind == K::popcnt64 || m.kind == K::popcnt32) {
     // (breaks popcnt's false dependency on its destination on older Intel cores)
     if (m.dst != m.src) a_.xor_(d.r32(), d.r32());
     a_.popcnt(d, s);

@@ -130,6 +130,7 @@ class Lowering {
   void mul_imm(const Gp& d, bool is64, int32_t imm);
   void mov(const Insn& i, bool is64, bool imm);
   void div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod);
+  void div_rem(const Idiom& m, bool is64);
   void shift(const Insn& i, bool is64, bool imm, uint8_t kind);
   Expected<void> endian(const Insn& i);
   Expected<void> load_imm64(const Insn& i);
