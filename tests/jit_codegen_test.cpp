@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <algorithm>
+#include <bit>
 #include <array>
 #include <random>
 #include <thread>
@@ -409,6 +410,104 @@ TEST(JitArithmetic, MultipliesBecomeShiftsAndLea) {
   d = disasm(compiled(assemble("mov %r0, %r1\nmul %r0, 129\nadd %r0, 4\nexit\n"), plain));
   EXPECT_EQ(count(d, "imul rax, rax, 0x81"), 1u) << d;
   EXPECT_EQ(count(d, "lea r"), 0u) << d;
+}
+
+// Unsigned division and modulo by a constant become a multiplication and
+// shifts (a shift or a mask for powers of two), both widths, with and
+// without BMI2 (64-bit dividends keep `div` without it), against C++'s own
+// division: every divisor up to 1,100, powers of two and their neighbours,
+// the corpus's (32767, 2039, 10^9), random ones of every bit length, over
+// dividends that sit on and beside multiples of the divisor and at the ends
+// of the range. r3 and r6 hold sentinels that must survive (the 64-bit form
+// borrows rdx).
+TEST(JitArithmetic, DivideByConstantsAgreesWithCxx) {
+  std::mt19937_64 rng(1994);
+  std::vector<int32_t> divisors;
+  for (int32_t c = 1; c <= 1100; ++c) divisors.push_back(c);
+  for (int k = 11; k <= 30; ++k)
+    for (int32_t e : {-1, 0, 1}) divisors.push_back(int32_t((int64_t(1) << k) + e));
+  for (int32_t c : {32767, 2039, 1000000000, 1000003, 641, 6700417, INT32_MAX, 1162261467, 0x55555555, 715827883})
+    divisors.push_back(c);
+  for (int bits = 11; bits <= 31; ++bits)
+    for (int n = 0; n < 12; ++n) divisors.push_back(int32_t((rng() >> (64 - bits)) | (uint64_t(1) << (bits - 1))));
+  size_t checked = 0, without_div = 0;
+  const bool has_bmi2 = __builtin_cpu_supports("bmi2");
+  for (int32_t c : divisors) {
+    const auto d = uint64_t(c);
+    std::vector<uint64_t> xs = {0, 1, d - 1, d, d + 1, ~uint64_t(0), ~uint64_t(0) - 1, uint64_t(1) << 63,
+                                (uint64_t(1) << 63) - 1, 0xffffffff, 0xfffffffe, 0x100000000};
+    for (uint64_t m : {~uint64_t(0) / d, uint64_t(0xffffffff) / d, rng() % (~uint64_t(0) / d)})
+      for (uint64_t e : {-1, 0, 1}) xs.push_back(m * d + e), xs.push_back(m * d + d - 1 + e);
+    for (int k = 0; k < 8; ++k) xs.push_back(rng() >> (rng() % 64));
+    for (bool is64 : {true, false}) {
+      for (bool mod : {false, true}) {
+        for (uint8_t dst : {0, 3, 7}) {
+          for (bool bmi2 : {true, false}) {
+            const Op op = is64 ? (mod ? Op::MOD64_IMM : Op::DIV64_IMM) : (mod ? Op::MOD32_IMM : Op::DIV32_IMM);
+            std::vector<Insn> prog = {
+                {.op = Op::LDDW, .dst = 6, .imm = 0x66, .imm64 = 0x6666666666666666LL},
+                {.op = Op::LDDW, .dst = 3, .imm = 0x33, .imm64 = 0x3333333333333333LL},
+                {.op = Op::MOV64_REG, .dst = dst, .src = 1},
+                {.op = op, .dst = dst, .imm = c},
+                {.op = Op::MOV64_REG, .dst = 0, .src = dst},
+                {.op = Op::XOR64_REG, .dst = 0, .src = 6},
+            };
+            if (dst != 3) prog.push_back({.op = Op::ADD64_REG, .dst = 0, .src = 3});
+            prog.push_back({.op = Op::EXIT});
+            const auto code = encoded(prog);
+            const vm::Program interp = load(code);
+            const vm::Program native = compiled(code, {.bmi2 = bmi2});
+            const std::string text = disasm(native);
+            // 64-bit dividends keep `div` without BMI2 (but for powers of two).
+            const bool keeps_div = is64 && !(bmi2 && has_bmi2) && !std::has_single_bit(d);
+            EXPECT_EQ(count(text, "div "), keeps_div ? 1u : 0u) << "d=" << d << " is64=" << is64 << "\n" << text;
+            without_div += !keeps_div;
+            ++checked;
+            for (uint64_t x : xs) {
+              const uint64_t v = is64 ? x : uint32_t(x);
+              const uint64_t r = mod ? v % d : v / d;
+              const uint64_t want = (r ^ 0x6666666666666666ULL) + (dst != 3 ? 0x3333333333333333ULL : 0);
+              ASSERT_EQ(run(interp, x), want) << "the interpreter, d=" << d << " x=" << x;
+              ASSERT_EQ(run(native, x), want) << "d=" << d << " x=" << x << " is64=" << is64 << " mod=" << mod
+                                              << " dst=r" << int(dst) << " bmi2=" << bmi2 << "\n" << text;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(without_div, checked / 2) << without_div << " of " << checked;
+}
+
+TEST(JitArithmetic, DivideByConstantsCodeShapes) {
+  auto code_for = [](const char* div, jit::Options o = {}) {
+    return disasm(compiled(assemble(std::string("mov %r0, %r1\n") + div + "\nexit\n"), o));
+  };
+  std::string d = code_for("div32 %r0, 32767");
+  EXPECT_EQ(count(d, "div "), 0u) << d;
+  EXPECT_EQ(count(d, "imul"), 1u) << d;
+  d = code_for("mod %r0, 4096");
+  EXPECT_EQ(count(d, "and eax, 0xfff"), 1u) << d;
+  d = code_for("div32 %r0, 64");
+  EXPECT_EQ(count(d, "shr eax, 6"), 1u) << d;
+  if (__builtin_cpu_supports("bmi2")) {
+    d = code_for("div %r0, 1000000000");
+    EXPECT_EQ(count(d, "mulx"), 1u) << d;
+    EXPECT_EQ(count(d, "div "), 0u) << d;
+    d = code_for("div %r0, 7");  // odd, needs the 65-bit multiplier's fix-up
+    EXPECT_EQ(count(d, "mulx"), 1u) << d;
+    EXPECT_EQ(count(d, "sub r9, r11"), 1u) << d;
+  }
+  // Kept as `div`: divisors of 2^31 and more, signed division, blinding,
+  // Options::short_arith off, 64-bit without BMI2.
+  jit::Options plain;
+  plain.short_arith = false;
+  for (const auto& [div, opts] : std::vector<std::pair<const char*, jit::Options>>{
+           {"div32 %r0, -7", {}}, {"div %r0, -7", {}}, {"sdiv %r0, 7", {}}, {"div %r0, 7", {.blind_constants = true}},
+           {"div %r0, 7", plain}, {"div %r0, 7", {.bmi2 = false}}}) {
+    d = code_for(div, opts);
+    EXPECT_EQ(count(d, "div "), 1u) << div << "\n" << d;
+  }
 }
 
 // `rA = rB; rA += X` is one lea, for each width combination the ISA allows,

@@ -208,6 +208,7 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
         a_.neg(d);
       return;
     }
+    if (!sign && !blind_ && short_arith_ && divide_by_constant(i, is64, mod)) return;
     if (blind_)
       blinded_imm(width(kT11, is64), i.imm);
     else if (is64)
@@ -291,6 +292,119 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
   if (save_rdx) a_.pop(x86::rdx);
   if (save_rax) a_.pop(x86::rax);
   a_.mov(d64, kT11);
+}
+
+// Unsigned division by a constant d (2^31 > d > 0) without `div`, as
+// compilers do (Granlund and Montgomery, "Division by invariant integers
+// using multiplication", 1994): a power of two is a shift or a mask; any
+// other d a multiplication by m = ceil(2^T / d) and a shift by T, where
+// e = m * d - 2^T satisfies e * 2^N <= 2^T for N-bit dividends: then
+// x * m / 2^T = x / d + x * e / (d * 2^T) with the error term below 1/d,
+// too small to carry floor(x / d) past the next integer. The remainder is
+// x - q * d. 64-bit dividends need the high half of a 64 x 64 product
+// (BMI2 mulx, which reads rdx); without BMI2 they keep `div`. false: not
+// handled here (d >= 2^31, or 64-bit without BMI2).
+bool Lowering::divide_by_constant(const Insn& i, bool is64, bool mod) {
+  if (i.imm <= 0) return false;  // 0 is handled by the caller; "negative" d is >= 2^31 (2^63 for 64-bit)
+  const auto d = uint64_t(i.imm);
+  const Gp d64 = kReg[i.dst];
+  const Gp dst = width(d64, is64);
+  if (d == 1) {
+    if (mod) a_.xor_(d64.r32(), d64.r32());
+    else if (!is64) a_.mov(d64.r32(), d64.r32());
+    return true;
+  }
+  if (std::has_single_bit(d)) {
+    if (mod) a_.and_(dst, Imm(int32_t(d - 1)));
+    else a_.shr(dst, Imm(std::countr_zero(d)));
+    return true;
+  }
+  using u128 = unsigned __int128;
+  const int l = std::bit_width(d - 1);  // 2^(l-1) < d < 2^l
+  if (!is64) {
+    // x < 2^32 in a 64-bit register. T = 32 + l always works with m < 2^33
+    // (d > 2^(l-1)); a smaller T may give m < 2^32 (one imul).
+    const Gp t = kT11, x = kT10;
+    a_.mov(t.r32(), dst);  // zero-extended x
+    int T = 32 + l;
+    for (int c = 32; c < 32 + l; ++c) {
+      const u128 m = ((u128(1) << c) + d - 1) / d;
+      const u128 e = m * d - (u128(1) << c);
+      if (m < (u128(1) << 32) && (e << 32) <= (u128(1) << c)) {
+        T = c;
+        break;
+      }
+    }
+    const u128 m = ((u128(1) << T) + d - 1) / d;
+    if (m < (u128(1) << 31)) {
+      a_.imul(t, t, Imm(int32_t(m)));
+      a_.shr(t, Imm(T));
+    } else if (m < (u128(1) << 32)) {
+      a_.mov(x.r32(), Imm(uint32_t(m)));
+      a_.imul(t, x);
+      a_.shr(t, Imm(T));
+    } else {  // m = 2^32 + lo: x * m / 2^T = (x * lo / 2^32 + x) / 2^(T - 32), all below 2^64
+      a_.mov(x.r32(), Imm(uint32_t(m)));
+      a_.imul(x, t);
+      a_.shr(x, Imm(32));
+      a_.add(t, x);
+      a_.shr(t, Imm(T - 32));
+    }
+  } else {
+    if (!bmi2_) return false;
+    // Dividend x >> z for even d = d' * 2^z (N = 64 - z bits), with
+    // T = 63 + l' always good when z > 0. Odd d may need a 65-bit m: then
+    // G&M's q = (t + (x - t) / 2) / 2^(l-1), t = mulhi(x, m'),
+    // m' = floor(2^64 * (2^l - d) / d) + 1.
+    const int z = std::countr_zero(d);
+    const uint64_t dp = d >> z;
+    const int lp = std::bit_width(dp - 1), n = 64 - z;
+    int T = -1;
+    for (int c = 64; c < 64 + lp; ++c) {
+      const u128 m = ((u128(1) << c) + dp - 1) / dp;
+      const u128 e = m * dp - (u128(1) << c);
+      if (m >> 64 == 0 && (n == 64 ? e <= (u128(1) << (c - 64)) : (e << n) <= (u128(1) << c))) {
+        T = c;
+        break;
+      }
+    }
+    // rdx takes the dividend: kept unless dead, or x itself when x is r3
+    // and the dividend is x >> z.
+    const bool save_rdx = i.dst == 3 ? z > 0 : !fact(i, verifier::JitFacts::kR3DeadAfter);
+    if (!save_rdx && i.dst != 3) clobbered_ |= 1u << 3;
+    if (save_rdx) a_.push(x86::rdx);
+    if (z) {
+      a_.mov(kT9, d64);
+      a_.shr(kT9, Imm(z));
+      a_.mov(x86::rdx, kT9);
+    } else if (i.dst != 3) {
+      a_.mov(x86::rdx, d64);
+    }
+    if (T >= 0) {
+      a_.mov(kT11, Imm(uint64_t(((u128(1) << T) + dp - 1) / dp)));
+      a_.mulx(kT11, kT9, kT11);  // kT11: the high half
+      if (T > 64) a_.shr(kT11, Imm(T - 64));
+    } else {
+      const u128 m = ((u128(1) << 64) * ((u128(1) << l) - d)) / d + 1;
+      a_.mov(kT11, Imm(uint64_t(m)));
+      a_.mulx(kT11, kT9, kT11);
+      a_.mov(kT9, x86::rdx);
+      a_.sub(kT9, kT11);
+      a_.shr(kT9, Imm(1));
+      a_.add(kT11, kT9);
+      if (l > 1) a_.shr(kT11, Imm(l - 1));
+    }
+    if (save_rdx) a_.pop(x86::rdx);
+  }
+  // kT11: the quotient.
+  const Gp q = width(kT11, is64);
+  if (mod) {
+    a_.imul(q, q, Imm(int32_t(d)));
+    a_.sub(dst, q);
+  } else {
+    a_.mov(dst, q);
+  }
+  return true;
 }
 
 // Division with remainder (Idiom::Kind::divmod*): one `div` leaves the

@@ -131,6 +131,7 @@ class Lowering {
   void mov(const Insn& i, bool is64, bool imm);
   void div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod);
   void div_rem(const Idiom& m, bool is64);
+  bool divide_by_constant(const Insn& i, bool is64, bool mod);
   void shift(const Insn& i, bool is64, bool imm, uint8_t kind);
   Expected<void> endian(const Insn& i);
   Expected<void> load_imm64(const Insn& i);
