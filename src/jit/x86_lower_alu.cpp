@@ -373,13 +373,8 @@ bool Lowering::divide_by_constant(const Insn& i, bool is64, bool mod) {
     const bool save_rdx = i.dst == 3 ? z > 0 : !fact(i, verifier::JitFacts::kR3DeadAfter);
     if (!save_rdx && i.dst != 3) clobbered_ |= 1u << 3;
     if (save_rdx) a_.push(x86::rdx);
-    if (z) {
-      a_.mov(kT9, d64);
-      a_.shr(kT9, Imm(z));
-      a_.mov(x86::rdx, kT9);
-    } else if (i.dst != 3) {
-      a_.mov(x86::rdx, d64);
-    }
+    if (i.dst != 3) a_.mov(x86::rdx, d64);
+    if (z) a_.shr(x86::rdx, Imm(z));
     if (T >= 0) {
       a_.mov(kT11, Imm(uint64_t(((u128(1) << T) + dp - 1) / dp)));
       a_.mulx(kT11, kT9, kT11);  // kT11: the high half
