@@ -209,16 +209,11 @@ void restore_sysctl() {
 // libFuzzer's SIGINT/SIGTERM handlers (Ctrl-C, `timeout`) exit with neither
 // destructors nor the sanitizer's death callback: the sysctl would stay 0,
 // unprivileged BPF enabled on the machine. These handlers write the original
-// value back first (open/write only: async-signal-safe), then pass the signal
-// on to libFuzzer's.
-char g_sysctl_text[16];
-size_t g_sysctl_text_len = 0;
+// value back first (UnprivilegedBpf::restore is async-signal-safe), then pass
+// the signal on to libFuzzer's.
 struct sigaction g_old_int, g_old_term;
 void restore_on_signal(int sig, siginfo_t* info, void* uctx) {
-  if (const int fd = open(xbpf::test::kUnprivSysctl, O_WRONLY); fd >= 0) {
-    (void)!write(fd, g_sysctl_text, g_sysctl_text_len);
-    close(fd);
-  }
+  restore_sysctl();
   const struct sigaction& old = sig == SIGINT ? g_old_int : g_old_term;
   if (old.sa_flags & SA_SIGINFO) {
     old.sa_sigaction(sig, info, uctx);
@@ -229,8 +224,7 @@ void restore_on_signal(int sig, siginfo_t* info, void* uctx) {
     raise(sig);
   }
 }
-void restore_on_stop_signals(int original) {
-  g_sysctl_text_len = size_t(std::snprintf(g_sysctl_text, sizeof g_sysctl_text, "%d\n", original));
+void restore_on_stop_signals() {
   struct sigaction sa {};
   sa.sa_sigaction = restore_on_signal;
   sa.sa_flags = SA_SIGINFO;
@@ -249,7 +243,7 @@ Unprivileged& unprivileged() {
     }
     g_sysctl = &sysctl;
     __sanitizer_set_death_callback(restore_sysctl);  // also when the fuzzer aborts
-    if (sysctl.original().value_or(0) != 0) restore_on_stop_signals(*sysctl.original());
+    if (sysctl.original().value_or(0) != 0) restore_on_stop_signals();
     int down[2], up[2];
     if (pipe(down) != 0 || pipe(up) != 0) return r;
     const pid_t pid = fork();

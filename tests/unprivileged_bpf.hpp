@@ -5,8 +5,10 @@
 // root; 1 is locked until reboot.
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -31,12 +33,13 @@ inline bool write_unpriv_sysctl(int v) {
 
 // Lets unprivileged programs load while alive (unprivileged_bpf_disabled = 0)
 // and puts the original value back on destruction or restore() (for exits
-// that run no destructor: a fuzzer's crash path). `why_not` says why it
-// could not.
+// that run no destructor: a fuzzer's crash path, a signal handler; restore()
+// is async-signal-safe). `why_not` says why it could not.
 class UnprivilegedBpf {
  public:
   UnprivilegedBpf() {
     original_ = read_unpriv_sysctl();
+    if (original_) text_len_ = size_t(std::snprintf(text_, sizeof text_, "%d\n", *original_));
     if (!original_) {
       why_not_ = std::string("cannot read ") + kUnprivSysctl;
     } else if (*original_ == 1) {
@@ -49,8 +52,14 @@ class UnprivilegedBpf {
   UnprivilegedBpf(const UnprivilegedBpf&) = delete;
   UnprivilegedBpf& operator=(const UnprivilegedBpf&) = delete;
 
-  void restore() {
-    if (original_ && *original_ != 0 && read_unpriv_sysctl() != original_) write_unpriv_sysctl(*original_);
+  // Writes the original value back (when it was not 0) with open/write/close
+  // only, from the text formatted at construction.
+  void restore() const {
+    if (!original_ || *original_ == 0) return;
+    if (const int fd = open(kUnprivSysctl, O_WRONLY | O_CLOEXEC); fd >= 0) {
+      (void)!write(fd, text_, text_len_);
+      close(fd);
+    }
   }
   [[nodiscard]] const std::string& why_not() const { return why_not_; }
   // The value found at construction (nullopt: unreadable).
@@ -58,6 +67,8 @@ class UnprivilegedBpf {
 
  private:
   std::optional<int> original_;
+  char text_[16] = {};
+  size_t text_len_ = 0;
   std::string why_not_;
 };
 

@@ -127,6 +127,7 @@ class CopyRegs {
   // scratch where the verifier proved their values dead (a division's rax
   // and rdx). Their copies must not be read through them any more.
   void clobbered(uint16_t mask) {
+    if (!mask) return;
     for (uint8_t r = 0; r < 11; ++r)
       if (mask & (1u << r)) written(r);
   }

@@ -63,7 +63,8 @@ Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jump
 }
 
 Expected<void> Lowering::run() {
-  if (auto r = find_functions(); !r) return r;
+  if (!analysed_)
+    if (auto r = find_functions(); !r) return r;
   // One buffer for the whole program: the size bounds overestimate about 3x.
   CodeHolder* code = a_.code();
   code->reserveBuffer(&code->textSection()->buffer(), 256 + bound_prefix_.back() / 2);
@@ -467,12 +468,36 @@ Expected<void> Lowering::find_functions() {
     }
     bound_prefix_[pc + 1] = bound_prefix_[pc] + b;
   }
+  publish_functions();
+  return {};
+}
+
+void Lowering::publish_functions() {
   for (const Function& fn : functions_) {
     out_.function_pcs.push_back(fn.begin);
     out_.function_labels.push_back(fn.prologue);
   }
   out_.main = functions_[0].prologue;
-  return {};
+}
+
+void Lowering::adopt_analysis(const Lowering& first) {
+  functions_ = first.functions_;
+  for (Function& f : functions_) f.prologue = a_.newLabel();
+  function_of_ = first.function_of_;
+  labels_.assign(first.labels_.size(), Label());
+  for (size_t pc = 0; pc < labels_.size(); ++pc)
+    if (first.labels_[pc].isValid()) labels_[pc] = a_.newLabel();
+  loop_head_ = first.loop_head_;
+  has_func_refs_ = first.has_func_refs_;
+  stub_ = first.stub_;
+  copy_ = first.copy_;
+  out_.tail_copies = first.out_.tail_copies;
+  split_latch_ = first.split_latch_;
+  idioms_ = first.idioms_;
+  head_prefix_ = first.head_prefix_;
+  bound_prefix_ = first.bound_prefix_;
+  publish_functions();
+  analysed_ = true;
 }
 
 void Lowering::close_function(Function& f, const bool (&mentioned)[11], bool calls) {
@@ -602,6 +627,7 @@ Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_ju
       Lowering first(prog, opts, short_jumps, sa, sout);
       if (first.run() && !first.loop_bytes_.empty()) {
         Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_, &sout.insn_offsets);
+        l.adopt_analysis(first);
         return l.run();
       }
     }

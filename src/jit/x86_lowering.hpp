@@ -83,6 +83,11 @@ class Lowering {
  public:
   Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out, const std::vector<uint32_t>* loop_bytes = nullptr, const std::vector<uint32_t>* first_offsets = nullptr);
   Expected<void> run();
+  // For lower()'s second pass: take the first pass's analysis of the same
+  // program and options (functions and frames, jump targets, loop heads,
+  // tail copies, split latches, idioms, size bounds) instead of redoing it
+  // in run(); only the labels are made anew, in this pass's assembler.
+  void adopt_analysis(const Lowering& first);
 
  private:
   // ---- structure -----------------------------------------------------------
@@ -112,6 +117,8 @@ class Lowering {
   void find_tail_copies();
   Expected<void> emit_copy(const Insn& ja);
   Expected<void> find_functions();
+  void publish_functions();
+  bool analysed_ = false;  // adopt_analysis() ran: run() skips find_functions()
   static void close_function(Function& f, const bool (&mentioned)[11], bool calls);
 
   // ---- instructions (x86_lower.cpp: dispatch, jumps) -----------------------------
