@@ -118,6 +118,7 @@ class CopyRegs {
   CopyRegs() { clear(); }
   void clear() {
     for (uint8_t& s : src_) s = kNone;
+    sources_ = 0;
   }
   // The register to read for `r`'s value (r itself when it is no copy).
   [[nodiscard]] uint8_t source(uint8_t r) const { return r < 11 && src_[r] != kNone ? src_[r] : r; }
@@ -146,7 +147,10 @@ class CopyRegs {
         if (i.op == isa::Op::MOV64_REG && i.off == 0 && i.dst != i.src && i.dst < 11 && i.src < 11) {
           const uint8_t s = source(i.src);
           written(i.dst);
-          if (s != i.dst) src_[i.dst] = s;
+          if (s != i.dst) {
+            src_[i.dst] = s;
+            sources_ |= uint16_t(1u << s);
+          }
         } else {
           written(i.dst);
         }
@@ -166,10 +170,13 @@ class CopyRegs {
   void written(uint8_t r) {
     if (r >= 11) return;
     src_[r] = kNone;
+    if (!(sources_ & (1u << r))) return;
+    sources_ &= uint16_t(~(1u << r));
     for (uint8_t& s : src_)
       if (s == r) s = kNone;
   }
   uint8_t src_[11];  // register -> the register it is a copy of (kNone: none)
+  uint16_t sources_ = 0;  // registers some src_ may name (bit r)
 };
 
 }  // namespace xbpf::jit

@@ -294,6 +294,39 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
   a_.mov(d64, kT11);
 }
 
+namespace {
+
+// floor(2^c / d) and 2^c mod d for c = c0, c0 + 1, ... (c0 = 32 or 64,
+// 1 < d < 2^31) by doubling, without a 128-bit division: the multiplier
+// search of divide_by_constant tries up to 31 exponents per division.
+struct PowerQuotient {
+  using u128 = unsigned __int128;
+  uint64_t d;
+  int c;
+  u128 q;
+  uint64_t r;
+  PowerQuotient(uint64_t divisor, int c0) : d(divisor), c(c0) {
+    if (c0 == 64) {  // 2^64 = (2^64 - 1) + 1
+      q = UINT64_MAX / d;
+      r = UINT64_MAX % d + 1;
+      if (r == d) ++q, r = 0;
+    } else {
+      q = (uint64_t(1) << c0) / d;
+      r = (uint64_t(1) << c0) % d;
+    }
+  }
+  u128 m() const { return q + (r != 0); }       // ceil(2^c / d)
+  uint64_t e() const { return r ? d - r : 0; }  // m * d - 2^c
+  void step() {
+    const uint64_t r2 = 2 * r;
+    q = 2 * q + (r2 >= d);
+    r = r2 >= d ? r2 - d : r2;
+    ++c;
+  }
+};
+
+}  // namespace
+
 // Unsigned division by a constant d (2^31 > d > 0) without `div`, as
 // compilers do (Granlund and Montgomery, "Division by invariant integers
 // using multiplication", 1994): a power of two is a shift or a mask; any
@@ -326,16 +359,10 @@ bool Lowering::divide_by_constant(const Insn& i, bool is64, bool mod) {
     // (d > 2^(l-1)); a smaller T may give m < 2^32 (one imul).
     const Gp t = kT11, x = kT10;
     a_.mov(t.r32(), dst);  // zero-extended x
-    int T = 32 + l;
-    for (int c = 32; c < 32 + l; ++c) {
-      const u128 m = ((u128(1) << c) + d - 1) / d;
-      const u128 e = m * d - (u128(1) << c);
-      if (m < (u128(1) << 32) && (e << 32) <= (u128(1) << c)) {
-        T = c;
-        break;
-      }
-    }
-    const u128 m = ((u128(1) << T) + d - 1) / d;
+    PowerQuotient p(d, 32);
+    while (p.c < 32 + l && !(p.m() < (u128(1) << 32) && p.e() <= uint64_t(1) << (p.c - 32))) p.step();
+    const int T = p.c;
+    const u128 m = p.m();
     if (m < (u128(1) << 31)) {
       a_.imul(t, t, Imm(int32_t(m)));
       a_.shr(t, Imm(T));
@@ -359,15 +386,9 @@ bool Lowering::divide_by_constant(const Insn& i, bool is64, bool mod) {
     const int z = std::countr_zero(d);
     const uint64_t dp = d >> z;
     const int lp = std::bit_width(dp - 1), n = 64 - z;
-    int T = -1;
-    for (int c = 64; c < 64 + lp; ++c) {
-      const u128 m = ((u128(1) << c) + dp - 1) / dp;
-      const u128 e = m * dp - (u128(1) << c);
-      if (m >> 64 == 0 && (n == 64 ? e <= (u128(1) << (c - 64)) : (e << n) <= (u128(1) << c))) {
-        T = c;
-        break;
-      }
-    }
+    PowerQuotient p(dp, 64);
+    while (p.c < 64 + lp && !(p.m() >> 64 == 0 && p.e() <= uint64_t(1) << (p.c - n))) p.step();
+    const int T = p.c < 64 + lp ? p.c : -1;  // else p is at 2^(64 + l) (z = 0: lp = l)
     // rdx takes the dividend: kept unless dead, or x itself when x is r3
     // and the dividend is x >> z.
     const bool save_rdx = i.dst == 3 ? z > 0 : !fact(i, verifier::JitFacts::kR3DeadAfter);
@@ -376,11 +397,12 @@ bool Lowering::divide_by_constant(const Insn& i, bool is64, bool mod) {
     if (i.dst != 3) a_.mov(x86::rdx, d64);
     if (z) a_.shr(x86::rdx, Imm(z));
     if (T >= 0) {
-      a_.mov(kT11, Imm(uint64_t(((u128(1) << T) + dp - 1) / dp)));
+      a_.mov(kT11, Imm(uint64_t(p.m())));
       a_.mulx(kT11, kT9, kT11);  // kT11: the high half
       if (T > 64) a_.shr(kT11, Imm(T - 64));
     } else {
-      const u128 m = ((u128(1) << 64) * ((u128(1) << l) - d)) / d + 1;
+      // floor(2^64 * (2^l - d) / d) = floor(2^(64 + l) / d) - 2^64
+      const u128 m = p.q - (u128(1) << 64) + 1;
       a_.mov(kT11, Imm(uint64_t(m)));
       a_.mulx(kT11, kT9, kT11);
       a_.mov(kT9, x86::rdx);
