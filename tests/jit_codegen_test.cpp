@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "isa/asm.hpp"
 #include "isa/disasm.hpp"
 #include "jit/jit.hpp"
@@ -508,6 +510,59 @@ TEST(JitArithmetic, DivideByConstantsCodeShapes) {
     d = code_for(div, opts);
     EXPECT_EQ(count(d, "div "), 1u) << div << "\n" << d;
   }
+}
+
+// `if r == 0` / `if r != 0` right after an add, sub, and, or, xor or neg of
+// r at the same width branches on that instruction's ZF: no `test`. Moves
+// of other registers in between keep the flags (fib's latch); a write of r,
+// another width, or a join in between bring the test back. (`ja +0` before
+// the operation keeps `mov r3, r1` from fusing with it into a flagless lea.) Every variant
+// runs against the interpreter over operands that make the result zero,
+// zero in its low half only, and nonzero.
+TEST(JitArithmetic, BranchesOnZeroReuseTheFlags) {
+  static const char* ops[] = {"add %r3, 1", "add %r3, %r4", "sub %r3, -1", "sub %r3, %r4", "and %r3, %r4",
+                              "and %r3, 0x7fffffff", "or %r3, %r4", "xor %r3, %r4", "xor %r3, -1", "neg %r3"};
+  static const char* between[] = {"", "mov %r5, %r1\n", "mov32 %r5, 7\n", "mov %r3, %r1\n", "mov32 %r3, %r3\n",
+                                  "add %r5, 1\n", "ja +0\n"};
+  static const uint64_t xs[] = {0, 1, ~uint64_t(0), 0x100000000ull, 0xffffffffull, 0xffffffff00000000ull,
+                                0x80000000ull, 0x1ffffffffull};
+  static const uint64_t r4s[] = {~uint64_t(0), 0xffffffff00000000ull, 0xffffffffull, 1};
+  size_t without_test = 0, checked = 0;
+  for (const char* op : ops) {
+    for (const char* w : {"", "32"}) {
+      for (const char* jw : {"", "32"}) {
+        for (const char* j : {"jeq", "jne"}) {
+          for (size_t b = 0; b < std::size(between); ++b) {
+            for (uint64_t r4 : r4s) {
+              std::string o = op;
+              o.insert(o.find(' '), w);
+              const std::string text =
+                  fmt::format("lddw %r4, {:#x}\nmov %r3, %r1\nja +0\n{}\n{}{}{} %r3, 0, L\nmov %r0, 1\nexit\n"
+                              "L: mov %r0, 2\nexit\n",
+                              r4, o, between[b], j, jw);
+              const auto code = assemble(text);
+              const vm::Program interp = load(code);
+              const vm::Program native = compiled(code, {});
+              const std::string d = disasm(native);
+              const bool reuse = std::string(w) == jw && b <= 2;  // nothing written to r3, nothing flag-setting
+              EXPECT_EQ(count(d, "test "), reuse ? 0u : 1u) << text << d;
+              without_test += count(d, "test ") == 0;
+              ++checked;
+              for (uint64_t x : xs) ASSERT_EQ(run(native, x), run(interp, x)) << text << "x=" << x << "\n" << d;
+              if (r4 != r4s[0] && std::string(op).find("%r4") == std::string::npos) break;  // r4 unread
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(without_test, checked / 8);
+  // Off with Options::short_arith: the kernel's one-for-one code.
+  jit::Options plain;
+  plain.short_arith = false;
+  const std::string d =
+      disasm(compiled(assemble("mov %r3, %r1\nja +0\nadd %r3, -1\njne %r3, 0, L\nL: exit\n"), plain));
+  EXPECT_EQ(count(d, "test "), 1u) << d;
 }
 
 // `rA = rB; rA += X` is one lea, for each width combination the ISA allows,

@@ -567,7 +567,11 @@ Expected<void> Lowering::jump(const Insn& i, int64_t to, uint32_t next, bool inv
   const Gp d = width(kReg[i.dst], is64);
   const uint8_t kind = info.code & 0xf0;
   if (info.form == Form::JumpImm) {
-    if (kind != 0x40 && i.imm == 0) {
+    if ((kind == 0x10 || kind == 0x50) && i.imm == 0 && short_arith_ && zf_end_ == a_.offset() &&
+        zf_reg_ == i.dst && zf64_ == is64) {
+      // == 0 / != 0 right after an add, sub, and, or, xor or neg of d at
+      // this width: its ZF is the test's.
+    } else if (kind != 0x40 && i.imm == 0) {
       a_.test(d, d);  // same flags as cmp d, 0
     } else if (blind_) {
       const Gp k = width(kBlind, is64);

@@ -53,18 +53,18 @@ Expected<void> Lowering::alu(const Insn& i) {
   }
   // A 64-bit operation's immediate is the sign-extended imm32: x86's own rule.
   switch (kind) {
-    case 0x00: imm ? a_.add(d, Imm(i.imm)) : a_.add(d, s); return {};
-    case 0x10: imm ? a_.sub(d, Imm(i.imm)) : a_.sub(d, s); return {};
+    case 0x00: imm ? a_.add(d, Imm(i.imm)) : a_.add(d, s); note_zf(i.dst, is64); return {};
+    case 0x10: imm ? a_.sub(d, Imm(i.imm)) : a_.sub(d, s); note_zf(i.dst, is64); return {};
     case 0x20:
       if (imm)
         mul_imm(d, is64, i.imm);
       else
         a_.imul(d, s);
       return {};
-    case 0x40: imm ? a_.or_(d, Imm(i.imm)) : a_.or_(d, s); return {};
-    case 0x50: imm ? a_.and_(d, Imm(i.imm)) : a_.and_(d, s); return {};
-    case 0xa0: imm ? a_.xor_(d, Imm(i.imm)) : a_.xor_(d, s); return {};
-    case 0x80: a_.neg(d); return {};
+    case 0x40: imm ? a_.or_(d, Imm(i.imm)) : a_.or_(d, s); note_zf(i.dst, is64); return {};
+    case 0x50: imm ? a_.and_(d, Imm(i.imm)) : a_.and_(d, s); note_zf(i.dst, is64); return {};
+    case 0xa0: imm ? a_.xor_(d, Imm(i.imm)) : a_.xor_(d, s); note_zf(i.dst, is64); return {};
+    case 0x80: a_.neg(d); note_zf(i.dst, is64); return {};
     case 0x30: div_mod(i, is64, imm, i.off == 1, false); return {};
     case 0x90: div_mod(i, is64, imm, i.off == 1, true); return {};
     case 0x60:
@@ -157,30 +157,37 @@ void Lowering::mul_imm(const Gp& d, bool is64, int32_t imm) {
 
 void Lowering::mov(const Insn& i, bool is64, bool imm) {
   const Gp d64 = kReg[i.dst];
+  // x86 moves leave the flags: a ZF of another register (note_zf) lives on.
+  const bool keep_zf = zf_end_ == a_.offset() && i.dst != zf_reg_;
   if (imm) {
-    if (i.imm == 0)
+    if (i.imm == 0) {
       a_.xor_(d64.r32(), d64.r32());
-    else if (blind_)
+      return;
+    }
+    if (blind_) {
       blinded_imm(is64 ? d64 : Gp(d64.r32()), i.imm);
-    else if (!is64 || i.imm > 0)
+      return;
+    }
+    if (!is64 || i.imm > 0)
       a_.mov(d64.r32(), Imm(uint32_t(i.imm)));
     else
       a_.mov(d64, Imm(int64_t(i.imm)));
-    return;
+  } else {
+    const Gp s64 = kReg[i.src];
+    switch (i.off) {
+      case 0:
+        if (is64) {
+          if (i.dst != i.src) a_.mov(d64, s64);
+        } else if (i.dst != i.src || !fact(i, verifier::JitFacts::kUpperZero)) {
+          a_.mov(d64.r32(), s64.r32());  // else: a zero-extension of what is zero-extended already
+        }
+        break;
+      case 8: is64 ? a_.movsx(d64, s64.r8()) : a_.movsx(d64.r32(), s64.r8()); break;
+      case 16: is64 ? a_.movsx(d64, s64.r16()) : a_.movsx(d64.r32(), s64.r16()); break;
+      default: a_.movsxd(d64, s64.r32()); break;  // 32: movsx32_64 (decoder checked)
+    }
   }
-  const Gp s64 = kReg[i.src];
-  switch (i.off) {
-    case 0:
-      if (is64) {
-        if (i.dst != i.src) a_.mov(d64, s64);
-      } else if (i.dst != i.src || !fact(i, verifier::JitFacts::kUpperZero)) {
-        a_.mov(d64.r32(), s64.r32());  // else: a zero-extension of what is zero-extended already
-      }
-      return;
-    case 8: is64 ? a_.movsx(d64, s64.r8()) : a_.movsx(d64.r32(), s64.r8()); return;
-    case 16: is64 ? a_.movsx(d64, s64.r16()) : a_.movsx(d64.r32(), s64.r16()); return;
-    default: a_.movsxd(d64, s64.r32()); return;  // 32: movsx32_64 (decoder checked)
-  }
+  if (keep_zf) zf_end_ = uint32_t(a_.offset());
 }
 
 // Unsigned and signed division and modulo with the ISA's special cases:

@@ -220,6 +220,20 @@ class Lowering {
     nonzero_.clear();
     copies_.clear();
     clobbered_ = 0;
+    zf_end_ = UINT32_MAX;
+  }
+  // ZF as the last instruction emitted left it: set by an x86 add, sub, and,
+  // or, xor or neg of BPF register zf_reg_ (at width zf64_) ending at code
+  // offset zf_end_. A `== 0` / `!= 0` branch on that register right after it
+  // (nothing emitted in between, no join: forget()) needs no `test`
+  // (Options::short_arith).
+  uint32_t zf_end_ = UINT32_MAX;
+  uint8_t zf_reg_ = 0;
+  bool zf64_ = false;
+  void note_zf(uint8_t r, bool is64) {
+    zf_end_ = uint32_t(a_.offset());
+    zf_reg_ = r;
+    zf64_ = is64;
   }
   // The register to read for BPF register `r` as a source operand.
   Gp source(uint8_t r) const { return kReg[copy_sources_ ? copies_.source(r) : r]; }
