@@ -387,6 +387,23 @@ class Generator {
     if (f == isa::Form::JumpImm || f == isa::Form::JumpReg) i.dst = reg();
     if (f == isa::Form::JumpImm) i.imm = imm32();
     if (f == isa::Form::JumpReg) i.src = reg();
+    const bool on_zero = op == Op::JEQ_IMM || op == Op::JNE_IMM || op == Op::JEQ32_IMM || op == Op::JNE32_IMM;
+    if (on_zero && pick(2)) {
+      // == 0 / != 0 right after an operation on the register (the JIT
+      // branches on that operation's flags), either width, sometimes with a
+      // move in between.
+      static const Op sets[] = {Op::ADD64_IMM, Op::ADD32_IMM, Op::SUB64_REG, Op::SUB32_REG, Op::AND64_IMM,
+                                Op::AND32_REG, Op::OR64_REG, Op::OR32_IMM, Op::XOR64_IMM, Op::XOR32_REG,
+                                Op::NEG64, Op::NEG32};
+      const Op set = sets[pick(std::size(sets))];
+      const isa::Form sf = isa::info(set).form;
+      Insn a{.op = set, .dst = i.dst};
+      if (sf == isa::Form::AluImm) a.imm = int32_t(pick(5)) - 2;
+      if (sf == isa::Form::AluReg) a.src = reg();
+      emit(a);
+      if (pick(3) == 0) emit({.op = pick(2) ? Op::MOV64_REG : Op::MOV32_REG, .dst = reg(), .src = reg()});
+      i.imm = 0;
+    }
     const size_t here = items_.size();
     targets_.push_back({here, here + 1 + size_t(pick(8))});
     emit(i);
