@@ -190,6 +190,32 @@ void Lowering::mov(const Insn& i, bool is64, bool imm) {
   if (keep_zf) zf_end_ = uint32_t(a_.offset());
 }
 
+// rdx:rax (edx:eax) divided by `dv`: the quotient in rax, the remainder in
+// rdx (the dividend is in rax; rdx is set from it here).
+void Lowering::divide(const Gp& dv, bool is64, bool sign) {
+  const Gp ax = width(x86::rax, is64), dx = width(x86::rdx, is64);
+  if (sign) {
+    is64 ? a_.cqo(x86::rdx, x86::rax) : a_.cdq(x86::edx, x86::eax);
+    a_.idiv(dx, ax, dv);
+  } else {
+    a_.xor_(x86::edx, x86::edx);
+    a_.div(dx, ax, dv);
+  }
+}
+
+// The branches to a division's special cases: divisor -1 (signed), 0.
+void Lowering::divisor_checks(const Gp& dv, bool minus_one, const Label& to_minus_one, bool zero,
+                              const Label& to_zero) {
+  if (minus_one) {
+    a_.cmp(dv, Imm(-1));
+    a_.short_().je(to_minus_one);
+  }
+  if (zero) {
+    a_.test(dv, dv);
+    a_.short_().jz(to_zero);
+  }
+}
+
 // Unsigned and signed division and modulo with the ISA's special cases:
 // x / 0 = 0, x % 0 = x, INT_MIN s/ -1 = INT_MIN, x s% -1 = 0 (32-bit results
 // zero-extended). rax (r0) and rdx (r3) are pushed around the
@@ -248,13 +274,7 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
   if (save_rdx) a_.push(x86::rdx);
   if (!dst_is_rax) a_.mov(ax, d);
   if (direct) {
-    if (sign) {
-      is64 ? a_.cqo(x86::rdx, x86::rax) : a_.cdq(x86::edx, x86::eax);
-      a_.idiv(dx, ax, width(kReg[i.src], is64));
-    } else {
-      a_.xor_(x86::edx, x86::edx);
-      a_.div(dx, ax, width(kReg[i.src], is64));
-    }
+    divide(width(kReg[i.src], is64), is64, sign);
     const Gp res = mod ? dx : ax;
     if (!(mod ? dst_is_rdx : dst_is_rax)) a_.mov(d, res);  // a 32-bit mov zero-extends
     if (save_rdx) a_.pop(x86::rdx);
@@ -263,21 +283,8 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
   }
   Label done = a_.newLabel(), minus_one = a_.newLabel();
   Label zero = sign || mod ? a_.newLabel() : done;
-  if (check_minus_one) {
-    a_.cmp(t, Imm(-1));
-    a_.short_().je(minus_one);
-  }
-  if (check_zero) {
-    a_.test(t, t);
-    a_.short_().jz(zero);
-  }
-  if (sign) {
-    is64 ? a_.cqo(x86::rdx, x86::rax) : a_.cdq(x86::edx, x86::eax);
-    a_.idiv(dx, ax, t);
-  } else {
-    a_.xor_(x86::edx, x86::edx);
-    a_.div(dx, ax, t);
-  }
+  divisor_checks(t, check_minus_one, minus_one, check_zero, zero);
+  divide(t, is64, sign);
   a_.mov(t, mod ? dx : ax);
   const bool zero_block = check_zero && (sign || mod);
   if (zero_block || check_minus_one) a_.short_().jmp(done);
@@ -454,21 +461,8 @@ void Lowering::div_rem(const Idiom& m, bool is64) {
   if (save_rdx) a_.push(x86::rdx);
   if (m.src != 0) a_.mov(ax, width(kReg[m.src], is64));
   Label done = a_.newLabel(), zero = a_.newLabel(), minus_one = a_.newLabel();
-  if (check_minus_one) {
-    a_.cmp(dv, Imm(-1));
-    a_.short_().je(minus_one);
-  }
-  if (check_zero) {
-    a_.test(dv, dv);
-    a_.short_().jz(zero);
-  }
-  if (m.sign) {
-    is64 ? a_.cqo(x86::rdx, x86::rax) : a_.cdq(x86::edx, x86::eax);
-    a_.idiv(dx, ax, dv);
-  } else {
-    a_.xor_(x86::edx, x86::edx);
-    a_.div(dx, ax, dv);
-  }
+  divisor_checks(dv, check_minus_one, minus_one, check_zero, zero);
+  divide(dv, is64, m.sign);
   if (check_zero || check_minus_one) {
     a_.short_().jmp(done);
     if (check_zero) {

@@ -138,6 +138,8 @@ class Lowering {
   void mov(const Insn& i, bool is64, bool imm);
   void div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod);
   void div_rem(const Idiom& m, bool is64);
+  void divide(const Gp& dv, bool is64, bool sign);
+  void divisor_checks(const Gp& dv, bool minus_one, const Label& to_minus_one, bool zero, const Label& to_zero);
   bool divide_by_constant(const Insn& i, bool is64, bool mod);
   void shift(const Insn& i, bool is64, bool imm, uint8_t kind);
   Expected<void> endian(const Insn& i);
