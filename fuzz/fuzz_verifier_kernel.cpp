@@ -32,7 +32,6 @@
 // no BTF for the kernel here. Needs bpf(2) as root: without it the
 // fuzzer says so and exits with status 1 (a CTest smoke run then fails; a
 // machine without the kernel oracle should not build this target).
-#include <fcntl.h>
 #include <grp.h>
 #include <linux/bpf.h>
 #include <sanitizer/common_interface_defs.h>

@@ -147,6 +147,7 @@ class Finder {
     is64_ = is64_kind(want);
     const uint8_t dst = insns_[e].dst;
     const uint16_t result = reg_[dst];
+    const uint16_t live = live_out()[e];
     out = Idiom{};
     uint16_t quotient = UINT16_MAX;  // divmod: the quotient's node
     switch (want) {
@@ -162,7 +163,7 @@ class Finder {
         out.divisor = nodes_[strip(nodes_[quotient].b)].reg;
         out.sign = nodes_[quotient].sign;
         out.div_at = nodes_[quotient].at;
-        out.live_after = live_out()[e];
+        out.live_after = live;
         break;
     }
     out.kind = want;
@@ -171,7 +172,6 @@ class Finder {
     out.dst = dst;
     // What else the window wrote: dead after it, the quotient (once), or a
     // constant to set.
-    const uint16_t live = live_out()[e];
     for (uint8_t r = 0; r < 10; ++r) {
       if (r == dst || !(written_ & bit(r)) || !(live & bit(r))) continue;
       if (quotient != UINT16_MAX && out.quot == Idiom::kNoReg && same_division(strip(reg_[r]), quotient)) {

@@ -13,7 +13,8 @@
 // definition (both widths; shift counts and masks must be the operation's,
 // as constants in the window or in registers set once before it). Every
 // other register the window writes must be dead after it (static liveness)
-// or end up holding a constant, which the JIT then sets. No jump may land
+// or end up holding a constant, which the JIT then sets (a division's
+// quotient, the one exception, may stay live in the register it went to). No jump may land
 // inside the window. Internal to src/jit; independent of the encoder.
 #pragma once
 

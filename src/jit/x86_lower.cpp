@@ -354,7 +354,9 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
 }
 
 // Functions start at 0 and at every local call or `lddw func` target. Jumps
-// must stay inside their function (the verifier guarantees it).
+// must stay inside their function (the verifier guarantees it). Everything
+// this and the finders it calls compute, adopt_analysis() copies for the
+// second pass: a new result here must be added there too.
 Expected<void> Lowering::find_functions() {
   const auto insns = prog_.insns();
   std::vector<uint32_t> entries{0};
