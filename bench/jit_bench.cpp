@@ -44,7 +44,8 @@
 //                  bench/ab.py summarises such a run) [--no-skip-crossing]  (the code of 00fcada:
 //                  --no-fit-loops --latch=fused --no-skip-crossing)
 //                  [--no-facts]  (xbpf's placements without the verifier's facts: A/B of what they give)
-//        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone)
+//        jit_bench --dump=WORKLOAD          xbpf's JIT code of a workload (capstone;
+//                                           synthetic_1000: the compile rows' program)
 //        jit_bench --dump-kernel=WORKLOAD   the kernel's JIT code, raw, to WORKLOAD.kernel.bin
 //        jit_bench --gbench [google benchmark flags]   the Google Benchmark mode (sequential)
 //  (all modes: [--obj-dir=DIR])
@@ -1188,6 +1189,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   bench::fill_input(g_mem);
+  if (dump == "synthetic_1000") {  // the compile rows' program, as bm_compile compiles it
+    auto p = load(synthetic_program(1000), vm::Mode::Verified, "compile");
+    if (auto r = jit::compile(*p); !r) die(r.error().message);
+    auto text = jit::disassemble(*p);
+    fmt::print("{}", text ? *text : text.error().message);
+    return 0;
+  }
   static std::vector<Workload> workloads;
   for (const WorkloadDef& def : kWorkloads)
     if (std::string_view(def.name).find(filter) != std::string_view::npos) workloads.push_back(prepare(def, obj_dir));

@@ -81,15 +81,43 @@ std::optional<Kind> candidate(const Insn& i, bool popcnt) {
   return w32 ? Kind::rotl32 : Kind::rotl64;
 }
 
-// A cheap necessary condition for a remainder ending at index e: a division
-// of the same width within the window's reach, and no instruction that may
-// not be in a window between the two.
+// The instruction index that last wrote register r before index e,
+// following register moves back to their source (a move's value is its
+// source's in the window's expressions), within [lo, e) and e's function:
+// UINT32_MAX if there is none or an instruction no window may hold is in
+// between.
+uint32_t last_writer(std::span<const Insn> insns, const std::vector<uint32_t>& function_of, uint32_t e,
+                     uint32_t lo, uint8_t r) {
+  const uint32_t f = function_of[insns[e].pc];
+  for (uint32_t k = e; k-- > lo;) {
+    const Insn& i = insns[k];
+    if (!pure(i) || function_of[i.pc] != f) return UINT32_MAX;
+    if (i.dst != r) continue;
+    if (kind_of(i.op) != kMov || isa::info(i.op).form != Form::AluReg) return k;
+    r = i.src;
+  }
+  return UINT32_MAX;
+}
+
+// The lowest index a window ending at e may start at.
+uint32_t reach(uint32_t e, uint32_t floor, uint32_t max_len) {
+  return std::max(floor, e + 1 >= max_len ? e + 1 - max_len : 0);
+}
+
+// A cheap necessary condition for a remainder ending at index e (most `-`
+// of registers are none): the subtrahend was last written by a
+// multiplication of two registers of the same width, and a division of that
+// width comes before it, both inside the window's reach.
 bool may_divmod(std::span<const Insn> insns, const std::vector<uint32_t>& function_of, uint32_t e, uint32_t floor,
                 uint32_t max_len) {
-  const uint32_t lo = std::max(floor, e + 1 >= max_len ? e + 1 - max_len : 0);
-  const uint32_t f = function_of[insns[e].pc];
+  const uint32_t lo = reach(e, floor, max_len);
   const bool w32 = isa::is_32bit(insns[e].op);
-  for (uint32_t k = e; k-- > lo;) {
+  const uint32_t m = last_writer(insns, function_of, e, lo, insns[e].src);
+  if (m == UINT32_MAX || kind_of(insns[m].op) != kMul || isa::info(insns[m].op).form != Form::AluReg ||
+      isa::is_32bit(insns[m].op) != w32)
+    return false;
+  const uint32_t f = function_of[insns[e].pc];
+  for (uint32_t k = m; k-- > lo;) {
     const Insn& i = insns[k];
     if (!pure(i) || function_of[i.pc] != f) return false;
     if (kind_of(i.op) == kDiv && isa::is_32bit(i.op) == w32) return true;
@@ -98,26 +126,16 @@ bool may_divmod(std::span<const Insn> insns, const std::vector<uint32_t>& functi
 }
 
 // A cheap necessary condition for a rotate ending at index e (most `|`,
-// `^` and `+` of registers are none): following moves back, one operand was
-// last written by a left shift and the other by a right shift, both inside
-// the window's reach.
+// `^` and `+` of registers are none): one operand was last written by a left
+// shift and the other by a right shift, both inside the window's reach.
 bool may_rotate(std::span<const Insn> insns, const std::vector<uint32_t>& function_of, uint32_t e, uint32_t floor,
                 uint32_t max_len) {
-  const uint32_t lo = std::max(floor, e + 1 >= max_len ? e + 1 - max_len : 0);
-  const uint32_t f = function_of[insns[e].pc];
+  const uint32_t lo = reach(e, floor, max_len);
   auto shift_kind = [&](uint8_t r) -> uint8_t {
-    for (uint32_t k = e; k-- > lo;) {
-      const Insn& i = insns[k];
-      if (!pure(i) || function_of[i.pc] != f) return 0;  // (a window holds only pure instructions)
-      if (i.dst != r) continue;
-      const uint8_t kind = kind_of(i.op);
-      if (kind == kMov && isa::info(i.op).form == Form::AluReg) {
-        r = i.src;
-        continue;
-      }
-      return kind == kLsh || kind == kRsh ? kind : 0;
-    }
-    return 0;
+    const uint32_t w = last_writer(insns, function_of, e, lo, r);
+    if (w == UINT32_MAX) return 0;
+    const uint8_t kind = kind_of(insns[w].op);
+    return kind == kLsh || kind == kRsh ? kind : 0;
   };
   const uint8_t a = shift_kind(insns[e].dst), b = shift_kind(insns[e].src);
   return a && b && a != b;
@@ -147,7 +165,6 @@ class Finder {
     is64_ = is64_kind(want);
     const uint8_t dst = insns_[e].dst;
     const uint16_t result = reg_[dst];
-    const uint16_t live = live_out()[e];
     out = Idiom{};
     uint16_t quotient = UINT16_MAX;  // divmod: the quotient's node
     switch (want) {
@@ -163,9 +180,11 @@ class Finder {
         out.divisor = nodes_[strip(nodes_[quotient].b)].reg;
         out.sign = nodes_[quotient].sign;
         out.div_at = nodes_[quotient].at;
-        out.live_after = live;
         break;
     }
+    // (liveness is the whole program's, computed on the first match)
+    const uint16_t live = live_out()[e];
+    if (want == Kind::divmod64 || want == Kind::divmod32) out.live_after = live;
     out.kind = want;
     out.first = s;
     out.end = e + 1;

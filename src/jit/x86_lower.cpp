@@ -67,13 +67,13 @@ Expected<void> Lowering::run() {
     if (auto r = find_functions(); !r) return r;
   // One buffer for the whole program: the size bounds overestimate about 3x.
   CodeHolder* code = a_.code();
-  code->reserveBuffer(&code->textSection()->buffer(), 256 + bound_prefix_.back() / 2);
+  code->reserveBuffer(&code->textSection()->buffer(), 256 + an_.bound_prefix.back() / 2);
   emit_enter_stub();
-  out_.no_area = stub_ == Stub::lean;
+  out_.no_area = an_.stub == Stub::lean;
   out_.insn_offsets.assign(slot_count(prog_), 0);
   const auto insns = prog_.insns();
   size_t k = 0;
-  for (Function& f : functions_) {
+  for (Function& f : an_.functions) {
     cur_ = &f;
     forget();
     emit_prologue(f);
@@ -81,14 +81,14 @@ Expected<void> Lowering::run() {
     for (; k < insns.size() && insns[k].pc < f.end; ++k) {
       const Insn& i = insns[k];
       if (labels_[i.pc].isValid()) {
-        if (loop_head_[i.pc]) align_loop_head(i.pc);
+        if (an_.loop_head[i.pc]) align_loop_head(i.pc);
         a_.bind(labels_[i.pc]);
         forget();  // other paths join here
       }
       out_.insn_offsets[i.pc] = uint32_t(a_.offset());
       if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
       if (k + 1 < insns.size() && jumps_over_goto(i, insns[k + 1]) &&
-          (insns[k + 1].target() > int64_t(insns[k + 1].pc) || !split_latch_[size_t(insns[k + 1].target())])) {
+          (insns[k + 1].target() > int64_t(insns[k + 1].pc) || !an_.split_latch[size_t(insns[k + 1].target())])) {
         // `if c goto +1; goto L` (clang's loop latch) becomes `if !c goto L`.
         const Insn& ja = insns[++k];
         if (auto r = jump(i, ja.target(), ja.pc + 1, true); !r) return r;
@@ -119,7 +119,7 @@ Expected<void> Lowering::run() {
         last = &add;
         continue;
       }
-      if (copy_[i.pc].end) {
+      if (an_.copy[i.pc].end) {
         if (auto r = emit_copy(i); !r) return r;
         last = &i;
         continue;
@@ -147,9 +147,9 @@ void Lowering::note_back_edge(const Insn& i) {
 }
 
 void Lowering::note_back_edge_to(int64_t t) {
-  if (!fit_loops_ || fit_sizes_ || !loop_head_[size_t(t)]) return;
+  if (!fit_loops_ || fit_sizes_ || !an_.loop_head[size_t(t)]) return;
   if (out_.insn_offsets[size_t(t)] == 0) return;  // not emitted yet: a forward target
-  if (loop_bytes_.empty()) loop_bytes_.assign(loop_head_.size(), 0);
+  if (loop_bytes_.empty()) loop_bytes_.assign(an_.loop_head.size(), 0);
   loop_bytes_[size_t(t)] = uint32_t(a_.offset()) - out_.insn_offsets[size_t(t)];
 }
 
@@ -209,24 +209,25 @@ void Lowering::align_loop_head(uint32_t pc) {
 // fits by iterating its passes until the size converges).
 bool Lowering::near(uint32_t next, int64_t to, uint32_t slack) const {
   if (!short_jumps_ || to <= int64_t(next) - 1) return false;
-  const uint32_t bytes = bound_prefix_[size_t(to)] - bound_prefix_[next] + slack;
+  const uint32_t bytes = an_.bound_prefix[size_t(to)] - an_.bound_prefix[next] + slack;
   if (bytes <= 100) return true;
   if (!first_offsets_ || size_t(to) >= first_offsets_->size()) return false;
   const int64_t first = int64_t((*first_offsets_)[size_t(to)]) - int64_t((*first_offsets_)[next]);
-  const int64_t heads = int64_t(head_prefix_[size_t(to) + 1] - head_prefix_[next]);
+  const int64_t heads = int64_t(an_.head_prefix[size_t(to) + 1] - an_.head_prefix[next]);
   return first >= 0 && first + heads * (kMaxFitPad + 15) + slack <= 120;
 }
 
-// Options::latch: which loop heads keep their latch split.
-void Lowering::find_split_latches() {
+// Options::latch: which loop heads keep their latch split. `back_edges`:
+// the instruction indices of the jumps backward (or to themselves), ascending.
+void Lowering::find_split_latches(const std::vector<uint32_t>& back_edges) {
   const auto insns = prog_.insns();
-  const size_t n = loop_head_.size();
-  split_latch_.assign(n, latch_ == Options::Latch::split);
+  const size_t n = an_.loop_head.size();
+  an_.split_latch.assign(n, latch_ == Options::Latch::split);
+  if (back_edges.empty()) return;
   std::vector<uint32_t> end(n, 0), latches(n, 0);  // head -> last back edge, fusable latches
   std::vector<uint32_t> heads;
-  for (size_t k = 0; k < insns.size(); ++k) {
+  for (const uint32_t k : back_edges) {
     const Insn& i = insns[k];
-    if (!isa::is_jump(i.op) || i.target() > int64_t(i.pc)) continue;
     const auto t = size_t(i.target());
     if (!end[t] && t != i.pc) heads.push_back(uint32_t(t));
     end[t] = std::max(end[t], i.pc);
@@ -236,14 +237,14 @@ void Lowering::find_split_latches() {
   if (skip_crossing_ && align_loops_)
     for (uint32_t h : heads)
       for (uint32_t g : heads)
-        if (g < h && h <= end[g] && end[g] < end[h]) loop_head_[h] = false;  // crossing, not nested
+        if (g < h && h <= end[g] && end[g] < end[h]) an_.loop_head[h] = false;  // crossing, not nested
   if (latch_ != Options::Latch::by_loop) return;
   for (uint32_t h : heads) {
     if (latches[h] != 1 || end[h] - h > 64) continue;  // (binsearch's 100-insn loop: fused is faster)
     bool alone = true;  // no other loop overlaps [h, end[h]]
     for (uint32_t g : heads)
       if (g != h && g <= end[h] && h <= end[g]) alone = false;
-    split_latch_[h] = alone;
+    an_.split_latch[h] = alone;
   }
 }
 
@@ -265,10 +266,8 @@ bool Lowering::jumps_over_goto(const Insn& i, const Insn& next) const {
 void Lowering::find_tail_copies() {
   const auto insns = prog_.insns();
   const uint32_t n = slot_count(prog_);
-  copy_.assign(n, Copy{});
+  an_.copy.assign(n, Copy{});
   if (!tail_copies_) return;
-  std::vector<uint32_t> index_of(n, UINT32_MAX);
-  for (size_t k = 0; k < insns.size(); ++k) index_of[insns[k].pc] = uint32_t(k);
   uint32_t budget = kMaxCopiedInsns;
   bool any = false;
   for (size_t k = 0; k < insns.size(); ++k) {
@@ -276,17 +275,21 @@ void Lowering::find_tail_copies() {
     if (ja.op != Op::JA && ja.op != Op::JA32) continue;
     if (k > 0 && jumps_over_goto(insns[k - 1], ja)) continue;
     const int64_t t = ja.target();
-    if (t == int64_t(ja.pc) + 1 || index_of[size_t(t)] == UINT32_MAX) continue;
-    const uint32_t first = index_of[size_t(t)];
+    if (t == int64_t(ja.pc) + 1) continue;
+    // (instructions are in pc order; a target inside an lddw is none)
+    const auto at = std::lower_bound(insns.begin(), insns.end(), t,
+                                     [](const Insn& i, int64_t pc) { return int64_t(i.pc) < pc; });
+    if (at == insns.end() || int64_t(at->pc) != t) continue;
+    const auto first = uint32_t(at - insns.begin());
     uint32_t e = 0, blocks = 0;  // the run: [first, e]
     bool loops = t <= int64_t(ja.pc);
     for (uint32_t m = first; m < insns.size() && m - first < kMaxCopyRun; ++m) {
       const Insn& i = insns[m];
-      if (function_of_[i.pc] != function_of_[ja.pc]) break;
+      if (an_.function_of[i.pc] != an_.function_of[ja.pc]) break;
       const Form f = isa::info(i.op).form;
       if (f == Form::AluImm || f == Form::AluReg || f == Form::AluUnary || f == Form::Load) continue;
       if (f != Form::JumpImm && f != Form::JumpReg) break;
-      if (m + 1 >= insns.size() || function_of_[insns[m + 1].pc] != function_of_[ja.pc] ||
+      if (m + 1 >= insns.size() || an_.function_of[insns[m + 1].pc] != an_.function_of[ja.pc] ||
           jumps_over_goto(i, insns[m + 1]))
         break;
       e = m;
@@ -298,32 +301,32 @@ void Lowering::find_tail_copies() {
     const uint32_t fall = insns[e].pc + 1;
     if (e + 1 - first > budget) break;
     budget -= e + 1 - first;
-    copy_[ja.pc] = Copy{first, e + 1};
-    ++out_.tail_copies;
+    an_.copy[ja.pc] = Copy{first, e + 1};
+    ++an_.tail_copies;
     if (!labels_[fall].isValid()) labels_[fall] = a_.newLabel();
     any = true;
   }
   if (!any || !align_loops_) return;
-  std::fill(loop_head_.begin(), loop_head_.end(), false);
+  std::fill(an_.loop_head.begin(), an_.loop_head.end(), false);
   for (const Insn& i : insns) {
     if (!isa::is_jump(i.op)) continue;
-    if (const Copy& c = copy_[i.pc]; c.end) {  // the run's branches and last jump sit at i.pc
+    if (const Copy& c = an_.copy[i.pc]; c.end) {  // the run's branches and last jump sit at i.pc
       for (uint32_t m = c.first; m < c.end; ++m)
         if (isa::is_jump(insns[m].op) && insns[m].target() <= int64_t(i.pc))
-          loop_head_[size_t(insns[m].target())] = true;
-      if (insns[c.end - 1].pc + 1 <= i.pc) loop_head_[insns[c.end - 1].pc + 1] = true;
+          an_.loop_head[size_t(insns[m].target())] = true;
+      if (insns[c.end - 1].pc + 1 <= i.pc) an_.loop_head[insns[c.end - 1].pc + 1] = true;
     } else if (i.target() <= int64_t(i.pc)) {
-      loop_head_[size_t(i.target())] = true;
+      an_.loop_head[size_t(i.target())] = true;
     }
   }
 }
 
-// The run copy_[ja.pc] in place of the jump `ja`, then a jump to the run's
+// The run an_.copy[ja.pc] in place of the jump `ja`, then a jump to the run's
 // fall-through. The run's start is a join (its label), so nothing known
 // about registers before carries in.
 Expected<void> Lowering::emit_copy(const Insn& ja) {
   const auto insns = prog_.insns();
-  const Copy c = copy_[ja.pc];
+  const Copy c = an_.copy[ja.pc];
   const bool lookups = !prog_.array_lookups().empty();
   forget();
   for (uint32_t k = c.first; k < c.end; ++k) {
@@ -354,77 +357,80 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
 }
 
 // Functions start at 0 and at every local call or `lddw func` target. Jumps
-// must stay inside their function (the verifier guarantees it). Everything
-// this and the finders it calls compute, adopt_analysis() copies for the
-// second pass: a new result here must be added there too.
+// must stay inside their function (the verifier guarantees it). What this
+// and the finders it calls compute goes in an_ (besides the labels), which
+// adopt_analysis() hands to the second pass whole.
 Expected<void> Lowering::find_functions() {
   const auto insns = prog_.insns();
   std::vector<uint32_t> entries{0};
   for (const Insn& i : insns) {
     if (i.op == Op::CALL_LOCAL || i.op == Op::LDDW_FUNC) entries.push_back(uint32_t(i.target()));
-    if (i.op == Op::LDDW_FUNC) has_func_refs_ = true;
+    if (i.op == Op::LDDW_FUNC) an_.has_func_refs = true;
   }
   std::sort(entries.begin(), entries.end());
   entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
   const uint32_t n = slot_count(prog_);
-  functions_.resize(entries.size());
-  function_of_.assign(n, 0);
+  an_.functions.resize(entries.size());
+  an_.function_of.assign(n, 0);
   for (size_t f = 0; f < entries.size(); ++f) {
-    functions_[f].begin = entries[f];
-    functions_[f].end = f + 1 < entries.size() ? entries[f + 1] : n;
-    functions_[f].prologue = a_.newLabel();
-    for (uint32_t pc = functions_[f].begin; pc < functions_[f].end; ++pc) function_of_[pc] = uint32_t(f);
+    an_.functions[f].begin = entries[f];
+    an_.functions[f].end = f + 1 < entries.size() ? entries[f + 1] : n;
+    an_.functions[f].prologue = a_.newLabel();
+    for (uint32_t pc = an_.functions[f].begin; pc < an_.functions[f].end; ++pc) an_.function_of[pc] = uint32_t(f);
   }
   labels_.assign(n, Label());
-  loop_head_.assign(n, false);
+  an_.loop_head.assign(n, false);
   bool mentioned[11] = {};
   bool calls = false;
-  size_t f = 0;
-  for (const Insn& i : insns) {
-    while (i.pc >= functions_[f].end) {
-      close_function(functions_[f++], mentioned, calls);
-      std::fill(std::begin(mentioned), std::end(mentioned), false);
-      calls = false;
+  size_t f = 0, with_code = 0;
+  std::vector<uint32_t> back_edges;
+  for (size_t k = 0; k < insns.size(); ++k) {
+    const Insn& i = insns[k];
+    if (i.pc >= an_.functions[f].end || k == 0) {
+      while (i.pc >= an_.functions[f].end) {
+        close_function(an_.functions[f++], mentioned, calls);
+        std::fill(std::begin(mentioned), std::end(mentioned), false);
+        calls = false;
+      }
+      ++with_code;
     }
+    // A function whose last instruction may fall through gets an early exit
+    // (Abort::fell_off; only unverified code can reach it).
+    if ((k + 1 == insns.size() || insns[k + 1].pc >= an_.functions[f].end) && can_fall_through(i.op))
+      an_.stub = Stub::full;
     mentioned[i.dst] = mentioned[i.src] = true;
     const Form form = isa::info(i.op).form;
     if (form == Form::Call || form == Form::CallLocal || form == Form::CallReg || form == Form::CallKfunc) calls = true;
     // The RunArea (r12): helpers' ExecContext, tail calls, callx, legacy
     // packet loads; early exits unwind to the full stub's saved rsp.
     if (form == Form::Call || form == Form::CallReg || form == Form::LoadAbs || form == Form::LoadInd)
-      if (stub_ == Stub::lean) stub_ = Stub::area;
+      if (an_.stub == Stub::lean) an_.stub = Stub::area;
     if ((form == Form::Call && uint32_t(i.imm) == vm::kHelperTailCall) || form == Form::CallReg ||
         form == Form::LoadAbs || form == Form::LoadInd)
-      stub_ = Stub::full;
+      an_.stub = Stub::full;
     if (!isa::is_jump(i.op)) continue;
     const int64_t t = i.target();
-    if (t < functions_[f].begin || t >= functions_[f].end)
+    if (t < an_.functions[f].begin || t >= an_.functions[f].end)
       return fail(Errc::unsupported, "insn {}: jit: jump to insn {} leaves the function at insn {}", i.pc, t,
-                  functions_[f].begin);
+                  an_.functions[f].begin);
     if (!labels_[size_t(t)].isValid()) labels_[size_t(t)] = a_.newLabel();
-    if (t <= int64_t(i.pc) && align_loops_) loop_head_[size_t(t)] = true;
+    if (t <= int64_t(i.pc)) {
+      back_edges.push_back(uint32_t(k));
+      if (align_loops_) an_.loop_head[size_t(t)] = true;
+    }
   }
-  for (; f < functions_.size(); ++f) {
-    close_function(functions_[f], mentioned, calls);
+  for (; f < an_.functions.size(); ++f) {
+    close_function(an_.functions[f], mentioned, calls);
     std::fill(std::begin(mentioned), std::end(mentioned), false);
     calls = false;
   }
-  // A function whose last instruction may fall through gets an early exit
-  // (Abort::fell_off; only unverified code can reach it).
-  std::vector<bool> has_code(functions_.size(), false);
-  for (size_t k = 0; k < insns.size(); ++k) {
-    const size_t fk = function_of_[insns[k].pc];
-    has_code[fk] = true;
-    const bool last = k + 1 == insns.size() || function_of_[insns[k + 1].pc] != fk;
-    if (last && can_fall_through(insns[k].op)) stub_ = Stub::full;
-  }
-  if (std::find(has_code.begin(), has_code.end(), false) != has_code.end()) stub_ = Stub::full;
-  if (!facts_) stub_ = Stub::full;
+  if (with_code != an_.functions.size()) an_.stub = Stub::full;  // a function without code: an early exit
+  if (!facts_) an_.stub = Stub::full;
   find_tail_copies();
-  find_split_latches();
+  find_split_latches(back_edges);
   if (idioms_on_ && !blind_) {
     // (a window never crosses a function's entry: find_idioms keeps it inside one)
-    idioms_ = find_idioms(insns, function_of_, [this](uint32_t pc) { return labels_[pc].isValid(); },
+    an_.idioms = find_idioms(insns, an_.function_of, [this](uint32_t pc) { return labels_[pc].isValid(); },
                           CpuInfo::host().features().x86().hasPOPCNT());
   }
   if (facts_) {
@@ -433,7 +439,7 @@ Expected<void> Lowering::find_functions() {
                   facts_->insn.size(), n);
     // A function's frame covers every verifier subprogram inside it (the
     // two find the same entries; should they ever differ, the deepest).
-    for (Function& fn : functions_) {
+    for (Function& fn : an_.functions) {
       if (!facts_->depth_of(fn.begin)) continue;  // unknown to the verifier: 512
       uint32_t depth = 0;
       for (size_t k = 0; k < facts_->subprog_start.size() && k < facts_->stack_depth.size(); ++k)
@@ -442,7 +448,7 @@ Expected<void> Lowering::find_functions() {
       fn.frame = int32_t(std::min<uint32_t>((depth + 15) / 16 * 16, kFrameBytes));
     }
   }
-  for (Function& fn : functions_) {
+  for (Function& fn : an_.functions) {
     if (!facts_) {
       fn.uses_rbp = fn.calls = true;  // unverified: as always, a 512-byte frame and aligned calls
     } else {
@@ -456,48 +462,42 @@ Expected<void> Lowering::find_functions() {
     // number of pushes it is aligned again.
     fn.pad = fn.calls && pushes % 2 == 0 ? 8 : 0;
   }
-  head_prefix_.assign(n + 1, 0);
-  for (uint32_t pc = 0; pc < n; ++pc) head_prefix_[pc + 1] = head_prefix_[pc] + (loop_head_[pc] ? 1 : 0);
-  bound_prefix_.assign(n + 1, 0);
+  an_.head_prefix.resize(n + 1);
+  an_.bound_prefix.resize(n + 1);
+  an_.head_prefix[0] = an_.bound_prefix[0] = 0;
+  const bool lookups = !prog_.array_lookups().empty();
   for (size_t k = 0, pc = 0; pc < n; ++pc) {
+    const bool head = an_.loop_head[pc];
     uint32_t b = 0;
     if (k < insns.size() && insns[k].pc == pc) {
-      b = size_bound(insns[k], !prog_.array_lookups().empty(), inline_helpers_, blind_) + (loop_head_[pc] ? (fit_loops_ ? kMaxFitPad + 15 : 15) : 0);
-      for (uint32_t c = copy_[pc].first; c < copy_[pc].end; ++c)
-        b += size_bound(insns[c], !prog_.array_lookups().empty(), inline_helpers_, blind_);
-      if (copy_[pc].end) b += kJmpRel32;  // the jump to the run's fall-through
+      b = size_bound(insns[k], lookups, inline_helpers_, blind_) + (head ? (fit_loops_ ? kMaxFitPad + 15 : 15) : 0);
+      for (uint32_t c = an_.copy[pc].first; c < an_.copy[pc].end; ++c)
+        b += size_bound(insns[c], lookups, inline_helpers_, blind_);
+      if (an_.copy[pc].end) b += kJmpRel32;  // the jump to the run's fall-through
       ++k;
     }
-    bound_prefix_[pc + 1] = bound_prefix_[pc] + b;
+    an_.head_prefix[pc + 1] = an_.head_prefix[pc] + (head ? 1 : 0);
+    an_.bound_prefix[pc + 1] = an_.bound_prefix[pc] + b;
   }
   publish_functions();
   return {};
 }
 
 void Lowering::publish_functions() {
-  for (const Function& fn : functions_) {
+  for (const Function& fn : an_.functions) {
     out_.function_pcs.push_back(fn.begin);
     out_.function_labels.push_back(fn.prologue);
   }
-  out_.main = functions_[0].prologue;
+  out_.main = an_.functions[0].prologue;
+  out_.tail_copies = an_.tail_copies;
 }
 
 void Lowering::adopt_analysis(const Lowering& first) {
-  functions_ = first.functions_;
-  for (Function& f : functions_) f.prologue = a_.newLabel();
-  function_of_ = first.function_of_;
+  an_ = first.an_;
+  for (Function& f : an_.functions) f.prologue = a_.newLabel();
   labels_.assign(first.labels_.size(), Label());
   for (size_t pc = 0; pc < labels_.size(); ++pc)
     if (first.labels_[pc].isValid()) labels_[pc] = a_.newLabel();
-  loop_head_ = first.loop_head_;
-  has_func_refs_ = first.has_func_refs_;
-  stub_ = first.stub_;
-  copy_ = first.copy_;
-  out_.tail_copies = first.out_.tail_copies;
-  split_latch_ = first.split_latch_;
-  idioms_ = first.idioms_;
-  head_prefix_ = first.head_prefix_;
-  bound_prefix_ = first.bound_prefix_;
   publish_functions();
   analysed_ = true;
 }
@@ -527,7 +527,7 @@ Expected<void> Lowering::emit(const Insn& i) {
     case Form::JumpImm:
     case Form::JumpReg: return jump(i, i.target(), i.pc + 1, false);
     case Form::Call: return call_helper(i);
-    case Form::CallLocal: a_.call(functions_[function_index(i.target())].prologue); return {};
+    case Form::CallLocal: a_.call(an_.functions[function_index(i.target())].prologue); return {};
     case Form::CallKfunc: return fail(Errc::unsupported, "insn {}: jit: kfunc calls are not supported", i.pc);
     case Form::CallReg: return callx(i);
     case Form::Exit:

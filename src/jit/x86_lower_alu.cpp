@@ -568,7 +568,7 @@ Expected<void> Lowering::endian(const Insn& i) {
 Expected<void> Lowering::load_imm64(const Insn& i) {
   const Gp d = kReg[i.dst];
   if (i.op == Op::LDDW_FUNC) {
-    a_.lea(d, x86::ptr(functions_[function_index(i.target())].prologue));
+    a_.lea(d, x86::ptr(an_.functions[function_index(i.target())].prologue));
     return {};
   }
   if (i.op != Op::LDDW)

@@ -20,8 +20,8 @@ namespace xbpf::jit::x86low {
 // jumps (Stub::lean: the function returns to the C++ caller itself).
 void Lowering::emit_enter_stub() {
   abort_ = a_.newLabel();
-  if (stub_ == Stub::lean || stub_ == Stub::area) {
-    if (stub_ == Stub::area) {
+  if (an_.stub == Stub::lean || an_.stub == Stub::area) {
+    if (an_.stub == Stub::area) {
       a_.push(kArea);
       a_.mov(kArea, x86::rsi);
     }
@@ -30,14 +30,14 @@ void Lowering::emit_enter_stub() {
     // writing (the verifier starts r2-r5 uninitialised); callbacks
     // (bpf_loop, for_each_map_elem) get r1-r5, but a lean program calls no
     // helper, so nothing calls back into it unless it has `lddw func`.
-    if (stub_ != Stub::lean || has_func_refs_) {
+    if (an_.stub != Stub::lean || an_.has_func_refs) {
       a_.mov(x86::rsi, x86::qword_ptr(x86::rdi, 8));
       a_.mov(x86::rdx, x86::qword_ptr(x86::rdi, 16));
       a_.mov(x86::rcx, x86::qword_ptr(x86::rdi, 24));
       a_.mov(x86::r8, x86::qword_ptr(x86::rdi, 32));
     }
     a_.mov(x86::rdi, x86::qword_ptr(x86::rdi, 0));
-    if (stub_ == Stub::lean) {
+    if (an_.stub == Stub::lean) {
       a_.jmp(kT11);
     } else {
       a_.call(kT11);

@@ -105,7 +105,7 @@ class Lowering {
   void emit_nops(uint32_t n);
   void align_loop_head(uint32_t pc);
   bool near(uint32_t next, int64_t to, uint32_t slack = 0) const;
-  void find_split_latches();
+  void find_split_latches(const std::vector<uint32_t>& back_edges);
   bool jumps_over_goto(const Insn& i, const Insn& next) const;
   static constexpr uint32_t kJmpRel32 = 5;
   static constexpr uint32_t kMaxCopyRun = 12;      // instructions of one copied run
@@ -122,7 +122,7 @@ class Lowering {
   static void close_function(Function& f, const bool (&mentioned)[11], bool calls);
 
   // ---- instructions (x86_lower.cpp: dispatch, jumps) -----------------------------
-  size_t function_index(int64_t pc) const { return function_of_[size_t(pc)]; }
+  size_t function_index(int64_t pc) const { return an_.function_of[size_t(pc)]; }
   static Gp width(const Gp& r, bool is64) { return is64 ? Gp(r.r64()) : Gp(r.r32()); }
   bool fact(const Insn& i, uint8_t f) const { return facts_ && facts_->has(i.pc, f); }
   Expected<void> emit(const Insn& i);
@@ -173,11 +173,7 @@ class Lowering {
   x86::Assembler& a_;
   Lowered& out_;
   bool bmi2_ = false;
-  std::vector<Function> functions_;
-  std::vector<uint32_t> function_of_;  // pc -> index in functions_
   std::vector<Label> labels_;          // pc -> jump target label (invalid: not a target)
-  std::vector<bool> loop_head_;        // pc -> target of a backward jump (aligned to 16)
-  std::vector<uint32_t> bound_prefix_;  // pc -> sum of the size bounds of the slots before it
   bool align_loops_ = true;
   bool fit_loops_ = true;     // Options::fit_loops (and align_loops)
   Options::Latch latch_ = Options::Latch::by_loop;
@@ -188,20 +184,34 @@ class Lowering {
   struct Copy {
     uint32_t first = 0, end = 0;
   };
-  std::vector<Copy> copy_;
+  // What find_functions() and the finders it calls learn about the program
+  // (independent of the code emitted so far): lower()'s second pass adopts
+  // it whole. The jump targets' labels_ and the functions' prologue labels
+  // belong to one pass's assembler and are made anew.
+  struct Analysis {
+    std::vector<Function> functions;
+    std::vector<uint32_t> function_of;  // pc -> index in functions
+    std::vector<bool> loop_head;        // pc -> target of a backward jump (aligned to 16)
+    std::vector<uint32_t> head_prefix;  // pc -> loop heads among the slots before it
+    std::vector<uint32_t> bound_prefix;  // pc -> sum of the size bounds of the slots before it
+    std::vector<Copy> copy;             // pc -> its tail copy (Options::tail_copies)
+    uint32_t tail_copies = 0;
+    std::vector<bool> split_latch;  // loop head pc -> its latch stays `jcc out; jmp head`
+    std::vector<Idiom> idioms;      // find_idioms, ascending
+    Stub stub = Stub::lean;         // what emit_enter_stub emits
+    bool has_func_refs = false;     // an `lddw func`: a function others may call back
+  };
+  Analysis an_;
   bool skip_crossing_ = true;  // Options::skip_crossing_heads
   bool idioms_on_ = true;      // Options::idioms
-  std::vector<Idiom> idioms_;  // find_idioms, ascending
   size_t next_idiom_ = 0;      // the first not emitted yet
   // The idiom whose window starts at instruction index k, or nullptr.
   const Idiom* idiom_at(size_t k) const {
-    return next_idiom_ < idioms_.size() && idioms_[next_idiom_].first == k ? &idioms_[next_idiom_] : nullptr;
+    return next_idiom_ < an_.idioms.size() && an_.idioms[next_idiom_].first == k ? &an_.idioms[next_idiom_] : nullptr;
   }
-  std::vector<bool> split_latch_;  // loop head pc -> its latch stays `jcc out; jmp head`
   uint32_t code_offset_ = 0;  // Options::code_offset
   const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_
   const std::vector<uint32_t>* first_offsets_ = nullptr;  // second pass: the first pass's insn_offsets
-  std::vector<uint32_t> head_prefix_;  // pc -> loop heads among the slots before it
   bool short_jumps_ = true;
   NonzeroRegs nonzero_;  // in the block being emitted
   CopyRegs copies_;      // in the block being emitted (Options::copy_sources)
@@ -246,8 +256,6 @@ class Lowering {
   std::optional<int32_t> cpu_id_off_;           // rseq_cpu_id_offset()
   uint64_t key_state_ = 0;                      // blinding keys: splitmix64 state
   const Function* cur_ = nullptr;
-  Stub stub_ = Stub::lean;  // what emit_enter_stub emits (find_functions decides)
-  bool has_func_refs_ = false;  // an `lddw func`: a function others may call back
   Label abort_;
 };
 
