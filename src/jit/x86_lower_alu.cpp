@@ -281,8 +281,10 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
     if (save_rax) a_.pop(x86::rax);
     return;
   }
-  Label done = a_.newLabel(), minus_one = a_.newLabel();
-  Label zero = sign || mod ? a_.newLabel() : done;
+  Label done, minus_one, zero;  // (made only when a branch goes there)
+  if (check_zero || check_minus_one) done = a_.newLabel();
+  if (check_minus_one) minus_one = a_.newLabel();
+  if (check_zero) zero = sign || mod ? a_.newLabel() : done;
   divisor_checks(t, check_minus_one, minus_one, check_zero, zero);
   divide(t, is64, sign);
   a_.mov(t, mod ? dx : ax);
@@ -460,7 +462,10 @@ void Lowering::div_rem(const Idiom& m, bool is64) {
   if (save_rax) a_.push(x86::rax);
   if (save_rdx) a_.push(x86::rdx);
   if (m.src != 0) a_.mov(ax, width(kReg[m.src], is64));
-  Label done = a_.newLabel(), zero = a_.newLabel(), minus_one = a_.newLabel();
+  Label done, zero, minus_one;  // (made only when a branch goes there)
+  if (check_zero || check_minus_one) done = a_.newLabel();
+  if (check_zero) zero = a_.newLabel();
+  if (check_minus_one) minus_one = a_.newLabel();
   divisor_checks(dv, check_minus_one, minus_one, check_zero, zero);
   divide(dv, is64, m.sign);
   if (check_zero || check_minus_one) {
