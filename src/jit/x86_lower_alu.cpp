@@ -203,6 +203,22 @@ void Lowering::divide(const Gp& dv, bool is64, bool sign) {
   }
 }
 
+Lowering::Borrowed Lowering::borrow(uint16_t scratch, uint16_t live) {
+  const Borrowed b{(scratch & live & 1u) != 0, (scratch & live & (1u << 3)) != 0};
+  clobbered_ |= uint16_t(scratch & ~live);
+  // Saved on the stack, as the kernel's JIT does: on Zen 5 push/pop around
+  // the division ran divchain 6 % faster than moves to r9/r10 (in-run A/B,
+  // 150 rounds: 7,030 against 7,520 ns; the stack engine renames them).
+  if (b.rax) a_.push(x86::rax);
+  if (b.rdx) a_.push(x86::rdx);
+  return b;
+}
+
+void Lowering::give_back(Borrowed b) {
+  if (b.rdx) a_.pop(x86::rdx);
+  if (b.rax) a_.pop(x86::rax);
+}
+
 // The branches to a division's special cases: divisor -1 (signed), 0.
 void Lowering::divisor_checks(const Gp& dv, bool minus_one, const Label& to_minus_one, bool zero,
                               const Label& to_zero) {
@@ -263,22 +279,13 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
   const Gp ax = width(x86::rax, is64);
   const Gp dx = width(x86::rdx, is64);
   const bool dst_is_rax = i.dst == 0, dst_is_rdx = i.dst == 3;
-  const bool save_rax = !dst_is_rax && !fact(i, verifier::JitFacts::kR0DeadAfter);
-  const bool save_rdx = !dst_is_rdx && !fact(i, verifier::JitFacts::kR3DeadAfter);
-  if (!save_rax && !dst_is_rax) clobbered_ |= 1u << 0;
-  if (!save_rdx && !dst_is_rdx) clobbered_ |= 1u << 3;
-  // Saved on the stack, as the kernel's JIT does: on Zen 5 push/pop around
-  // the division ran divchain 6 % faster than moves to r9/r10 (in-run A/B,
-  // 150 rounds: 7,030 against 7,520 ns; the stack engine renames them).
-  if (save_rax) a_.push(x86::rax);
-  if (save_rdx) a_.push(x86::rdx);
+  const Borrowed saved = borrow(uint16_t((dst_is_rax ? 0 : 1u) | (dst_is_rdx ? 0 : 1u << 3)), live_after(i));
   if (!dst_is_rax) a_.mov(ax, d);
   if (direct) {
     divide(width(kReg[i.src], is64), is64, sign);
     const Gp res = mod ? dx : ax;
     if (!(mod ? dst_is_rdx : dst_is_rax)) a_.mov(d, res);  // a 32-bit mov zero-extends
-    if (save_rdx) a_.pop(x86::rdx);
-    if (save_rax) a_.pop(x86::rax);
+    give_back(saved);
     return;
   }
   Label done, minus_one, zero;  // (made only when a branch goes there)
@@ -305,8 +312,7 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
     }
   }
   if (check_zero || check_minus_one) a_.bind(done);
-  if (save_rdx) a_.pop(x86::rdx);
-  if (save_rax) a_.pop(x86::rax);
+  give_back(saved);
   a_.mov(d64, kT11);
 }
 
@@ -405,11 +411,9 @@ bool Lowering::divide_by_constant(const Insn& i, bool is64, bool mod) {
     PowerQuotient p(dp, 64);
     while (p.c < 64 + lp && !(p.m() >> 64 == 0 && p.e() <= uint64_t(1) << (p.c - n))) p.step();
     const int T = p.c < 64 + lp ? p.c : -1;  // else p is at 2^(64 + l) (z = 0: lp = l)
-    // rdx takes the dividend: kept unless dead, or x itself when x is r3
-    // and the dividend is x >> z.
-    const bool save_rdx = i.dst == 3 ? z > 0 : !fact(i, verifier::JitFacts::kR3DeadAfter);
-    if (!save_rdx && i.dst != 3) clobbered_ |= 1u << 3;
-    if (save_rdx) a_.push(x86::rdx);
+    // rdx takes the dividend: kept unless dead; when x is r3 itself,
+    // changed only by the shift to x >> z, and x is needed after it.
+    const Borrowed saved = i.dst == 3 ? borrow(z ? 1u << 3 : 0, 1u << 3) : borrow(1u << 3, live_after(i));
     if (i.dst != 3) a_.mov(x86::rdx, d64);
     if (z) a_.shr(x86::rdx, Imm(z));
     if (T >= 0) {
@@ -427,7 +431,7 @@ bool Lowering::divide_by_constant(const Insn& i, bool is64, bool mod) {
       a_.add(kT11, kT9);
       if (l > 1) a_.shr(kT11, Imm(l - 1));
     }
-    if (save_rdx) a_.pop(x86::rdx);
+    give_back(saved);
   }
   // kT11: the quotient.
   const Gp q = width(kT11, is64);
@@ -451,16 +455,13 @@ void Lowering::div_rem(const Idiom& m, bool is64) {
   const bool check_minus_one = m.sign && !fact(div, verifier::JitFacts::kDivisorNotMinusOne);
   const bool has_quot = m.quot != Idiom::kNoReg;
   auto is_result = [&](uint8_t r) { return r == m.dst || (has_quot && r == m.quot); };
-  const bool save_rax = (m.live_after & 1u) && !is_result(0);
-  const bool save_rdx = (m.live_after & (1u << 3)) && !is_result(3);
   const Gp ax = width(x86::rax, is64), dx = width(x86::rdx, is64);
   Gp dv = width(kReg[m.divisor], is64);
   if (m.divisor == 0 || m.divisor == 3) {  // rax and rdx take the dividend
     a_.mov(width(kT11, is64), dv);
     dv = width(kT11, is64);
   }
-  if (save_rax) a_.push(x86::rax);
-  if (save_rdx) a_.push(x86::rdx);
+  const Borrowed saved = borrow(uint16_t((is_result(0) ? 0 : 1u) | (is_result(3) ? 0 : 1u << 3)), m.live_after);
   if (m.src != 0) a_.mov(ax, width(kReg[m.src], is64));
   Label done, zero, minus_one;  // (made only when a branch goes there)
   if (check_zero || check_minus_one) done = a_.newLabel();
@@ -495,8 +496,7 @@ void Lowering::div_rem(const Idiom& m, bool is64) {
     if (m.dst != 3) a_.mov(r, dx);
     if (has_quot && m.quot != 0) a_.mov(width(kReg[m.quot], is64), ax);
   }
-  if (save_rdx) a_.pop(x86::rdx);
-  if (save_rax) a_.pop(x86::rax);
+  give_back(saved);
 }
 
 // Shift counts are masked to 5/6 bits, as x86 does itself.

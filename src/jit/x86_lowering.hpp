@@ -139,6 +139,20 @@ class Lowering {
   void div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod);
   void div_rem(const Idiom& m, bool is64);
   void divide(const Gp& dv, bool is64, bool sign);
+  // rax and rdx (BPF r0, r3) as scratch for a division: `scratch` (bits 0
+  // and 3) the ones the code about to be emitted changes beyond its
+  // results, `live` the BPF registers whose values must survive it. Pushes
+  // the live ones (give_back pops them) and marks the others clobbered.
+  struct Borrowed {
+    bool rax = false, rdx = false;
+  };
+  Borrowed borrow(uint16_t scratch, uint16_t live);
+  void give_back(Borrowed b);
+  // r0 and r3 (bits 0 and 3) unless the verifier found them dead after `i`.
+  uint16_t live_after(const Insn& i) const {
+    return uint16_t((fact(i, verifier::JitFacts::kR0DeadAfter) ? 0 : 1u) |
+                    (fact(i, verifier::JitFacts::kR3DeadAfter) ? 0 : 1u << 3));
+  }
   void divisor_checks(const Gp& dv, bool minus_one, const Label& to_minus_one, bool zero, const Label& to_zero);
   bool divide_by_constant(const Insn& i, bool is64, bool mod);
   void shift(const Insn& i, bool is64, bool imm, uint8_t kind);
