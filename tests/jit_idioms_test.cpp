@@ -285,7 +285,9 @@ TEST(JitIdioms, NearMissesStayAsTheyAre) {
     const Compiled p = build(text);
     EXPECT_EQ(p.stats.idioms, 0u) << text << p.code;
     EXPECT_EQ(count(p.code, "popcnt") + count(p.code, "rol") + count(p.code, "rorx"), 0u) << text << p.code;
-    if (count(text, "div ")) EXPECT_EQ(count(p.code, "imul"), count(text, "mul")) << text << p.code;
+    if (count(text, "div ")) {
+      EXPECT_EQ(count(p.code, "imul"), count(text, "mul")) << text << p.code;
+    }
     agree(p, text);
   }
   // Constant blinding leaves every instruction (and blinds its constants).

@@ -235,7 +235,7 @@ RegUse reg_use(const Insn& i) {
     case Form::Load: u(i.src); d(i.dst); break;
     case Form::StoreImm: u(i.dst); break;
     case Form::StoreReg: u(i.dst); u(i.src); break;
-    case Form::Atomic: u(i.dst); u(i.src); if (i.imm == 0xf1) { u(0); d(0); } else if (i.imm & 1) d(i.src); break;
+    case Form::Atomic: u(i.dst); u(i.src); if (i.imm == kAtomicCmpxchg) { u(0); d(0); } else if (i.imm & kAtomicFetch) d(i.src); break;
     case Form::LoadAbs: u(6); for (int r = 0; r <= 5; ++r) d(r); break;
     case Form::LoadInd: u(6); u(i.src); for (int r = 0; r <= 5; ++r) d(r); break;
     case Form::JumpImm: u(i.dst); break;

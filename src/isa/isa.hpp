@@ -65,6 +65,13 @@ enum class Form : uint8_t {
   Exit,
 };
 
+// An atomic instruction's imm (Form::Atomic): the ALU operation (add, or,
+// and, xor), BPF_FETCH (the old value to src), or one of the two exchanges,
+// which always fetch (xchg: src; cmpxchg: compares with r0, old value to r0).
+inline constexpr int32_t kAtomicFetch = 0x01;
+inline constexpr int32_t kAtomicXchg = 0xe0 | kAtomicFetch;
+inline constexpr int32_t kAtomicCmpxchg = 0xf0 | kAtomicFetch;
+
 struct OpInfo {
   Op op;
   std::string_view name;      // "ADD64_IMM"

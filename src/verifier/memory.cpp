@@ -402,10 +402,10 @@ StepResult Checker::load_store(State& s, const Insn& i) {
   if (auto r = access(*this, s, i.dst, i.off, size, false, nullptr, false); !r) return no(r.error());
   if (auto r = access(*this, s, i.dst, i.off, size, true, nullptr, false); !r) return no(r.error());
   const int32_t aop = i.imm;
-  if (aop == 0xf1) {  // cmpxchg: r0 is compared and receives the old value
+  if (aop == isa::kAtomicCmpxchg) {  // r0 is compared and receives the old value
     if (s.cur().regs[0].type == RegType::NotInit) return no(reject("R0 !read_ok"));
     s.cur().regs[0] = RegState::scalar(loaded(size));
-  } else if (aop & 0x01) {  // BPF_FETCH (and xchg): src receives the old value
+  } else if (aop & isa::kAtomicFetch) {  // fetch (and xchg): src receives the old value
     s.cur().regs[i.src] = RegState::scalar(loaded(size));
   }
   return Step{Step::Next, next, {}, 0};
@@ -478,6 +478,8 @@ StepResult Checker::load_imm64(State& s, const Insn& i) {
       // verify() checked every map reference before the first visit
       // (check_map_reference: index, second slot, program type, offset).
       const auto idx = static_cast<uint32_t>(i.imm);
+      // (Kept as a second guard: an index past env().maps would be read
+      // out of bounds, and a rejection costs nothing here.)
       if (idx >= env().maps.size()) return no(reject("fd {} is not pointing to valid bpf_map", i.imm));
       const MapDesc& m = env().maps[idx];
       d = RegState{};

@@ -151,8 +151,8 @@ bool Precision::backtrack_insn(const HistEntry& h, Marks& bt, int after) const {
       }
       break;
     case Form::Atomic:
-      if (i.imm == 0xf1) clr(0);
-      else if (i.imm & 1) clr(i.src);  // fetch: the old memory value, unknown
+      if (i.imm == isa::kAtomicCmpxchg) clr(0);
+      else if (i.imm & isa::kAtomicFetch) clr(i.src);  // fetch: the old memory value, unknown
       break;
     case Form::LoadAbs: case Form::LoadInd:
       R &= static_cast<uint16_t>(~(kArgRegs | 1));
