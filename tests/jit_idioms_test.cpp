@@ -199,6 +199,13 @@ TEST(JitIdioms, DivisionWithRemainderIsOneDivision) {
                                    "lsh %r6, 32\nxor %r6, %r8\nadd %r0, %r3\nadd %r0, %r6\n",
                                    w, div),
                        1});
+      // The product moved before it is subtracted (the finder's cheap test
+      // follows moves back to the multiplication).
+      cases.push_back({fmt::format("mov{0} %r6, %r1\n{1}{0} %r6, %r2\nmov{0} %r7, %r2\nmul{0} %r7, %r6\n"
+                                   "mov{0} %r5, %r7\nmov{0} %r8, %r1\nsub{0} %r8, %r5\n"
+                                   "lsh %r6, 32\nxor %r6, %r8\nmov %r0, %r6\n",
+                                   w, div),
+                       1});
     }
   }
   // x and d from the input: d = x >> 61 (0..7), x arsh 63 (0 or -1), and
