@@ -42,7 +42,11 @@
 // copies read after the move (priv_copy_chain: Options::copy_sources);
 // population counts and rotates in clang's shapes (idiom_pop64, idiom_pop32,
 // idiom_rot, and priv_idiom_loop with masks set before a loop:
-// Options::idioms).
+// Options::idioms); clang's division with remainder in both widths, signed
+// and unsigned (idiom_divmod), division and modulo by constants (const_div:
+// Options::short_arith's multiplications), and branches on zero right after
+// an operation on the register (zf_branch: the reused flags). Seeds meant
+// for idioms have an even number of instructions: odd ones are blinded.
 #include <sys/mman.h>
 
 #include <algorithm>
