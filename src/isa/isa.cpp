@@ -138,8 +138,8 @@ Expected<Insn> decode_one(std::span<const RawInsn> prog, size_t pc) {
   if (writes_dst(i) && r.dst == kFramePointer)
     return fail(Errc::invalid_program, "insn {}: frame pointer is read only", pc);
   if (i.form == Form::Atomic && r.src == kFramePointer &&
-      (i.match_value & 0x01))  // fetch, xchg and cmpxchg write src (cmpxchg writes r0)
-    if (*op != Op::ATOMIC_CMPXCHG64 && *op != Op::ATOMIC_CMPXCHG32)
+      (i.match_value & kAtomicFetch))  // fetch, xchg and cmpxchg write src (cmpxchg writes r0)
+    if (!is_cmpxchg(*op))
       return fail(Errc::invalid_program, "insn {}: frame pointer is read only", pc);
 
   Insn insn{*op, r.dst, r.src, r.off, r.imm, 0, uint32_t(pc)};
@@ -235,7 +235,7 @@ RegUse reg_use(const Insn& i) {
     case Form::Load: u(i.src); d(i.dst); break;
     case Form::StoreImm: u(i.dst); break;
     case Form::StoreReg: u(i.dst); u(i.src); break;
-    case Form::Atomic: u(i.dst); u(i.src); if (i.imm == kAtomicCmpxchg) { u(0); d(0); } else if (i.imm & kAtomicFetch) d(i.src); break;
+    case Form::Atomic: u(i.dst); u(i.src); if (is_cmpxchg(i.op)) { u(0); d(0); } else if (i.imm & kAtomicFetch) d(i.src); break;
     case Form::LoadAbs: u(6); for (int r = 0; r <= 5; ++r) d(r); break;
     case Form::LoadInd: u(6); u(i.src); for (int r = 0; r <= 5; ++r) d(r); break;
     case Form::JumpImm: u(i.dst); break;

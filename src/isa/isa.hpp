@@ -65,12 +65,11 @@ enum class Form : uint8_t {
   Exit,
 };
 
-// An atomic instruction's imm (Form::Atomic): the ALU operation (add, or,
-// and, xor), BPF_FETCH (the old value to src), or one of the two exchanges,
-// which always fetch (xchg: src; cmpxchg: compares with r0, old value to r0).
+// BPF_FETCH in an atomic instruction's imm (Form::Atomic; the imm values
+// are opcodes.def's): the old memory value goes to src -- xchg included --
+// except for cmpxchg (is_cmpxchg), which compares with r0 and leaves it there.
 inline constexpr int32_t kAtomicFetch = 0x01;
-inline constexpr int32_t kAtomicXchg = 0xe0 | kAtomicFetch;
-inline constexpr int32_t kAtomicCmpxchg = 0xf0 | kAtomicFetch;
+inline bool is_cmpxchg(Op op) { return op == Op::ATOMIC_CMPXCHG64 || op == Op::ATOMIC_CMPXCHG32; }
 
 struct OpInfo {
   Op op;

@@ -67,8 +67,6 @@ bool falls_through(const Insn& i) { return i.op != Op::EXIT && i.op != Op::JA &&
 
 using Kind = Idiom::Kind;
 
-bool is64_kind(Kind k) { return k == Kind::popcnt64 || k == Kind::rotl64 || k == Kind::divmod64; }
-
 // What idiom an instruction may end (its window's last instruction).
 std::optional<Kind> candidate(const Insn& i, bool popcnt) {
   if (popcnt && i.op == Op::RSH64_IMM && i.imm == 56) return Kind::popcnt64;
@@ -162,10 +160,11 @@ class Finder {
   bool try_window(uint32_t s, uint32_t e, Kind want, Idiom& out) {
     if (!eval(s, e)) return false;
     s_ = s;
-    is64_ = is64_kind(want);
+    out = Idiom{};
+    out.kind = want;
+    is64_ = out.is64();
     const uint8_t dst = insns_[e].dst;
     const uint16_t result = reg_[dst];
-    out = Idiom{};
     uint16_t quotient = UINT16_MAX;  // divmod: the quotient's node
     switch (want) {
       case Kind::popcnt64: case Kind::popcnt32:
@@ -184,8 +183,7 @@ class Finder {
     }
     // (liveness is the whole program's, computed on the first match)
     const uint16_t live = live_out()[e];
-    if (want == Kind::divmod64 || want == Kind::divmod32) out.live_after = live;
-    out.kind = want;
+    out.live_after = live;
     out.first = s;
     out.end = e + 1;
     out.dst = dst;

@@ -38,6 +38,7 @@ struct Idiom {
     divmod32,  // x / 0 = 0 and x % 0 = x included; `sign`: sdiv/smod; 32: low halves)
   };
   Kind kind = Kind::popcnt64;
+  bool is64() const { return kind == Kind::popcnt64 || kind == Kind::rotl64 || kind == Kind::divmod64; }
   uint32_t first = 0;  // the window: indices into the program's instructions
   uint32_t end = 0;    // (one past the last)
   uint8_t dst = 0;     // holds the result after the window
@@ -45,14 +46,13 @@ struct Idiom {
   uint8_t count = 0;   // rotates: bits to the left (1..width-1)
   // Division with remainder: the divisor's register (its value where the
   // window starts), the register left holding the quotient (kNoReg: none
-  // live), the division's instruction index (its verifier facts), and the
-  // registers live after the window (which of r0 and r3 to keep).
+  // live), the division's instruction index (its verifier facts).
   static constexpr uint8_t kNoReg = 0xff;
   uint8_t divisor = 0;
   uint8_t quot = kNoReg;
   bool sign = false;
   uint32_t div_at = 0;
-  uint16_t live_after = 0;
+  uint16_t live_after = 0;  // registers live after the window (bit r; a division: which of r0, r3 to keep)
   // Registers the window writes besides dst that are live after it; each
   // holds the constant beside it there.
   uint8_t nconsts = 0;

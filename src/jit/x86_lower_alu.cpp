@@ -611,7 +611,7 @@ void Lowering::mov_imm64(const Gp& d, uint64_t v) {
 // most 10 for a window instruction (its last writer) bounded by 12 or more.
 void Lowering::emit_idiom(const Idiom& m) {
   using K = Idiom::Kind;
-  const bool is64 = m.kind == K::popcnt64 || m.kind == K::rotl64 || m.kind == K::divmod64;
+  const bool is64 = m.is64();
   const Gp d = width(kReg[m.dst], is64), s = width(kReg[m.src], is64);
   if (m.kind == K::divmod64 || m.kind == K::divmod32) {
     div_rem(m, is64);

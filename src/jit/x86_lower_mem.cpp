@@ -56,8 +56,8 @@ Expected<void> Lowering::atomic(const Insn& i) {
     case 0x50: a_.lock().and_(m, s); return {};
     case 0xa0: a_.lock().xor_(m, s); return {};
     case 0x01: a_.lock().xadd(m, s); return {};  // src = old (32-bit: zero-extended)
-    case isa::kAtomicXchg: a_.xchg(m, s); return {};  // implicitly locked
-    case isa::kAtomicCmpxchg:
+    case 0xe1: a_.xchg(m, s); return {};         // implicitly locked
+    case 0xf1:                                   // cmpxchg
       a_.lock().cmpxchg(m, s, width(x86::rax, is64));
       if (!is64) a_.mov(x86::eax, x86::eax);  // success leaves eax unwritten
       return {};

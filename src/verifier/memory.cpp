@@ -401,11 +401,10 @@ StepResult Checker::load_store(State& s, const Insn& i) {
   }
   if (auto r = access(*this, s, i.dst, i.off, size, false, nullptr, false); !r) return no(r.error());
   if (auto r = access(*this, s, i.dst, i.off, size, true, nullptr, false); !r) return no(r.error());
-  const int32_t aop = i.imm;
-  if (aop == isa::kAtomicCmpxchg) {  // r0 is compared and receives the old value
+  if (isa::is_cmpxchg(i.op)) {  // r0 is compared and receives the old value
     if (s.cur().regs[0].type == RegType::NotInit) return no(reject("R0 !read_ok"));
     s.cur().regs[0] = RegState::scalar(loaded(size));
-  } else if (aop & isa::kAtomicFetch) {  // fetch (and xchg): src receives the old value
+  } else if (i.imm & isa::kAtomicFetch) {  // fetch (and xchg): src receives the old value
     s.cur().regs[i.src] = RegState::scalar(loaded(size));
   }
   return Step{Step::Next, next, {}, 0};

@@ -151,7 +151,7 @@ bool Precision::backtrack_insn(const HistEntry& h, Marks& bt, int after) const {
       }
       break;
     case Form::Atomic:
-      if (i.imm == isa::kAtomicCmpxchg) clr(0);
+      if (isa::is_cmpxchg(i.op)) clr(0);
       else if (i.imm & isa::kAtomicFetch) clr(i.src);  // fetch: the old memory value, unknown
       break;
     case Form::LoadAbs: case Form::LoadInd:
