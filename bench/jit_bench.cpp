@@ -41,6 +41,7 @@
 //                  Options::short_arith; --other-no-tail-copies: those without
 //                  Options::tail_copies; --other-no-copy-sources: those without
 //                  Options::copy_sources; --other-no-idioms: those without Options::idioms;
+//                  --other-no-zero-branch-order: those without Options::zero_branch_order;
 //                  bench/ab.py summarises such a run) [--no-skip-crossing]  (the code of 00fcada:
 //                  --no-fit-loops --latch=fused --no-skip-crossing)
 //                  [--no-facts]  (xbpf's placements without the verifier's facts: A/B of what they give)
@@ -203,6 +204,7 @@ OtherOff g_other_off[] = {
     {"--other-no-tail-copies", &jit::Options::tail_copies},
     {"--other-no-copy-sources", &jit::Options::copy_sources},
     {"--other-no-idioms", &jit::Options::idioms},
+    {"--other-no-zero-branch-order", &jit::Options::zero_branch_order},
 };
 bool g_no_facts = false;  // --no-facts: the xbpf placements compile the verified wrapper without Verdict::jit_facts
 

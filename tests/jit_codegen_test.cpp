@@ -572,6 +572,84 @@ TEST(JitArithmetic, BranchesOnZeroReuseTheFlags) {
   EXPECT_EQ(count(d, "test "), 1u) << d;
 }
 
+// The mnemonic of the x86 instruction right before the last conditional
+// jump (not jmp) in disassembly `d`; empty when there is none.
+std::string before_jcc(const std::string& d) {
+  std::string prev, found;
+  size_t at = 0;
+  while (at < d.size()) {
+    size_t eol = d.find('\n', at);
+    if (eol == std::string::npos) eol = d.size();
+    const std::string line = d.substr(at, eol - at);
+    at = eol + 1;
+    if (line.empty() || line[0] == ';') continue;
+    char addr[32], bytes[64], mnem[32];
+    if (std::sscanf(line.c_str(), "%31s %63s %31s", addr, bytes, mnem) != 3) continue;
+    if (mnem[0] == 'j' && std::string(mnem) != "jmp") found = prev;
+    prev = mnem;
+  }
+  return found;
+}
+
+// `op; mov; if r ==/!= 0` with a move independent of op: the move is emitted
+// first, so op's flags meet their branch (op and jcc fuse into one µop;
+// fib's latch). Program order stays when the move reads or writes op's
+// registers, when a jump enters at the move or at the branch, when the
+// widths differ, and with Options::zero_branch_order off. Every variant runs
+// against the interpreter, on both paths of each jump.
+TEST(JitArithmetic, IndependentMoveGoesBeforeTheFlagSetter) {
+  static const char* ops[] = {"add %r3, %r4", "add %r3, -1", "sub %r3, %r4", "and %r3, %r4", "or %r3, %r4",
+                              "xor %r3, -1", "neg %r3"};
+  struct Between {
+    const char* mov;
+    bool independent;  // of every op above (r4: of those reading it)
+  };
+  static const Between movs[] = {
+      {"mov %r5, %r1", true},  {"mov %r5, 0", true},    {"mov %r5, -3", true}, {"mov %r4, %r5", true},
+      {"mov %r5, %r3", false},  // reads op's result
+      {"mov %r3, %r5", false},  // writes it
+  };
+  static const uint64_t xs[] = {0, 1, 77, ~uint64_t(0), 0x100000000ull, 0xffffffffull, 0x80000000ull};
+  size_t moved = 0, checked = 0;
+  for (const char* op : ops) {
+    const bool reads_r4 = std::string(op).find("%r4") != std::string::npos;
+    for (const char* w : {"", "32"}) {
+      for (const char* jw : {"", "32"}) {
+        for (const char* j : {"jeq", "jne"}) {
+          for (const Between& b : movs) {
+            for (int enter = 0; enter < 3; ++enter) {  // 1: a jump enters at the move; 2: at the branch
+              std::string o = op, m = b.mov;
+              o.insert(o.find(' '), w);
+              m.insert(m.find(' '), w);
+              const std::string text = fmt::format(
+                  "lddw %r4, 0xffffffff00000001\nmov %r3, %r1\nmov %r5, 9\njeq %r1, 77, {}\nja +0\n{}\n{}{}\n{}{}{} "
+                  "%r3, 0, L\nmov %r0, %r3\nxor %r0, %r4\nadd %r0, %r5\nexit\nL: mov %r0, %r5\nadd %r0, 1000\nexit\n",
+                  enter == 1 ? "M" : enter == 2 ? "B" : "+0", o, enter == 1 ? "M: " : "", m, enter == 2 ? "B: " : "", j, jw);
+              const auto code = assemble(text);
+              const vm::Program interp = load(code);
+              for (bool on : {true, false}) {
+                const vm::Program native = compiled(code, {.zero_branch_order = on});
+                const std::string d = disasm(native);
+                const bool independent = b.independent && !(reads_r4 && std::string(b.mov).find("%r4,") != std::string::npos);
+                const bool expect = on && independent && enter == 0 && std::string(w) == jw;
+                const std::string last = before_jcc(d);
+                EXPECT_EQ(last != "mov" && last != "test" && last != "cmp", expect) << "before the jcc: " << last << "\n"
+                                                                                   << text << d;
+                moved += expect;
+                ++checked;
+                for (uint64_t x : xs) ASSERT_EQ(run(native, x), run(interp, x)) << text << "x=" << x << "\n" << d;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  // 7 ops x 2 widths x 2 branches x 4 independent moves, less `mov r4, r5`
+  // after the four ops that read r4.
+  EXPECT_EQ(moved, 96u) << "of " << checked;
+}
+
 // `rA = rB; rA += X` is one lea, for each width combination the ISA allows,
 // unless the add is a jump target (the path jumping there has no move).
 TEST(JitArithmetic, MoveThenAddIsOneLea) {

@@ -37,6 +37,7 @@ struct CompileStats {
   bool rel32_retry = false;  // a rel8 size bound was wrong: compiled again with rel32 jumps only
   size_t tail_copies = 0;    // unconditional jumps replaced by a copy of their target (Options::tail_copies)
   size_t idioms = 0;         // population counts and rotates emitted as one instruction (Options::idioms)
+  size_t moves_first = 0;    // moves emitted before the operation a branch on zero tests (Options::zero_branch_order)
 };
 
 struct Options {
@@ -62,6 +63,13 @@ struct Options {
   // 2^k, 3/5/9 * 2^k and 2^k +- 1 as shifts, lea and shift-and-add instead
   // of imul; `rA = rB; rA += X` as one lea (false: imul and mov+add, for A/B).
   bool short_arith = true;
+  // With short_arith: `w2 += -1; r1 = r0; if w2 != 0 goto L` (a loop
+  // counter, a move, the latch) is emitted as `r1 = r0; w2 += -1; jcc`: the
+  // branch then reads the flags of the operation right before it, and the two
+  // fuse into one µop (with the move between them they cannot). Only a
+  // register or constant move that the operation neither reads nor writes,
+  // and that no jump enters, moves up (false: program order, for A/B).
+  bool zero_branch_order = true;
   // Tail copies: an unconditional jump inside a loop to a short straight run
   // (at most 12 ALU and load instructions ending in a conditional jump: a
   // loop's latch, a switch's first compare) is replaced by a copy of that run

@@ -48,6 +48,7 @@ Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jump
   fit_loops_ = opts.align_loops && opts.fit_loops;
   latch_ = opts.latch;
   short_arith_ = opts.short_arith;
+  zero_branch_order_ = opts.zero_branch_order;
   copy_sources_ = opts.copy_sources;
   tail_copies_ = opts.tail_copies;
   skip_crossing_ = opts.skip_crossing_heads;
@@ -109,6 +110,17 @@ Expected<void> Lowering::run() {
         ++next_idiom_;
         ++out_.idioms;
         forget();  // (what the window's instructions would have taught)
+        continue;
+      }
+      if (k + 2 < insns.size() && !idiom_at(k + 1) && move_first(i, insns[k + 1], insns[k + 2])) {
+        const Insn& mov = insns[++k];
+        out_.insn_offsets[mov.pc] = uint32_t(a_.offset());  // as i's: both precede the pair's code
+        if (auto r = emit(mov); !r) return r;
+        learn(mov);
+        if (auto r = emit(i); !r) return r;
+        learn(i);
+        last = &mov;
+        ++out_.moves_first;
         continue;
       }
       if (k + 1 < insns.size() && !idiom_at(k + 1) && lea_mov_add(i, insns[k + 1])) {

@@ -21,6 +21,7 @@ struct Lowered {
   bool no_area = false;                // the entry stub neither reads the RunArea nor exits early
   size_t tail_copies = 0;              // jumps replaced by a copy of their target's run
   size_t idioms = 0;                   // windows emitted as one instruction (idioms.hpp)
+  size_t moves_first = 0;              // moves emitted before the operation of a branch on zero (Options::zero_branch_order)
 };
 
 // Emits the entry stub (at offset 0), then every function of `prog` with its

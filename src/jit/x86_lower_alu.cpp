@@ -104,6 +104,31 @@ bool Lowering::lea_mov_add(const Insn& mov, const Insn& add) {
   return true;
 }
 
+// `op; mov; if op.dst ==/!= 0` may be emitted `mov; op; jcc` (Options::
+// zero_branch_order): op's ZF is then the branch's without a `test`, and an
+// add, sub, and, or, xor or neg right before a jcc fuses with it into one
+// µop. The order may change when the move neither reads nor writes a
+// register op reads or writes (op's facts, the move's facts and the block's
+// copies describe the same values in either order) and no jump enters at the
+// move or the branch (a join there would see the other order half done).
+bool Lowering::move_first(const Insn& op, const Insn& mov, const Insn& branch) const {
+  if (!short_arith_ || !zero_branch_order_) return false;
+  const isa::OpInfo& o = isa::info(op.op);
+  if (isa::op_class(o.code) != isa::kClassAlu64 && isa::op_class(o.code) != isa::kClassAlu) return false;
+  switch (o.code & 0xf0) {
+    case 0x00: case 0x10: case 0x40: case 0x50: case 0x80: case 0xa0: break;  // the ops note_zf follows
+    default: return false;
+  }
+  const isa::OpInfo& b = isa::info(branch.op);
+  if (b.form != Form::JumpImm || branch.imm != 0 || branch.dst != op.dst || ((b.code & 0xf0) != 0x10 && (b.code & 0xf0) != 0x50) ||
+      isa::is_32bit(branch.op) != isa::is_32bit(op.op))
+    return false;
+  const bool mov_reg = mov.op == Op::MOV64_REG || mov.op == Op::MOV32_REG;
+  if (!mov_reg && mov.op != Op::MOV64_IMM && mov.op != Op::MOV32_IMM) return false;
+  if (mov.dst == op.dst || (o.form == Form::AluReg && mov.dst == op.src) || (mov_reg && mov.src == op.dst)) return false;
+  return !labels_[mov.pc].isValid() && !labels_[branch.pc].isValid();
+}
+
 // dst *= imm. imul takes 3 cycles of latency on current x86-64 cores; a
 // multiplier that is a power of two, 3/5/9 times one, or 2^k +- 1 costs 1-2
 // cycles as a shift, an lea (base + index * scale) or a shift and an add or

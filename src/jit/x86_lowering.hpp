@@ -134,6 +134,7 @@ class Lowering {
   void blinded_imm(const Gp& r, int32_t imm);
   Expected<void> alu(const Insn& i);
   bool lea_mov_add(const Insn& mov, const Insn& add);
+  bool move_first(const Insn& op, const Insn& mov, const Insn& branch) const;
   void mul_imm(const Gp& d, bool is64, int32_t imm);
   void mov(const Insn& i, bool is64, bool imm);
   void div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod);
@@ -192,6 +193,7 @@ class Lowering {
   bool fit_loops_ = true;     // Options::fit_loops (and align_loops)
   Options::Latch latch_ = Options::Latch::by_loop;
   bool short_arith_ = true;
+  bool zero_branch_order_ = true;  // Options::zero_branch_order
   bool tail_copies_ = true;
   // pc of an unconditional jump -> the run it is replaced by (Options::
   // tail_copies): indices into prog_.insns(), [first, end); end == 0: none.
