@@ -88,7 +88,11 @@ Expected<void> Lowering::run() {
       }
       out_.insn_offsets[i.pc] = uint32_t(a_.offset());
       if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
-      if (k + 1 < insns.size() && jumps_over_goto(i, insns[k + 1]) &&
+      // (The tests below are in order of their cost; each starts with what
+      // rules out most instructions, the form, before calling out.)
+      const Form form = isa::info(i.op).form;
+      const bool branch = form == Form::JumpImm || form == Form::JumpReg;
+      if (branch && k + 1 < insns.size() && jumps_over_goto(i, insns[k + 1]) &&
           (insns[k + 1].target() > int64_t(insns[k + 1].pc) || !an_.split_latch[size_t(insns[k + 1].target())])) {
         // `if c goto +1; goto L` (clang's loop latch) becomes `if !c goto L`.
         const Insn& ja = insns[++k];
@@ -112,7 +116,8 @@ Expected<void> Lowering::run() {
         forget();  // (what the window's instructions would have taught)
         continue;
       }
-      if (k + 2 < insns.size() && !idiom_at(k + 1) && move_first(i, insns[k + 1], insns[k + 2])) {
+      if (!branch && k + 2 < insns.size() && zero_branch(insns[k + 2].op) && move_first(i, insns[k + 1], insns[k + 2]) &&
+          !idiom_at(k + 1)) {
         const Insn& mov = insns[++k];
         out_.insn_offsets[mov.pc] = uint32_t(a_.offset());  // as i's: both precede the pair's code
         if (auto r = emit(mov); !r) return r;
@@ -123,7 +128,8 @@ Expected<void> Lowering::run() {
         ++out_.moves_first;
         continue;
       }
-      if (k + 1 < insns.size() && !idiom_at(k + 1) && lea_mov_add(i, insns[k + 1])) {
+      if ((i.op == Op::MOV64_REG || i.op == Op::MOV32_REG) && k + 1 < insns.size() && !idiom_at(k + 1) &&
+          lea_mov_add(i, insns[k + 1])) {
         const Insn& add = insns[++k];
         out_.insn_offsets[add.pc] = uint32_t(a_.offset());
         learn(i);
@@ -137,7 +143,7 @@ Expected<void> Lowering::run() {
         continue;
       }
       if (auto r = emit(i); !r) return r;
-      note_back_edge(i);
+      if (branch || form == Form::Jump || form == Form::JumpLong) note_back_edge(i);
       learn(i);
       last = &i;
     }

@@ -112,17 +112,15 @@ bool Lowering::lea_mov_add(const Insn& mov, const Insn& add) {
 // copies describe the same values in either order) and no jump enters at the
 // move or the branch (a join there would see the other order half done).
 bool Lowering::move_first(const Insn& op, const Insn& mov, const Insn& branch) const {
-  if (!short_arith_ || !zero_branch_order_) return false;
+  if (!zero_branch(branch.op) || branch.imm != 0 || branch.dst != op.dst || !short_arith_ || !zero_branch_order_)
+    return false;
   const isa::OpInfo& o = isa::info(op.op);
   if (isa::op_class(o.code) != isa::kClassAlu64 && isa::op_class(o.code) != isa::kClassAlu) return false;
   switch (o.code & 0xf0) {
     case 0x00: case 0x10: case 0x40: case 0x50: case 0x80: case 0xa0: break;  // the ops note_zf follows
     default: return false;
   }
-  const isa::OpInfo& b = isa::info(branch.op);
-  if (b.form != Form::JumpImm || branch.imm != 0 || branch.dst != op.dst || ((b.code & 0xf0) != 0x10 && (b.code & 0xf0) != 0x50) ||
-      isa::is_32bit(branch.op) != isa::is_32bit(op.op))
-    return false;
+  if (isa::is_32bit(branch.op) != isa::is_32bit(op.op)) return false;
   const bool mov_reg = mov.op == Op::MOV64_REG || mov.op == Op::MOV32_REG;
   if (!mov_reg && mov.op != Op::MOV64_IMM && mov.op != Op::MOV32_IMM) return false;
   if (mov.dst == op.dst || (o.form == Form::AluReg && mov.dst == op.src) || (mov_reg && mov.src == op.dst)) return false;

@@ -135,6 +135,10 @@ class Lowering {
   Expected<void> alu(const Insn& i);
   bool lea_mov_add(const Insn& mov, const Insn& add);
   bool move_first(const Insn& op, const Insn& mov, const Insn& branch) const;
+  // `if r == imm` / `if r != imm`, either width (move_first's cheap test).
+  static bool zero_branch(Op op) {
+    return op == Op::JEQ_IMM || op == Op::JNE_IMM || op == Op::JEQ32_IMM || op == Op::JNE32_IMM;
+  }
   void mul_imm(const Gp& d, bool is64, int32_t imm);
   void mov(const Insn& i, bool is64, bool imm);
   void div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod);
