@@ -45,7 +45,9 @@
 // Options::idioms); clang's division with remainder in both widths, signed
 // and unsigned (idiom_divmod), division and modulo by constants (const_div:
 // Options::short_arith's multiplications), and branches on zero right after
-// an operation on the register (zf_branch: the reused flags). Seeds meant
+// an operation on the register (zf_branch: the reused flags), also with an
+// independent move in between, in a counted loop too (zf_move:
+// Options::zero_branch_order). Seeds meant
 // for idioms have an even number of instructions: odd ones are blinded.
 #include <sys/mman.h>
 
