@@ -49,6 +49,11 @@
 //                                           synthetic_1000: the compile rows' program)
 //        jit_bench --dump-kernel=WORKLOAD   the kernel's JIT code, raw, to WORKLOAD.kernel.bin
 //        jit_bench --gbench [google benchmark flags]   the Google Benchmark mode (sequential)
+//        jit_bench --corpus=DIR [--rounds=N] [--verbose]   compile time of real programs: every
+//                                           object under DIR xbpf loads, N times (default 21) through
+//                                           runtime::Object::load (verifier facts, inlined lookups,
+//                                           the JIT, as `xbpf prog load`); per program the median of
+//                                           CompileStats::emit_ns + memory_ns
 //  (all modes: [--obj-dir=DIR])
 //
 // Google Benchmark mode counters: bpf_insns = BPF instructions one run
@@ -70,6 +75,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <span>
@@ -1149,6 +1155,103 @@ bool has_flag(int& argc, char** argv, std::string_view name) {
   return found;
 }
 
+// --corpus=DIR: the JIT's compile time on real programs. Each round loads
+// every object once (so a program's compiles are spread over the run, as the
+// machine's state drifts); objects xbpf does not load are counted by the
+// error's kind (the first words of its message after the object's name).
+int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, bool verbose) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) die("corpus missing: " + dir.string() + " is not a directory");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == ".o" && e.path().parent_path().filename() != "invalid")
+      files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  struct Prog {
+    std::string name;
+    size_t insns = 0, bytes = 0;
+    std::vector<double> ns;    // emit + memory, one per round
+    std::vector<double> emit;  // emit alone (lowering and encoding)
+  };
+  std::vector<Prog> progs;
+  std::map<std::string, size_t> failures;  // kind -> objects
+  std::vector<bool> loads(files.size(), true);
+  runtime::LoadOptions lo;
+  lo.engine = runtime::Engine::Jit;
+  for (unsigned round = 0; round < rounds; ++round) {
+    size_t at = 0;  // index into progs, in load order
+    for (size_t f = 0; f < files.size(); ++f) {
+      if (!loads[f]) continue;
+      auto spec = loader::open_object(files[f].string());
+      auto obj = spec ? runtime::Object::load(std::move(*spec), g_store.get(), lo)
+                      : Expected<std::unique_ptr<runtime::Object>>(xbpf::unexpected(spec.error()));
+      if (!obj) {
+        if (round) die(fmt::format("{}: loaded in round 1, not in round {}: {}", files[f].string(), round + 1,
+                                   obj.error().message));
+        loads[f] = false;
+        // "OBJ: prog 'P': KIND 12..." -> "prog: KIND" (also "map 'M': map 'M': KIND")
+        const std::string& m = obj.error().message;
+        const auto last = m.rfind("': ");
+        std::string kind = m.find(": map '") != std::string::npos ? "map: " : m.find(": prog '") != std::string::npos ? "prog: " : "";
+        kind += last == std::string::npos ? m : m.substr(last + 3);
+        kind = kind.substr(0, kind.find_first_of("0123456789#'("));
+        ++failures[kind];
+        continue;
+      }
+      for (const auto& p : (*obj)->programs()) {
+        const jit::CompileStats& s = p->jit_stats();
+        if (round == 0)
+          progs.push_back({fs::relative(files[f], dir).string() + ":" + p->name(), s.insns, s.code_bytes, {}});
+        if (at >= progs.size() || progs[at].insns != s.insns) die("corpus: programs changed between rounds");
+        progs[at].emit.push_back(double(s.emit_ns));
+        progs[at++].ns.push_back(double(s.emit_ns + s.memory_ns));
+      }
+    }
+  }
+  size_t objects = 0;
+  for (bool l : loads) objects += l;
+  fmt::print("corpus {}: {} objects, {} loaded by xbpf ({} programs compiled), {} rounds\n", dir.string(),
+             files.size(), objects, progs.size(), rounds);
+  for (const auto& [kind, n] : failures) fmt::print("  not loaded: {} x {}\n", n, kind);
+  if (progs.empty()) return 0;
+  std::sort(progs.begin(), progs.end(), [](const Prog& a, const Prog& b) { return a.insns < b.insns; });
+  struct Bucket {
+    const char* name;
+    size_t lo, hi;
+  };
+  static const Bucket buckets[] = {{"< 20", 0, 20}, {"20-99", 20, 100}, {"100-199", 100, 200},
+                                   {">= 200", 200, SIZE_MAX}, {"all", 0, SIZE_MAX}};
+  fmt::print("\n| BPF insns | programs | insns | code bytes | compile µs (sum of medians) | ns / insn | "
+             "median program's ns / insn | emit ns / insn |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const Bucket& b : buckets) {
+    size_t n = 0, insns = 0, bytes = 0;
+    double ns = 0, emit = 0;
+    std::vector<double> per;
+    for (const Prog& p : progs) {
+      if (p.insns < b.lo || p.insns >= b.hi) continue;
+      ++n;
+      insns += p.insns;
+      bytes += p.bytes;
+      ns += median(p.ns);
+      emit += median(p.emit);
+      per.push_back(median(p.ns) / double(std::max<size_t>(p.insns, 1)));
+    }
+    if (!n) continue;
+    fmt::print("| {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} |\n", b.name, n, insns, bytes, ns / 1000,
+               ns / double(insns), median(per), emit / double(insns));
+  }
+  const Prog& big = progs.back();
+  fmt::print("\nlargest: {} ({} insns, {} bytes): {:.1f} µs, {:.1f} ns / insn\n", big.name, big.insns, big.bytes,
+             median(big.ns) / 1000, median(big.ns) / double(big.insns));
+  if (verbose) {
+    fmt::print("\n| program | insns | code bytes | compile µs: median [min-max] |\n|---|---:|---:|---:|\n");
+    for (const Prog& p : progs)
+      fmt::print("| {} | {} | {} | {:.1f} [{:.1f}-{:.1f}] |\n", p.name, p.insns, p.bytes, median(p.ns) / 1000,
+                 *std::min_element(p.ns.begin(), p.ns.end()) / 1000, *std::max_element(p.ns.begin(), p.ns.end()) / 1000);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1156,6 +1259,9 @@ int main(int argc, char** argv) {
   const std::string dump = take_flag(argc, argv, "dump", "");
   const std::string dump_kernel = take_flag(argc, argv, "dump-kernel", "");
   const bool gbench = has_flag(argc, argv, "--gbench");
+  if (const std::string corpus = take_flag(argc, argv, "corpus", ""); !corpus.empty())
+    return corpus_compile_times(corpus, unsigned(std::stoul(take_flag(argc, argv, "rounds", "21"))),
+                                has_flag(argc, argv, "--verbose"));
   SideBySideConfig cfg;
   cfg.rounds = std::stoul(take_flag(argc, argv, "rounds", "300"));
   cfg.batch_us = std::stod(take_flag(argc, argv, "batch-us", "200"));

@@ -293,6 +293,17 @@ TEST_P(RuntimeVerifiedTest, InlinedArrayLookupsMatchTheHelper) {
   EXPECT_EQ(verified->program("hash_get")->vm().inlined_calls(), 0U);
   EXPECT_EQ(verified->program("percpu_get")->vm().inlined_calls(), 1U);
   EXPECT_EQ(checked->program("array_get")->vm().inlined_calls(), 0U);  // checked mode keeps the helper
+  // The JIT's statistics of the load (jit_bench --corpus reads them): zero on the interpreter.
+  const jit::CompileStats& js = verified->program("array_get")->jit_stats();
+  if (GetParam() == Exec::Jit) {
+    EXPECT_EQ(js.insns, verified->program("array_get")->vm().size());
+    EXPECT_GT(js.code_bytes, 0U);
+    EXPECT_GT(js.emit_ns, 0U);
+  } else {
+    EXPECT_EQ(js.insns, 0U);
+    EXPECT_EQ(js.code_bytes, 0U);
+  }
+  EXPECT_EQ(checked->program("array_get")->jit_stats().code_bytes, 0U);
   const uint32_t k = 3;
   const uint64_t one = 1;
   ASSERT_TRUE(verified->map("small_hash")->update(&k, &one, 0));

@@ -521,8 +521,10 @@ Expected<void> Object::load_programs() {
     tables_.push_back(std::make_unique<vm::HelperTable>(opts_.helpers->table_for(ps.type)));
     auto vp = vm::Program::load(*insns, vm::LoadOptions{opts_.mode, tables_.back().get(), lookups});
     if (!vp) return xbpf::unexpected(with_context(vp.error(), fmt::format("prog '{}'", ps.name)));
+    jit::CompileStats stats;
     if (opts_.mode == vm::Mode::Verified && opts_.engine != Engine::Interpreter) {
       jit::Options jo;
+      jo.stats = &stats;
       // Relocation rewrites immediates only: the verified slots are the loaded ones.
       if (verdict && verdict->jit_facts.insn.size() == insns->size()) jo.facts = &verdict->jit_facts;
       jo.blind_constants = opts_.blind_constants;
@@ -530,6 +532,7 @@ Expected<void> Object::load_programs() {
         return xbpf::unexpected(with_context(r.error(), fmt::format("prog '{}'", ps.name)));
     }
     auto prog = std::unique_ptr<Program>(new Program(this, &ps, std::move(*vp)));
+    prog->jit_stats_ = stats;
     auto id = adopted_id_ ? Expected<uint32_t>(adopted_id_) : register_program(ps, prog->vm(), verdict, std::move(xlated));
     if (!id) return xbpf::unexpected(id.error());
     prog->id_ = *id;

@@ -28,6 +28,7 @@
 
 #include "helpers/helpers.hpp"
 #include "helpers/run_state.hpp"
+#include "jit/jit.hpp"
 #include "loader/loader.hpp"
 #include "maps/store.hpp"
 #include "verifier/verifier.hpp"
@@ -77,6 +78,9 @@ class Program {
   [[nodiscard]] Object& object() const { return *object_; }
   // Engine::Jit when the program runs as native code, else Engine::Interpreter.
   [[nodiscard]] Engine engine() const { return vm_.native() ? Engine::Jit : Engine::Interpreter; }
+  // What jit::compile reported when this program was loaded (compile time,
+  // code size; all zero on the interpreter).
+  [[nodiscard]] const jit::CompileStats& jit_stats() const { return jit_stats_; }
 
   // Runs once on `ctx` (the uapi context). `st` is prepared by the caller
   // (packet, extra regions); this adds the object's regions and maps, and
@@ -90,6 +94,7 @@ class Program {
   Object* object_;
   const loader::ProgramSpec* spec_;
   vm::Program vm_;
+  jit::CompileStats jit_stats_;
   uint32_t id_ = 0;
   std::shared_ptr<maps::Store::Hold> hold_;  // keeps the store record alive
 };
