@@ -438,6 +438,24 @@ TEST_P(StackHelpers, GetStackIdErrors) {
   EXPECT_EQ(int64_t(*r), -EFAULT) << "no regs: an empty stack";
 }
 
+// As libbpf: a perf event array declared with max_entries 0 (Cilium's
+// cilium_events, libbpf-style objects) is created with one slot per possible
+// CPU, and the verifier and the helper see that size.
+TEST_P(StackHelpers, PerfEventArrayWithoutSizeGetsOneSlotPerCpu) {
+  auto* p = load(ProgType::Kprobe, kPerfOutputProg, {map_spec("events", MapType::PerfEventArray, 4, 4, 0)});
+  ASSERT_NE(p, nullptr);
+  const uint32_t ncpu = maps::possible_cpus();
+  EXPECT_EQ(p->object().map("events")->max_entries(), ncpu);
+  FakeStack s;
+  for (const auto& [index, want] : {std::pair<uint64_t, int64_t>{ncpu - 1, -ENOENT}, {ncpu, -E2BIG}}) {
+    s.regs.rdi = index;
+    helpers::RunState st;
+    auto r = p->run(&s.regs, sizeof s.regs, st);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(int64_t(*r), want) << "index " << index;  // no consumer yet: ENOENT inside the array
+  }
+}
+
 TEST_P(StackHelpers, PerfEventOutputReachesTheConsumer) {
   const auto ncpu = uint32_t(std::max<long>(1, sysconf(_SC_NPROCESSORS_CONF)));
   auto* p = load(ProgType::Kprobe, kPerfOutputProg, {map_spec("events", MapType::PerfEventArray, 4, 4, ncpu)});

@@ -317,6 +317,10 @@ Expected<void> Object::adopt_record(const maps::ProgramRecord& rec) {
 
 Expected<void> Object::create_maps() {
   maps_.resize(spec_.maps.size());
+  // As libbpf: a perf event array declared without a size gets one slot per
+  // possible CPU (the spec changes, so the verifier sees the created size).
+  for (loader::MapSpec& m : spec_.maps)
+    if (m.type == kabi::MapType::PerfEventArray && m.max_entries == 0) m.max_entries = maps::possible_cpus();
   // Inner-map templates first: outer maps name them by id.
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < spec_.maps.size(); ++i) {
