@@ -110,7 +110,9 @@ bool Lowering::lea_mov_add(const Insn& mov, const Insn& add) {
 // µop. The order may change when the move neither reads nor writes a
 // register op reads or writes (op's facts, the move's facts and the block's
 // copies describe the same values in either order) and no jump enters at the
-// move or the branch (a join there would see the other order half done).
+// move (a path jumping there would skip op). A jump entering at the branch
+// would not break the swap, but the join then needs its own `test`: nothing
+// to gain, so program order stays.
 bool Lowering::move_first(const Insn& op, const Insn& mov, const Insn& branch) const {
   if (!zero_branch(branch.op) || branch.imm != 0 || branch.dst != op.dst || !short_arith_ || !zero_branch_order_)
     return false;
