@@ -53,7 +53,8 @@
 //                                           object under DIR xbpf loads, N times (default 21) through
 //                                           runtime::Object::load (verifier facts, inlined lookups,
 //                                           the JIT, as `xbpf prog load`); per program the median of
-//                                           CompileStats::emit_ns + memory_ns
+//                                           CompileStats::emit_ns + memory_ns; and the counts of
+//                                           tail copies, idioms and moved moves
 //  (all modes: [--obj-dir=DIR])
 //
 // Google Benchmark mode counters: bpf_insns = BPF instructions one run
@@ -1170,6 +1171,7 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, bool
   struct Prog {
     std::string name;
     size_t insns = 0, bytes = 0;
+    size_t tail_copies = 0, idioms = 0, moves_first = 0;  // what the JIT's special cases did
     std::vector<double> ns;    // emit + memory, one per round
     std::vector<double> emit;  // emit alone (lowering and encoding)
   };
@@ -1201,7 +1203,8 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, bool
       for (const auto& p : (*obj)->programs()) {
         const jit::CompileStats& s = p->jit_stats();
         if (round == 0)
-          progs.push_back({fs::relative(files[f], dir).string() + ":" + p->name(), s.insns, s.code_bytes, {}});
+          progs.push_back({fs::relative(files[f], dir).string() + ":" + p->name(), s.insns, s.code_bytes,
+                           s.tail_copies, s.idioms, s.moves_first, {}, {}});
         if (at >= progs.size() || progs[at].insns != s.insns) die("corpus: programs changed between rounds");
         progs[at].emit.push_back(double(s.emit_ns));
         progs[at++].ns.push_back(double(s.emit_ns + s.memory_ns));
@@ -1240,6 +1243,9 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, bool
     fmt::print("| {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} |\n", b.name, n, insns, bytes, ns / 1000,
                ns / double(insns), median(per), emit / double(insns));
   }
+  size_t copies = 0, idioms = 0, moves = 0;
+  for (const Prog& p : progs) copies += p.tail_copies, idioms += p.idioms, moves += p.moves_first;
+  fmt::print("\ntail copies {}, idioms {}, moves before a branch on zero's operation {}\n", copies, idioms, moves);
   const Prog& big = progs.back();
   fmt::print("\nlargest: {} ({} insns, {} bytes): {:.1f} µs, {:.1f} ns / insn\n", big.name, big.insns, big.bytes,
              median(big.ns) / 1000, median(big.ns) / double(big.insns));
