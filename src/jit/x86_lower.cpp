@@ -143,7 +143,7 @@ Expected<void> Lowering::run() {
         continue;
       }
       if (auto r = emit(i); !r) return r;
-      if (branch || form == Form::Jump || form == Form::JumpLong) note_back_edge(i);
+      note_back_edge(i);
       learn(i);
       last = &i;
     }
@@ -156,12 +156,6 @@ Expected<void> Lowering::run() {
 uint32_t Lowering::slot_count(const vm::Program& p) {
   const auto insns = p.insns();
   return insns.empty() ? 0 : insns.back().pc + uint32_t(isa::slot_count(insns.back().op));
-}
-
-// After a jump's code: a backward jump ends its target's loop here (so far).
-void Lowering::note_back_edge(const Insn& i) {
-  if (!isa::is_jump(i.op) || i.target() > int64_t(i.pc)) return;
-  note_back_edge_to(i.target());
 }
 
 void Lowering::note_back_edge_to(int64_t t) {

@@ -100,7 +100,11 @@ class Lowering {
   std::vector<uint32_t> loop_bytes_;  // first pass: pc -> bytes from the head to its last back edge's end
 
  private:
-  void note_back_edge(const Insn& i);
+  // After an instruction's code: a backward jump ends its target's loop
+  // here (so far). Inline: run() calls it for every instruction.
+  void note_back_edge(const Insn& i) {
+    if (isa::is_jump(i.op) && i.target() <= int64_t(i.pc)) note_back_edge_to(i.target());
+  }
   void note_back_edge_to(int64_t t);
   void emit_nops(uint32_t n);
   void align_loop_head(uint32_t pc);
