@@ -274,12 +274,13 @@ bool Lowering::jumps_over_goto(const Insn& i, const Insn& next) const {
 // a jump target. Only inside loops: the jump goes backward, or the run's
 // branch does. Not for clang's fused latch (`if c goto +1; goto L`) on
 // either side. The loop heads (alignment) are then the targets of the
-// backward jumps the code actually has.
-void Lowering::find_tail_copies() {
+// backward jumps the code actually has. `back_edges`: the program has a backward
+// jump (without one, there is nothing to look for).
+void Lowering::find_tail_copies(bool back_edges) {
   const auto insns = prog_.insns();
   const uint32_t n = slot_count(prog_);
   an_.copy.assign(n, Copy{});
-  if (!tail_copies_) return;
+  if (!tail_copies_ || !back_edges) return;
   uint32_t budget = kMaxCopiedInsns;
   bool any = false;
   for (size_t k = 0; k < insns.size(); ++k) {
@@ -392,6 +393,12 @@ Expected<void> Lowering::find_functions() {
   }
   labels_.assign(n, Label());
   an_.loop_head.assign(n, false);
+  // bound_prefix[pc]: the size bounds of the instructions before slot pc.
+  // Loop heads and tail copies add to it; programs with either (known only
+  // after this loop) get it recomputed below.
+  const bool lookups = !prog_.array_lookups().empty();
+  an_.bound_prefix.resize(n + 1);
+  uint32_t bound = 0, filled = 0;
   bool mentioned[11] = {};
   bool calls = false;
   size_t f = 0, with_code = 0;
@@ -399,6 +406,9 @@ Expected<void> Lowering::find_functions() {
   for (size_t k = 0; k < insns.size(); ++k) {
     const Insn& i = insns[k];
     if (i.pc >= an_.functions[f].end || k == 0) {
+      // A function whose last instruction may fall through gets an early
+      // exit (Abort::fell_off; only unverified code can reach it).
+      if (k > 0 && can_fall_through(insns[k - 1].op)) an_.stub = Stub::full;
       while (i.pc >= an_.functions[f].end) {
         close_function(an_.functions[f++], mentioned, calls);
         std::fill(std::begin(mentioned), std::end(mentioned), false);
@@ -406,21 +416,37 @@ Expected<void> Lowering::find_functions() {
       }
       ++with_code;
     }
-    // A function whose last instruction may fall through gets an early exit
-    // (Abort::fell_off; only unverified code can reach it).
-    if ((k + 1 == insns.size() || insns[k + 1].pc >= an_.functions[f].end) && can_fall_through(i.op))
-      an_.stub = Stub::full;
+    while (filled <= i.pc) an_.bound_prefix[filled++] = bound;
+    bound += size_bound(i, lookups, inline_helpers_, blind_);
     mentioned[i.dst] = mentioned[i.src] = true;
-    const Form form = isa::info(i.op).form;
-    if (form == Form::Call || form == Form::CallLocal || form == Form::CallReg || form == Form::CallKfunc) calls = true;
     // The RunArea (r12): helpers' ExecContext, tail calls, callx, legacy
     // packet loads; early exits unwind to the full stub's saved rsp.
-    if (form == Form::Call || form == Form::CallReg || form == Form::LoadAbs || form == Form::LoadInd)
-      if (an_.stub == Stub::lean) an_.stub = Stub::area;
-    if ((form == Form::Call && uint32_t(i.imm) == vm::kHelperTailCall) || form == Form::CallReg ||
-        form == Form::LoadAbs || form == Form::LoadInd)
-      an_.stub = Stub::full;
-    if (!isa::is_jump(i.op)) continue;
+    switch (isa::info(i.op).form) {
+      case Form::Call:
+        calls = true;
+        if (uint32_t(i.imm) == vm::kHelperTailCall) an_.stub = Stub::full;
+        else if (an_.stub == Stub::lean) an_.stub = Stub::area;
+        continue;
+      case Form::CallReg:
+        calls = true;
+        an_.stub = Stub::full;
+        continue;
+      case Form::CallLocal:
+      case Form::CallKfunc:
+        calls = true;
+        continue;
+      case Form::LoadAbs:
+      case Form::LoadInd:
+        an_.stub = Stub::full;
+        continue;
+      case Form::Jump:
+      case Form::JumpLong:
+      case Form::JumpImm:
+      case Form::JumpReg:
+        break;
+      default:
+        continue;
+    }
     const int64_t t = i.target();
     if (t < an_.functions[f].begin || t >= an_.functions[f].end)
       return fail(Errc::unsupported, "insn {}: jit: jump to insn {} leaves the function at insn {}", i.pc, t,
@@ -431,6 +457,8 @@ Expected<void> Lowering::find_functions() {
       if (align_loops_) an_.loop_head[size_t(t)] = true;
     }
   }
+  if (!insns.empty() && can_fall_through(insns.back().op)) an_.stub = Stub::full;
+  while (filled <= n) an_.bound_prefix[filled++] = bound;
   for (; f < an_.functions.size(); ++f) {
     close_function(an_.functions[f], mentioned, calls);
     std::fill(std::begin(mentioned), std::end(mentioned), false);
@@ -438,7 +466,7 @@ Expected<void> Lowering::find_functions() {
   }
   if (with_code != an_.functions.size()) an_.stub = Stub::full;  // a function without code: an early exit
   if (!facts_) an_.stub = Stub::full;
-  find_tail_copies();
+  find_tail_copies(!back_edges.empty());
   find_split_latches(back_edges);
   if (idioms_on_ && !blind_) {
     // (a window never crosses a function's entry: find_idioms keeps it inside one)
@@ -474,22 +502,21 @@ Expected<void> Lowering::find_functions() {
     // number of pushes it is aligned again.
     fn.pad = fn.calls && pushes % 2 == 0 ? 8 : 0;
   }
-  an_.head_prefix.resize(n + 1);
-  an_.bound_prefix.resize(n + 1);
-  an_.head_prefix[0] = an_.bound_prefix[0] = 0;
-  const bool lookups = !prog_.array_lookups().empty();
-  for (size_t k = 0, pc = 0; pc < n; ++pc) {
-    const bool head = an_.loop_head[pc];
-    uint32_t b = 0;
-    if (k < insns.size() && insns[k].pc == pc) {
-      b = size_bound(insns[k], lookups, inline_helpers_, blind_) + (head ? (fit_loops_ ? kMaxFitPad + 15 : 15) : 0);
-      for (uint32_t c = an_.copy[pc].first; c < an_.copy[pc].end; ++c)
-        b += size_bound(insns[c], lookups, inline_helpers_, blind_);
-      if (an_.copy[pc].end) b += kJmpRel32;  // the jump to the run's fall-through
-      ++k;
+  an_.head_prefix.assign(n + 1, 0);
+  if (!back_edges.empty() || an_.tail_copies) {  // (a tail copy needs a loop: never without back edges)
+    for (size_t k = 0, pc = 0; pc < n; ++pc) {
+      const bool head = an_.loop_head[pc];
+      uint32_t b = 0;
+      if (k < insns.size() && insns[k].pc == pc) {
+        b = size_bound(insns[k], lookups, inline_helpers_, blind_) + (head ? (fit_loops_ ? kMaxFitPad + 15 : 15) : 0);
+        for (uint32_t c = an_.copy[pc].first; c < an_.copy[pc].end; ++c)
+          b += size_bound(insns[c], lookups, inline_helpers_, blind_);
+        if (an_.copy[pc].end) b += kJmpRel32;  // the jump to the run's fall-through
+        ++k;
+      }
+      an_.head_prefix[pc + 1] = an_.head_prefix[pc] + (head ? 1 : 0);
+      an_.bound_prefix[pc + 1] = an_.bound_prefix[pc] + b;
     }
-    an_.head_prefix[pc + 1] = an_.head_prefix[pc] + (head ? 1 : 0);
-    an_.bound_prefix[pc + 1] = an_.bound_prefix[pc] + b;
   }
   publish_functions();
   return {};

@@ -18,61 +18,110 @@ namespace xbpf::jit::x86low {
 // (rbp, r6-r9), so the stub only sets r12 when helpers need the RunArea
 // (Stub::area: push r12 keeps the call aligned) or just loads r1-r5 and
 // jumps (Stub::lean: the function returns to the C++ caller itself).
-void Lowering::emit_enter_stub() {
-  abort_ = a_.newLabel();
-  if (an_.stub == Stub::lean || an_.stub == Stub::area) {
-    if (an_.stub == Stub::area) {
-      a_.push(kArea);
-      a_.mov(kArea, x86::rsi);
+namespace {
+
+// The stub's code for one (kind, func_refs, facts) combination, `abort`
+// bound where early exits land.
+void assemble_enter_stub(x86::Assembler& a, Stub stub, bool func_refs, bool facts, Label abort) {
+  if (stub == Stub::lean || stub == Stub::area) {
+    if (stub == Stub::area) {
+      a.push(kArea);
+      a.mov(kArea, x86::rsi);
     }
-    a_.mov(kT11, x86::rdx);
+    a.mov(kT11, x86::rdx);
     // The main function of a verified program reads only r1 before
     // writing (the verifier starts r2-r5 uninitialised); callbacks
     // (bpf_loop, for_each_map_elem) get r1-r5, but a lean program calls no
     // helper, so nothing calls back into it unless it has `lddw func`.
-    if (an_.stub != Stub::lean || an_.has_func_refs) {
-      a_.mov(x86::rsi, x86::qword_ptr(x86::rdi, 8));
-      a_.mov(x86::rdx, x86::qword_ptr(x86::rdi, 16));
-      a_.mov(x86::rcx, x86::qword_ptr(x86::rdi, 24));
-      a_.mov(x86::r8, x86::qword_ptr(x86::rdi, 32));
+    if (stub != Stub::lean || func_refs) {
+      a.mov(x86::rsi, x86::qword_ptr(x86::rdi, 8));
+      a.mov(x86::rdx, x86::qword_ptr(x86::rdi, 16));
+      a.mov(x86::rcx, x86::qword_ptr(x86::rdi, 24));
+      a.mov(x86::r8, x86::qword_ptr(x86::rdi, 32));
     }
-    a_.mov(x86::rdi, x86::qword_ptr(x86::rdi, 0));
-    if (an_.stub == Stub::lean) {
-      a_.jmp(kT11);
+    a.mov(x86::rdi, x86::qword_ptr(x86::rdi, 0));
+    if (stub == Stub::lean) {
+      a.jmp(kT11);
     } else {
-      a_.call(kT11);
-      a_.pop(kArea);
-      a_.ret();
+      a.call(kT11);
+      a.pop(kArea);
+      a.ret();
     }
     // No early exit exists in such a program: nothing jumps here.
-    a_.bind(abort_);
-    a_.int3();
+    a.bind(abort);
+    a.int3();
     return;
   }
   static const Gp kSaved[] = {x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15};
-  for (const Gp& r : kSaved) a_.push(r);
-  a_.sub(x86::rsp, 8);  // 6 pushes + return address: realign to 16 for the call
-  a_.mov(kArea, x86::rsi);
-  a_.mov(x86::qword_ptr(kArea, kAreaAbortRsp), x86::rsp);
-  a_.mov(kT11, x86::rdx);
-  a_.mov(x86::rsi, x86::qword_ptr(x86::rdi, 8));
-  a_.mov(x86::rdx, x86::qword_ptr(x86::rdi, 16));
-  a_.mov(x86::rcx, x86::qword_ptr(x86::rdi, 24));
-  a_.mov(x86::r8, x86::qword_ptr(x86::rdi, 32));
-  a_.mov(x86::rdi, x86::qword_ptr(x86::rdi, 0));
-  if (!facts_)
-    for (int r : {0, 6, 7, 8, 9}) a_.xor_(kReg[r].r32(), kReg[r].r32());
-  a_.call(kT11);
-  Label leave = a_.newLabel();
-  a_.bind(leave);
-  a_.add(x86::rsp, 8);
-  for (size_t k = std::size(kSaved); k-- > 0;) a_.pop(kSaved[k]);
-  a_.ret();
+  for (const Gp& r : kSaved) a.push(r);
+  a.sub(x86::rsp, 8);  // 6 pushes + return address: realign to 16 for the call
+  a.mov(kArea, x86::rsi);
+  a.mov(x86::qword_ptr(kArea, kAreaAbortRsp), x86::rsp);
+  a.mov(kT11, x86::rdx);
+  a.mov(x86::rsi, x86::qword_ptr(x86::rdi, 8));
+  a.mov(x86::rdx, x86::qword_ptr(x86::rdi, 16));
+  a.mov(x86::rcx, x86::qword_ptr(x86::rdi, 24));
+  a.mov(x86::r8, x86::qword_ptr(x86::rdi, 32));
+  a.mov(x86::rdi, x86::qword_ptr(x86::rdi, 0));
+  if (!facts)
+    for (int r : {0, 6, 7, 8, 9}) a.xor_(kReg[r].r32(), kReg[r].r32());
+  a.call(kT11);
+  Label leave = a.newLabel();
+  a.bind(leave);
+  a.add(x86::rsp, 8);
+  for (size_t k = std::size(kSaved); k-- > 0;) a.pop(kSaved[k]);
+  a.ret();
   // Early exit from any depth: back to the stub's frame with r0 = 0.
+  a.bind(abort);
+  a.mov(x86::rsp, x86::qword_ptr(kArea, kAreaAbortRsp));
+  a.xor_(x86::eax, x86::eax);
+  a.jmp(leave);
+}
+
+// The stub depends only on three facts about the program, so each form is
+// assembled once per process and copied into every program (assembling it
+// cost ~3,000 instructions per compile, as much as ~3 BPF instructions).
+struct StubImage {
+  std::vector<uint8_t> bytes;  // empty: assembling it failed; each program assembles its own
+  size_t abort_at = 0;         // where `abort` is bound
+};
+
+StubImage assemble_stub_image(Stub stub, bool func_refs, bool facts) {
+  StubImage image;
+  CodeHolder code;
+  if (code.init(Environment::host()) != kErrorOk) return image;
+  x86::Assembler a(&code);
+  a.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
+  const Label abort = a.newLabel();
+  assemble_enter_stub(a, stub, func_refs, facts, abort);
+  if (code.flatten() != kErrorOk || code.resolveUnresolvedLinks() != kErrorOk || code.hasUnresolvedLinks() ||
+      code.sectionCount() != 1 || !code.relocEntries().empty())
+    return image;
+  std::vector<uint8_t> bytes(code.codeSize());
+  if (code.copyFlattenedData(bytes.data(), bytes.size()) != kErrorOk) return image;
+  image.abort_at = size_t(code.labelOffsetFromBase(abort));
+  image.bytes = std::move(bytes);
+  return image;
+}
+
+const StubImage& stub_image(Stub stub, bool func_refs, bool facts) {
+  static const auto images = [] {
+    std::array<StubImage, 12> all;
+    for (unsigned k = 0; k < all.size(); ++k) all[k] = assemble_stub_image(Stub(k >> 2), k & 2, k & 1);
+    return all;
+  }();
+  return images[(unsigned(stub) << 2) | (func_refs ? 2 : 0) | (facts ? 1 : 0)];
+}
+
+}  // namespace
+
+void Lowering::emit_enter_stub() {
+  abort_ = a_.newLabel();
+  const StubImage& s = stub_image(an_.stub, an_.has_func_refs, facts_ != nullptr);
+  if (s.bytes.empty()) return assemble_enter_stub(a_, an_.stub, an_.has_func_refs, facts_ != nullptr, abort_);
+  a_.embed(s.bytes.data(), s.abort_at);
   a_.bind(abort_);
-  a_.mov(x86::rsp, x86::qword_ptr(kArea, kAreaAbortRsp));
-  a_.xor_(x86::eax, x86::eax);
-  a_.jmp(leave);
+  a_.embed(s.bytes.data() + s.abort_at, s.bytes.size() - s.abort_at);
 }
 
 // Without facts: push rbp; mov rbp, rsp; sub rsp, 512 (+8); push r6-r9 it

@@ -24,6 +24,7 @@
 // the register it unmasks into, as r10 is the kernel x86 JIT's AX.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <vector>
 
@@ -118,7 +119,7 @@ class Lowering {
   // 1 or 2, worse with 3).
   static constexpr uint32_t kMaxCopyBlocks = 2;
   static constexpr uint32_t kMaxCopiedInsns = 256;  // per program
-  void find_tail_copies();
+  void find_tail_copies(bool back_edges);
   Expected<void> emit_copy(const Insn& ja);
   Expected<void> find_functions();
   void publish_functions();
