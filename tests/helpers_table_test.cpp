@@ -146,7 +146,8 @@ TEST(HelperTable, PrototypeSpotChecks) {
   const helpers::HelperSpec* printk = r.find(BPF_FUNC_trace_printk);
   EXPECT_EQ(printk->args, (std::array<Arg, 5>{Arg::PtrToMem, Arg::ConstSize}));
   EXPECT_EQ(r.find(BPF_FUNC_get_hash_recalc)->args, (std::array<Arg, 5>{Arg::PtrToCtx}));
-  EXPECT_EQ(r.find(BPF_FUNC_get_hash_recalc)->fn, nullptr);
+  EXPECT_NE(r.find(BPF_FUNC_get_hash_recalc)->fn, nullptr);
+  EXPECT_EQ(r.find(BPF_FUNC_get_cgroup_classid)->fn, nullptr);
   EXPECT_EQ(r.find(BPF_FUNC_skb_load_bytes)->args,
             (std::array<Arg, 5>{Arg::PtrToCtx, Arg::Anything, Arg::PtrToUninitMem, Arg::ConstSize}));
   EXPECT_EQ(r.find(BPF_FUNC_fib_lookup)->args,
@@ -168,9 +169,10 @@ TEST(HelperTable, PrototypeSpotChecks) {
   EXPECT_TRUE(helpers::implemented(*r.find(BPF_FUNC_sk_release)));
   EXPECT_EQ(helpers::name(r.find(BPF_FUNC_timer_init)->args[0]), "ARG_PTR_TO_TIMER");
   EXPECT_TRUE(r.find(BPF_FUNC_map_lookup_elem)->verifiable());
-  // tail_call has no fn but runs (the interpreter's); get_hash_recalc does not.
+  // tail_call has no fn but runs (the interpreter's); get_cgroup_classid does not.
   EXPECT_TRUE(helpers::implemented(*r.find(BPF_FUNC_tail_call)));
-  EXPECT_FALSE(helpers::implemented(*r.find(BPF_FUNC_get_hash_recalc)));
+  EXPECT_FALSE(helpers::implemented(*r.find(BPF_FUNC_get_cgroup_classid)));
+  EXPECT_TRUE(helpers::implemented(*r.find(BPF_FUNC_get_hash_recalc)));
   EXPECT_TRUE(helpers::implemented(*r.find(BPF_FUNC_probe_read_kernel)));
   // Packet-moving helpers (the verifier must forget packet pointers after them).
   EXPECT_TRUE(helpers::changes_packet_data(BPF_FUNC_skb_pull_data));
@@ -210,7 +212,8 @@ TEST(HelperTable, ProgramTypesRestrictHelpers) {
   EXPECT_EQ(xdp.name(1), "bpf_map_lookup_elem");
   // Only implemented helpers reach the interpreter's table.
   vm::HelperTable tc = r.table_for(ProgType::SchedCls);
-  EXPECT_EQ(tc.get(34), nullptr);  // get_hash_recalc: allowed, not implemented
+  EXPECT_EQ(tc.get(17), nullptr);  // get_cgroup_classid: allowed, not implemented
+  EXPECT_NE(tc.get(34), nullptr);  // get_hash_recalc
   EXPECT_NE(tc.get(9), nullptr);
 }
 
@@ -239,9 +242,9 @@ TEST(HelperTable, UnimplementedHelperFailsToLoad) {
     for (auto mode : {vm::Mode::Checked, vm::Mode::Verified}) {
       runtime::LoadOptions opts;
       opts.mode = mode;
-      auto bad = runtime::Object::load(program(BPF_FUNC_get_hash_recalc), *store, opts);
+      auto bad = runtime::Object::load(program(BPF_FUNC_get_cgroup_classid), *store, opts);
       ASSERT_FALSE(bad);
-      EXPECT_NE(bad.error().message.find("prog 'uses_helper': helper bpf_get_hash_recalc#34 is not implemented by xbpf"),
+      EXPECT_NE(bad.error().message.find("prog 'uses_helper': helper bpf_get_cgroup_classid#17 is not implemented by xbpf"),
                 std::string::npos)
           << bad.error().message;
       EXPECT_EQ(bad.error().code, Errc::unsupported);

@@ -8,6 +8,7 @@
 // CI=true it fails instead, so CI can never pass vacuously.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -299,6 +300,102 @@ TEST_P(TestRunKernelDiff, TcRewrite) {
   EXPECT_EQ(n, int(packets().size()));
   compare_maps({"by_proto"});
   std::printf("[ diff ] rt_tc/tc_rewrite: %d/%zu packets agree\n", n, packets().size());
+}
+
+// Packets for the flow hash: flows, their reverse, fragments, IPv6 with and
+// without a flow label, ARP. Ethernet, the IPv4 checksum left 0 (nothing checks it).
+Bytes eth_v4(uint8_t proto, std::array<uint8_t, 4> src, std::array<uint8_t, 4> dst, uint16_t sport,
+             uint16_t dport, size_t payload, uint16_t frag = 0) {
+  Bytes p(14 + 20 + 20 + payload, 0);
+  p[12] = 0x08;
+  p[14] = 0x45;
+  p[16] = uint8_t((p.size() - 14) >> 8);
+  p[17] = uint8_t(p.size() - 14);
+  p[20] = uint8_t(frag >> 8);
+  p[21] = uint8_t(frag);
+  p[22] = 64;
+  p[23] = proto;
+  std::memcpy(&p[26], src.data(), 4);
+  std::memcpy(&p[30], dst.data(), 4);
+  p[34] = uint8_t(sport >> 8);
+  p[35] = uint8_t(sport);
+  p[36] = uint8_t(dport >> 8);
+  p[37] = uint8_t(dport);
+  for (size_t i = 54; i < p.size(); ++i) p[i] = uint8_t(i * 13);
+  return p;
+}
+Bytes eth_v6(uint8_t last_src, uint8_t last_dst, uint16_t sport, uint16_t dport, uint32_t flow_label) {
+  Bytes p(14 + 40 + 8, 0);
+  p[12] = 0x86;
+  p[13] = 0xdd;
+  p[14] = 0x60;
+  p[15] = uint8_t((flow_label >> 16) & 0xf);
+  p[16] = uint8_t(flow_label >> 8);
+  p[17] = uint8_t(flow_label);
+  p[19] = 8;   // payload length
+  p[20] = 17;  // UDP
+  p[21] = 64;
+  p[22] = p[38] = 0xfd;
+  p[37] = last_src;
+  p[53] = last_dst;
+  p[54] = uint8_t(sport >> 8);
+  p[55] = uint8_t(sport);
+  p[56] = uint8_t(dport >> 8);
+  p[57] = uint8_t(dport);
+  return p;
+}
+
+// bpf_get_hash_recalc, set_hash and set_hash_invalid: the kernel keys its
+// flow hash randomly at boot and xbpf once per process, so the values
+// differ; which packets hash alike must agree, pair by pair.
+TEST_P(TestRunKernelDiff, FlowHashGroupsPacketsAsTheKernel) {
+  LOAD_OR_SKIP("rt_tc");
+  const std::array<uint8_t, 4> a{10, 0, 0, 1}, b{192, 168, 7, 2};
+  Bytes arp1 = eth_v4(6, a, b, 1, 2, 10), arp2 = eth_v4(17, b, a, 7, 9, 30);
+  arp1[13] = arp2[13] = 0x06;
+  const std::vector<Bytes> pkts = {
+      eth_v4(6, a, b, 12345, 80, 0),     // 0: a flow
+      eth_v4(6, a, b, 12345, 80, 40),    // 1: the same flow, more payload: as 0
+      eth_v4(6, b, a, 80, 12345, 0),     // 2: its reverse: as 0
+      eth_v4(6, a, b, 12345, 81, 0),     // 3: another port
+      eth_v4(17, a, b, 12345, 80, 0),    // 4: UDP, same ports
+      eth_v4(6, a, b, 12345, 80, 8, 0x2000),  // 5: a first fragment (MF): no ports
+      eth_v4(6, a, b, 999, 998, 8, 0x0010),   // 6: a later fragment: as 5
+      eth_v4(1, a, b, 0x0800, 0x1234, 8),     // 7: ICMP
+      eth_v6(1, 2, 1000, 53, 0),         // 8: IPv6 UDP
+      eth_v6(2, 1, 53, 1000, 0),         // 9: its reverse: as 8
+      eth_v6(1, 2, 1000, 54, 0),         // 10: another port
+      eth_v6(1, 2, 1000, 53, 0x12345),   // 11: a flow label: ports not hashed
+      eth_v6(1, 2, 2000, 53, 0x12345),   // 12: as 11
+      arp1,                              // 13: ARP: only the protocol
+      arp2,                              // 14: as 13
+  };
+  bpf_program* kp = bpf_object__find_program_by_name(kobj_, "tc_hash");
+  runtime::Program* op = ours_->program("tc_hash");
+  ASSERT_TRUE(kp && op);
+  std::vector<uint32_t> k(pkts.size()), x(pkts.size());
+  for (size_t i = 0; i < pkts.size(); ++i) {
+    SCOPED_TRACE("packet " + std::to_string(i));
+    KernelResult kr;
+    ASSERT_EQ(kernel_run(bpf_program__fd(kp), pkts[i], {}, 0, &kr), 0);
+    runtime::TestRun tr;
+    tr.data_in = pkts[i];
+    auto r = runtime::test_run(*op, tr);
+    ASSERT_TRUE(r) << r.error().message;
+    k[i] = kr.retval;
+    x[i] = r->retval;
+    EXPECT_GT(k[i], 5u) << "the kernel failed property " << k[i];
+    EXPECT_GT(x[i], 5u) << "xbpf failed property " << x[i];
+  }
+  int alike = 0;
+  for (size_t i = 0; i < pkts.size(); ++i)
+    for (size_t j = i + 1; j < pkts.size(); ++j) {
+      EXPECT_EQ(k[i] == k[j], x[i] == x[j]) << "packets " << i << " and " << j << ": the kernel hashes them "
+                                             << (k[i] == k[j] ? "alike" : "apart");
+      alike += k[i] == k[j];
+    }
+  EXPECT_EQ(alike, 7);  // 0=1=2 (three pairs), 5=6, 8=9, 11=12, 13=14
+  std::printf("[ diff ] rt_tc/tc_hash: %zu packets, %d pairs hash alike in the kernel\n", pkts.size(), alike);
 }
 
 TEST_P(TestRunKernelDiff, SocketFilter) {

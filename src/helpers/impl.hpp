@@ -63,6 +63,9 @@ XBPF_HELPER(l3_csum_replace);
 XBPF_HELPER(l4_csum_replace);
 XBPF_HELPER(csum_diff);
 XBPF_HELPER(redirect);
+XBPF_HELPER(get_hash_recalc);
+XBPF_HELPER(set_hash);
+XBPF_HELPER(set_hash_invalid);
 // ringbuf.cpp
 XBPF_HELPER(ringbuf_output);
 XBPF_HELPER(ringbuf_reserve);

@@ -2,8 +2,11 @@
 // context's 32-bit data fields are kept in sync). Bounds and flag checks
 // follow net/core/filter.c; the checksum arithmetic is the kernel's
 // one's-complement code on the raw (network-order) values.
+#include <linux/bpf.h>
+
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "helpers/impl.hpp"
 
@@ -204,6 +207,145 @@ XBPF_HELPER(redirect) {
     s->redirect_flags = r2;
   }
   return xdp ? 4 /* XDP_REDIRECT */ : 7 /* TC_ACT_REDIRECT */;
+}
+
+namespace {
+
+// What the flow hash covers (the kernel's flow_keys, as its dissector fills
+// them for skb_get_hash): the network protocol, the outer VLAN id, the L4
+// protocol, the IPv6 flow label, the ports of TCP, UDP, UDP-Lite, SCTP and
+// DCCP (not for fragments, nor past a nonzero flow label), and the
+// addresses. Zeroed, so the padding hashes alike.
+struct FlowKeys {
+  uint16_t n_proto = 0;  // network order
+  uint16_t vlan_id = 0;
+  uint8_t ip_proto = 0;
+  uint8_t pad[3] = {};
+  uint32_t flow_label = 0;
+  uint16_t src_port = 0, dst_port = 0;  // network order
+  uint8_t src[16] = {}, dst[16] = {};
+};
+static_assert(sizeof(FlowKeys) == 48);
+
+uint16_t be16_at(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+
+// Dissects from the network header `p` (protocol `proto`, host order) to `end`.
+// Stops quietly where the packet ends: what was found is hashed.
+void dissect(const uint8_t* p, const uint8_t* end, uint16_t proto, FlowKeys& k) {
+  for (int tags = 0; (proto == 0x8100 || proto == 0x88a8) && tags < 2 && end - p >= 4; ++tags) {
+    if (tags == 0) k.vlan_id = uint16_t(be16_at(p) & 0xfff);
+    proto = be16_at(p + 2);
+    p += 4;
+  }
+  k.n_proto = uint16_t(proto >> 8 | proto << 8);
+  uint8_t l4 = 0;
+  if (proto == 0x0800) {
+    if (end - p < 20 || (p[0] >> 4) != 4 || (p[0] & 0xf) < 5) return;
+    const size_t hlen = size_t(p[0] & 0xf) * 4;
+    k.ip_proto = p[9];
+    const bool fragment = (be16_at(p + 6) & 0x3fff) != 0;  // MF or an offset
+    std::memcpy(k.src, p + 12, 4);
+    std::memcpy(k.dst, p + 16, 4);
+    if (fragment || size_t(end - p) < hlen) return;
+    l4 = k.ip_proto;
+    p += hlen;
+  } else if (proto == 0x86dd) {
+    if (end - p < 40 || (p[0] >> 4) != 6) return;
+    k.flow_label = uint32_t((p[1] & 0xf) << 16 | p[2] << 8 | p[3]);
+    uint8_t next = p[6];
+    std::memcpy(k.src, p + 8, 16);
+    std::memcpy(k.dst, p + 24, 16);
+    p += 40;
+    if (k.flow_label) {  // the dissector stops at a flow label (FLOW_DISSECTOR_F_STOP_AT_FLOW_LABEL)
+      k.ip_proto = next;
+      return;
+    }
+    // Hop-by-hop, routing and destination options headers; a fragment header ends the walk.
+    for (int h = 0; h < 8 && (next == 0 || next == 43 || next == 60) && end - p >= 8; ++h) {
+      const size_t len = (size_t(p[1]) + 1) * 8;
+      next = p[0];
+      if (size_t(end - p) < len) return;
+      p += len;
+    }
+    k.ip_proto = next;
+    if (next == 44) return;
+    l4 = next;
+  } else {
+    return;
+  }
+  if ((l4 == 6 || l4 == 17 || l4 == 136 || l4 == 132 || l4 == 33) && end - p >= 4) {
+    std::memcpy(&k.src_port, p, 2);
+    std::memcpy(&k.dst_port, p + 2, 2);
+  }
+}
+
+// skb_get_hash's value for the packet: a keyed hash of its FlowKeys, the
+// same for both directions of a flow (the lower address, then port, goes
+// first, as __flow_hash_consistentify orders them), never 0. Keyed once per
+// process (the kernel: once per boot), so values differ from the kernel's
+// and between processes; equal flows hash equal, as there.
+uint32_t flow_hash(const PacketState& p, uint16_t protocol, bool l2) {
+  FlowKeys k;
+  const uint8_t* net = l2 ? p.data + kEthHlen : p.data;
+  if (net <= p.data_end) dissect(net, p.data_end, uint16_t(protocol >> 8 | protocol << 8), k);
+  const int order = std::memcmp(k.src, k.dst, sizeof k.src);
+  if (order > 0 || (order == 0 && be16_at(reinterpret_cast<const uint8_t*>(&k.src_port)) >
+                                       be16_at(reinterpret_cast<const uint8_t*>(&k.dst_port)))) {
+    std::swap(k.src, k.dst);
+    std::swap(k.src_port, k.dst_port);
+  }
+  static const uint64_t key = [] {
+    std::random_device rd;
+    return uint64_t(rd()) << 32 | rd();
+  }();
+  uint64_t words[sizeof k / 8];
+  std::memcpy(words, &k, sizeof k);
+  uint64_t h = key;
+  for (uint64_t w : words) {
+    h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 31;
+  }
+  h *= 0xbf58476d1ce4e5b9ULL;
+  const uint32_t v = uint32_t(h >> 32) ^ uint32_t(h);
+  return v ? v : 1;
+}
+
+}  // namespace
+
+// bpf_get_hash_recalc(skb): skb->hash, computed (and stored) when the skb
+// has none yet (skb_get_hash).
+XBPF_HELPER(get_hash_recalc) {
+  (void)r2, (void)r3, (void)r4, (void)r5;
+  auto* skb = reinterpret_cast<__sk_buff*>(r1);
+  PacketState* p = packet(c);
+  if (!p || p->is_xdp) return 0;
+  if (p->hash_set || skb->hash) return skb->hash;
+  const kabi::ProgType t = state(c)->prog_type;
+  skb->hash = flow_hash(*p, uint16_t(skb->protocol), t == kabi::ProgType::SchedCls || t == kabi::ProgType::SchedAct);
+  return skb->hash;
+}
+
+// bpf_set_hash(skb, hash): a software hash, kept as set (0 included). Returns 0.
+XBPF_HELPER(set_hash) {
+  (void)r3, (void)r4, (void)r5;
+  auto* skb = reinterpret_cast<__sk_buff*>(r1);
+  PacketState* p = packet(c);
+  if (!p || p->is_xdp) return 0;
+  skb->hash = uint32_t(r2);
+  p->hash_set = true;
+  return 0;
+}
+
+// bpf_set_hash_invalid(skb): forgets the hash (skb_clear_hash); the next
+// bpf_get_hash_recalc computes it again. Returns 0.
+XBPF_HELPER(set_hash_invalid) {
+  (void)r2, (void)r3, (void)r4, (void)r5;
+  auto* skb = reinterpret_cast<__sk_buff*>(r1);
+  PacketState* p = packet(c);
+  if (!p || p->is_xdp) return 0;
+  skb->hash = 0;
+  p->hash_set = false;
+  return 0;
 }
 
 }  // namespace xbpf::helpers::impl

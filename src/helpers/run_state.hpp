@@ -39,6 +39,9 @@ struct PacketState {
   uint32_t* ctx_data_meta = nullptr;
   uint32_t* ctx_len = nullptr;   // __sk_buff.len
   bool is_xdp = false;
+  // __sk_buff.hash was set by bpf_set_hash (the kernel's sw_hash): kept
+  // even when 0. Otherwise a hash of 0 means none yet.
+  bool hash_set = false;
 };
 
 // A map a (checked) program may name, with what a helper needs to grant

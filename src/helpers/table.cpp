@@ -117,7 +117,7 @@ constexpr HelperSpec kRows[] = {
     {31, "skb_change_proto", R::Integer, {C, N, N}, kTc, nullptr},
     {32, "skb_change_type", R::Integer, {C, N}, kTc, nullptr},
     {33, "skb_under_cgroup", R::Integer, {C, M, N}, kTc | kLwt, nullptr},
-    {34, "get_hash_recalc", R::Integer, {C}, kTc | kLwt, nullptr},
+    {34, "get_hash_recalc", R::Integer, {C}, kTc | kLwt, i::get_hash_recalc},
     {35, "get_current_task", R::Integer, {}, kAll, nullptr},
     // bpf_tracing_func_proto offers it unless the kernel is locked down
     // (LOCKDOWN_BPF_WRITE_USER, integrity level). The reference kernel that
@@ -128,7 +128,7 @@ constexpr HelperSpec kRows[] = {
     {38, "skb_change_tail", R::Integer, {C, N, N}, kTcXmit | bit(P::SkSkb), nullptr},
     {39, "skb_pull_data", R::Integer, {C, N}, kTc | kLwt | bit(P::SkSkb), nullptr},
     {40, "csum_update", R::Integer, {C, N}, kTcXmit, nullptr},
-    {41, "set_hash_invalid", R::Integer, {C}, kTcXmit, nullptr},
+    {41, "set_hash_invalid", R::Integer, {C}, kTcXmit, i::set_hash_invalid},
     {42, "get_numa_node_id", R::Integer, {}, kAll, nullptr},
     {43, "skb_change_head", R::Integer, {C, N, N}, kTcXmit | bit(P::SkSkb), nullptr},
     {44, "xdp_adjust_head", R::Integer, {C, N}, kXdp, i::xdp_adjust_head},
@@ -140,7 +140,7 @@ constexpr HelperSpec kRows[] = {
          bit(P::SockOps) | bit(P::SkReuseport),
      nullptr},
     {47, "get_socket_uid", R::Integer, {C}, bit(P::SocketFilter) | kTc | bit(P::CgroupSkb) | bit(P::SkSkb), nullptr},
-    {48, "set_hash", R::Integer, {C, N}, kTc, nullptr},
+    {48, "set_hash", R::Integer, {C, N}, kTc, i::set_hash},
     // sock_ops, cgroup_sock_addr for some attach types (bind/connect/
     // sendmsg/recvmsg/getpeername/getsockname) and (6.18, doubtful)
     // cgroup_sock for sock_create. cgroup_sockopt, lsm and struct_ops use

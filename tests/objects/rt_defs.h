@@ -81,6 +81,9 @@ static long (*bpf_l3_csum_replace)(void *skb, __u32 off, __u64 from, __u64 to, _
 static long (*bpf_l4_csum_replace)(void *skb, __u32 off, __u64 from, __u64 to, __u64 flags) = (void *)11;
 static long (*bpf_tail_call)(void *ctx, void *prog_array_map, __u32 index) = (void *)12;
 static long (*bpf_skb_load_bytes)(const void *skb, __u32 off, void *to, __u32 len) = (void *)26;
+static __s64 (*bpf_get_hash_recalc)(struct __sk_buff *skb) = (void *)34;
+static long (*bpf_set_hash_invalid)(struct __sk_buff *skb) = (void *)41;
+static __s64 (*bpf_set_hash)(struct __sk_buff *skb, __u32 hash) = (void *)48;
 static __s64 (*bpf_csum_diff)(__u32 *from, __u32 from_size, __u32 *to, __u32 to_size, __u32 seed) = (void *)28;
 static long (*bpf_xdp_adjust_head)(struct xdp_md *xdp, int delta) = (void *)44;
 static long (*bpf_xdp_adjust_meta)(struct xdp_md *xdp, int delta) = (void *)54;

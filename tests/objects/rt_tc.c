@@ -51,6 +51,23 @@ SEC("tc") int tc_rewrite(struct __sk_buff *skb) {
   return TC_ACT_OK;
 }
 
+// The flow hash: returns skb->hash as bpf_get_hash_recalc computes it, or
+// 1-5 for the first property that fails (nonzero, stable, visible in
+// skb->hash, bpf_set_hash kept even as 0, bpf_set_hash_invalid recomputes).
+// The values differ between kernel and xbpf (each keys its hash randomly);
+// which packets hash alike must not.
+SEC("tc") int tc_hash(struct __sk_buff *skb) {
+  __u32 h = bpf_get_hash_recalc(skb);
+  if (h == 0) return 1;
+  if (bpf_get_hash_recalc(skb) != h) return 2;
+  if (skb->hash != h) return 3;
+  bpf_set_hash(skb, 0);
+  if (bpf_get_hash_recalc(skb) != 0 || skb->hash != 0) return 4;
+  bpf_set_hash_invalid(skb);
+  if (bpf_get_hash_recalc(skb) != h) return 5;
+  return h;
+}
+
 // Socket filter: data starts at the network header. Returns the bytes to
 // keep: whole packet for UDP, 0 (drop) otherwise.
 SEC("socket") int sock_udp(struct __sk_buff *skb) {
