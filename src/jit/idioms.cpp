@@ -40,24 +40,24 @@ bool pure(const Insn& i) {
   }
 }
 
-// Registers `i` may read: isa::reg_use's, but the JIT also compiles
+// Registers `i` may read: its isa::reg_use `use`, but the JIT also compiles
 // unverified code. A callee (a tail-called program too) receives r1-r5; the
 // verifier lets it read nothing else the caller set, but unverified code may
 // read any register and then sees the caller's value on both engines.
-uint16_t reads(const Insn& i) {
+uint16_t reads(const Insn& i, const isa::RegUse& use) {
   const Form f = isa::info(i.op).form;
   if (f == Form::CallLocal || (f == Form::Call && uint32_t(i.imm) == kTailCall)) return kAllRegs;
-  return isa::reg_use(i).reads;
+  return use.reads;
 }
 
 // Registers `i` writes on every execution that goes on to the next
 // instruction (liveness may only forget a value something surely replaced):
-// isa::reg_use's, but a legacy packet load leaves r1-r5 as they were on both
+// its isa::reg_use `use`, but a legacy packet load leaves r1-r5 as they were on both
 // engines (only the verifier calls them undefined).
-uint16_t must_writes(const Insn& i) {
+uint16_t must_writes(const Insn& i, const isa::RegUse& use) {
   const Form f = isa::info(i.op).form;
   if (f == Form::LoadAbs || f == Form::LoadInd) return bit(0);
-  return isa::reg_use(i).writes;
+  return use.writes;
 }
 
 // Registers `i` may write (for "set once": every possible writer counts).
@@ -429,27 +429,37 @@ class Finder {
   }
 
   // Per instruction index: registers live after it (computed on first use).
+  // Each instruction's reads, kills and successors are found once; the
+  // passes to the fixpoint then only combine bits.
   const std::vector<uint16_t>& live_out() {
     if (!live_.empty() || insns_.empty()) return live_;
     const size_t n = insns_.size();
+    constexpr uint32_t kNone = UINT32_MAX, kAnywhere = UINT32_MAX - 1;  // (no successor; a jump to no instruction)
+    std::vector<uint16_t> uses(n), kills(n);
+    std::vector<uint32_t> next(n, kNone), target(n, kNone);
+    for (size_t k = 0; k < n; ++k) {
+      const Insn& i = insns_[k];
+      // A subprogram's exit also hands r1-r5 back: the verifier lets no
+      // caller read them, but unverified code may, and on both engines it
+      // then sees what the callee left there.
+      const isa::RegUse use = isa::reg_use(i);
+      uses[k] = i.op == Op::EXIT && begin_of_[k] != 0 ? kCallerSaved : reads(i, use);
+      kills[k] = must_writes(i, use);
+      if (falls_through(i) && k + 1 < n && function_of_[insns_[k + 1].pc] == function_of_[i.pc]) next[k] = uint32_t(k + 1);
+      if (isa::is_jump(i.op)) {
+        const int64_t t = i.target();
+        const uint32_t idx = t >= 0 && size_t(t) < index_of_.size() ? index_of_[size_t(t)] : UINT32_MAX;
+        target[k] = idx == UINT32_MAX ? kAnywhere : idx;
+      }
+    }
     std::vector<uint16_t> in(n, 0);
     live_.assign(n, 0);
     for (bool changed = true; changed;) {
       changed = false;
       for (size_t k = n; k-- > 0;) {
-        const Insn& i = insns_[k];
-        uint16_t out = 0;
-        if (falls_through(i) && k + 1 < n && function_of_[insns_[k + 1].pc] == function_of_[i.pc]) out |= in[k + 1];
-        if (isa::is_jump(i.op)) {
-          const int64_t t = i.target();
-          const uint32_t idx = t >= 0 && size_t(t) < index_of_.size() ? index_of_[size_t(t)] : UINT32_MAX;
-          out |= idx == UINT32_MAX ? kAllRegs : in[idx];
-        }
-        // A subprogram's exit also hands r1-r5 back: the verifier lets no
-        // caller read them, but unverified code may, and on both engines it
-        // then sees what the callee left there.
-        const uint16_t uses = i.op == Op::EXIT && begin_of_[k] != 0 ? kCallerSaved : reads(i);
-        const auto now = uint16_t(uses | (out & ~must_writes(i)));
+        uint16_t out = next[k] != kNone ? in[next[k]] : 0;
+        if (target[k] != kNone) out |= target[k] == kAnywhere ? kAllRegs : in[target[k]];
+        const auto now = uint16_t(uses[k] | (out & ~kills[k]));
         if (out != live_[k] || now != in[k]) {
           live_[k] = out;
           in[k] = now;

@@ -659,10 +659,16 @@ using namespace x86low;  // (and asmjit, isa::Insn)
 Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a,
                      Lowered& out) {
   if (prog.size() == 0) return fail(Errc::invalid_program, "jit: empty program");
-  // A program without a backward jump has no loop to fit: one pass.
+  // The fit places loops of at most 64 bytes. A program without a backward
+  // jump over at most 64 slots has none (as good as: every instruction but
+  // the few a fold or an idiom absorbs takes a byte or more), so nothing to
+  // measure: one pass. (Real programs jump back far to shared error paths:
+  // Cilium's from-netdev, 1,006 instructions, compiled twice for that.)
+  constexpr int64_t kMaxFitSlots = 64;
   const auto insns = prog.insns();
-  const bool has_loop = std::any_of(insns.begin(), insns.end(),
-                                    [](const Insn& i) { return isa::is_jump(i.op) && i.target() <= int64_t(i.pc); });
+  const bool has_loop = std::any_of(insns.begin(), insns.end(), [](const Insn& i) {
+    return isa::is_jump(i.op) && i.target() <= int64_t(i.pc) && int64_t(i.pc) - i.target() < kMaxFitSlots;
+  });
   if (opts.align_loops && opts.fit_loops && has_loop) {
     // First pass into a scratch buffer: the loops' code sizes.
     CodeHolder scratch;
