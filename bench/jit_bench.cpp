@@ -49,12 +49,15 @@
 //                                           synthetic_1000: the compile rows' program)
 //        jit_bench --dump-kernel=WORKLOAD   the kernel's JIT code, raw, to WORKLOAD.kernel.bin
 //        jit_bench --gbench [google benchmark flags]   the Google Benchmark mode (sequential)
-//        jit_bench --corpus=DIR [--rounds=N] [--verbose]   compile time of real programs: every
-//                                           object under DIR xbpf loads, N times (default 21) through
-//                                           runtime::Object::load (verifier facts, inlined lookups,
-//                                           the JIT, as `xbpf prog load`); per program the median of
-//                                           CompileStats::emit_ns + memory_ns; and the counts of
-//                                           tail copies, idioms and moved moves
+//        jit_bench --corpus=DIR [--rounds=N] [--warm=K] [--verbose]   compile time of real programs:
+//                                           every object under DIR xbpf loads, N times (default 21)
+//                                           through runtime::Object::load (verifier facts, inlined
+//                                           lookups, the JIT, as `xbpf prog load`); per program the
+//                                           median of CompileStats::emit_ns + memory_ns (cold: right
+//                                           after verification and map creation) and, with --warm,
+//                                           of the fastest of K more compiles right after it
+//                                           (LoadOptions::jit_warm_repeats); and the counts of tail
+//                                           copies, idioms and moved moves
 //  (all modes: [--obj-dir=DIR])
 //
 // Google Benchmark mode counters: bpf_insns = BPF instructions one run
@@ -1160,7 +1163,7 @@ bool has_flag(int& argc, char** argv, std::string_view name) {
 // every object once (so a program's compiles are spread over the run, as the
 // machine's state drifts); objects xbpf does not load are counted by the
 // error's kind (the first words of its message after the object's name).
-int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, bool verbose) {
+int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsigned warm, bool verbose) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(dir)) die("corpus missing: " + dir.string() + " is not a directory");
   std::vector<fs::path> files;
@@ -1174,12 +1177,14 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, bool
     size_t tail_copies = 0, idioms = 0, moves_first = 0;  // what the JIT's special cases did
     std::vector<double> ns;    // emit + memory, one per round
     std::vector<double> emit;  // emit alone (lowering and encoding)
+    std::vector<double> warm;  // the fastest of --warm compiles after the load's, emit + memory
   };
   std::vector<Prog> progs;
   std::map<std::string, size_t> failures;  // kind -> objects
   std::vector<bool> loads(files.size(), true);
   runtime::LoadOptions lo;
   lo.engine = runtime::Engine::Jit;
+  lo.jit_warm_repeats = warm;
   for (unsigned round = 0; round < rounds; ++round) {
     size_t at = 0;  // index into progs, in load order
     for (size_t f = 0; f < files.size(); ++f) {
@@ -1204,9 +1209,10 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, bool
         const jit::CompileStats& s = p->jit_stats();
         if (round == 0)
           progs.push_back({fs::relative(files[f], dir).string() + ":" + p->name(), s.insns, s.code_bytes,
-                           s.tail_copies, s.idioms, s.moves_first, {}, {}});
+                           s.tail_copies, s.idioms, s.moves_first, {}, {}, {}});
         if (at >= progs.size() || progs[at].insns != s.insns) die("corpus: programs changed between rounds");
         progs[at].emit.push_back(double(s.emit_ns));
+        if (warm) progs[at].warm.push_back(double(p->jit_warm_stats().emit_ns + p->jit_warm_stats().memory_ns));
         progs[at++].ns.push_back(double(s.emit_ns + s.memory_ns));
       }
     }
@@ -1225,10 +1231,11 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, bool
   static const Bucket buckets[] = {{"< 20", 0, 20}, {"20-99", 20, 100}, {"100-199", 100, 200},
                                    {">= 200", 200, SIZE_MAX}, {"all", 0, SIZE_MAX}};
   fmt::print("\n| BPF insns | programs | insns | code bytes | compile µs (sum of medians) | ns / insn | "
-             "median program's ns / insn | emit ns / insn |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+             "median program's ns / insn | emit ns / insn |{}\n|---|---:|---:|---:|---:|---:|---:|---:|{}\n",
+             warm ? " warm µs | warm ns / insn |" : "", warm ? "---:|---:|" : "");
   for (const Bucket& b : buckets) {
     size_t n = 0, insns = 0, bytes = 0;
-    double ns = 0, emit = 0;
+    double ns = 0, emit = 0, hot = 0;
     std::vector<double> per;
     for (const Prog& p : progs) {
       if (p.insns < b.lo || p.insns >= b.hi) continue;
@@ -1237,23 +1244,34 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, bool
       bytes += p.bytes;
       ns += median(p.ns);
       emit += median(p.emit);
+      if (warm) hot += median(p.warm);
       per.push_back(median(p.ns) / double(std::max<size_t>(p.insns, 1)));
     }
     if (!n) continue;
-    fmt::print("| {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} |\n", b.name, n, insns, bytes, ns / 1000,
+    fmt::print("| {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} |", b.name, n, insns, bytes, ns / 1000,
                ns / double(insns), median(per), emit / double(insns));
+    if (warm) fmt::print(" {:.1f} | {:.1f} |", hot / 1000, hot / double(insns));
+    fmt::print("\n");
   }
   size_t copies = 0, idioms = 0, moves = 0;
   for (const Prog& p : progs) copies += p.tail_copies, idioms += p.idioms, moves += p.moves_first;
   fmt::print("\ntail copies {}, idioms {}, moves before a branch on zero's operation {}\n", copies, idioms, moves);
   const Prog& big = progs.back();
-  fmt::print("\nlargest: {} ({} insns, {} bytes): {:.1f} µs, {:.1f} ns / insn\n", big.name, big.insns, big.bytes,
+  fmt::print("\nlargest: {} ({} insns, {} bytes): {:.1f} µs, {:.1f} ns / insn", big.name, big.insns, big.bytes,
              median(big.ns) / 1000, median(big.ns) / double(big.insns));
+  if (warm) fmt::print("; warm {:.1f} µs, {:.1f} ns / insn", median(big.warm) / 1000, median(big.warm) / double(big.insns));
+  fmt::print("\n");
   if (verbose) {
-    fmt::print("\n| program | insns | code bytes | compile µs: median [min-max] |\n|---|---:|---:|---:|\n");
-    for (const Prog& p : progs)
-      fmt::print("| {} | {} | {} | {:.1f} [{:.1f}-{:.1f}] |\n", p.name, p.insns, p.bytes, median(p.ns) / 1000,
+    fmt::print("\n| program | insns | code bytes | compile µs: median [min-max] |{}\n|---|---:|---:|---:|{}\n",
+               warm ? " warm µs: median [min-max] |" : "", warm ? "---:|" : "");
+    for (const Prog& p : progs) {
+      fmt::print("| {} | {} | {} | {:.1f} [{:.1f}-{:.1f}] |", p.name, p.insns, p.bytes, median(p.ns) / 1000,
                  *std::min_element(p.ns.begin(), p.ns.end()) / 1000, *std::max_element(p.ns.begin(), p.ns.end()) / 1000);
+      if (warm)
+        fmt::print(" {:.1f} [{:.1f}-{:.1f}] |", median(p.warm) / 1000, *std::min_element(p.warm.begin(), p.warm.end()) / 1000,
+                   *std::max_element(p.warm.begin(), p.warm.end()) / 1000);
+      fmt::print("\n");
+    }
   }
   return 0;
 }
@@ -1267,7 +1285,7 @@ int main(int argc, char** argv) {
   const bool gbench = has_flag(argc, argv, "--gbench");
   if (const std::string corpus = take_flag(argc, argv, "corpus", ""); !corpus.empty())
     return corpus_compile_times(corpus, unsigned(std::stoul(take_flag(argc, argv, "rounds", "21"))),
-                                has_flag(argc, argv, "--verbose"));
+                                unsigned(std::stoul(take_flag(argc, argv, "warm", "0"))), has_flag(argc, argv, "--verbose"));
   SideBySideConfig cfg;
   cfg.rounds = std::stoul(take_flag(argc, argv, "rounds", "300"));
   cfg.batch_us = std::stod(take_flag(argc, argv, "batch-us", "200"));

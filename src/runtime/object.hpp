@@ -61,6 +61,11 @@ struct LoadOptions {
   // untrusted sources: no immediate of the program appears in executable
   // memory. Costs ~45% compile time and code size (docs/benchmarks.md).
   bool blind_constants = false;
+  // JIT: after the compile that is kept, compile each program this many
+  // times more (each replaces the last); Program::jit_warm_stats() reports
+  // the fastest. Measurement only (jit_bench --corpus --warm): the load's
+  // own compile runs cold, right after verification and map creation.
+  unsigned jit_warm_repeats = 0;
   // Called before each program is verified and compiled (progress reports).
   std::function<void(size_t index, const std::string& name)> on_program;
 };
@@ -81,6 +86,8 @@ class Program {
   // What jit::compile reported when this program was loaded (compile time,
   // code size; all zero on the interpreter).
   [[nodiscard]] const jit::CompileStats& jit_stats() const { return jit_stats_; }
+  // The fastest of LoadOptions::jit_warm_repeats compiles (all zero without them).
+  [[nodiscard]] const jit::CompileStats& jit_warm_stats() const { return jit_warm_stats_; }
 
   // Runs once on `ctx` (the uapi context). `st` is prepared by the caller
   // (packet, extra regions); this adds the object's regions and maps, and
@@ -94,7 +101,7 @@ class Program {
   Object* object_;
   const loader::ProgramSpec* spec_;
   vm::Program vm_;
-  jit::CompileStats jit_stats_;
+  jit::CompileStats jit_stats_, jit_warm_stats_;
   uint32_t id_ = 0;
   std::shared_ptr<maps::Store::Hold> hold_;  // keeps the store record alive
 };
