@@ -304,6 +304,27 @@ TEST_P(RuntimeVerifiedTest, InlinedArrayLookupsMatchTheHelper) {
     EXPECT_EQ(js.code_bytes, 0U);
   }
   EXPECT_EQ(checked->program("array_get")->jit_stats().code_bytes, 0U);
+  EXPECT_EQ(verified->program("array_get")->jit_warm_stats().code_bytes, 0U);  // no repeats asked
+  if (GetParam() == Exec::Jit) {
+    // LoadOptions::jit_warm_repeats (jit_bench --corpus --warm) compiles again; the same code runs.
+    auto opts = testing_support::load_options(Exec::Jit);
+    opts.jit_warm_repeats = 3;
+    auto again = load("rt_array", opts);
+    ASSERT_TRUE(again);
+    const jit::CompileStats& w = again->program("array_get")->jit_warm_stats();
+    EXPECT_EQ(w.insns, js.insns);
+    EXPECT_EQ(w.code_bytes, js.code_bytes);
+    EXPECT_GT(w.emit_ns, 0U);
+    std::vector<uint8_t> pkt(16, 3);
+    runtime::TestRun tr;
+    tr.data_in = pkt;
+    auto ref = load("rt_array", testing_support::load_options(Exec::Checked));  // its own maps
+    ASSERT_TRUE(ref);
+    auto a = runtime::test_run(*again->program("array_get"), tr);
+    auto b = runtime::test_run(*ref->program("array_get"), tr);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->retval, b->retval);
+  }
   const uint32_t k = 3;
   const uint64_t one = 1;
   ASSERT_TRUE(verified->map("small_hash")->update(&k, &one, 0));
