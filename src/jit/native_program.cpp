@@ -144,15 +144,17 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
   const auto t0 = std::chrono::steady_clock::now();
   // One CodeHolder per thread, reset (softly: its zone's blocks stay) after
   // each compile rather than built and torn down for each: ~1,700
-  // instructions per program, mostly malloc and free.
+  // instructions per program, mostly malloc and free. After a large program
+  // the reset is hard, so the thread does not keep its zone for good.
   thread_local CodeHolder code;
   struct Release {
     CodeHolder& c;
+    bool hard;
     ~Release() {
       c.resetErrorHandler();  // (the handler below is gone by now)
-      c.reset(ResetPolicy::kSoft);
+      c.reset(hard ? ResetPolicy::kHard : ResetPolicy::kSoft);
     }
-  } release{code};
+  } release{code, prog.size() > 16384};
   if (asmjit::Error e = code.init(Environment::host()); e != kErrorOk)
     return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
   ErrorRecorder errors;

@@ -666,10 +666,10 @@ Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_ju
   // Cilium's from-netdev, 1,006 instructions, compiled twice for that.)
   constexpr int64_t kMaxFitSlots = 64;
   const auto insns = prog.insns();
-  const bool has_loop = std::any_of(insns.begin(), insns.end(), [](const Insn& i) {
+  const bool short_loop = std::any_of(insns.begin(), insns.end(), [](const Insn& i) {
     return isa::is_jump(i.op) && i.target() <= int64_t(i.pc) && int64_t(i.pc) - i.target() < kMaxFitSlots;
   });
-  if (opts.align_loops && opts.fit_loops && has_loop) {
+  if (opts.align_loops && opts.fit_loops && short_loop) {
     // First pass into a scratch buffer: the loops' code sizes.
     CodeHolder scratch;
     if (scratch.init(Environment::host()) == kErrorOk) {
