@@ -181,8 +181,10 @@ class Finder {
         out.div_at = nodes_[quotient].at;
         break;
     }
-    // (liveness is the whole program's, computed on the first match)
-    const uint16_t live = live_out()[e];
+    // Liveness only of what the emitter asks about: the window's other
+    // registers, and r0 and r3 for a division (which of them to keep).
+    const bool div = want == Kind::divmod64 || want == Kind::divmod32;
+    const uint16_t live = live_after(e, uint16_t((written_ & ~bit(dst)) | (div ? bit(0) | bit(3) : 0)));
     out.live_after = live;
     out.first = s;
     out.end = e + 1;
@@ -428,6 +430,52 @@ class Finder {
     return preds_;
   }
 
+  // Which of the registers in `want` are live after instruction index e: a
+  // search forward from e's successors, each path carrying the registers
+  // not yet read or written on it. A window's registers are mostly written
+  // again a few instructions on, so the search stays short; past
+  // kSearchVisits it gives up and the whole program's liveness answers.
+  uint16_t live_after(uint32_t e, uint16_t want) {
+    if (!want) return 0;
+    if (!live_.empty()) return uint16_t(live_[e] & want);
+    constexpr size_t kSearchVisits = 256;
+    const size_t n = insns_.size();
+    searched_.assign(n, 0);  // per index: the registers already searched from it
+    std::vector<std::pair<uint32_t, uint16_t>> todo;
+    uint16_t live = 0;
+    // The successors of k get `open` (false: a jump to no instruction, which reads everything).
+    auto follow = [&](uint32_t k, uint16_t open) {
+      const Insn& i = insns_[k];
+      if (falls_through(i) && k + 1 < n && function_of_[insns_[k + 1].pc] == function_of_[i.pc])
+        todo.emplace_back(k + 1, open);
+      if (isa::is_jump(i.op)) {
+        const int64_t t = i.target();
+        const uint32_t idx = t >= 0 && size_t(t) < index_of_.size() ? index_of_[size_t(t)] : UINT32_MAX;
+        if (idx == UINT32_MAX) return false;
+        todo.emplace_back(idx, open);
+      }
+      return true;
+    };
+    if (!follow(e, want)) return want;
+    for (size_t visits = 0; !todo.empty();) {
+      auto [k, open] = todo.back();
+      todo.pop_back();
+      open = uint16_t(open & ~live & ~searched_[k]);
+      if (!open) continue;
+      if (++visits > kSearchVisits) return uint16_t(live_out()[e] & want);
+      searched_[k] |= open;
+      const Insn& i = insns_[k];
+      const isa::RegUse use = isa::reg_use(i);
+      // (as in live_out: a subprogram's exit hands r1-r5 back too)
+      const uint16_t reads_here = i.op == Op::EXIT && begin_of_[k] != 0 ? kCallerSaved : reads(i, use);
+      live |= reads_here & open;
+      open = uint16_t(open & ~reads_here & ~must_writes(i, use));
+      if (open && !follow(k, open)) live |= open;
+      if (live == want) break;
+    }
+    return live;
+  }
+
   // Per instruction index: registers live after it (computed on first use).
   // Each instruction's reads, kills and successors are found once; the
   // passes to the fixpoint then only combine bits.
@@ -475,6 +523,7 @@ class Finder {
   std::vector<uint32_t> index_of_;  // slot -> instruction index
   std::vector<uint32_t> begin_of_;  // instruction index -> its function's first
   std::vector<uint16_t> live_;
+  std::vector<uint16_t> searched_;  // live_after's
   std::vector<uint32_t> pred_begin_, preds_;
   std::vector<bool> seen_;
   struct Cached {

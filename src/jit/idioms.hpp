@@ -52,7 +52,9 @@ struct Idiom {
   uint8_t quot = kNoReg;
   bool sign = false;
   uint32_t div_at = 0;
-  uint16_t live_after = 0;  // registers live after the window (bit r; a division: which of r0, r3 to keep)
+  // Which of the window's other registers, and for a division of r0 and
+  // r3, are live after it (bit r): a division keeps those of r0 and r3.
+  uint16_t live_after = 0;
   // Registers the window writes besides dst that are live after it; each
   // holds the constant beside it there.
   uint8_t nconsts = 0;
