@@ -168,6 +168,32 @@ TEST(JitIdioms, RotatesBecomeOneInstruction) {
   }
 }
 
+// A window's other registers must be dead after it. The finder searches
+// forward for a read; past 256 instructions it takes the whole program's
+// liveness. Here r4 (the rotate's right half) is read, or written, only
+// after a long run of instructions, so both answers come from the fallback,
+// and a short distance from the search.
+TEST(JitIdioms, LivenessFarAfterTheWindow) {
+  const std::string window = "mov %r2, %r1\nmov %r4, %r2\nrsh %r4, 59\nlsh %r2, 5\nor %r2, %r4\nmov %r0, %r2\n";
+  std::string run300;
+  for (int k = 0; k < 300; ++k) run300 += k % 2 ? "add %r0, 3\n" : "xor %r0, %r1\n";
+  struct Case {
+    std::string after;
+    unsigned idioms;
+  };
+  const Case cases[] = {
+      {run300 + "add %r0, %r4\n", 0},                   // r4 read far on: live, no idiom
+      {run300 + "mov %r4, 7\nadd %r0, %r4\n", 1},      // written far on first: dead
+      {"mov %r4, 7\n" + run300 + "add %r0, %r4\n", 1},  // written right away: the search's answer
+  };
+  for (const Case& c : cases) {
+    const std::string text = window + c.after + "exit\n";
+    const Compiled p = build(text);
+    EXPECT_EQ(p.stats.idioms, c.idioms) << c.after.substr(c.after.size() - 40);
+    agree(p, "liveness case " + std::to_string(&c - cases));
+  }
+}
+
 // Division with remainder: clang's `q = x / d; r = x - q * d` (LLVM's
 // DivRemPairs; divchain.c's loop), both widths, signed and unsigned, with
 // divisors that reach BPF's special cases (0, and -1 with INT_MIN), the
