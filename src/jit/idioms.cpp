@@ -413,13 +413,9 @@ class Finder {
     const size_t n = insns_.size();
     std::vector<std::pair<uint32_t, uint32_t>> edges;  // (to, from)
     for (uint32_t k = 0; k < n; ++k) {
-      const Insn& i = insns_[k];
-      if (falls_through(i) && k + 1 < n && begin_of_[k + 1] == begin_of_[k]) edges.emplace_back(k + 1, k);
-      if (isa::is_jump(i.op)) {
-        const int64_t t = i.target();
-        if (t >= 0 && size_t(t) < index_of_.size() && index_of_[size_t(t)] != UINT32_MAX)
-          edges.emplace_back(index_of_[size_t(t)], k);
-      }
+      const Successors to = successors(k);
+      if (to.next != kNone) edges.emplace_back(to.next, k);
+      if (to.jump != kNone && to.jump != kAnywhere) edges.emplace_back(to.jump, k);
     }
     std::sort(edges.begin(), edges.end());
     pred_begin_.assign(n + 1, 0);
@@ -439,21 +435,15 @@ class Finder {
     if (!want) return 0;
     if (!live_.empty()) return uint16_t(live_[e] & want);
     constexpr size_t kSearchVisits = 256;
-    const size_t n = insns_.size();
-    searched_.assign(n, 0);  // per index: the registers already searched from it
+    searched_.assign(insns_.size(), 0);  // per index: the registers already searched from it
     std::vector<std::pair<uint32_t, uint16_t>> todo;
     uint16_t live = 0;
     // The successors of k get `open` (false: a jump to no instruction, which reads everything).
     auto follow = [&](uint32_t k, uint16_t open) {
-      const Insn& i = insns_[k];
-      if (falls_through(i) && k + 1 < n && function_of_[insns_[k + 1].pc] == function_of_[i.pc])
-        todo.emplace_back(k + 1, open);
-      if (isa::is_jump(i.op)) {
-        const int64_t t = i.target();
-        const uint32_t idx = t >= 0 && size_t(t) < index_of_.size() ? index_of_[size_t(t)] : UINT32_MAX;
-        if (idx == UINT32_MAX) return false;
-        todo.emplace_back(idx, open);
-      }
+      const Successors to = successors(k);
+      if (to.next != kNone) todo.emplace_back(to.next, open);
+      if (to.jump == kAnywhere) return false;
+      if (to.jump != kNone) todo.emplace_back(to.jump, open);
       return true;
     };
     if (!follow(e, want)) return want;
@@ -466,8 +456,7 @@ class Finder {
       searched_[k] |= open;
       const Insn& i = insns_[k];
       const isa::RegUse use = isa::reg_use(i);
-      // (as in live_out: a subprogram's exit hands r1-r5 back too)
-      const uint16_t reads_here = i.op == Op::EXIT && begin_of_[k] != 0 ? kCallerSaved : reads(i, use);
+      const uint16_t reads_here = reads_at(k, use);
       live |= reads_here & open;
       open = uint16_t(open & ~reads_here & ~must_writes(i, use));
       if (open && !follow(k, open)) live |= open;
@@ -476,37 +465,56 @@ class Finder {
     return live;
   }
 
+  // Where instruction index k goes on: the next index (when it falls
+  // through inside its function) and a jump's target index (kAnywhere: a
+  // jump to no instruction, which liveness takes as reading everything).
+  static constexpr uint32_t kNone = UINT32_MAX, kAnywhere = UINT32_MAX - 1;
+  struct Successors {
+    uint32_t next = kNone, jump = kNone;
+  };
+  Successors successors(uint32_t k) const {
+    const Insn& i = insns_[k];
+    Successors to;
+    if (falls_through(i) && k + 1 < insns_.size() && function_of_[insns_[k + 1].pc] == function_of_[i.pc])
+      to.next = k + 1;
+    if (isa::is_jump(i.op)) {
+      const int64_t t = i.target();
+      const uint32_t idx = t >= 0 && size_t(t) < index_of_.size() ? index_of_[size_t(t)] : UINT32_MAX;
+      to.jump = idx == UINT32_MAX ? kAnywhere : idx;
+    }
+    return to;
+  }
+
+  // What instruction index k reads (`use`: its isa::reg_use). A
+  // subprogram's exit also hands r1-r5 back: the verifier lets no caller
+  // read them, but unverified code may, and on both engines it then sees
+  // what the callee left there.
+  uint16_t reads_at(uint32_t k, const isa::RegUse& use) const {
+    const Insn& i = insns_[k];
+    return i.op == Op::EXIT && begin_of_[k] != 0 ? kCallerSaved : reads(i, use);
+  }
+
   // Per instruction index: registers live after it (computed on first use).
   // Each instruction's reads, kills and successors are found once; the
   // passes to the fixpoint then only combine bits.
   const std::vector<uint16_t>& live_out() {
     if (!live_.empty() || insns_.empty()) return live_;
     const size_t n = insns_.size();
-    constexpr uint32_t kNone = UINT32_MAX, kAnywhere = UINT32_MAX - 1;  // (no successor; a jump to no instruction)
     std::vector<uint16_t> uses(n), kills(n);
-    std::vector<uint32_t> next(n, kNone), target(n, kNone);
-    for (size_t k = 0; k < n; ++k) {
-      const Insn& i = insns_[k];
-      // A subprogram's exit also hands r1-r5 back: the verifier lets no
-      // caller read them, but unverified code may, and on both engines it
-      // then sees what the callee left there.
-      const isa::RegUse use = isa::reg_use(i);
-      uses[k] = i.op == Op::EXIT && begin_of_[k] != 0 ? kCallerSaved : reads(i, use);
-      kills[k] = must_writes(i, use);
-      if (falls_through(i) && k + 1 < n && function_of_[insns_[k + 1].pc] == function_of_[i.pc]) next[k] = uint32_t(k + 1);
-      if (isa::is_jump(i.op)) {
-        const int64_t t = i.target();
-        const uint32_t idx = t >= 0 && size_t(t) < index_of_.size() ? index_of_[size_t(t)] : UINT32_MAX;
-        target[k] = idx == UINT32_MAX ? kAnywhere : idx;
-      }
+    std::vector<Successors> to(n);
+    for (uint32_t k = 0; k < n; ++k) {
+      const isa::RegUse use = isa::reg_use(insns_[k]);
+      uses[k] = reads_at(k, use);
+      kills[k] = must_writes(insns_[k], use);
+      to[k] = successors(k);
     }
     std::vector<uint16_t> in(n, 0);
     live_.assign(n, 0);
     for (bool changed = true; changed;) {
       changed = false;
       for (size_t k = n; k-- > 0;) {
-        uint16_t out = next[k] != kNone ? in[next[k]] : 0;
-        if (target[k] != kNone) out |= target[k] == kAnywhere ? kAllRegs : in[target[k]];
+        uint16_t out = to[k].next != kNone ? in[to[k].next] : 0;
+        if (to[k].jump != kNone) out |= to[k].jump == kAnywhere ? kAllRegs : in[to[k].jump];
         const auto now = uint16_t(uses[k] | (out & ~kills[k]));
         if (out != live_[k] || now != in[k]) {
           live_[k] = out;
