@@ -60,7 +60,7 @@ Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jump
   blind_ = opts.blind_constants;
   stack_poison_ = opts.stack_poison;
   if (blind_) key_state_ = blinding_seed();
-  a_.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
+  a_.addEncodingOptions(kEncoding);
 }
 
 Expected<void> Lowering::run() {

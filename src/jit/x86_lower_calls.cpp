@@ -91,7 +91,7 @@ StubImage assemble_stub_image(Stub stub, bool func_refs, bool facts) {
   CodeHolder code;
   if (code.init(Environment::host()) != kErrorOk) return image;
   x86::Assembler a(&code);
-  a.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
+  a.addEncodingOptions(kEncoding);
   const Label abort = a.newLabel();
   assemble_enter_stub(a, stub, func_refs, facts, abort);
   if (code.flatten() != kErrorOk || code.resolveUnresolvedLinks() != kErrorOk || code.hasUnresolvedLinks() ||
