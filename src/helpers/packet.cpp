@@ -8,7 +8,9 @@
 #include <cstring>
 #include <random>
 
+#include "helpers/helpers.hpp"
 #include "helpers/impl.hpp"
+#include "support/hash.hpp"
 
 namespace xbpf::helpers::impl {
 
@@ -298,16 +300,15 @@ uint32_t flow_hash(const PacketState& p, uint16_t protocol, bool l2) {
     std::random_device rd;
     return uint64_t(rd()) << 32 | rd();
   }();
-  uint64_t words[sizeof k / 8];
-  std::memcpy(words, &k, sizeof k);
-  uint64_t h = key;
-  for (uint64_t w : words) {
-    h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-    h ^= h >> 31;
-  }
-  h *= 0xbf58476d1ce4e5b9ULL;
+  const uint64_t h = hash_bytes(&k, sizeof k, key);
   const uint32_t v = uint32_t(h >> 32) ^ uint32_t(h);
   return v ? v : 1;
+}
+
+// The packet of an skb program's run (nullptr: none, or XDP's).
+PacketState* skb_packet(vm::ExecContext* c) {
+  PacketState* p = packet(c);
+  return p && !p->is_xdp ? p : nullptr;
 }
 
 }  // namespace
@@ -317,11 +318,11 @@ uint32_t flow_hash(const PacketState& p, uint16_t protocol, bool l2) {
 XBPF_HELPER(get_hash_recalc) {
   (void)r2, (void)r3, (void)r4, (void)r5;
   auto* skb = reinterpret_cast<__sk_buff*>(r1);
-  PacketState* p = packet(c);
-  if (!p || p->is_xdp) return 0;
+  PacketState* p = skb_packet(c);
+  if (!p) return 0;
   if (p->hash_set || skb->hash) return skb->hash;
-  const kabi::ProgType t = state(c)->prog_type;
-  skb->hash = flow_hash(*p, uint16_t(skb->protocol), t == kabi::ProgType::SchedCls || t == kabi::ProgType::SchedAct);
+  // tc programs see the Ethernet header; the other skb types start at the network one.
+  skb->hash = flow_hash(*p, uint16_t(skb->protocol), (kTcTypes & bit(state(c)->prog_type)) != 0);
   return skb->hash;
 }
 
@@ -329,8 +330,8 @@ XBPF_HELPER(get_hash_recalc) {
 XBPF_HELPER(set_hash) {
   (void)r3, (void)r4, (void)r5;
   auto* skb = reinterpret_cast<__sk_buff*>(r1);
-  PacketState* p = packet(c);
-  if (!p || p->is_xdp) return 0;
+  PacketState* p = skb_packet(c);
+  if (!p) return 0;
   skb->hash = uint32_t(r2);
   p->hash_set = true;
   return 0;
@@ -341,8 +342,8 @@ XBPF_HELPER(set_hash) {
 XBPF_HELPER(set_hash_invalid) {
   (void)r2, (void)r3, (void)r4, (void)r5;
   auto* skb = reinterpret_cast<__sk_buff*>(r1);
-  PacketState* p = packet(c);
-  if (!p || p->is_xdp) return 0;
+  PacketState* p = skb_packet(c);
+  if (!p) return 0;
   skb->hash = 0;
   p->hash_set = false;
   return 0;

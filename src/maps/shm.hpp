@@ -14,6 +14,7 @@
 #include "maps/map.hpp"
 #include "maps/store.hpp"
 #include "support/error.hpp"
+#include "support/hash.hpp"
 
 namespace xbpf::maps::detail {
 
@@ -88,27 +89,7 @@ void try_reclaim(const std::string& path);
 // reclaims the objects they kept alive.
 void release_refs(const std::string& path);
 
-// A 64-bit hash of a byte string (keys, stacks, bloom filter values).
-[[nodiscard]] inline uint64_t hash_bytes(const void* p, size_t n, uint64_t seed) noexcept {
-  const auto* b = static_cast<const uint8_t*>(p);
-  uint64_t h = seed ^ (n * 0x9E3779B97F4A7C15ULL);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v;
-    __builtin_memcpy(&v, b + i, 8);
-    h = (h ^ v) * 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 31;
-  }
-  if (i < n) {
-    uint64_t v = 0;
-    __builtin_memcpy(&v, b + i, n - i);
-    h = (h ^ v) * 0x94d049bb133111ebULL;
-  }
-  h ^= h >> 29;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 32;
-  return h;
-}
+using xbpf::hash_bytes;  // support/hash.hpp (keys, stacks, bloom filter values)
 
 [[nodiscard]] constexpr uint64_t round8(uint64_t v) { return (v + 7) & ~uint64_t{7}; }
 [[nodiscard]] constexpr uint64_t round_page(uint64_t v) { return (v + kPage - 1) & ~uint64_t{kPage - 1}; }
