@@ -106,7 +106,7 @@ struct KernelResult {
 
 int kernel_run(int fd, const Bytes& data, const Bytes& ctx_in, size_t ctx_size, KernelResult* out,
                uint32_t repeat = 1) {
-  out->data_out.assign(data.size() + 4096, 0);
+  out->data_out.assign(data.size() + 4096 + 16384, 0);  // room for bpf_skb_change_tail's longest packet
   out->ctx_out.assign(ctx_size, 0);
   LIBBPF_OPTS(bpf_test_run_opts, o);
   o.data_in = data.data();
@@ -412,6 +412,60 @@ TEST_P(TestRunKernelDiff, CgroupSkb) {
   EXPECT_EQ(n, int(packets().size()));
   compare_maps({"by_proto"});
   std::printf("[ diff ] rt_tc/cg_ingress: %d/%zu packets agree\n", n, packets().size());
+}
+
+// bpf_skb_change_tail, bpf_skb_pull_data and bpf_skb_change_type: lengths
+// around both limits, flags, repeats that grow one shared packet, pull
+// lengths around the packet's, packet types around PACKET_OTHERHOST.
+TEST_P(TestRunKernelDiff, ChangeTailPullAndType) {
+  LOAD_OR_SKIP("rt_tc");
+  bpf_program* kp = bpf_object__find_program_by_name(kobj_, "tc_change_tail");
+  runtime::Program* op = ours_->program("tc_change_tail");
+  ASSERT_TRUE(kp && op);
+  const Bytes pkt = eth_ip(17, 53, 30);  // 72 bytes
+  Bytes mcast = pkt;
+  mcast[0] = 0x01;  // PACKET_MULTICAST
+  struct Case {
+    const char* what;
+    uint32_t mark, flags, type, pull, repeat;
+    bool multicast;
+    uint32_t shrink_first = 0;
+  };
+  const Case cases[] = {
+      {"7 more", 0, 0, 0, 0, 1, false},          {"7 more, 3 repeats", 0, 0, 0, 0, 3, false},
+      {"same length", 72, 0, 0, 0, 1, false},    {"1500", 1500, 0, 3, 0, 1, false},
+      {"16064 (the most)", 16064, 0, 0, 0, 1, false}, {"16065", 16065, 0, 0, 0, 1, false},
+      {"65550", 65550, 0, 0, 0, 1, false},
+      {"shrink to 20", 20, 0, 1, 20, 2, false},  {"14 (the least)", 14, 0, 0, 14, 1, false},
+      {"13", 13, 0, 0, 0, 1, false},             {"flags 1", 100, 1, 0, 0, 1, false},
+      {"pull all", 80, 0, 2, 80, 1, false},      {"pull one more", 80, 0, 0, 81, 1, false},
+      {"type 4", 80, 0, 4, 0, 1, false},         {"multicast to host", 80, 0, 0, 0, 1, true},
+      {"shrink to 20, then 72", 72, 0, 0, 0, 1, false, 20}, {"shrink to 14, then 7 more, 2 repeats", 0, 0, 0, 0, 2, false, 14}};
+  int agreed = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Bytes ctx(kSkbCtx, 0);
+    std::memcpy(&ctx[8], &c.mark, 4);    // mark
+    std::memcpy(&ctx[32], &c.flags, 4);  // priority
+    std::memcpy(&ctx[48], &c.type, 4);   // cb[0]
+    std::memcpy(&ctx[56], &c.pull, 4);   // cb[2]
+    std::memcpy(&ctx[64], &c.shrink_first, 4);  // cb[4]
+    const Bytes& in = c.multicast ? mcast : pkt;
+    KernelResult k;
+    ASSERT_EQ(kernel_run(bpf_program__fd(kp), in, ctx, kSkbCtx, &k, c.repeat), 0);
+    runtime::TestRun tr;
+    tr.data_in = in;
+    tr.ctx_in = std::span<const uint8_t>(ctx);
+    tr.repeat = c.repeat;
+    auto r = runtime::test_run(*op, tr);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->retval, k.retval);
+    EXPECT_TRUE(r->data_out == k.data_out) << first_diff(r->data_out, k.data_out);
+    EXPECT_TRUE(r->ctx_out == k.ctx_out) << first_diff(r->ctx_out, k.ctx_out);
+    agreed += r->retval == k.retval && r->data_out == k.data_out && r->ctx_out == k.ctx_out;
+  }
+  EXPECT_EQ(agreed, int(std::size(cases)));
+  std::printf("[ diff ] rt_tc/tc_change_tail: %d/%zu cases agree\n", agreed, std::size(cases));
 }
 
 // ctx_in cases: accepted fields come back in ctx_out, forbidden ones are EINVAL

@@ -66,6 +66,9 @@ XBPF_HELPER(redirect);
 XBPF_HELPER(get_hash_recalc);
 XBPF_HELPER(set_hash);
 XBPF_HELPER(set_hash_invalid);
+XBPF_HELPER(skb_change_tail);
+XBPF_HELPER(skb_pull_data);
+XBPF_HELPER(skb_change_type);
 // ringbuf.cpp
 XBPF_HELPER(ringbuf_output);
 XBPF_HELPER(ringbuf_reserve);

@@ -349,4 +349,41 @@ XBPF_HELPER(set_hash_invalid) {
   return 0;
 }
 
+// bpf_skb_change_tail(skb, len, flags): the packet becomes `len` bytes long,
+// counted from data; new bytes are zero (__bpf_skb_change_tail). EINVAL for
+// flags or a length outside [min_len, kSkbMaxLen].
+XBPF_HELPER(skb_change_tail) {
+  (void)r1, (void)r4, (void)r5;
+  PacketState* p = skb_packet(c);
+  const auto len = uint32_t(r2);
+  if (!p || r3 || len < p->min_len || len > kSkbMaxLen) return uint64_t(-EINVAL);
+  const long old = p->data_end - p->data;
+  if (len > p->hi - p->data) return uint64_t(-ENOMEM);  // a buffer laid out without room for kSkbMaxLen
+  if (long(len) > old) std::memset(p->data_end, 0, size_t(long(len) - old));
+  p->data_end = p->data + len;
+  sync(*p);
+  return 0;
+}
+
+// bpf_skb_pull_data(skb, len): makes the first `len` bytes (0: all) direct
+// readable and writable. xbpf's skbs are linear, so that holds already up to
+// the packet's length; more is -ENOMEM, as pskb_may_pull fails in the kernel.
+XBPF_HELPER(skb_pull_data) {
+  (void)r1, (void)r3, (void)r4, (void)r5;
+  PacketState* p = skb_packet(c);
+  if (!p) return uint64_t(-EINVAL);
+  return uint32_t(r2) > uint64_t(p->data_end - p->data) ? uint64_t(-ENOMEM) : 0;
+}
+
+// bpf_skb_change_type(skb, type): sets skb->pkt_type; both the old and the
+// new type must be PACKET_HOST..PACKET_OTHERHOST (skb_pkt_type_ok).
+XBPF_HELPER(skb_change_type) {
+  (void)r3, (void)r4, (void)r5;
+  constexpr uint32_t kPacketOtherhost = 3;
+  auto* skb = reinterpret_cast<__sk_buff*>(r1);
+  if (!skb_packet(c) || skb->pkt_type > kPacketOtherhost || uint32_t(r2) > kPacketOtherhost) return uint64_t(-EINVAL);
+  skb->pkt_type = uint32_t(r2);
+  return 0;
+}
+
 }  // namespace xbpf::helpers::impl

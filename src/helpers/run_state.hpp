@@ -42,7 +42,16 @@ struct PacketState {
   // __sk_buff.hash was set by bpf_set_hash (the kernel's sw_hash): kept
   // even when 0. Otherwise a hash of 0 means none yet.
   bool hash_set = false;
+  // skb only: the shortest length bpf_skb_change_tail may give the packet,
+  // counted from data: the network header's offset (__bpf_skb_min_len).
+  uint32_t min_len = 0;
 };
+
+// The longest skb bpf_skb_change_tail may make, counted from data: the
+// kernel's BPF_SKB_MAX_LEN, SKB_MAX_ALLOC (four 4 KiB pages less the aligned
+// skb_shared_info). Buffers of skb programs that may call it hold that much
+// after data; growing past the buffer's end is -ENOMEM.
+inline constexpr uint32_t kSkbMaxLen = 4 * 4096 - 320;
 
 // A map a (checked) program may name, with what a helper needs to grant
 // access to its values.

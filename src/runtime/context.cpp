@@ -5,6 +5,7 @@
 #include <linux/bpf_perf_event.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -60,7 +61,7 @@ void release(uint8_t* p, size_t n) {
 
 }  // namespace
 
-Expected<LowBuffer> LowBuffer::allocate(size_t size) {
+Expected<LowBuffer> LowBuffer::allocate(size_t size, size_t zero_bytes) {
   size = (size + 4095) & ~size_t{4095};
   LowBuffer b;
   for (size_t i = t_free.list.size(); i-- > 0;) {
@@ -69,7 +70,7 @@ Expected<LowBuffer> LowBuffer::allocate(size_t size) {
     b.size_ = size;
     t_free.list.erase(t_free.list.begin() + long(i));
     t_free.bytes -= size;
-    std::memset(b.p_, 0, size);  // as fresh anonymous memory
+    std::memset(b.p_, 0, std::min(size, zero_bytes));  // as fresh anonymous memory
     return b;
   }
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdint>
 #include <memory>
 #include <span>
 
@@ -34,8 +35,10 @@ using kabi::ProgType;
 // A page-aligned buffer below 4 GiB (MAP_32BIT), zero-filled. Movable.
 class LowBuffer {
  public:
+  // Zeroed, as fresh anonymous memory, up to `zero_bytes`; a reused buffer
+  // keeps old contents past that (callers that expose those bytes clear them).
   // Errors: ENOMEM (Errc::os) when no low memory is left.
-  [[nodiscard]] static Expected<LowBuffer> allocate(size_t size);
+  [[nodiscard]] static Expected<LowBuffer> allocate(size_t size, size_t zero_bytes = SIZE_MAX);
   LowBuffer() = default;
   LowBuffer(LowBuffer&& o) noexcept : p_(o.p_), size_(o.size_) { o.p_ = nullptr; o.size_ = 0; }
   LowBuffer& operator=(LowBuffer&& o) noexcept;

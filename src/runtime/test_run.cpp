@@ -15,15 +15,24 @@ constexpr size_t kEthHlen = XdpFrame::kEthHlen;
 constexpr size_t kShinfo = XdpFrame::kShinfo;
 constexpr size_t kSkbHeadroom = 64;     // NET_SKB_PAD + NET_IP_ALIGN on x86-64
 constexpr uint32_t kLoopbackIfindex = 1;  // test runs use the namespace's loopback device
+// The skb buffer: its first page is laid out as the kernel's (headroom,
+// data, skb_shared_info); the pages after it hold what bpf_skb_change_tail
+// may add (the kernel reallocates instead; programs cannot tell).
+constexpr size_t kSkbBuffer =
+    (kSkbHeadroom + kEthHlen + helpers::kSkbMaxLen + kShinfo + kPage - 1) / kPage * kPage;
 
-// Runs `repeat` times, each with a fresh copy of `base` (regions grow per run).
+// Runs `repeat` times, each with a fresh copy of `base` (regions grow per
+// run) but the packet as the last run left it: the kernel runs every repeat
+// on the same skb or xdp_buff, so a resized packet stays resized.
 Expected<TestRunResult> run_repeated(const Program& prog, void* ctx, size_t ctx_size, const helpers::RunState& base,
                                      const TestRun& opts, helpers::RunState* last) {
   TestRunResult res;
   const uint32_t repeat = opts.repeat ? opts.repeat : 1;
   const auto t0 = std::chrono::steady_clock::now();
   for (uint32_t i = 0; i < repeat; ++i) {
+    const helpers::PacketState packet = i ? last->packet : base.packet;
     *last = base;
+    last->packet = packet;
     auto r = prog.run(ctx, ctx_size, *last);
     if (!r) return xbpf::unexpected(r.error());
     res.retval = uint32_t(*r);
@@ -147,7 +156,7 @@ Expected<TestRunResult> run_skb(const Program& prog, const TestRun& o) {
     return fail_errno(EINVAL, "test run: skb data must be {}..{} bytes, got {}", kEthHlen, max, size);
   if (in->wire_len && (in->wire_len < (l2 ? size : size - kEthHlen) || in->wire_len > 65536))
     return fail_errno(EINVAL, "test run: bad wire_len {}", in->wire_len);
-  auto buf = LowBuffer::allocate(kPage);
+  auto buf = LowBuffer::allocate(kSkbBuffer, kPage);
   if (!buf) return xbpf::unexpected(buf.error());
   uint8_t* eth = buf->data() + kSkbHeadroom;
   std::memcpy(eth, o.data_in.data(), size);
@@ -160,8 +169,9 @@ Expected<TestRunResult> run_skb(const Program& prog, const TestRun& o) {
   ctx.ifindex = kLoopbackIfindex;
   uint8_t* data = l2 ? eth : eth + kEthHlen;
   helpers::RunState st = base_state(o);
-  st.packet = {buf->data(), buf->data() + kPage - kShinfo, data, eth + size, data, 0,
+  st.packet = {buf->data(), buf->data() + kSkbBuffer - kShinfo, data, eth + size, data, 0,
                &ctx.data, &ctx.data_end, &ctx.data_meta, &ctx.len, false};
+  st.packet.min_len = uint32_t(eth + kEthHlen - data);  // the network header (no transport header set)
   ctx.len = uint32_t(eth + size - data);
   ctx.data = low32(data);
   ctx.data_end = low32(eth + size);

@@ -14,6 +14,10 @@
 //    kernel pushes a blank one back). ctx_in may set only mark, priority,
 //    ingress_ifindex, ifindex, cb, tstamp, wire_len, gso_segs, gso_size,
 //    hwtstamp (anything else: EINVAL); ctx_out returns those.
+//    bpf_skb_change_tail may make the packet up to 16,064 bytes long
+//    (BPF_SKB_MAX_LEN), as in the kernel.
+//  * repeat: every run sees the packet as the last one left it (the kernel
+//    reuses one skb or xdp_buff).
 //  * kprobe, perf_event, tracepoint, raw_tracepoint, sock_ops, other types:
 //    ctx_in is the context itself (no data); ctx_out is the context after.
 //

@@ -88,3 +88,23 @@ SEC("cgroup_skb/ingress") int cg_ingress(struct __sk_buff *skb) {
   bump(400 + proto);
   return proto != IPPROTO_TCP;
 }
+
+// bpf_skb_change_tail: the new length is mark, or (mark 0) 7 bytes more than
+// now, so repeated runs grow a packet they share; the flags are priority.
+// The last byte is then written, so the zeroed tail and the length show in
+// data_out; a first call to length cb[4], when set, shrinks the packet
+// before it grows back (the bytes cut must come back as zeroes).
+// bpf_skb_pull_data(cb[2]) and bpf_skb_change_type(cb[0]) as well; cb[1..3]
+// report their results and the type seen.
+SEC("tc") int tc_change_tail(struct __sk_buff *skb) {
+  if (skb->cb[4] && bpf_skb_change_tail(skb, skb->cb[4], 0)) return 0xbad1;
+  __u32 want = skb->mark ? skb->mark : skb->len + 7;
+  long r = bpf_skb_change_tail(skb, want, skb->priority);
+  skb->cb[1] = (__u32)bpf_skb_pull_data(skb, skb->cb[2]);
+  skb->cb[2] = (__u32)bpf_skb_change_type(skb, skb->cb[0]);
+  skb->cb[3] = skb->pkt_type;
+  if (r) return (__u32)r;
+  __u8 mark = 0xee;
+  if (bpf_skb_store_bytes(skb, skb->len - 1, &mark, 1, 0)) return 0xbad;
+  return skb->len;
+}
