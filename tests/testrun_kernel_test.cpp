@@ -245,6 +245,28 @@ class TestRunKernelDiff : public ::testing::TestWithParam<testing_support::Exec>
     return agreed;
   }
 
+  // One run of `prog` on `pkt` with __sk_buff `ctx` in both, `repeat`
+  // times: return value, output packet and context must agree (true if so).
+  bool compare_skb_run(const char* prog, const Bytes& pkt, const Bytes& ctx, uint32_t repeat) {
+    bpf_program* kp = bpf_object__find_program_by_name(kobj_, prog);
+    runtime::Program* op = ours_->program(prog);
+    EXPECT_TRUE(kp && op) << prog;
+    if (!kp || !op) return false;
+    KernelResult k;
+    EXPECT_EQ(kernel_run(bpf_program__fd(kp), pkt, ctx, ctx.size(), &k, repeat), 0);
+    runtime::TestRun tr;
+    tr.data_in = pkt;
+    tr.ctx_in = std::span<const uint8_t>(ctx);
+    tr.repeat = repeat;
+    auto r = runtime::test_run(*op, tr);
+    EXPECT_TRUE(r) << r.error().message;
+    if (!r) return false;
+    EXPECT_EQ(r->retval, k.retval);
+    EXPECT_TRUE(r->data_out == k.data_out) << first_diff(r->data_out, k.data_out);
+    EXPECT_TRUE(r->ctx_out == k.ctx_out) << first_diff(r->ctx_out, k.ctx_out);
+    return r->retval == k.retval && r->data_out == k.data_out && r->ctx_out == k.ctx_out;
+  }
+
   void compare_maps(std::initializer_list<const char*> names) {
     for (const char* n : names) {
       SCOPED_TRACE(std::string("map ") + n);
@@ -419,9 +441,6 @@ TEST_P(TestRunKernelDiff, CgroupSkb) {
 // lengths around the packet's, packet types around PACKET_OTHERHOST.
 TEST_P(TestRunKernelDiff, ChangeTailPullAndType) {
   LOAD_OR_SKIP("rt_tc");
-  bpf_program* kp = bpf_object__find_program_by_name(kobj_, "tc_change_tail");
-  runtime::Program* op = ours_->program("tc_change_tail");
-  ASSERT_TRUE(kp && op);
   const Bytes pkt = eth_ip(17, 53, 30);  // 72 bytes
   Bytes mcast = pkt;
   mcast[0] = 0x01;  // PACKET_MULTICAST
@@ -450,22 +469,62 @@ TEST_P(TestRunKernelDiff, ChangeTailPullAndType) {
     std::memcpy(&ctx[48], &c.type, 4);   // cb[0]
     std::memcpy(&ctx[56], &c.pull, 4);   // cb[2]
     std::memcpy(&ctx[64], &c.shrink_first, 4);  // cb[4]
-    const Bytes& in = c.multicast ? mcast : pkt;
-    KernelResult k;
-    ASSERT_EQ(kernel_run(bpf_program__fd(kp), in, ctx, kSkbCtx, &k, c.repeat), 0);
-    runtime::TestRun tr;
-    tr.data_in = in;
-    tr.ctx_in = std::span<const uint8_t>(ctx);
-    tr.repeat = c.repeat;
-    auto r = runtime::test_run(*op, tr);
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->retval, k.retval);
-    EXPECT_TRUE(r->data_out == k.data_out) << first_diff(r->data_out, k.data_out);
-    EXPECT_TRUE(r->ctx_out == k.ctx_out) << first_diff(r->ctx_out, k.ctx_out);
-    agreed += r->retval == k.retval && r->data_out == k.data_out && r->ctx_out == k.ctx_out;
+    agreed += compare_skb_run("tc_change_tail", c.multicast ? mcast : pkt, ctx, c.repeat);
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_tc/tc_change_tail: %d/%zu cases agree\n", agreed, std::size(cases));
+}
+
+// bpf_skb_set/get_tunnel_key and _opt: IPv4 and IPv6 keys, the flags each
+// helper takes and refuses, the older key sizes, a family mismatch, options
+// of good and bad sizes, reads with nothing set, and a repeat.
+TEST_P(TestRunKernelDiff, TunnelKeysAndOptions) {
+  LOAD_OR_SKIP("rt_tc");
+  const Bytes pkt = eth_ip(17, 53, 100);
+  struct Case {
+    const char* what;
+    uint32_t set_flags, set_size, get_flags, get_size, opt_size, label, repeat = 1;
+  };
+  const Case cases[] = {
+      {"nothing set", 0, 0, 0, 44, 0, 0},
+      {"IPv4", 0, 44, 0, 44, 0, 0},
+      {"IPv4, tunnel flags read", 0, 44, 16, 44, 0, 0},
+      {"IPv4, no checksum, don't fragment, sequence", 2 | 4 | 8, 44, 16, 44, 0, 0},
+      {"IPv4, no key", 16, 44, 16, 44, 0, 0},
+      {"IPv6 with a label", 1, 44, 1 | 16, 44, 0, 0x123456},
+      {"IPv6 set, IPv4 read", 1, 44, 0, 44, 0, 0},
+      {"IPv4 set, IPv6 read", 0, 44, 1, 44, 0, 0},
+      {"IPv4 with a label", 0, 44, 0, 44, 0, 5},
+      {"size 8", 0, 8, 0, 8, 0, 0},
+      {"size 22", 0, 22, 0, 22, 0, 0},
+      {"size 24", 0, 24, 0, 24, 0, 0},
+      {"size 28", 0, 28, 0, 28, 0, 0},
+      {"IPv6, read with size 8", 1, 44, 1, 8, 0, 0},
+      {"IPv6, read with size 28", 1, 44, 1, 28, 0, 0},
+      {"set size 40", 0, 40, 0, 44, 0, 0},
+      {"get size 45", 0, 44, 0, 45, 0, 0},
+      {"get size 64", 0, 44, 0, 64, 0, 0},
+      {"set flags 32", 32, 44, 0, 44, 0, 0},
+      {"get flags 2", 0, 44, 2, 44, 0, 0},
+      {"options 8", 0, 44, 16, 44, 8, 0},
+      {"options 252", 1, 44, 1 | 16, 44, 252, 0},
+      {"options 6", 0, 44, 0, 44, 6, 0},
+      {"options 256", 0, 44, 0, 44, 256, 0},
+      {"options without a key", 0, 0, 0, 44, 8, 0},
+      {"options, 3 repeats", 0, 44, 16, 44, 12, 0, 3},
+  };
+  int agreed = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Bytes ctx(kSkbCtx, 0);
+    std::memcpy(&ctx[8], &c.label, 4);  // mark
+    const uint32_t cb[5] = {c.set_flags, c.set_size, c.get_flags, c.get_size, c.opt_size};
+    std::memcpy(&ctx[48], cb, sizeof cb);
+    agreed += compare_skb_run("tc_tunnel", pkt, ctx, c.repeat);
+  }
+  EXPECT_EQ(agreed, int(std::size(cases)));
+  compare_maps({"tun_opts"});
+  std::printf("[ diff ] rt_tc/tc_tunnel: %d/%zu cases agree\n", agreed, std::size(cases));
 }
 
 // ctx_in cases: accepted fields come back in ctx_out, forbidden ones are EINVAL

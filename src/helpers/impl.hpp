@@ -69,6 +69,11 @@ XBPF_HELPER(set_hash_invalid);
 XBPF_HELPER(skb_change_tail);
 XBPF_HELPER(skb_pull_data);
 XBPF_HELPER(skb_change_type);
+// tunnel.cpp
+XBPF_HELPER(skb_get_tunnel_key);
+XBPF_HELPER(skb_set_tunnel_key);
+XBPF_HELPER(skb_get_tunnel_opt);
+XBPF_HELPER(skb_set_tunnel_opt);
 // ringbuf.cpp
 XBPF_HELPER(ringbuf_output);
 XBPF_HELPER(ringbuf_reserve);

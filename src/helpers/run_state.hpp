@@ -23,6 +23,23 @@ namespace xbpf::helpers {
 
 class TraceLog;
 
+// The tunnel metadata bpf_skb_set_tunnel_key attaches to an skb (the
+// kernel's ip_tunnel_info in its per-CPU metadata dst), as the tunnel
+// helpers read and write it. Addresses as the kernel's key: IPv4 in the first
+// four bytes, network order.
+struct TunnelInfo {
+  static constexpr uint32_t kOptsMax = 252;  // IP_TUNNEL_OPTS_MAX
+  bool present = false;                      // the skb has tunnel metadata
+  bool ipv6 = false;                         // IP_TUNNEL_INFO_IPV6
+  uint64_t id = 0;
+  uint8_t tos = 0, ttl = 0;
+  uint32_t flags = 0;  // IP_TUNNEL_*_BIT bits of tun_flags
+  uint32_t label = 0;  // IPv6 flow label, host order
+  uint8_t src[16]{}, dst[16]{};
+  uint32_t opts_len = 0;
+  uint8_t opts[kOptsMax]{};
+};
+
 // The packet of an XDP or skb program. All pointers are into one buffer
 // [lo, hi) allocated below 4 GiB, so the context's 32-bit data fields can hold
 // them (see runtime/context.hpp). Helpers that move data/data_end keep the
@@ -45,6 +62,9 @@ struct PacketState {
   // skb only: the shortest length bpf_skb_change_tail may give the packet,
   // counted from data: the network header's offset (__bpf_skb_min_len).
   uint32_t min_len = 0;
+  // skb only: where the tunnel helpers keep the skb's tunnel metadata;
+  // nullptr where there is none to keep (they fail with -EOPNOTSUPP).
+  TunnelInfo* tunnel = nullptr;
 };
 
 // The longest skb bpf_skb_change_tail may make, counted from data: the

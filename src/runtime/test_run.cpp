@@ -172,6 +172,8 @@ Expected<TestRunResult> run_skb(const Program& prog, const TestRun& o) {
   st.packet = {buf->data(), buf->data() + kSkbBuffer - kShinfo, data, eth + size, data, 0,
                &ctx.data, &ctx.data_end, &ctx.data_meta, &ctx.len, false};
   st.packet.min_len = uint32_t(eth + kEthHlen - data);  // the network header (no transport header set)
+  helpers::TunnelInfo tunnel;  // none until bpf_skb_set_tunnel_key; kept across repeats, as the skb's dst
+  st.packet.tunnel = &tunnel;
   ctx.len = uint32_t(eth + size - data);
   ctx.data = low32(data);
   ctx.data_end = low32(eth + size);

@@ -82,6 +82,10 @@ static long (*bpf_l4_csum_replace)(void *skb, __u32 off, __u64 from, __u64 to, _
 static long (*bpf_tail_call)(void *ctx, void *prog_array_map, __u32 index) = (void *)12;
 static long (*bpf_skb_load_bytes)(const void *skb, __u32 off, void *to, __u32 len) = (void *)26;
 static __s64 (*bpf_get_hash_recalc)(struct __sk_buff *skb) = (void *)34;
+static long (*bpf_skb_get_tunnel_key)(struct __sk_buff *skb, void *key, __u32 size, __u64 flags) = (void *)20;
+static long (*bpf_skb_set_tunnel_key)(struct __sk_buff *skb, void *key, __u32 size, __u64 flags) = (void *)21;
+static long (*bpf_skb_get_tunnel_opt)(struct __sk_buff *skb, void *opt, __u32 size) = (void *)29;
+static long (*bpf_skb_set_tunnel_opt)(struct __sk_buff *skb, void *opt, __u32 size) = (void *)30;
 static long (*bpf_skb_change_type)(struct __sk_buff *skb, __u32 type) = (void *)32;
 static long (*bpf_skb_change_tail)(struct __sk_buff *skb, __u32 len, __u64 flags) = (void *)38;
 static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *)39;

@@ -108,3 +108,44 @@ SEC("tc") int tc_change_tail(struct __sk_buff *skb) {
   if (bpf_skb_store_bytes(skb, skb->len - 1, &mark, 1, 0)) return 0xbad;
   return skb->len;
 }
+
+// Tunnel metadata. cb[0] = set_tunnel_key flags, cb[1] = its size (0: no
+// set), cb[2] = get_tunnel_key flags, cb[3] = its size, cb[4] = options
+// size (0: none set); mark = the key's flow label. The key read back and the
+// first 64 bytes of the options read back go into the packet at 14 and 78;
+// cb[0..3] return the four helpers' results.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u8[260]);
+} tun_opts SEC(".maps");
+
+SEC("tc") int tc_tunnel(struct __sk_buff *skb) {
+  // Sizes as 1 + (n - 1) % 64 (256 for options): bounds the verifiers can see.
+  __u32 zero = 0, set_size = ((skb->cb[1] - 1) & 63) + 1, get_size = ((skb->cb[3] - 1) & 63) + 1;
+  __u32 opt_size = ((skb->cb[4] - 1) & 255) + 1;
+  __u8 *opts = bpf_map_lookup_elem(&tun_opts, &zero);
+  if (!opts) return 0xbad;
+  __u32 key[16];
+  for (int i = 0; i < 16; i++) key[i] = 0xa0a0a0a0 + i;
+  key[0] = 0x11223344;        // tunnel_id
+  key[1] = 0x0a000001;        // remote_ipv4 / remote_ipv6[0]
+  key[5] = 0x00004010;        // tos 0x10, ttl 0x40, ext 0
+  key[6] = skb->mark;         // tunnel_label
+  long set = -1000, get, set_opt = -1000, get_opt;
+  if (skb->cb[1]) set = bpf_skb_set_tunnel_key(skb, key, set_size, skb->cb[0]);
+  for (int i = 0; i < 64; i++) opts[i] = (__u8)(i * 3 + 1);
+  if (skb->cb[4]) set_opt = bpf_skb_set_tunnel_opt(skb, opts, opt_size);
+  __builtin_memset(key, 0x55, sizeof(key));
+  get = bpf_skb_get_tunnel_key(skb, key, get_size, skb->cb[2]);
+  __builtin_memset(opts, 0x77, 64);
+  get_opt = bpf_skb_get_tunnel_opt(skb, opts, 256);
+  if (bpf_skb_store_bytes(skb, 14, key, sizeof(key), 0)) return 0xbad3;
+  if (bpf_skb_store_bytes(skb, 78, opts, 64, 0)) return 0xbad4;
+  skb->cb[0] = (__u32)set;
+  skb->cb[1] = (__u32)get;
+  skb->cb[2] = (__u32)set_opt;
+  skb->cb[3] = (__u32)get_opt;
+  return 0;
+}
