@@ -11,6 +11,7 @@
 #include "runtime/context.hpp"
 #include "runtime/object.hpp"
 #include "runtime/test_run.hpp"
+#include "verifier/checker.hpp"
 #include "runtime_fixture.hpp"
 #include "xbpf/xbpf.hpp"
 
@@ -252,4 +253,35 @@ TEST(LowBuffer, ReusedBuffersAreZeroedAndLow) {
   auto other = runtime::LowBuffer::allocate(8192);  // another size: a fresh mapping
   ASSERT_TRUE(other);
   EXPECT_NE(other->data(), first);
+}
+
+// A buffer allocated with fewer bytes to zero keeps old contents past them
+// (the skb test run zeroes only its first page; the rest is written before
+// a program can read it).
+TEST(LowBuffer, ZeroesOnlyWhatIsAsked) {
+  uint8_t* first = nullptr;
+  {
+    auto b = runtime::LowBuffer::allocate(3 * 4096);
+    ASSERT_TRUE(b) << b.error().message;
+    first = b->data();
+    std::memset(b->data(), 0xab, b->size());
+  }
+  auto again = runtime::LowBuffer::allocate(3 * 4096, 4096);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->data(), first);
+  for (size_t i = 0; i < 4096; ++i) ASSERT_EQ(again->data()[i], 0) << i;
+  EXPECT_EQ(again->data()[4096], 0xab);
+}
+
+// test_run gives context-only programs a context of runtime::context_size
+// bytes, and verified programs read it unchecked: it must cover every offset
+// the verifier lets a program of the type read (a tracepoint program reading
+// its record once crashed the verified interpreter on a zero-sized one).
+TEST(ContextSize, CoversWhatTheVerifierAllows) {
+#define XBPF_X(name, value, str)                                                                      \
+  EXPECT_GE(runtime::context_size(kabi::ProgType::name), size_t(std::max(0, verifier::detail::context_size( \
+                                                             kabi::ProgType::name))))                \
+      << str;
+  XBPF_PROG_TYPES(XBPF_X)
+#undef XBPF_X
 }

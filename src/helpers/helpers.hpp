@@ -176,6 +176,11 @@ inline constexpr uint32_t kTailCallId = 12;
 // bpf_func_id (fn == nullptr for those xbpf does not implement).
 [[nodiscard]] std::span<const HelperSpec> builtin_helpers();
 
+// Seeds the calling thread's bpf_get_prandom_u32 generator (seeded randomly
+// otherwise): runs that should be repeatable (tests, differential runs of
+// the interpreter and the JIT) seed it the same before each.
+void seed_prandom(uint32_t seed);
+
 // A helper table plus embedder additions. Copyable value; not thread-safe
 // while being modified.
 class Registry {

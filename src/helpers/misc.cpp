@@ -34,12 +34,17 @@ XBPF_HELPER(ktime_get_ns) { UNUSED5; return clock_ns(CLOCK_MONOTONIC); }
 XBPF_HELPER(ktime_get_boot_ns) { UNUSED5; return clock_ns(CLOCK_BOOTTIME); }
 XBPF_HELPER(ktime_get_coarse_ns) { UNUSED5; return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
+namespace {
+// Per-thread generator: no locking, not cryptographic (neither is the kernel's).
+std::mt19937& prandom() {
+  thread_local std::mt19937 gen{std::random_device{}()};
+  return gen;
+}
+}  // namespace
+
 XBPF_HELPER(get_prandom_u32) {
   UNUSED5;
-  // Per-thread generator: no locking, not cryptographic (neither is the kernel's).
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  thread_local std::mt19937 gen{uint32_t(rng())};
-  return uint32_t(gen());
+  return uint32_t(prandom()());
 }
 
 XBPF_HELPER(get_smp_processor_id) {
@@ -320,3 +325,7 @@ XBPF_HELPER(perf_event_output) {
 }
 
 }  // namespace xbpf::helpers::impl
+
+namespace xbpf::helpers {
+void seed_prandom(uint32_t seed) { impl::prandom().seed(seed); }
+}  // namespace xbpf::helpers

@@ -26,11 +26,14 @@ size_t context_size(ProgType t) {
     case ProgType::LwtXmit:
     case ProgType::SkSkb: return sizeof(__sk_buff);
     case ProgType::SockOps: return sizeof(bpf_sock_ops);
+    case ProgType::CgroupSock: return sizeof(bpf_sock);
+    case ProgType::CgroupSockAddr: return sizeof(bpf_sock_addr);
+    case ProgType::Tracepoint: return 8192;  // PERF_MAX_TRACE_SIZE: the verifier lets reads reach it
     case ProgType::PerfEvent: return sizeof(bpf_perf_event_data);
     case ProgType::Kprobe: return sizeof(bpf_user_pt_regs_t);  // x86-64 struct pt_regs, 168 bytes
     case ProgType::RawTracepoint:
     case ProgType::RawTracepointWritable: return sizeof(bpf_raw_tracepoint_args) + 12 * sizeof(uint64_t);
-    default: return 0;  // tracepoint: the event's own record; others: not modelled
+    default: return 0;  // no context access the verifier allows
   }
 }
 

@@ -29,7 +29,10 @@ namespace xbpf::runtime {
 
 using kabi::ProgType;
 
-// Sizes of the uapi contexts (sizeof in linux/bpf.h; pt_regs for x86-64).
+// Sizes of the uapi contexts (sizeof in linux/bpf.h; pt_regs for x86-64; a
+// tracepoint's record up to PERF_MAX_TRACE_SIZE). Never less than the verifier
+// lets a program of the type read (runtime_types_test checks), since a
+// verified program's context accesses run unchecked.
 [[nodiscard]] size_t context_size(ProgType t);
 
 // A page-aligned buffer below 4 GiB (MAP_32BIT), zero-filled. Movable.
