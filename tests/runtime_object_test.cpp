@@ -492,3 +492,29 @@ TEST(RuntimeStoredProgram, TamperedRecordIsVerifiedAgain) {
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().errnum, ENOENT);
 }
+
+// Declarations the kernel refuses as written, fixed as loaders do before the
+// maps are created: ring buffers and perf event arrays naming value types
+// (Cilium's loader), a legacy map-in-map with value_size 0 (samples/bpf's).
+// A size written out is kept, and refused.
+TEST(LoaderConventions, TypedRingBuffersPerfArraysAndLegacyMapInMap) {
+  testing_support::TempStore tmp("rt-conv");
+  const runtime::LoadOptions lo = testing_support::load_options(Exec::Interpreter);
+  auto o = tmp.load(obj("map_conv"), lo);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->map("ring")->key_size(), 0u);
+  EXPECT_EQ(o->map("ring")->value_size(), 0u);
+  EXPECT_EQ(o->map("ring")->max_entries(), 4096u);
+  EXPECT_EQ(o->map("perf")->key_size(), 4u);
+  EXPECT_EQ(o->map("perf")->value_size(), 4u);
+  EXPECT_EQ(o->map("perf")->max_entries(), maps::possible_cpus());
+  auto legacy = tmp.load(obj("map_conv_legacy"), lo);
+  ASSERT_TRUE(legacy);
+  EXPECT_EQ(legacy->map("outer")->value_size(), 4u);
+  auto spec = loader::open_object(obj("map_conv_sized"));
+  ASSERT_TRUE(spec) << spec.error().message;
+  auto sized = runtime::Object::load(std::move(*spec), tmp.store(), lo);
+  ASSERT_FALSE(sized);
+  EXPECT_EQ(sized.error().errnum, EINVAL) << sized.error().message;
+  EXPECT_NE(sized.error().message.find("ring"), std::string::npos) << sized.error().message;
+}

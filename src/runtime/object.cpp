@@ -315,12 +315,36 @@ Expected<void> Object::adopt_record(const maps::ProgramRecord& rec) {
   return {};
 }
 
+// What loaders do to a declared map before creating it, where the kernel
+// would refuse the declaration as written. The spec changes, so the verifier
+// sees the map as created.
+static void apply_loader_conventions(loader::MapSpec& m) {
+  using kabi::MapType;
+  const bool typed_key = m.btf_key_type_id != 0, typed_value = m.btf_value_type_id != 0;
+  // libbpf: a perf event array declared without a size gets one slot per possible CPU.
+  if (m.type == MapType::PerfEventArray && m.max_entries == 0) m.max_entries = maps::possible_cpus();
+  // Cilium's loader (cilium/ebpf): ring buffers and perf event arrays may name
+  // key and value types for code generators; the sizes those types imply are
+  // replaced by the ones the kernel requires (0 and 0; 4 and 4), and the types
+  // are not given to the kernel. Sizes written as key_size/value_size stay.
+  if ((m.type == MapType::Ringbuf || m.type == MapType::UserRingbuf) && (typed_key || typed_value)) {
+    if (typed_key) m.key_size = 0;
+    if (typed_value) m.value_size = 0;
+    m.btf_key_type_id = m.btf_value_type_id = 0;
+  }
+  if (m.type == MapType::PerfEventArray && (typed_key || typed_value)) {
+    if (typed_key || m.key_size == 0) m.key_size = 4;
+    if (typed_value || m.value_size == 0) m.value_size = 4;
+    m.btf_key_type_id = m.btf_value_type_id = 0;
+  }
+  // samples/bpf's loader: a legacy map-in-map definition leaves value_size 0,
+  // and the map is created with the 4-byte id value bpf_create_map_in_map gives it.
+  if (m.origin == loader::MapOrigin::Legacy && kabi::is_map_in_map(m.type) && m.value_size == 0) m.value_size = 4;
+}
+
 Expected<void> Object::create_maps() {
   maps_.resize(spec_.maps.size());
-  // As libbpf: a perf event array declared without a size gets one slot per
-  // possible CPU (the spec changes, so the verifier sees the created size).
-  for (loader::MapSpec& m : spec_.maps)
-    if (m.type == kabi::MapType::PerfEventArray && m.max_entries == 0) m.max_entries = maps::possible_cpus();
+  for (loader::MapSpec& m : spec_.maps) apply_loader_conventions(m);
   // Inner-map templates first: outer maps name them by id.
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < spec_.maps.size(); ++i) {
