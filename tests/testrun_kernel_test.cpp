@@ -527,6 +527,96 @@ TEST_P(TestRunKernelDiff, TunnelKeysAndOptions) {
   std::printf("[ diff ] rt_tc/tc_tunnel: %d/%zu cases agree\n", agreed, std::size(cases));
 }
 
+// bpf_skb_adjust_room: both modes, growing and shrinking around the limits,
+// every flag's checks, encapsulation once, decapsulation changing the
+// protocol, IPv6 and a non-IP packet; grows past the 64-byte headroom.
+TEST_P(TestRunKernelDiff, AdjustRoom) {
+  LOAD_OR_SKIP("rt_tc");
+  const Bytes v4 = eth_ip(17, 53, 100);  // 142 bytes
+  Bytes v6 = eth_v6(1, 2, 1000, 53, 0);
+  Bytes arp = eth_ip(6, 1, 10);
+  arp[13] = 0x06;
+  constexpr uint32_t kNet = 0, kMac = 1;
+  constexpr uint64_t kFixedGso = 1, kL3v4 = 2, kL3v6 = 4, kGre = 8, kUdp = 16, kNoCsum = 32, kL2Eth = 64,
+                     kDecap4 = 128, kDecap6 = 256;
+  const auto l2 = [](uint64_t len) { return len << 56; };
+  struct Case {
+    const char* what;
+    const Bytes* pkt;
+    int32_t diff;
+    uint32_t mode;
+    uint64_t flags;
+    int32_t second = 0;
+  };
+  const Case cases[] = {
+      {"mac +8", &v4, 8, kMac, 0},
+      {"net +8", &v4, 8, kNet, 0},
+      {"mac -8", &v4, -8, kMac, 0},
+      {"net -8", &v4, -8, kNet, 0},
+      {"0", &v4, 0, kMac, 0},
+      {"+4095 (past the headroom)", &v4, 4095, kMac, 0},
+      {"+4096", &v4, 4096, kMac, 0},
+      {"-107 (leaves the IPv4 header)", &v4, -108, kNet, 0},
+      {"-108", &v4, -109, kMac, 0},
+      {"mode 2", &v4, 8, 2, 0},
+      {"unknown flag", &v4, 8, kMac, 1ULL << 9},
+      {"fixed gso, no csum reset", &v4, 8, kMac, kFixedGso | kNoCsum},
+      {"encap IPv4 + UDP + L2 14", &v4, 50, kMac, kL3v4 | kUdp | l2(14)},
+      {"encap IPv6 (protocol changes)", &v4, 40, kMac, kL3v6},
+      {"encap twice", &v4, 20, kMac, kL3v4, 20},
+      {"encap both L3", &v4, 20, kMac, kL3v4 | kL3v6},
+      {"encap GRE and UDP", &v4, 28, kMac, kL3v4 | kGre | kUdp},
+      {"encap L2 eth, inner mac 10", &v4, 40, kMac, kL3v4 | kL2Eth | l2(10)},
+      {"encap inner mac past the room", &v4, 20, kMac, kL3v4 | l2(30)},
+      {"decap on grow", &v4, 20, kMac, kDecap4},
+      {"decap to IPv6", &v4, -20, kMac, kDecap6},
+      {"decap both", &v4, -20, kMac, kDecap4 | kDecap6},
+      {"shrink with an encap flag", &v4, -20, kMac, kL3v4},
+      {"IPv6 net +16 then -16", &v6, 16, kNet, 0, -16},
+      {"IPv6 decap to IPv4", &v6, -20, kMac, kDecap4},
+      {"ARP", &arp, 8, kMac, 0},
+      {"IPv6 net, decap to IPv4, past the packet", &v6, -22, kNet, kDecap4},
+  };
+  int agreed = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Bytes ctx(kSkbCtx, 0);
+    const uint32_t cb[5] = {uint32_t(c.diff), c.mode, uint32_t(c.flags), uint32_t(c.flags >> 32), uint32_t(c.second)};
+    std::memcpy(&ctx[48], cb, sizeof cb);
+    agreed += compare_skb_run("tc_adjust", *c.pkt, ctx, 1);
+  }
+  EXPECT_EQ(agreed, int(std::size(cases)));
+  std::printf("[ diff ] rt_tc/tc_adjust: %d/%zu cases agree\n", agreed, std::size(cases));
+}
+
+// bpf_skb_change_proto: IPv4 to IPv6 and back, the same protocol, ARP,
+// flags. (An IPv6 packet too short to lose 20 bytes cannot be a test run's
+// input: the IPv6 header must be whole.)
+TEST_P(TestRunKernelDiff, ChangeProto) {
+  LOAD_OR_SKIP("rt_tc");
+  const Bytes v4 = eth_ip(17, 53, 100);
+  const Bytes v6 = eth_v6(1, 2, 1000, 53, 0);
+  Bytes arp = eth_ip(6, 1, 10);
+  arp[13] = 0x06;
+  struct Case {
+    const char* what;
+    const Bytes* pkt;
+    uint32_t proto, flags;
+  };
+  const Case cases[] = {{"4 to 6", &v4, 0xdd86, 0}, {"6 to 4", &v6, 0x0008, 0}, {"4 to 4", &v4, 0x0008, 0},
+                        {"flags", &v4, 0xdd86, 1},  {"ARP to 6", &arp, 0xdd86, 0}};
+  int agreed = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Bytes ctx(kSkbCtx, 0);
+    const uint32_t cb[2] = {c.proto, c.flags};
+    std::memcpy(&ctx[48], cb, sizeof cb);
+    agreed += compare_skb_run("tc_change_proto", *c.pkt, ctx, 1);
+  }
+  EXPECT_EQ(agreed, int(std::size(cases)));
+  std::printf("[ diff ] rt_tc/tc_change_proto: %d/%zu cases agree\n", agreed, std::size(cases));
+}
+
 // ctx_in cases: accepted fields come back in ctx_out, forbidden ones are EINVAL
 // in both; XDP metadata in front of the packet; repeat counts in maps.
 TEST_P(TestRunKernelDiff, ContextInAndRepeat) {

@@ -102,6 +102,8 @@ inline const Case kCases[] = {
     {"tracepoint reads common fields", ProgType::Tracepoint, "ldxdw %r0, [%r1+0]\nexit\n",
      "invalid bpf_context access off=0 size=8"},
     {"kprobe reads pt_regs", ProgType::Kprobe, "ldxdw %r0, [%r1+112]\nexit\n", ""},
+    {"fentry needs the target's BTF id", ProgType::Tracing, "ldxdw %r0, [%r1+0]\nexit\n",
+     "Tracing programs must provide btf_id"},
     // --- packets
     {"xdp packet read without check", ProgType::Xdp,
      "ldxw %r2, [%r1+0]\nldxb %r0, [%r2+0]\nexit\n", "invalid access to packet, off=0 size=1"},

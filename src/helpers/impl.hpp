@@ -69,6 +69,8 @@ XBPF_HELPER(set_hash_invalid);
 XBPF_HELPER(skb_change_tail);
 XBPF_HELPER(skb_pull_data);
 XBPF_HELPER(skb_change_type);
+XBPF_HELPER(skb_adjust_room);
+XBPF_HELPER(skb_change_proto);
 // tunnel.cpp
 XBPF_HELPER(skb_get_tunnel_key);
 XBPF_HELPER(skb_set_tunnel_key);

@@ -365,6 +365,139 @@ XBPF_HELPER(skb_change_tail) {
   return 0;
 }
 
+namespace {
+// bpf_skb_adjust_room's flags and modes (uapi; the header here predates some).
+constexpr uint64_t kAdjFixedGso = 1 << 0, kAdjEncapL3Ipv4 = 1 << 1, kAdjEncapL3Ipv6 = 1 << 2,
+                   kAdjEncapL4Gre = 1 << 3, kAdjEncapL4Udp = 1 << 4, kAdjNoCsumReset = 1 << 5,
+                   kAdjEncapL2Eth = 1 << 6, kAdjDecapL3Ipv4 = 1 << 7, kAdjDecapL3Ipv6 = 1 << 8;
+constexpr uint64_t kAdjEncapL2Mask = 0xffULL << 56;
+constexpr uint64_t kAdjEncapL3 = kAdjEncapL3Ipv4 | kAdjEncapL3Ipv6, kAdjDecapL3 = kAdjDecapL3Ipv4 | kAdjDecapL3Ipv6;
+constexpr uint64_t kAdjMask = kAdjFixedGso | kAdjEncapL3 | kAdjEncapL4Gre | kAdjEncapL4Udp | kAdjEncapL2Eth |
+                              kAdjEncapL2Mask | kAdjDecapL3;
+constexpr uint32_t kAdjRoomNet = 0, kAdjRoomMac = 1;
+constexpr uint32_t kProtoIpv4 = 0x0008, kProtoIpv6 = 0xdd86;  // __sk_buff.protocol: network order
+constexpr long kENOTSUPP = 524;                                 // the kernel's internal ENOTSUPP
+
+// Inserts `len` zero bytes `off` bytes into the packet (bpf_skb_generic_push):
+// the first `off` bytes move `len` earlier. Without the headroom, the packet
+// first moves later in the buffer (the kernel reallocates instead).
+long push_room(PacketState& p, uint32_t off, uint32_t len) {
+  if (p.data - p.lo < long(len)) {
+    const long shift = long(len) - (p.data - p.lo);
+    if (p.hi - p.data_end < shift) return -ENOMEM;
+    std::memmove(p.data + shift, p.data, size_t(p.data_end - p.data));
+    p.data += shift;
+    p.data_end += shift;
+  }
+  p.data -= len;
+  std::memmove(p.data, p.data + len, off);
+  std::memset(p.data + off, 0, len);
+  p.data_meta = p.data;
+  return 0;
+}
+
+// Removes `len` bytes `off` bytes into the packet (bpf_skb_generic_pop):
+// -ENOMEM when the packet is shorter than both (pskb_may_pull).
+long pop_room(PacketState& p, uint32_t off, uint32_t len) {
+  if (p.data_end - p.data < long(off) + long(len)) return -ENOMEM;
+  std::memmove(p.data + len, p.data, off);
+  p.data += len;
+  p.data_meta = p.data;
+  return 0;
+}
+}  // namespace
+
+// bpf_skb_adjust_room(skb, len_diff, mode, flags): grows or shrinks the room
+// after the L2 header (BPF_ADJ_ROOM_MAC) or after the L3 base header
+// (BPF_ADJ_ROOM_NET), new bytes zero. With BPF_F_ADJ_ROOM_ENCAP_L3_* the room
+// is an encapsulation (once per skb; skb->protocol follows the outer L3
+// header), with BPF_F_ADJ_ROOM_DECAP_L3_* a shrink removes one. Checks and
+// errors in the kernel's order (bpf_skb_adjust_room, bpf_skb_net_grow/_shrink);
+// GSO and checksum offload do not exist in xbpf's test runs.
+XBPF_HELPER(skb_adjust_room) {
+  (void)r5;
+  auto* skb = reinterpret_cast<__sk_buff*>(r1);
+  PacketState* p = skb_packet(c);
+  if (!p) return uint64_t(-EINVAL);
+  const auto diff = int32_t(r2);
+  const auto mode = uint32_t(r3);
+  const uint64_t flags = r4;
+  const bool shrink = diff < 0;
+  const uint32_t abs = shrink ? uint32_t(-int64_t(diff)) : uint32_t(diff);
+  const uint32_t base = skb->protocol == kProtoIpv4 ? 20 : skb->protocol == kProtoIpv6 ? 40 : 0;
+  if (flags & ~(kAdjMask | kAdjNoCsumReset)) return uint64_t(-EINVAL);
+  if (abs > 0xfff) return uint64_t(-EFAULT);
+  if (!base) return uint64_t(-kENOTSUPP);
+  uint32_t off = p->min_len;  // the L2 header's length
+  if (mode == kAdjRoomNet) off += base;
+  else if (mode != kAdjRoomMac) return uint64_t(-kENOTSUPP);
+  uint32_t len_min = base;
+  if (flags & kAdjDecapL3) {
+    if (!shrink) return uint64_t(-EINVAL);
+    switch (flags & kAdjDecapL3) {
+      case kAdjDecapL3Ipv4: len_min = 20; break;
+      case kAdjDecapL3Ipv6: len_min = 40; break;
+      default: return uint64_t(-EINVAL);
+    }
+  }
+  const auto len = uint32_t(p->data_end - p->data), len_cur = len - p->min_len;
+  if ((shrink && (abs >= len_cur || len_cur - abs < len_min)) || (!shrink && len + abs > kSkbMaxLen))
+    return uint64_t(-kENOTSUPP);
+  long r;
+  if (shrink) {
+    if (flags & ~(kAdjFixedGso | kAdjDecapL3 | kAdjNoCsumReset)) return uint64_t(-EINVAL);
+    r = pop_room(*p, off, abs);
+    if (!r && skb->protocol == kProtoIpv4 && (flags & kAdjDecapL3Ipv6)) skb->protocol = kProtoIpv6;
+    else if (!r && skb->protocol == kProtoIpv6 && (flags & kAdjDecapL3Ipv4)) skb->protocol = kProtoIpv4;
+  } else {
+    const auto inner_mac_len = uint32_t(flags >> 56);
+    const bool encap = flags & kAdjEncapL3;
+    if (encap) {
+      if ((flags & kAdjEncapL3) == kAdjEncapL3) return uint64_t(-EINVAL);
+      if ((flags & kAdjEncapL4Gre) && (flags & kAdjEncapL4Udp)) return uint64_t(-EINVAL);
+      if ((flags & kAdjEncapL2Eth) && inner_mac_len < kEthHlen) return uint64_t(-EINVAL);
+      if (p->encapsulation) return uint64_t(-EALREADY);
+      if (inner_mac_len > abs) return uint64_t(-EINVAL);
+    }
+    r = push_room(*p, off, abs);
+    if (!r && encap) {
+      p->encapsulation = true;
+      if (skb->protocol == kProtoIpv4 && (flags & kAdjEncapL3Ipv6)) skb->protocol = kProtoIpv6;
+      else if (skb->protocol == kProtoIpv6 && (flags & kAdjEncapL3Ipv4)) skb->protocol = kProtoIpv4;
+    }
+  }
+  sync(*p);
+  return uint64_t(r);
+}
+
+// bpf_skb_change_proto(skb, proto, flags): IPv4 to IPv6 (20 zero bytes more
+// after the L2 header) or back (20 fewer), skb->protocol and the hash reset;
+// the program rewrites the headers itself (bpf_skb_proto_xlat).
+XBPF_HELPER(skb_change_proto) {
+  (void)r4, (void)r5;
+  auto* skb = reinterpret_cast<__sk_buff*>(r1);
+  PacketState* p = skb_packet(c);
+  if (!p || r3) return uint64_t(-EINVAL);
+  const auto to = uint16_t(r2);
+  constexpr uint32_t kDiff = 40 - 20;
+  long r;
+  if (skb->protocol == kProtoIpv4 && to == kProtoIpv6) {
+    r = push_room(*p, p->min_len, kDiff);
+    if (!r) skb->protocol = kProtoIpv6;
+  } else if (skb->protocol == kProtoIpv6 && to == kProtoIpv4) {
+    r = pop_room(*p, p->min_len, kDiff);
+    if (!r) skb->protocol = kProtoIpv4;
+  } else {
+    return uint64_t(-kENOTSUPP);
+  }
+  if (!r) {
+    skb->hash = 0;  // skb_clear_hash
+    p->hash_set = false;
+  }
+  sync(*p);
+  return uint64_t(r);
+}
+
 // bpf_skb_pull_data(skb, len): makes the first `len` bytes (0: all) direct
 // readable and writable. xbpf's skbs are linear, so that holds already up to
 // the packet's length; more is -ENOMEM, as pskb_may_pull fails in the kernel.

@@ -62,6 +62,8 @@ struct PacketState {
   // skb only: the shortest length bpf_skb_change_tail may give the packet,
   // counted from data: the network header's offset (__bpf_skb_min_len).
   uint32_t min_len = 0;
+  // skb only: bpf_skb_adjust_room pushed an encapsulation (skb->encapsulation).
+  bool encapsulation = false;
   // skb only: where the tunnel helpers keep the skb's tunnel metadata;
   // nullptr where there is none to keep (they fail with -EOPNOTSUPP).
   TunnelInfo* tunnel = nullptr;

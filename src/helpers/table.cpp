@@ -114,7 +114,7 @@ constexpr HelperSpec kRows[] = {
      i::csum_diff},
     {29, "skb_get_tunnel_opt", R::Integer, {C, A::PtrToUninitMem, A::ConstSize}, kTcXmit, i::skb_get_tunnel_opt},
     {30, "skb_set_tunnel_opt", R::Integer, {C, A::PtrToMem, A::ConstSize}, kTcXmit, i::skb_set_tunnel_opt},
-    {31, "skb_change_proto", R::Integer, {C, N, N}, kTc, nullptr},
+    {31, "skb_change_proto", R::Integer, {C, N, N}, kTc, i::skb_change_proto},
     {32, "skb_change_type", R::Integer, {C, N}, kTc, i::skb_change_type},
     {33, "skb_under_cgroup", R::Integer, {C, M, N}, kTc | kLwt, nullptr},
     {34, "get_hash_recalc", R::Integer, {C}, kTc | kLwt, i::get_hash_recalc},
@@ -147,7 +147,7 @@ constexpr HelperSpec kRows[] = {
     // bpf_sk_setsockopt (BTF socket), not listed here.
     {49, "setsockopt", R::Integer, {C, N, N, A::PtrToMem, A::ConstSize},
      bit(P::SockOps) | bit(P::CgroupSockAddr) | bit(P::CgroupSock), nullptr},
-    {50, "skb_adjust_room", R::Integer, {C, N, N, N}, kTc | bit(P::SkSkb), nullptr},
+    {50, "skb_adjust_room", R::Integer, {C, N, N, N}, kTc | bit(P::SkSkb), i::skb_adjust_room},
     {51, "redirect_map", R::Integer, {M, N, N}, kXdp, nullptr},
     {52, "sk_redirect_map", R::Integer, {C, M, N, N}, bit(P::SkSkb), nullptr},
     {53, "sock_map_update", R::Integer, {C, M, A::PtrToMapKey, N}, bit(P::SockOps), nullptr},

@@ -460,6 +460,16 @@ Verdict verify(std::span<const isa::RawInsn> code, const Env& env) {
       return finish(v);
     }
   }
+  // check_attach_btf_id: these types attach to a kernel function (or BPF
+  // program) named by BTF id, whose BTF also types their context. xbpf has
+  // no kernel BTF, so it loads none of them.
+  if (env.prog_type == kabi::ProgType::Tracing || env.prog_type == kabi::ProgType::Lsm ||
+      env.prog_type == kabi::ProgType::Ext) {
+    v.message = fmt::format("Tracing programs must provide btf_id (a {} program attaches by the BTF id of a kernel "
+                            "function, and xbpf has no kernel BTF)", kabi::name(env.prog_type));
+    v.pc = 0;
+    return finish(v);
+  }
   CfgOptions co;
   co.allow_loops = env.privileged;
   co.allow_calls = env.privileged;

@@ -149,3 +149,27 @@ SEC("tc") int tc_tunnel(struct __sk_buff *skb) {
   skb->cb[3] = (__u32)get_opt;
   return 0;
 }
+
+// bpf_skb_adjust_room twice: len_diff cb[0] then cb[4], mode cb[1], flags
+// cb[2] | (u64)cb[3] << 32 (the second call with the same flags). cb[0..2]
+// return both results and skb->protocol after them.
+SEC("tc") int tc_adjust(struct __sk_buff *skb) {
+  __u64 flags = skb->cb[2] | (__u64)skb->cb[3] << 32;
+  long a = bpf_skb_adjust_room(skb, (__s32)skb->cb[0], skb->cb[1], flags);
+  long b = skb->cb[4] ? bpf_skb_adjust_room(skb, (__s32)skb->cb[4], skb->cb[1], flags) : -1000;
+  skb->cb[0] = (__u32)a;
+  skb->cb[1] = (__u32)b;
+  skb->cb[2] = skb->protocol;
+  return skb->len;
+}
+
+// bpf_skb_change_proto(cb[0], flags cb[1]) after reading the hash; cb[0..2]
+// return the result, skb->protocol and skb->hash after it.
+SEC("tc") int tc_change_proto(struct __sk_buff *skb) {
+  bpf_get_hash_recalc(skb);
+  long r = bpf_skb_change_proto(skb, (__u16)skb->cb[0], skb->cb[1]);
+  skb->cb[0] = (__u32)r;
+  skb->cb[1] = skb->protocol;
+  skb->cb[2] = skb->hash != 0;
+  return skb->len;
+}
