@@ -100,19 +100,7 @@ Outcome run(const runtime::Program& p, const Bytes* packet) {
   return o;
 }
 
-// Contents of the maps whose values are plain data (not ids, not buffers).
-std::map<Bytes, Bytes> contents(maps::Map& m) {
-  std::map<Bytes, Bytes> out;
-  Bytes key(m.key_size()), next(m.key_size()), val(m.user_value_size());
-  const void* prev = nullptr;
-  for (size_t n = 0; n < (1u << 20) && m.get_next_key(prev, next.data()); ++n) {
-    if (m.lookup(next.data(), val.data(), 0)) out[next] = val;
-    key = next;
-    prev = key.data();
-  }
-  return out;
-}
-
+// Maps whose values are plain data (not ids, not buffers).
 bool data_map(kabi::MapType t) {
   using M = kabi::MapType;
   return t == M::Hash || t == M::Array || t == M::PercpuHash || t == M::PercpuArray || t == M::LruHash ||
@@ -181,7 +169,8 @@ TEST(JitCorpus, InterpreterAndJitAgreeOnEveryLoadableProgram) {
       maps::Map* ma = (*a)->maps()[m].get();
       if (!ma || !data_map(ma->type())) continue;
       SCOPED_TRACE("map " + ma->name());
-      const auto ca = contents(*ma), cb = contents(*(*b)->maps()[m]), cj = contents(*(*j)->maps()[m]);
+      const auto ca = testing_support::map_contents(*ma), cb = testing_support::map_contents(*(*b)->maps()[m]),
+                 cj = testing_support::map_contents(*(*j)->maps()[m]);
       if (ca != cb) {
         ++unsteady_maps;
         continue;

@@ -16,6 +16,7 @@
 #include "jit/jit.hpp"
 #include "runtime/object.hpp"
 #include "runtime/test_run.hpp"
+#include "runtime_fixture.hpp"
 
 using namespace xbpf;
 using Bytes = std::vector<uint8_t>;
@@ -56,18 +57,6 @@ std::vector<Bytes> packets() {
   v.push_back(truncated);
   v.push_back(Bytes(60, 0x5a));
   return v;
-}
-
-std::map<Bytes, Bytes> contents(maps::Map& m) {
-  std::map<Bytes, Bytes> out;
-  Bytes key(m.key_size()), next(m.key_size()), val(m.user_value_size());
-  const void* prev = nullptr;
-  while (m.get_next_key(prev, next.data())) {
-    if (m.lookup(next.data(), val.data(), 0)) out[next] = val;
-    key = next;
-    prev = key.data();
-  }
-  return out;
 }
 
 bool packet_type(kabi::ProgType t) {
@@ -179,7 +168,8 @@ size_t compare_object(const std::string& name) {
     maps::Map& b = *native->object->maps()[m];
     using MT = kabi::MapType;
     if (a.type() == MT::ProgArray || a.type() == MT::Ringbuf || a.type() == MT::PerfEventArray) continue;
-    EXPECT_TRUE(contents(a) == contents(b)) << name << ": map '" << spec_maps[m].name << "' differs";
+    EXPECT_TRUE(testing_support::map_contents(a) == testing_support::map_contents(b))
+        << name << ": map '" << spec_maps[m].name << "' differs";
   }
   return runs;
 }

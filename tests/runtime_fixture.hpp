@@ -9,6 +9,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <map>
+#include <vector>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -47,6 +49,20 @@ inline auto verified_execs() { return ::testing::Values(Exec::Interpreter, Exec:
 struct ExecParamName {
   std::string operator()(const ::testing::TestParamInfo<Exec>& i) const { return exec_name(i.param); }
 };
+
+// Every (key, value) pair of a map, in key order (values as user space reads
+// them: all CPUs' copies for per-CPU maps), for comparing two maps' contents.
+inline std::map<std::vector<uint8_t>, std::vector<uint8_t>> map_contents(maps::Map& m) {
+  std::map<std::vector<uint8_t>, std::vector<uint8_t>> out;
+  std::vector<uint8_t> key(m.key_size()), next(m.key_size()), val(m.user_value_size());
+  const void* prev = nullptr;
+  while (m.get_next_key(prev, next.data())) {
+    if (m.lookup(next.data(), val.data(), 0)) out[next] = val;
+    key = next;
+    prev = key.data();
+  }
+  return out;
+}
 
 // An empty store under /dev/shm, removed with everything in it on destruction.
 class TempStore {

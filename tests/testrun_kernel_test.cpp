@@ -143,17 +143,6 @@ std::map<Bytes, Bytes> kernel_map(int fd, uint32_t ks, uint32_t vs) {
   }
   return m;
 }
-std::map<Bytes, Bytes> xbpf_map(maps::Map& mp) {
-  std::map<Bytes, Bytes> m;
-  Bytes key(mp.key_size()), next(mp.key_size()), val(mp.user_value_size());
-  const void* prev = nullptr;
-  while (mp.get_next_key(prev, next.data())) {
-    if (mp.lookup(next.data(), val.data(), 0)) m[next] = val;
-    key = next;
-    prev = key.data();
-  }
-  return m;
-}
 
 // Every case runs three times: the checked interpreter, and verified mode
 // (xbpf's verifier accepts the program, which then runs unchecked with inlined
@@ -274,7 +263,7 @@ class TestRunKernelDiff : public ::testing::TestWithParam<testing_support::Exec>
       auto om = ours_->map(n);
       ASSERT_TRUE(km && om);
       auto kv = kernel_map(bpf_map__fd(km), bpf_map__key_size(km), uint32_t(om->user_value_size()));
-      auto ov = xbpf_map(*om);
+      auto ov = testing_support::map_contents(*om);
       EXPECT_EQ(kv.size(), ov.size());
       EXPECT_TRUE(kv == ov) << "map contents differ";
     }
