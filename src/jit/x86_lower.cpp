@@ -81,6 +81,7 @@ Expected<void> Lowering::run() {
     const Insn* last = nullptr;
     for (; k < insns.size() && insns[k].pc < f.end; ++k) {
       const Insn& i = insns[k];
+      if (i.pc >= stop_pc_) return {};  // a first pass has measured every short loop
       if (labels_[i.pc].isValid()) {
         if (an_.loop_head[i.pc]) align_loop_head(i.pc);
         a_.bind(labels_[i.pc]);
@@ -664,19 +665,25 @@ Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_ju
   // the few a fold or an idiom absorbs takes a byte or more), so nothing to
   // measure: one pass. (Real programs jump back far to shared error paths:
   // Cilium's from-netdev, 1,006 instructions, compiled twice for that.)
+  // The first pass stops after the last short loop's back edge: what comes
+  // after it changes no short loop's size, and the second pass bounds jumps
+  // past that point by the size bounds alone (near()), as a one-pass compile.
   constexpr int64_t kMaxFitSlots = 64;
   const auto insns = prog.insns();
-  const bool short_loop = std::any_of(insns.begin(), insns.end(), [](const Insn& i) {
-    return isa::is_jump(i.op) && i.target() <= int64_t(i.pc) && int64_t(i.pc) - i.target() < kMaxFitSlots;
-  });
-  if (opts.align_loops && opts.fit_loops && short_loop) {
+  uint32_t stop = 0;  // 1 + the last short backward jump's slot; 0: none
+  for (const Insn& i : insns)
+    if (isa::is_jump(i.op) && i.target() <= int64_t(i.pc) && int64_t(i.pc) - i.target() < kMaxFitSlots)
+      stop = i.pc + 1;
+  if (opts.align_loops && opts.fit_loops && stop) {
     // First pass into a scratch buffer: the loops' code sizes.
     CodeHolder scratch;
     if (scratch.init(Environment::host()) == kErrorOk) {
       x86::Assembler sa(&scratch);
       Lowered sout;
       Lowering first(prog, opts, short_jumps, sa, sout);
+      first.stop_pc_ = stop;
       if (first.run() && !first.loop_bytes_.empty()) {
+        sout.insn_offsets.resize(stop);  // only these are measured
         Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_, &sout.insn_offsets);
         l.adopt_analysis(first);
         return l.run();

@@ -102,6 +102,7 @@ class Lowering {
  public:
   static constexpr uint32_t kMaxFitPad = 48;  // bytes of nops at most before a loop head
   std::vector<uint32_t> loop_bytes_;  // first pass: pc -> bytes from the head to its last back edge's end
+  uint32_t stop_pc_ = UINT32_MAX;     // first pass: run() stops before this slot (past the last short loop)
 
  private:
   // After an instruction's code: a backward jump ends its target's loop
