@@ -380,8 +380,10 @@ constexpr long kENOTSUPP = 524;                                 // the kernel's 
 
 // Inserts `len` zero bytes `off` bytes into the packet (bpf_skb_generic_push):
 // the first `off` bytes move `len` earlier. Without the headroom, the packet
-// first moves later in the buffer (the kernel reallocates instead).
+// first moves later in the buffer (the kernel reallocates instead). `off` may
+// pass the packet's end (a trimmed packet): the bytes moved stay in the buffer.
 long push_room(PacketState& p, uint32_t off, uint32_t len) {
+  if (p.hi - p.data < long(off) + long(len)) return -ENOMEM;  // a buffer without the room
   if (p.data - p.lo < long(len)) {
     const long shift = long(len) - (p.data - p.lo);
     if (p.hi - p.data_end < shift) return -ENOMEM;

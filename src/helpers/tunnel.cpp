@@ -49,7 +49,7 @@ XBPF_HELPER(skb_get_tunnel_key) {
   auto* out = reinterpret_cast<uint8_t*>(r2);
   const TunnelInfo* t = tunnel(c);
   long err = 0;
-  if (!t || !t->present || (r4 & ~uint64_t(BPF_F_TUNINFO_IPV6 | BPF_F_TUNINFO_FLAGS))) {
+  if (!t || !t->present || (r4 & ~(uint64_t{BPF_F_TUNINFO_IPV6} | uint64_t{BPF_F_TUNINFO_FLAGS}))) {
     err = -EINVAL;
   } else if (t->ipv6 != ((r4 & BPF_F_TUNINFO_IPV6) != 0)) {
     err = -EPROTO;
@@ -71,8 +71,11 @@ XBPF_HELPER(skb_get_tunnel_key) {
     std::memcpy(k.local_ipv6, t->dst, 16);
     k.tunnel_label = t->label;
   } else {
-    k.remote_ipv4 = __builtin_bswap32(*reinterpret_cast<const uint32_t*>(t->src));
-    k.local_ipv4 = __builtin_bswap32(*reinterpret_cast<const uint32_t*>(t->dst));
+    uint32_t src, dst;
+    std::memcpy(&src, t->src, 4);
+    std::memcpy(&dst, t->dst, 4);
+    k.remote_ipv4 = __builtin_bswap32(src);
+    k.local_ipv4 = __builtin_bswap32(dst);
   }
   std::memcpy(out, &k, r3);
   return 0;
@@ -83,7 +86,8 @@ XBPF_HELPER(skb_get_tunnel_key) {
 // remote address is its destination, the local one its source.
 XBPF_HELPER(skb_set_tunnel_key) {
   (void)r1, (void)r5;
-  constexpr uint64_t kFlags = BPF_F_TUNINFO_IPV6 | BPF_F_ZERO_CSUM_TX | BPF_F_DONT_FRAGMENT | BPF_F_SEQ_NUMBER | kNoTunnelKey;
+  constexpr uint64_t kFlags =
+      uint64_t{BPF_F_TUNINFO_IPV6} | BPF_F_ZERO_CSUM_TX | BPF_F_DONT_FRAGMENT | BPF_F_SEQ_NUMBER | kNoTunnelKey;
   if (!vm::helper_access_ok(*c, r2, r3, false)) return uint64_t(-EFAULT);
   TunnelInfo* t = tunnel(c);
   if (!t) return uint64_t(-EOPNOTSUPP);
