@@ -18,11 +18,6 @@ namespace {
 constexpr long kEthHlen = 14;
 constexpr uint32_t kMaxMetaLen = 255;  // xdp_metalen_invalid: u8 skb_shared_info.meta_len
 
-PacketState* packet(vm::ExecContext* c) {
-  RunState* s = state(c);
-  return s && s->packet.data ? &s->packet : nullptr;
-}
-
 uint32_t low32(const uint8_t* p) { return uint32_t(reinterpret_cast<uint64_t>(p)); }
 
 void sync(PacketState& p) {
@@ -306,11 +301,6 @@ uint32_t flow_hash(const PacketState& p, uint16_t protocol, bool l2) {
 }
 
 // The packet of an skb program's run (nullptr: none, or XDP's).
-PacketState* skb_packet(vm::ExecContext* c) {
-  PacketState* p = packet(c);
-  return p && !p->is_xdp ? p : nullptr;
-}
-
 }  // namespace
 
 // bpf_get_hash_recalc(skb): skb->hash, computed (and stored) when the skb
@@ -376,7 +366,13 @@ constexpr uint64_t kAdjMask = kAdjFixedGso | kAdjEncapL3 | kAdjEncapL4Gre | kAdj
                               kAdjEncapL2Mask | kAdjDecapL3;
 constexpr uint32_t kAdjRoomNet = 0, kAdjRoomMac = 1;
 constexpr uint32_t kProtoIpv4 = 0x0008, kProtoIpv6 = 0xdd86;  // __sk_buff.protocol: network order
-constexpr long kENOTSUPP = 524;                                 // the kernel's internal ENOTSUPP
+
+// skb->protocol after bpf_skb_adjust_room changed the outer L3 header: an
+// IPv4 packet becomes IPv6 with `to_v6`, an IPv6 one IPv4 with `to_v4`.
+void switch_l3(__sk_buff* skb, bool to_v6, bool to_v4) {
+  if (skb->protocol == kProtoIpv4 && to_v6) skb->protocol = kProtoIpv6;
+  else if (skb->protocol == kProtoIpv6 && to_v4) skb->protocol = kProtoIpv4;
+}
 
 // Inserts `len` zero bytes `off` bytes into the packet (bpf_skb_generic_push):
 // the first `off` bytes move `len` earlier. Without the headroom, the packet
@@ -449,8 +445,7 @@ XBPF_HELPER(skb_adjust_room) {
   if (shrink) {
     if (flags & ~(kAdjFixedGso | kAdjDecapL3 | kAdjNoCsumReset)) return uint64_t(-EINVAL);
     r = pop_room(*p, off, abs);
-    if (!r && skb->protocol == kProtoIpv4 && (flags & kAdjDecapL3Ipv6)) skb->protocol = kProtoIpv6;
-    else if (!r && skb->protocol == kProtoIpv6 && (flags & kAdjDecapL3Ipv4)) skb->protocol = kProtoIpv4;
+    if (!r) switch_l3(skb, flags & kAdjDecapL3Ipv6, flags & kAdjDecapL3Ipv4);
   } else {
     const auto inner_mac_len = uint32_t(flags >> 56);
     const bool encap = flags & kAdjEncapL3;
@@ -464,8 +459,7 @@ XBPF_HELPER(skb_adjust_room) {
     r = push_room(*p, off, abs);
     if (!r && encap) {
       p->encapsulation = true;
-      if (skb->protocol == kProtoIpv4 && (flags & kAdjEncapL3Ipv6)) skb->protocol = kProtoIpv6;
-      else if (skb->protocol == kProtoIpv6 && (flags & kAdjEncapL3Ipv4)) skb->protocol = kProtoIpv4;
+      switch_l3(skb, flags & kAdjEncapL3Ipv6, flags & kAdjEncapL3Ipv4);
     }
   }
   sync(*p);

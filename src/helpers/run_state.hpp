@@ -102,6 +102,16 @@ struct RunState {
 
 // The run state of a context, or nullptr.
 [[nodiscard]] inline RunState* state(vm::ExecContext* c) { return static_cast<RunState*>(c->runtime); }
+// The run's packet when the program runs on one (data set), else nullptr.
+[[nodiscard]] inline PacketState* packet(vm::ExecContext* c) {
+  RunState* s = state(c);
+  return s && s->packet.data ? &s->packet : nullptr;
+}
+// The run's packet when it is an skb (not an XDP frame), else nullptr.
+[[nodiscard]] inline PacketState* skb_packet(vm::ExecContext* c) {
+  PacketState* p = packet(c);
+  return p && !p->is_xdp ? p : nullptr;
+}
 
 // Grants [p, p+size) to the running checked program (no-op when verified or
 // without run state) and re-points ctx->regions.

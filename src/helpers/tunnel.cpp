@@ -26,8 +26,8 @@ constexpr uint32_t kFlowLabelMask = 0xfffff;
 constexpr uint64_t kNoTunnelKey = 1ULL << 4;
 
 TunnelInfo* tunnel(vm::ExecContext* c) {
-  RunState* s = state(c);
-  return s && s->packet.data && !s->packet.is_xdp ? s->packet.tunnel : nullptr;
+  PacketState* p = skb_packet(c);
+  return p ? p->tunnel : nullptr;
 }
 
 // The older, shorter struct bpf_tunnel_key layouts both helpers accept.

@@ -79,7 +79,7 @@ inline constexpr uint32_t kAccessMask = kFRdonly | kFWronly | kFRdonlyProg | kFW
 inline constexpr uint32_t kFPreserveElems = 1U << 11;
 inline constexpr uint32_t kFInnerMap = 1U << 12;
 inline constexpr uint32_t kKmallocMax = 1U << 22;  // KMALLOC_MAX_SIZE on x86-64 (4 MiB)
-inline constexpr int kENOTSUPP = 524;               // the kernel's internal ENOTSUPP
+using xbpf::kENOTSUPP;
 
 [[nodiscard]] Expected<void> bad_attr(const MapAttr& a, int err, const char* why);
 

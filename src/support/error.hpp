@@ -37,6 +37,10 @@ template <class... Args>
   return Unexpected<Error>(Error{code, fmt::format(f, std::forward<Args>(args)...)});
 }
 
+// The kernel's internal ENOTSUPP (not in userspace errno.h), which bpf(2)
+// and helpers return for operations a map type or packet does not support.
+inline constexpr int kENOTSUPP = 524;
+
 // Builds an Errc::os error carrying the kernel's errno for the same failure.
 template <class... Args>
 [[nodiscard]] Unexpected<Error> fail_errno(int errnum, fmt::format_string<Args...> f, Args&&... args) {
