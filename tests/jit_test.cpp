@@ -538,6 +538,64 @@ TEST(Jit, FitLoopsKeepsAShortLoopInOneLine) {
   }
 }
 
+// The first pass measures only the short loops, each from its head to its
+// back edge: loops after long straight code, after a call, and inside a
+// subprogram still lie in one 64-byte line at every placement, and the
+// long code around them (jumped over or not) runs the same.
+TEST(Jit, FitLoopsMeasuresLoopsAmidLongCode) {
+  std::string text;
+  uint32_t pc = 0;
+  const auto insn = [&](const std::string& s) {
+    text += s + "\n";
+    return pc++;
+  };
+  struct Loop {
+    uint32_t head, end;  // end: the slot after the back edge
+  };
+  std::vector<Loop> loops;
+  // Four xors that cancel out make each loop 30-50 bytes: only a measured
+  // loop is placed to fit (a 16-byte one fits at any 16-byte boundary).
+  const auto loop = [&](const char* name, const char* acc, const char* counter, const char* body) {
+    text += std::string(name) + ":\n";
+    const uint32_t head = insn(body);
+    for (int k = 0; k < 4; ++k) insn(std::string("xor ") + acc + ", 0x12345");
+    insn(std::string("sub ") + counter + ", 1");
+    insn(std::string("jne ") + counter + ", 0, " + name);
+    loops.push_back({head, pc});
+  };
+  insn("mov %r6, 0");
+  insn("jeq %r1, 7, skip");
+  for (int k = 0; k < 200; ++k) insn("add %r6, 3");
+  text += "skip:\n";
+  insn("mov %r2, 10");
+  loop("loop1", "%r6", "%r2", "add %r6, %r1");
+  insn("call local f");
+  insn("add %r6, %r0");
+  for (int k = 0; k < 100; ++k) insn("add %r6, 1");
+  insn("mov %r2, 5");
+  loop("loop2", "%r6", "%r2", "add %r6, 2");
+  insn("mov %r0, %r6");
+  insn("exit");
+  text += "f:\n";
+  insn("mov %r0, 0");
+  insn("mov %r3, 4");
+  loop("floop", "%r0", "%r3", "add %r0, %r3");  // 4 + 3 + 2 + 1
+  insn("exit");
+  for (uint32_t off = 0; off < 64; ++off) {
+    auto p = jit(text.c_str(), nullptr, xbpf::jit::Options{.code_offset = off});
+    EXPECT_EQ(run(p, 3), 200u * 3 + 10 * 3 + 10 + 100 + 5 * 2) << off;
+    EXPECT_EQ(run(p, 7), 10u * 7 + 10 + 100 + 5 * 2) << off;
+    auto v = xbpf::jit::code_of(p);
+    ASSERT_TRUE(v.has_value());
+    const auto at = reinterpret_cast<uintptr_t>(v->code.data());
+    for (const Loop& l : loops) {
+      const uintptr_t head = at + v->insn_offsets[l.head], end = at + v->insn_offsets[l.end];
+      EXPECT_EQ(head % 16, 0u) << off << " loop at " << l.head;
+      EXPECT_EQ(head / 64, (end - 1) / 64) << off << " loop at " << l.head;
+    }
+  }
+}
+
 // clang's latch `if c goto +1; goto head` in all three forms (and a nested
 // loop, which by_loop keeps fused): same results.
 TEST(Jit, LatchFormsAgree) {

@@ -42,7 +42,9 @@ std::optional<int32_t> rseq_cpu_id_offset() {
 
 // `loop_bytes`: pc -> the loop's code size at that head, measured by a
 // first pass (nullptr: the first pass; run() then fills loop_bytes_).
-Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out, const std::vector<uint32_t>* loop_bytes, const std::vector<uint32_t>* first_offsets) : prog_(prog), a_(a), out_(out), fit_sizes_(loop_bytes), first_offsets_(first_offsets), short_jumps_(short_jumps) {
+// `first_offsets`, `first_regions`: that pass's code offsets, valid as
+// distances inside each of its regions.
+Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out, const std::vector<uint32_t>* loop_bytes, const std::vector<uint32_t>* first_offsets, const std::vector<Region>* first_regions) : prog_(prog), a_(a), out_(out), fit_sizes_(loop_bytes), first_offsets_(first_offsets), first_regions_(first_regions), short_jumps_(short_jumps) {
   bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
   align_loops_ = opts.align_loops;
   fit_loops_ = opts.align_loops && opts.fit_loops;
@@ -67,21 +69,52 @@ Expected<void> Lowering::run() {
   if (!analysed_)
     if (auto r = find_functions(); !r) return r;
   // One buffer for the whole program: the size bounds overestimate about 3x.
+  uint32_t bound = an_.bound_prefix.back();
+  if (!regions_.empty()) {
+    bound = 0;
+    for (const Region& r : regions_) bound += an_.bound_prefix[r.end] - an_.bound_prefix[r.begin];
+  }
   CodeHolder* code = a_.code();
-  code->reserveBuffer(&code->textSection()->buffer(), 256 + an_.bound_prefix.back() / 2);
+  code->reserveBuffer(&code->textSection()->buffer(), 256 + bound / 2);
   emit_enter_stub();
   out_.no_area = an_.stub == Stub::lean;
   out_.insn_offsets.assign(slot_count(prog_), 0);
   const auto insns = prog_.insns();
+  // A first pass lowers only its regions_: `region_end` ends the one being
+  // lowered (UINT32_MAX: no first pass), region_begin_ starts it.
+  size_t region = 0;
+  uint32_t region_end = regions_.empty() ? UINT32_MAX : regions_[0].end;
+  region_begin_ = regions_.empty() ? 0 : regions_[0].begin;
   size_t k = 0;
   for (Function& f : an_.functions) {
     cur_ = &f;
     forget();
-    emit_prologue(f);
+    if (f.begin >= region_begin_ && f.begin < region_end) emit_prologue(f);
     const Insn* last = nullptr;
+    bool emitted = true;  // the last instruction of f was lowered (a first pass skips some)
     for (; k < insns.size() && insns[k].pc < f.end; ++k) {
       const Insn& i = insns[k];
-      if (i.pc >= stop_pc_) return {};  // a first pass has measured every short loop
+      if (i.pc >= region_end || i.pc < region_begin_) [[unlikely]] {
+        // (a first pass only) Past its region: the slot right after it
+        // gets its offset (jumps out of the loop measure to it), then the
+        // next region starts. Nothing else outside a region is lowered.
+        if (i.pc == region_end) {
+          if (labels_[i.pc].isValid() && an_.loop_head[i.pc]) align_loop_head(i.pc);
+          out_.insn_offsets[i.pc] = uint32_t(a_.offset());
+        }
+        while (i.pc >= region_end) {
+          if (++region == regions_.size()) return {};  // every short loop measured
+          region_begin_ = regions_[region].begin;
+          region_end = regions_[region].end;
+        }
+        if (i.pc < region_begin_) {
+          if (idiom_at(k)) ++next_idiom_;  // (no window crosses a region's start: a jump target)
+          emitted = false;
+          continue;
+        }
+        forget();  // (a region starts at a loop head, where run() forgets anyway)
+      }
+      emitted = true;
       if (labels_[i.pc].isValid()) {
         if (an_.loop_head[i.pc]) align_loop_head(i.pc);
         a_.bind(labels_[i.pc]);
@@ -148,7 +181,7 @@ Expected<void> Lowering::run() {
       learn(i);
       last = &i;
     }
-    if (!last || can_fall_through(last->op)) emit_abort(Abort::fell_off, f.end);
+    if (emitted && (!last || can_fall_through(last->op))) emit_abort(Abort::fell_off, f.end);
   }
   return {};
 }
@@ -162,6 +195,7 @@ uint32_t Lowering::slot_count(const vm::Program& p) {
 void Lowering::note_back_edge_to(int64_t t) {
   if (!fit_loops_ || fit_sizes_ || !an_.loop_head[size_t(t)]) return;
   if (out_.insn_offsets[size_t(t)] == 0) return;  // not emitted yet: a forward target
+  if (t < int64_t(region_begin_)) return;           // a first pass did not lower the head
   if (loop_bytes_.empty()) loop_bytes_.assign(an_.loop_head.size(), 0);
   loop_bytes_[size_t(t)] = uint32_t(a_.offset()) - out_.insn_offsets[size_t(t)];
 }
@@ -213,8 +247,8 @@ void Lowering::align_loop_head(uint32_t pc) {
 // wrong makes asmjit fail the jump; compile() then retries with rel32 only.)
 // Backward jumps need no help: asmjit knows a bound label's distance.
 //
-// Second pass (fit_loops): the first pass's actual offsets bound the
-// distance too. Between the two passes only two things change: jumps the
+// Second pass (fit_loops): inside one of the first pass's regions (a short
+// loop, lower()), its actual offsets bound the distance too. Between the two passes only two things change: jumps the
 // first pass made rel32 may become rel8 here (shorter), and a loop head's
 // padding grows from at most 15 to at most 15 + kMaxFitPad bytes. So the
 // distance here is at most the first pass's plus that growth for every
@@ -225,6 +259,10 @@ bool Lowering::near(uint32_t next, int64_t to, uint32_t slack) const {
   const uint32_t bytes = an_.bound_prefix[size_t(to)] - an_.bound_prefix[next] + slack;
   if (bytes <= 100) return true;
   if (!first_offsets_ || size_t(to) >= first_offsets_->size()) return false;
+  // Both ends inside one region of the first pass (or `to` right after it).
+  const auto r = std::upper_bound(first_regions_->begin(), first_regions_->end(), next,
+                                  [](uint32_t pc, const Region& g) { return pc < g.begin; });
+  if (r == first_regions_->begin() || to > int64_t(std::prev(r)->end)) return false;
   const int64_t first = int64_t((*first_offsets_)[size_t(to)]) - int64_t((*first_offsets_)[next]);
   const int64_t heads = int64_t(an_.head_prefix[size_t(to) + 1] - an_.head_prefix[next]);
   return first >= 0 && first + heads * (kMaxFitPad + 15) + slack <= 120;
@@ -665,26 +703,37 @@ Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_ju
   // the few a fold or an idiom absorbs takes a byte or more), so nothing to
   // measure: one pass. (Real programs jump back far to shared error paths:
   // Cilium's from-netdev, 1,006 instructions, compiled twice for that.)
-  // The first pass stops after the last short loop's back edge: what comes
-  // after it changes no short loop's size, and the second pass bounds jumps
-  // past that point by the size bounds alone (near()), as a one-pass compile.
+  // The first pass lowers only the short loops, each from its head to its
+  // back edge (nested and overlapping ones together): a loop's size depends
+  // only on its own instructions, as every loop head is a join where the
+  // lowering forgets what it knew. Jumps out of a loop may be longer in the
+  // first pass than in the second (their target is not bound), never
+  // shorter. The second pass bounds a forward jump by the first pass's
+  // offsets only inside one loop (near()); elsewhere by the size bounds
+  // alone, as a one-pass compile. (Cilium's bpf_lxc has 1,800-instruction
+  // programs whose only short loop is at the end.)
   constexpr int64_t kMaxFitSlots = 64;
   const auto insns = prog.insns();
-  uint32_t stop = 0;  // 1 + the last short backward jump's slot; 0: none
+  std::vector<Region> loops;  // back edges come in pc order; their heads may reach back over earlier loops
   for (const Insn& i : insns)
-    if (isa::is_jump(i.op) && i.target() <= int64_t(i.pc) && int64_t(i.pc) - i.target() < kMaxFitSlots)
-      stop = i.pc + 1;
-  if (opts.align_loops && opts.fit_loops && stop) {
+    if (isa::is_jump(i.op) && i.target() <= int64_t(i.pc) && int64_t(i.pc) - i.target() < kMaxFitSlots) {
+      Region g{uint32_t(i.target()), i.pc + 1};
+      while (!loops.empty() && g.begin <= loops.back().end) {
+        g.begin = std::min(g.begin, loops.back().begin);
+        loops.pop_back();
+      }
+      loops.push_back(g);
+    }
+  if (opts.align_loops && opts.fit_loops && !loops.empty()) {
     // First pass into a scratch buffer: the loops' code sizes.
     CodeHolder scratch;
     if (scratch.init(Environment::host()) == kErrorOk) {
       x86::Assembler sa(&scratch);
       Lowered sout;
       Lowering first(prog, opts, short_jumps, sa, sout);
-      first.stop_pc_ = stop;
+      first.regions_ = std::move(loops);
       if (first.run() && !first.loop_bytes_.empty()) {
-        sout.insn_offsets.resize(stop);  // only these are measured
-        Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_, &sout.insn_offsets);
+        Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_, &sout.insn_offsets, &first.regions_);
         l.adopt_analysis(first);
         return l.run();
       }

@@ -83,9 +83,14 @@ enum class Stub : uint8_t {
   lean,  // loads r1-r5 and jumps to the function: nothing else to save or set
 };
 
+// Instruction slots [begin, end).
+struct Region {
+  uint32_t begin = 0, end = 0;
+};
+
 class Lowering {
  public:
-  Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out, const std::vector<uint32_t>* loop_bytes = nullptr, const std::vector<uint32_t>* first_offsets = nullptr);
+  Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out, const std::vector<uint32_t>* loop_bytes = nullptr, const std::vector<uint32_t>* first_offsets = nullptr, const std::vector<Region>* first_regions = nullptr);
   Expected<void> run();
   // For lower()'s second pass: take the first pass's analysis of the same
   // program and options (functions and frames, jump targets, loop heads,
@@ -102,7 +107,9 @@ class Lowering {
  public:
   static constexpr uint32_t kMaxFitPad = 48;  // bytes of nops at most before a loop head
   std::vector<uint32_t> loop_bytes_;  // first pass: pc -> bytes from the head to its last back edge's end
-  uint32_t stop_pc_ = UINT32_MAX;     // first pass: run() stops before this slot (past the last short loop)
+  // A first pass lowers only these slot ranges, ascending and apart: the
+  // short loops (lower()). Empty: the whole program.
+  std::vector<Region> regions_;
 
  private:
   // After an instruction's code: a backward jump ends its target's loop
@@ -241,6 +248,8 @@ class Lowering {
   uint32_t code_offset_ = 0;  // Options::code_offset
   const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_
   const std::vector<uint32_t>* first_offsets_ = nullptr;  // second pass: the first pass's insn_offsets
+  const std::vector<Region>* first_regions_ = nullptr;    // second pass: where those offsets were measured
+  uint32_t region_begin_ = 0;  // first pass: the region being lowered starts here
   bool short_jumps_ = true;
   NonzeroRegs nonzero_;  // in the block being emitted
   CopyRegs copies_;      // in the block being emitted (Options::copy_sources)
