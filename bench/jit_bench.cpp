@@ -1175,6 +1175,7 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
     std::string name;
     size_t insns = 0, bytes = 0;
     size_t tail_copies = 0, idioms = 0, moves_first = 0;  // what the JIT's special cases did
+    size_t rel32_retries = 0;  // compiles whose rel8 bound was wrong (CompileStats::rel32_retry)
     std::vector<double> ns;    // emit + memory, one per round
     std::vector<double> emit;  // emit alone (lowering and encoding)
     std::vector<double> warm;  // the fastest of --warm compiles after the load's, emit + memory
@@ -1209,8 +1210,9 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
         const jit::CompileStats& s = p->jit_stats();
         if (round == 0)
           progs.push_back({fs::relative(files[f], dir).string() + ":" + p->name(), s.insns, s.code_bytes,
-                           s.tail_copies, s.idioms, s.moves_first, {}, {}, {}});
+                           s.tail_copies, s.idioms, s.moves_first, 0, {}, {}, {}});
         if (at >= progs.size() || progs[at].insns != s.insns) die("corpus: programs changed between rounds");
+        progs[at].rel32_retries += s.rel32_retry;
         progs[at].emit.push_back(double(s.emit_ns));
         if (warm) progs[at].warm.push_back(double(p->jit_warm_stats().emit_ns + p->jit_warm_stats().memory_ns));
         progs[at++].ns.push_back(double(s.emit_ns + s.memory_ns));
@@ -1253,9 +1255,10 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
     if (warm) fmt::print(" {:.1f} | {:.1f} |", hot / 1000, hot / double(insns));
     fmt::print("\n");
   }
-  size_t copies = 0, idioms = 0, moves = 0;
-  for (const Prog& p : progs) copies += p.tail_copies, idioms += p.idioms, moves += p.moves_first;
-  fmt::print("\ntail copies {}, idioms {}, moves before a branch on zero's operation {}\n", copies, idioms, moves);
+  size_t copies = 0, idioms = 0, moves = 0, retries = 0;
+  for (const Prog& p : progs) copies += p.tail_copies, idioms += p.idioms, moves += p.moves_first, retries += p.rel32_retries;
+  fmt::print("\ntail copies {}, idioms {}, moves before a branch on zero's operation {}; "
+             "compiles retried with rel32 jumps (a wrong rel8 bound) {}\n", copies, idioms, moves, retries);
   const Prog& big = progs.back();
   fmt::print("\nlargest: {} ({} insns, {} bytes): {:.1f} µs, {:.1f} ns / insn", big.name, big.insns, big.bytes,
              median(big.ns) / 1000, median(big.ns) / double(big.insns));
