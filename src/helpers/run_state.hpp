@@ -65,7 +65,9 @@ struct PacketState {
   // skb only: bpf_skb_adjust_room pushed an encapsulation (skb->encapsulation).
   bool encapsulation = false;
   // skb only: where the tunnel helpers keep the skb's tunnel metadata;
-  // nullptr where there is none to keep (they fail with -EOPNOTSUPP).
+  // nullptr where there is none to keep: bpf_skb_set_tunnel_key then fails
+  // with -EOPNOTSUPP, and the getters and set_tunnel_opt fail as on an skb
+  // without a key (-EINVAL, or -ENOENT for get_tunnel_opt).
   TunnelInfo* tunnel = nullptr;
 };
 

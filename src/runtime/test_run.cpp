@@ -5,6 +5,7 @@
 #include <cstring>
 #include <linux/bpf.h>
 
+#include "helpers/helpers.hpp"
 #include "runtime/context.hpp"
 
 namespace xbpf::runtime {
@@ -146,7 +147,8 @@ void fake_sock(const uint8_t* l3, size_t len, __sk_buff& ctx) {
 }
 
 Expected<TestRunResult> run_skb(const Program& prog, const TestRun& o) {
-  const bool l2 = prog.type() == ProgType::SchedCls || prog.type() == ProgType::SchedAct;
+  // tc programs' data starts at the Ethernet header, the others' at the network header
+  const bool l2 = (helpers::kTcTypes & helpers::bit(prog.type())) != 0;
   auto in = read_ctx<__sk_buff>(o, "__sk_buff");
   if (!in) return xbpf::unexpected(in.error());
   if (auto r = check_skb_ctx(*in); !r) return xbpf::unexpected(r.error());
