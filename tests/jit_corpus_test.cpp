@@ -20,6 +20,7 @@
 
 namespace fs = std::filesystem;
 using namespace xbpf;
+using testing_support::takes_packets;
 using testing_support::Exec;
 using testing_support::TempStore;
 using Bytes = std::vector<uint8_t>;
@@ -68,11 +69,6 @@ std::vector<Bytes> packets() {
   return v;
 }
 
-bool takes_packets(kabi::ProgType t) {
-  using P = kabi::ProgType;
-  return t == P::Xdp || t == P::SchedCls || t == P::SchedAct || t == P::SocketFilter || t == P::CgroupSkb ||
-         t == P::LwtIn || t == P::LwtOut || t == P::LwtXmit;
-}
 
 // One run's observable result.
 struct Outcome {

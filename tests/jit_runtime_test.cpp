@@ -19,32 +19,13 @@
 #include "runtime_fixture.hpp"
 
 using namespace xbpf;
+using testing_support::eth_ip;
+using testing_support::takes_packets;
 using Bytes = std::vector<uint8_t>;
 
 namespace {
 
 std::string obj(const std::string& name) { return std::string(XBPF_TEST_OBJECTS_DIR) + "/" + name + ".o"; }
-
-Bytes eth_ip(uint8_t proto, uint16_t dport, size_t payload) {
-  const size_t l4 = proto == 6 ? 20 : 8;
-  Bytes p(14 + 20 + l4 + payload, 0);
-  const uint8_t mac[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
-  std::memcpy(p.data(), mac, 12);
-  p[12] = 0x08;
-  p[14] = 0x45;
-  p[16] = uint8_t((p.size() - 14) >> 8);
-  p[17] = uint8_t(p.size() - 14);
-  p[22] = 64;
-  p[23] = proto;
-  const uint8_t addrs[8] = {10, 0, 0, 1, 192, 168, 7, 2};
-  std::memcpy(&p[26], addrs, 8);
-  p[34] = 0x30;
-  p[35] = 0x39;
-  p[36] = uint8_t(dport >> 8);
-  p[37] = uint8_t(dport);
-  for (size_t i = 34 + l4; i < p.size(); ++i) p[i] = uint8_t(i * 7);
-  return p;
-}
 
 std::vector<Bytes> packets() {
   std::vector<Bytes> v = {eth_ip(6, 23, 0), eth_ip(6, 80, 40), eth_ip(17, 7, 12), eth_ip(17, 53, 100),
@@ -57,11 +38,6 @@ std::vector<Bytes> packets() {
   v.push_back(truncated);
   v.push_back(Bytes(60, 0x5a));
   return v;
-}
-
-bool packet_type(kabi::ProgType t) {
-  using T = kabi::ProgType;
-  return t == T::Xdp || t == T::SchedCls || t == T::SchedAct || t == T::SocketFilter || t == T::CgroupSkb;
 }
 
 // One store for both copies: program ids (which tail calls resolve through a
@@ -124,7 +100,7 @@ size_t compare_object(const std::string& name) {
     std::vector<runtime::TestRun> inputs;
     const auto pkts = packets();
     std::vector<Bytes> ctxs;
-    if (packet_type(p->type())) {
+    if (takes_packets(p->type())) {
       for (const Bytes& pkt : pkts) {
         runtime::TestRun tr;
         tr.data_in = pkt;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <vector>
@@ -62,6 +63,46 @@ inline std::map<std::vector<uint8_t>, std::vector<uint8_t>> map_contents(maps::M
     prev = key.data();
   }
   return out;
+}
+
+// An Ethernet + IPv4 packet: 10.0.0.1 -> 192.168.7.2, TCP (proto 6, a
+// 20-byte header) or else an 8-byte header (UDP), source port 12345,
+// destination port `dport`, `payload` bytes of a pattern after it; `ihl`
+// words of IP header (options zero). The IP and UDP checksums are arbitrary.
+inline std::vector<uint8_t> eth_ip(uint8_t proto, uint16_t dport, size_t payload, uint8_t ihl = 5) {
+  const size_t l4 = proto == 6 ? 20 : 8;
+  std::vector<uint8_t> p(14 + ihl * 4 + l4 + payload, 0);
+  const uint8_t mac[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
+  std::memcpy(p.data(), mac, 12);
+  p[12] = 0x08;
+  p[14] = uint8_t(0x40 | ihl);
+  p[16] = uint8_t((p.size() - 14) >> 8);
+  p[17] = uint8_t(p.size() - 14);
+  p[22] = 64;
+  p[23] = proto;
+  p[24] = 0xb1;
+  p[25] = 0x7c;
+  const uint8_t addrs[8] = {10, 0, 0, 1, 192, 168, 7, 2};
+  std::memcpy(&p[26], addrs, 8);
+  const size_t l4o = 14 + ihl * 4;
+  p[l4o] = 0x30;
+  p[l4o + 1] = 0x39;
+  p[l4o + 2] = uint8_t(dport >> 8);
+  p[l4o + 3] = uint8_t(dport);
+  if (proto == 17) {
+    p[l4o + 6] = 0x12;
+    p[l4o + 7] = 0x34;
+  }
+  for (size_t i = l4o + l4; i < p.size(); ++i) p[i] = uint8_t(i * 7);
+  return p;
+}
+
+// Program types whose test runs take a packet (runtime::test_run's XDP and
+// skb kinds).
+inline bool takes_packets(kabi::ProgType t) {
+  using P = kabi::ProgType;
+  return t == P::Xdp || t == P::SchedCls || t == P::SchedAct || t == P::SocketFilter || t == P::CgroupSkb ||
+         t == P::LwtIn || t == P::LwtOut || t == P::LwtXmit;
 }
 
 // An empty store under /dev/shm, removed with everything in it on destruction.

@@ -27,6 +27,7 @@
 #endif
 
 using namespace xbpf;
+using testing_support::eth_ip;
 using Bytes = std::vector<uint8_t>;
 
 namespace {
@@ -40,34 +41,6 @@ std::string obj(const std::string& name) { return std::string(XBPF_TEST_OBJECTS_
     if (ci && std::string(ci) == "true") FAIL() << "kernel oracle unavailable: " << missing; \
     GTEST_SKIP() << "kernel oracle unavailable: " << missing;                                \
   } while (0)
-
-Bytes eth_ip(uint8_t proto, uint16_t dport, size_t payload, uint8_t ihl = 5) {
-  const size_t l4 = proto == 6 ? 20 : 8;
-  Bytes p(14 + ihl * 4 + l4 + payload, 0);
-  const uint8_t mac[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
-  std::memcpy(p.data(), mac, 12);
-  p[12] = 0x08;
-  p[14] = uint8_t(0x40 | ihl);
-  p[16] = uint8_t((p.size() - 14) >> 8);
-  p[17] = uint8_t(p.size() - 14);
-  p[22] = 64;
-  p[23] = proto;
-  p[24] = 0xb1;  // some IP checksum
-  p[25] = 0x7c;
-  const uint8_t addrs[8] = {10, 0, 0, 1, 192, 168, 7, 2};
-  std::memcpy(&p[26], addrs, 8);
-  const size_t l4o = 14 + ihl * 4;
-  p[l4o] = 0x30;
-  p[l4o + 1] = 0x39;
-  p[l4o + 2] = uint8_t(dport >> 8);
-  p[l4o + 3] = uint8_t(dport);
-  if (proto == 17) {
-    p[l4o + 6] = 0x12;  // UDP checksum
-    p[l4o + 7] = 0x34;
-  }
-  for (size_t i = l4o + l4; i < p.size(); ++i) p[i] = uint8_t(i * 7);
-  return p;
-}
 
 std::vector<Bytes> packets() {
   std::vector<Bytes> v = {eth_ip(6, 23, 0), eth_ip(6, 80, 40), eth_ip(17, 7, 12), eth_ip(17, 53, 100),
