@@ -9,6 +9,7 @@
 #include <linux/bpf.h>  // enum bpf_func_id and its __BPF_FUNC_MAPPER list: the names to match
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 #include "helpers/helpers.hpp"
@@ -269,6 +270,40 @@ TEST(HelperTable, EmbedderHelpers) {
   vm::HelperTable t = r.table_for(ProgType::Kprobe);
   EXPECT_EQ(t.get(helpers::kUserHelperBase + 1)(2, 3, 0, 0, 0, nullptr), 5U);
   EXPECT_EQ(Registry::standard().find(helpers::kUserHelperBase + 1), nullptr);
+}
+
+// helpers::seed_clock: every clock helper reads one counter, on the calling
+// thread only, until clear_clock.
+TEST(HelperClock, SeedClockReplacesTheThreadsClocks) {
+  constexpr uint32_t kKtime = 5, kBoot = 125, kCoarse = 160;
+  helpers::seed_clock(1000, 10);
+  EXPECT_EQ(fn(kKtime)(0, 0, 0, 0, 0, nullptr), 1000U);
+  EXPECT_EQ(fn(kBoot)(0, 0, 0, 0, 0, nullptr), 1010U);
+  EXPECT_EQ(fn(kCoarse)(0, 0, 0, 0, 0, nullptr), 1020U);
+  uint64_t other = 0;
+  std::thread([&] { other = fn(kKtime)(0, 0, 0, 0, 0, nullptr); }).join();
+  EXPECT_GT(other, 1'000'000U);  // the real monotonic clock: the machine has been up for more than 1 ms
+  helpers::clear_clock();
+  const uint64_t a = fn(kKtime)(0, 0, 0, 0, 0, nullptr), b = fn(kKtime)(0, 0, 0, 0, 0, nullptr);
+  EXPECT_GT(a, 1'000'000U);
+  EXPECT_GE(b, a);
+}
+
+// bpf_sk_assign as tc sees it off ingress (xbpf runs tc programs in test
+// runs only): -EINVAL for flags or no socket, else -EOPNOTSUPP; the sk_lookup
+// type's variant is not modelled (-EOPNOTSUPP).
+TEST(HelperSocket, SkAssign) {
+  constexpr uint32_t kSkAssign = 124;
+  helpers::RunState st;
+  st.prog_type = ProgType::SchedCls;
+  vm::ExecContext c;
+  c.runtime = &st;
+  uint64_t sock = 0;
+  EXPECT_EQ(int64_t(fn(kSkAssign)(0, 0, 0, 0, 0, &c)), -EINVAL);
+  EXPECT_EQ(int64_t(fn(kSkAssign)(0, u(&sock), 1, 0, 0, &c)), -EINVAL);
+  EXPECT_EQ(int64_t(fn(kSkAssign)(0, u(&sock), 0, 0, 0, &c)), -EOPNOTSUPP);
+  st.prog_type = ProgType::SkLookup;
+  EXPECT_EQ(int64_t(fn(kSkAssign)(0, 0, 0, 0, 0, &c)), -EOPNOTSUPP);
 }
 
 TEST(HelperMaps, LookupUpdateDeleteGrantValues) {

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "maps/ringbuf.hpp"
@@ -224,6 +226,30 @@ class TestRunKernelDiff : public ::testing::TestWithParam<testing_support::Exec>
     EXPECT_TRUE(r) << r.error().message;
     if (!r) return false;
     EXPECT_EQ(r->retval, k.retval);
+    EXPECT_TRUE(r->data_out == k.data_out) << first_diff(r->data_out, k.data_out);
+    EXPECT_TRUE(r->ctx_out == k.ctx_out) << first_diff(r->ctx_out, k.ctx_out);
+    return r->retval == k.retval && r->data_out == k.data_out && r->ctx_out == k.ctx_out;
+  }
+
+  // One XDP run of `prog` on `pkt` (an xdp_md describing it) in both: the
+  // return value, packet and context must agree (true if so).
+  bool compare_xdp_run(const char* prog, const Bytes& pkt) {
+    bpf_program* kp = bpf_object__find_program_by_name(kobj_, prog);
+    runtime::Program* op = ours_->program(prog);
+    EXPECT_TRUE(kp && op) << prog;
+    if (!kp || !op) return false;
+    const uint32_t md[6] = {0, uint32_t(pkt.size()), 0, 0, 0, 0};
+    const Bytes ctx(reinterpret_cast<const uint8_t*>(md), reinterpret_cast<const uint8_t*>(md) + sizeof md);
+    KernelResult k;
+    EXPECT_EQ(kernel_run(bpf_program__fd(kp), pkt, ctx, ctx.size(), &k), 0);
+    runtime::TestRun tr;
+    tr.data_in = pkt;
+    tr.ctx_in = std::span<const uint8_t>(ctx);
+    tr.want_ctx_out = true;
+    auto r = runtime::test_run(*op, tr);
+    EXPECT_TRUE(r) << r.error().message;
+    if (!r) return false;
+    EXPECT_EQ(int32_t(r->retval), int32_t(k.retval));
     EXPECT_TRUE(r->data_out == k.data_out) << first_diff(r->data_out, k.data_out);
     EXPECT_TRUE(r->ctx_out == k.ctx_out) << first_diff(r->ctx_out, k.ctx_out);
     return r->retval == k.retval && r->data_out == k.data_out && r->ctx_out == k.ctx_out;
@@ -577,6 +603,151 @@ TEST_P(TestRunKernelDiff, ChangeProto) {
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_tc/tc_change_proto: %d/%zu cases agree\n", agreed, std::size(cases));
+}
+
+// The calling thread in a fresh network namespace for the scope (the kernel's
+// test runs use the caller's loopback device), then back in its own.
+class FreshNetns {
+ public:
+  FreshNetns() : own_(open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) {
+    if (own_ < 0) error_ = std::string("open /proc/self/ns/net: ") + std::strerror(errno);
+    else if (unshare(CLONE_NEWNET) != 0) error_ = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+  }
+  ~FreshNetns() {
+    if (own_ < 0) return;
+    if (error_.empty()) {
+      EXPECT_EQ(setns(own_, CLONE_NEWNET), 0) << std::strerror(errno);
+    }
+    close(own_);
+  }
+  FreshNetns(const FreshNetns&) = delete;
+  FreshNetns& operator=(const FreshNetns&) = delete;
+  [[nodiscard]] const std::string& error() const { return error_; }
+
+ private:
+  int own_;
+  std::string error_;
+};
+
+// bpf_fib_lookup from tc and XDP, in a fresh network namespace, which is what
+// xbpf models (loopback, ifindex 1, its only device, not forwarding): the
+// argument checks (plen, flags, family), unknown devices, forwarding
+// disabled, IPv6 addresses never forwarded. The kernel's answer on a host
+// namespace would depend on its routes and sysctls.
+TEST_P(TestRunKernelDiff, FibLookup) {
+  LOAD_OR_SKIP("rt_route");
+  FreshNetns ns;
+  if (!ns.error().empty()) REQUIRE_KERNEL(ns.error());
+  const Bytes v4 = eth_ip(17, 53, 100);
+  struct Case {
+    const char* what;
+    uint8_t family;
+    uint32_t ifindex, flags, plen;
+    uint8_t dst = 0, src = 4;  // IPv6 picks: global, link-local, multicast, loopback, unspecified
+  };
+  const Case cases[] = {
+      {"IPv4 on loopback", 2, 1, 0, 64},
+      {"IPv4 output", 2, 1, 2, 64},
+      {"IPv4 direct, skip_neigh, tbid, src", 2, 1, 0x1d, 64},
+      {"IPv4 mark", 2, 1, 0x20, 64},
+      {"unknown flag", 2, 1, 0x40, 64},
+      {"high flag", 2, 1, 0x80000000u, 64},
+      {"plen 63", 2, 1, 0, 63},
+      {"plen 128", 2, 1, 0, 128},
+      {"IPv4 ifindex 0", 2, 0, 0, 64},
+      {"IPv4 ifindex 99", 2, 99, 0, 64},
+      {"family 0", 0, 1, 0, 64},
+      {"AF_UNIX", 1, 1, 0, 64},
+      {"IPv6 global", 10, 1, 0, 64},
+      {"IPv6 global, ifindex 99", 10, 99, 0, 64},
+      {"IPv6 link-local destination, ifindex 99", 10, 99, 0, 64, 1},
+      {"IPv6 multicast destination", 10, 1, 0, 64, 2},
+      {"IPv6 loopback destination", 10, 1, 0, 64, 3},
+      {"IPv6 link-local source", 10, 1, 0, 64, 0, 1},
+      {"IPv6 unspecified destination", 10, 1, 0, 64, 4},
+      {"IPv6 link-local, bad flag", 10, 1, 0x40, 64, 1},
+  };
+  int agreed = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Bytes ctx(kSkbCtx, 0);
+    const uint32_t cb[5] = {c.family, c.ifindex, c.flags, c.plen - 1, uint32_t(c.dst) | uint32_t(c.src) << 8};
+    std::memcpy(&ctx[48], cb, sizeof cb);
+    agreed += compare_skb_run("tc_fib", v4, ctx, 1);
+    if (c.ifindex > 255 || c.flags > 255) continue;
+    Bytes pkt = v4;  // XDP: the arguments in the bytes after the Ethernet header
+    const uint8_t args[6] = {c.family, uint8_t(c.ifindex), uint8_t(c.flags), uint8_t(c.plen - 1), c.dst, c.src};
+    std::memcpy(&pkt[14], args, sizeof args);
+    agreed += compare_xdp_run("xdp_fib", pkt);
+  }
+  const int runs = int(std::size(cases)) * 2 - 1;  // (the high flag does not fit XDP's byte)
+  EXPECT_EQ(agreed, runs);
+  std::printf("[ diff ] rt_route/tc_fib, xdp_fib: %d/%d runs agree\n", agreed, runs);
+}
+
+// bpf_redirect_peer and bpf_redirect_neigh: TC_ACT_REDIRECT, or TC_ACT_SHOT
+// for flags and for next-hop params shorter than struct bpf_redir_neigh.
+TEST_P(TestRunKernelDiff, RedirectPeerAndNeigh) {
+  LOAD_OR_SKIP("rt_route");
+  const Bytes v4 = eth_ip(17, 53, 100);
+  struct Case {
+    const char* what;
+    uint32_t kind, ifindex, flags, plen;
+  };
+  const Case cases[] = {
+      {"peer", 0, 1, 0, 0},           {"peer, flags", 0, 1, 1, 0},          {"peer, ifindex 99", 0, 99, 0, 0},
+      {"neigh", 1, 1, 0, 0},          {"neigh, flags", 1, 1, 4, 0},         {"neigh IPv4 next hop", 2, 1, 0, 20},
+      {"neigh plen 19", 2, 1, 0, 19}, {"neigh IPv6 next hop, plen 31", 3, 1, 0, 31},
+      {"neigh params, plen 0", 2, 1, 0, 0},
+  };
+  int agreed = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Bytes ctx(kSkbCtx, 0);
+    const uint32_t cb[4] = {c.kind, c.ifindex, c.flags, c.plen};
+    std::memcpy(&ctx[48], cb, sizeof cb);
+    agreed += compare_skb_run("tc_redirect", v4, ctx, 1);
+  }
+  EXPECT_EQ(agreed, int(std::size(cases)));
+  std::printf("[ diff ] rt_route/tc_redirect: %d/%zu cases agree\n", agreed, std::size(cases));
+}
+
+// bpf_skb_change_head: zero bytes in front, flags, the length limit and its
+// overflow, growth past the headroom; then change_tail's minimum and
+// adjust_room's offset, which follow the headers it moved.
+TEST_P(TestRunKernelDiff, ChangeHead) {
+  LOAD_OR_SKIP("rt_route");
+  const Bytes v4 = eth_ip(17, 53, 100);  // 142 bytes
+  Bytes arp = eth_ip(6, 1, 10);
+  arp[13] = 0x06;
+  struct Case {
+    const char* what;
+    const Bytes* pkt;
+    uint32_t room, flags, tail = 0, adjust = 0;
+  };
+  const Case cases[] = {
+      {"0", &v4, 0, 0},
+      {"14", &v4, 14, 0},
+      {"flags", &v4, 14, 1},
+      {"100 (past the headroom)", &v4, 100, 0},
+      {"to the limit", &v4, 16064 - 142, 0},
+      {"past the limit", &v4, 16064 - 142 + 1, 0},
+      {"overflow", &v4, 0xffffffffu, 0},
+      {"20, then tail under the network header", &v4, 20, 0, 33},
+      {"20, then tail at the network header", &v4, 20, 0, 34},
+      {"20, then adjust_room", &v4, 20, 0, 0, 1},
+      {"ARP 8", &arp, 8, 0},
+  };
+  int agreed = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Bytes ctx(kSkbCtx, 0);
+    const uint32_t cb[4] = {c.room, c.flags, c.tail, c.adjust};
+    std::memcpy(&ctx[48], cb, sizeof cb);
+    agreed += compare_skb_run("tc_change_head", *c.pkt, ctx, 1);
+  }
+  EXPECT_EQ(agreed, int(std::size(cases)));
+  std::printf("[ diff ] rt_route/tc_change_head: %d/%zu cases agree\n", agreed, std::size(cases));
 }
 
 // ctx_in cases: accepted fields come back in ctx_out, forbidden ones are EINVAL

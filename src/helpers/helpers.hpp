@@ -180,6 +180,12 @@ inline constexpr uint32_t kTailCallId = 12;
 // otherwise): runs that should be repeatable (tests, differential runs of
 // the interpreter and the JIT) seed it the same before each.
 void seed_prandom(uint32_t seed);
+// Replaces the calling thread's clocks (bpf_ktime_get_ns, _boot_ns and
+// _coarse_ns) with a counter: the n-th read after this call returns
+// start + n * step (step > 0), whichever clock is read. For repeatable runs,
+// as seed_prandom; clear_clock() gives the thread the real clocks back.
+void seed_clock(uint64_t start, uint64_t step);
+void clear_clock();
 
 // A helper table plus embedder additions. Copyable value; not thread-safe
 // while being modified.

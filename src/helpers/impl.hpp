@@ -71,6 +71,11 @@ XBPF_HELPER(skb_pull_data);
 XBPF_HELPER(skb_change_type);
 XBPF_HELPER(skb_adjust_room);
 XBPF_HELPER(skb_change_proto);
+XBPF_HELPER(skb_change_head);
+// route.cpp
+XBPF_HELPER(fib_lookup);
+XBPF_HELPER(redirect_neigh);
+XBPF_HELPER(redirect_peer);
 // tunnel.cpp
 XBPF_HELPER(skb_get_tunnel_key);
 XBPF_HELPER(skb_set_tunnel_key);
@@ -85,6 +90,7 @@ XBPF_HELPER(ringbuf_query);
 // socket.cpp
 XBPF_HELPER(sk_lookup);  // sk_lookup_tcp, sk_lookup_udp, skc_lookup_tcp
 XBPF_HELPER(sk_release);
+XBPF_HELPER(sk_assign);
 XBPF_HELPER(get_netns_cookie);
 
 // Copies n bytes from an arbitrary address of this process without ever

@@ -22,7 +22,21 @@
 namespace xbpf::helpers::impl {
 
 namespace {
+// helpers::seed_clock's counter, per thread; step 0: the real clocks.
+struct FixedClock {
+  uint64_t next = 0, step = 0;
+};
+FixedClock& fixed_clock() {
+  thread_local FixedClock c;
+  return c;
+}
+
 uint64_t clock_ns(clockid_t id) {
+  if (FixedClock& f = fixed_clock(); f.step) [[unlikely]] {
+    const uint64_t t = f.next;
+    f.next += f.step;
+    return t;
+  }
   timespec ts{};
   clock_gettime(id, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000ULL + uint64_t(ts.tv_nsec);
@@ -328,4 +342,6 @@ XBPF_HELPER(perf_event_output) {
 
 namespace xbpf::helpers {
 void seed_prandom(uint32_t seed) { impl::prandom().seed(seed); }
+void seed_clock(uint64_t start, uint64_t step) { impl::fixed_clock() = {start, step}; }
+void clear_clock() { impl::fixed_clock() = {}; }
 }  // namespace xbpf::helpers

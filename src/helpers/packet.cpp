@@ -494,6 +494,23 @@ XBPF_HELPER(skb_change_proto) {
   return uint64_t(r);
 }
 
+// bpf_skb_change_head(skb, head_room, flags): `head_room` zero bytes in
+// front of the packet, which become its MAC header (the network header stays
+// where it was: skb_reset_mac_header). No flags; the packet may grow to
+// kSkbMaxLen (BPF_SKB_MAX_LEN).
+XBPF_HELPER(skb_change_head) {
+  (void)r1, (void)r4, (void)r5;
+  PacketState* p = skb_packet(c);
+  const auto room = uint32_t(r2);
+  if (!p) return uint64_t(-EINVAL);
+  const auto len = uint32_t(p->data_end - p->data);
+  if (r3 || uint64_t(len) + room > kSkbMaxLen) return uint64_t(-EINVAL);
+  const long r = push_room(*p, 0, room);
+  if (!r) p->min_len += room;  // the network header's offset from data
+  sync(*p);
+  return uint64_t(r);
+}
+
 // bpf_skb_pull_data(skb, len): makes the first `len` bytes (0: all) direct
 // readable and writable. xbpf's skbs are linear, so that holds already up to
 // the packet's length; more is -ENOMEM, as pskb_may_pull fails in the kernel.

@@ -3,7 +3,10 @@
 // cookie is that namespace's.
 #include <sys/stat.h>
 
+#include <cerrno>
+
 #include "helpers/impl.hpp"
+#include "helpers/run_state.hpp"
 
 namespace xbpf::helpers::impl {
 
@@ -18,6 +21,19 @@ XBPF_HELPER(sk_lookup) { UNUSED5; return 0; }
 
 // Only ever called on a socket from a lookup, of which there are none.
 XBPF_HELPER(sk_release) { UNUSED5; return 0; }
+
+// bpf_sk_assign(skb, sk, flags), tc: -EINVAL for flags, else -EOPNOTSUPP,
+// as the kernel answers off tc ingress: xbpf runs tc programs in test runs,
+// which the kernel does not run at ingress. (No xbpf program holds a socket
+// to pass: the lookups find none, and the verifier refuses skb->sk.) The
+// sk_lookup program type's bpf_sk_assign, which selects the socket a lookup
+// returns, is not modelled: -EOPNOTSUPP there too.
+XBPF_HELPER(sk_assign) {
+  (void)r1, (void)r4, (void)r5;
+  const RunState* s = state(c);
+  if (s && s->prog_type == kabi::ProgType::SkLookup) return uint64_t(-EOPNOTSUPP);
+  return !r2 || r3 ? uint64_t(-EINVAL) : uint64_t(-EOPNOTSUPP);
+}
 
 // The kernel's cookie is a per-namespace counter value (net->net_cookie),
 // stable for the namespace's life. Here every context (and NULL, which asks

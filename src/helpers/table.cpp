@@ -130,7 +130,7 @@ constexpr HelperSpec kRows[] = {
     {40, "csum_update", R::Integer, {C, N}, kTcXmit, nullptr},
     {41, "set_hash_invalid", R::Integer, {C}, kTcXmit, i::set_hash_invalid},
     {42, "get_numa_node_id", R::Integer, {}, kAll, nullptr},
-    {43, "skb_change_head", R::Integer, {C, N, N}, kTcXmit | bit(P::SkSkb), nullptr},
+    {43, "skb_change_head", R::Integer, {C, N, N}, kTcXmit | bit(P::SkSkb), i::skb_change_head},
     {44, "xdp_adjust_head", R::Integer, {C, N}, kXdp, i::xdp_adjust_head},
     {45, "probe_read_str", R::Integer, {A::PtrToUninitMem, A::ConstSizeOrZero, N}, kTrace, i::probe_read_user_str},
     // ctx variants (skb, sock, sock_addr, sock_ops). tracing/lsm have a
@@ -172,7 +172,7 @@ constexpr HelperSpec kRows[] = {
     {67, "get_stack", R::Integer, {C, A::PtrToUninitMem, A::ConstSizeOrZero, N}, kTrace, i::get_stack},
     {68, "skb_load_bytes_relative", R::Integer, {C, N, A::PtrToUninitMem, A::ConstSize, N},
      bit(P::SocketFilter) | kTc | bit(P::CgroupSkb) | bit(P::SkReuseport), nullptr},
-    {69, "fib_lookup", R::Integer, {C, A::PtrToMem, A::ConstSize, N}, kTc | kXdp, nullptr},
+    {69, "fib_lookup", R::Integer, {C, A::PtrToMem, A::ConstSize, N}, kTc | kXdp, i::fib_lookup},
     {70, "sock_hash_update", R::Integer, {C, M, A::PtrToMapKey, N}, bit(P::SockOps), nullptr},
     {71, "msg_redirect_hash", R::Integer, {C, M, A::PtrToMapKey, N}, bit(P::SkMsg), nullptr},
     {72, "sk_redirect_hash", R::Integer, {C, M, A::PtrToMapKey, N}, bit(P::SkSkb), nullptr},
@@ -251,7 +251,7 @@ constexpr HelperSpec kRows[] = {
     {123, "get_current_ancestor_cgroup_id", R::Integer, {N}, kAll, nullptr},
     // tc: arg 2 ARG_PTR_TO_BTF_ID_SOCK_COMMON; sk_lookup: ARG_PTR_TO_SOCKET_OR_NULL
     // (the verifier refuses the sk_lookup form until it tracks ctx->sk).
-    {124, "sk_assign", R::Integer, {C, A::PtrToSockArg, N}, kTc | bit(P::SkLookup), nullptr},
+    {124, "sk_assign", R::Integer, {C, A::PtrToSockArg, N}, kTc | bit(P::SkLookup), i::sk_assign},
     {125, "ktime_get_boot_ns", R::Integer, {}, kAll, i::ktime_get_boot_ns},
     // seq_* : arg 1 struct seq_file (BTF); bpf_iter programs (tracing) only.
     {126, "seq_printf", R::Integer, {pa::PtrToBtfId, A::PtrToMem, A::ConstSize, A::PtrToMemOrNull,
@@ -290,10 +290,10 @@ constexpr HelperSpec kRows[] = {
     {150, "seq_printf_btf", R::Integer, {pa::PtrToBtfId, A::PtrToMem, A::ConstSizeOrZero, N}, bit(P::Tracing),
      nullptr},
     {151, "skb_cgroup_classid", R::Integer, {C}, kTc, nullptr},
-    {152, "redirect_neigh", R::Integer, {N, A::PtrToMemOrNull, A::ConstSizeOrZero, N}, kTc, nullptr},
+    {152, "redirect_neigh", R::Integer, {N, A::PtrToMemOrNull, A::ConstSizeOrZero, N}, kTc, i::redirect_neigh},
     {153, "per_cpu_ptr", pa::RetPtrToMemOrBtfId, {pa::PtrToPercpuBtfId, N}, kAll, nullptr},
     {154, "this_cpu_ptr", pa::RetPtrToMemOrBtfId, {pa::PtrToPercpuBtfId}, kAll, nullptr},
-    {155, "redirect_peer", R::Integer, {N, N}, kTc, nullptr},
+    {155, "redirect_peer", R::Integer, {N, N}, kTc, i::redirect_peer},
     // arg 2: struct task_struct (BTF, may be NULL).
     {156, "task_storage_get", R::PtrToMapValueOrNull, {M, pa::PtrToBtfId, pa::PtrToMapValueOrNull, N}, kTrace,
      nullptr},

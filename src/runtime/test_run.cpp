@@ -184,10 +184,11 @@ Expected<TestRunResult> run_skb(const Program& prog, const TestRun& o) {
   helpers::RunState last;
   auto res = run_repeated(prog, &ctx, sizeof ctx, st, o, &last);
   if (!res) return res;
-  // Output from the Ethernet header on; L3 types get a blank one pushed back.
-  const uint8_t* out = l2 ? last.packet.data : last.packet.data - kEthHlen;
-  res->data_out.assign(out, static_cast<const uint8_t*>(last.packet.data_end));
-  if (!l2) std::memset(res->data_out.data(), 0, kEthHlen);
+  // Output from the Ethernet header on; L3 types get a blank one pushed back
+  // (not read from the buffer: bpf_skb_change_head may have used the room).
+  res->data_out.assign(l2 ? 0 : kEthHlen, 0);
+  res->data_out.insert(res->data_out.end(), static_cast<const uint8_t*>(last.packet.data),
+                       static_cast<const uint8_t*>(last.packet.data_end));
   if (o.ctx_in || o.want_ctx_out) {
     __sk_buff outc = *in;
     outc.mark = ctx.mark;

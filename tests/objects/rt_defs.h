@@ -91,6 +91,10 @@ static long (*bpf_skb_change_proto)(struct __sk_buff *skb, __u16 proto, __u64 fl
 static long (*bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 mode, __u64 flags) = (void *)50;
 static long (*bpf_skb_change_tail)(struct __sk_buff *skb, __u32 len, __u64 flags) = (void *)38;
 static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *)39;
+static long (*bpf_skb_change_head)(struct __sk_buff *skb, __u32 len, __u64 flags) = (void *)43;
+static long (*bpf_fib_lookup)(void *ctx, void *params, int plen, __u32 flags) = (void *)69;
+static long (*bpf_redirect_neigh)(__u32 ifindex, void *params, int plen, __u64 flags) = (void *)152;
+static long (*bpf_redirect_peer)(__u32 ifindex, __u64 flags) = (void *)155;
 static long (*bpf_set_hash_invalid)(struct __sk_buff *skb) = (void *)41;
 static __s64 (*bpf_set_hash)(struct __sk_buff *skb, __u32 hash) = (void *)48;
 static __s64 (*bpf_csum_diff)(__u32 *from, __u32 from_size, __u32 *to, __u32 to_size, __u32 seed) = (void *)28;
