@@ -209,9 +209,10 @@ class TestRunKernelDiff : public ::testing::TestWithParam<testing_support::Exec>
     return agreed;
   }
 
-  // One run of `prog` on `pkt` with __sk_buff `ctx` in both, `repeat`
-  // times: return value, output packet and context must agree (true if so).
-  bool compare_skb_run(const char* prog, const Bytes& pkt, const Bytes& ctx, uint32_t repeat) {
+  // One run of `prog` on `pkt` with context `ctx` (an __sk_buff, an xdp_md)
+  // in both, `repeat` times: return value, output packet and context must
+  // agree (true if so).
+  bool compare_run(const char* prog, const Bytes& pkt, const Bytes& ctx, uint32_t repeat) {
     bpf_program* kp = bpf_object__find_program_by_name(kobj_, prog);
     runtime::Program* op = ours_->program(prog);
     EXPECT_TRUE(kp && op) << prog;
@@ -234,25 +235,9 @@ class TestRunKernelDiff : public ::testing::TestWithParam<testing_support::Exec>
   // One XDP run of `prog` on `pkt` (an xdp_md describing it) in both: the
   // return value, packet and context must agree (true if so).
   bool compare_xdp_run(const char* prog, const Bytes& pkt) {
-    bpf_program* kp = bpf_object__find_program_by_name(kobj_, prog);
-    runtime::Program* op = ours_->program(prog);
-    EXPECT_TRUE(kp && op) << prog;
-    if (!kp || !op) return false;
     const uint32_t md[6] = {0, uint32_t(pkt.size()), 0, 0, 0, 0};
     const Bytes ctx(reinterpret_cast<const uint8_t*>(md), reinterpret_cast<const uint8_t*>(md) + sizeof md);
-    KernelResult k;
-    EXPECT_EQ(kernel_run(bpf_program__fd(kp), pkt, ctx, ctx.size(), &k), 0);
-    runtime::TestRun tr;
-    tr.data_in = pkt;
-    tr.ctx_in = std::span<const uint8_t>(ctx);
-    tr.want_ctx_out = true;
-    auto r = runtime::test_run(*op, tr);
-    EXPECT_TRUE(r) << r.error().message;
-    if (!r) return false;
-    EXPECT_EQ(int32_t(r->retval), int32_t(k.retval));
-    EXPECT_TRUE(r->data_out == k.data_out) << first_diff(r->data_out, k.data_out);
-    EXPECT_TRUE(r->ctx_out == k.ctx_out) << first_diff(r->ctx_out, k.ctx_out);
-    return r->retval == k.retval && r->data_out == k.data_out && r->ctx_out == k.ctx_out;
+    return compare_run(prog, pkt, ctx, 1);
   }
 
   void compare_maps(std::initializer_list<const char*> names) {
@@ -457,7 +442,7 @@ TEST_P(TestRunKernelDiff, ChangeTailPullAndType) {
     std::memcpy(&ctx[48], &c.type, 4);   // cb[0]
     std::memcpy(&ctx[56], &c.pull, 4);   // cb[2]
     std::memcpy(&ctx[64], &c.shrink_first, 4);  // cb[4]
-    agreed += compare_skb_run("tc_change_tail", c.multicast ? mcast : pkt, ctx, c.repeat);
+    agreed += compare_run("tc_change_tail", c.multicast ? mcast : pkt, ctx, c.repeat);
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_tc/tc_change_tail: %d/%zu cases agree\n", agreed, std::size(cases));
@@ -508,7 +493,7 @@ TEST_P(TestRunKernelDiff, TunnelKeysAndOptions) {
     std::memcpy(&ctx[8], &c.label, 4);  // mark
     const uint32_t cb[5] = {c.set_flags, c.set_size, c.get_flags, c.get_size, c.opt_size};
     std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_skb_run("tc_tunnel", pkt, ctx, c.repeat);
+    agreed += compare_run("tc_tunnel", pkt, ctx, c.repeat);
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   compare_maps({"tun_opts"});
@@ -571,7 +556,7 @@ TEST_P(TestRunKernelDiff, AdjustRoom) {
     Bytes ctx(kSkbCtx, 0);
     const uint32_t cb[5] = {uint32_t(c.diff), c.mode, uint32_t(c.flags), uint32_t(c.flags >> 32), uint32_t(c.second)};
     std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_skb_run("tc_adjust", *c.pkt, ctx, 1);
+    agreed += compare_run("tc_adjust", *c.pkt, ctx, 1);
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_tc/tc_adjust: %d/%zu cases agree\n", agreed, std::size(cases));
@@ -599,7 +584,7 @@ TEST_P(TestRunKernelDiff, ChangeProto) {
     Bytes ctx(kSkbCtx, 0);
     const uint32_t cb[2] = {c.proto, c.flags};
     std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_skb_run("tc_change_proto", *c.pkt, ctx, 1);
+    agreed += compare_run("tc_change_proto", *c.pkt, ctx, 1);
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_tc/tc_change_proto: %d/%zu cases agree\n", agreed, std::size(cases));
@@ -673,7 +658,7 @@ TEST_P(TestRunKernelDiff, FibLookup) {
     Bytes ctx(kSkbCtx, 0);
     const uint32_t cb[5] = {c.family, c.ifindex, c.flags, c.plen - 1, uint32_t(c.dst) | uint32_t(c.src) << 8};
     std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_skb_run("tc_fib", v4, ctx, 1);
+    agreed += compare_run("tc_fib", v4, ctx, 1);
     if (c.ifindex > 255 || c.flags > 255) continue;
     Bytes pkt = v4;  // XDP: the arguments in the bytes after the Ethernet header
     const uint8_t args[6] = {c.family, uint8_t(c.ifindex), uint8_t(c.flags), uint8_t(c.plen - 1), c.dst, c.src};
@@ -706,7 +691,7 @@ TEST_P(TestRunKernelDiff, RedirectPeerAndNeigh) {
     Bytes ctx(kSkbCtx, 0);
     const uint32_t cb[4] = {c.kind, c.ifindex, c.flags, c.plen};
     std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_skb_run("tc_redirect", v4, ctx, 1);
+    agreed += compare_run("tc_redirect", v4, ctx, 1);
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_route/tc_redirect: %d/%zu cases agree\n", agreed, std::size(cases));
@@ -744,7 +729,7 @@ TEST_P(TestRunKernelDiff, ChangeHead) {
     Bytes ctx(kSkbCtx, 0);
     const uint32_t cb[4] = {c.room, c.flags, c.tail, c.adjust};
     std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_skb_run("tc_change_head", *c.pkt, ctx, 1);
+    agreed += compare_run("tc_change_head", *c.pkt, ctx, 1);
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_route/tc_change_head: %d/%zu cases agree\n", agreed, std::size(cases));
