@@ -570,8 +570,8 @@ void Lowering::publish_functions() {
   out_.tail_copies = an_.tail_copies;
 }
 
-void Lowering::adopt_analysis(const Lowering& first) {
-  an_ = first.an_;
+void Lowering::adopt_analysis(Lowering&& first) {
+  an_ = std::move(first.an_);
   for (Function& f : an_.functions) f.prologue = a_.newLabel();
   labels_.assign(first.labels_.size(), Label());
   for (size_t pc = 0; pc < labels_.size(); ++pc)
@@ -732,9 +732,13 @@ Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_ju
       Lowered sout;
       Lowering first(prog, opts, short_jumps, sa, sout);
       first.regions_ = std::move(loops);
-      if (first.run() && !first.loop_bytes_.empty()) {
-        Lowering l(prog, opts, short_jumps, a, out, &first.loop_bytes_, &sout.insn_offsets, &first.regions_);
-        l.adopt_analysis(first);
+      // (No loop measured -- every short loop's head crosses another loop, so
+      // none is aligned -- the second pass still takes the analysis, and the
+      // offsets, rather than analysing again.)
+      if (first.run()) {
+        Lowering l(prog, opts, short_jumps, a, out, first.loop_bytes_.empty() ? nullptr : &first.loop_bytes_,
+                   &sout.insn_offsets, &first.regions_);
+        l.adopt_analysis(std::move(first));
         return l.run();
       }
     }

@@ -96,7 +96,7 @@ class Lowering {
   // program and options (functions and frames, jump targets, loop heads,
   // tail copies, split latches, idioms, size bounds) instead of redoing it
   // in run(); only the labels are made anew, in this pass's assembler.
-  void adopt_analysis(const Lowering& first);
+  void adopt_analysis(Lowering&& first);
 
  private:
   // ---- structure -----------------------------------------------------------
