@@ -119,6 +119,9 @@ std::map<Bytes, Bytes> kernel_map(int fd, uint32_t ks, uint32_t vs) {
   return m;
 }
 
+constexpr size_t kSkbCtx = 192;  // sizeof(struct __sk_buff)
+constexpr size_t kXdpCtx = 24;   // sizeof(struct xdp_md)
+
 // Every case runs three times: the checked interpreter, and verified mode
 // (xbpf's verifier accepts the program, which then runs unchecked with inlined
 // array lookups) on the interpreter and on the JIT -- all must equal the kernel.
@@ -232,6 +235,14 @@ class TestRunKernelDiff : public ::testing::TestWithParam<testing_support::Exec>
     return r->retval == k.retval && r->data_out == k.data_out && r->ctx_out == k.ctx_out;
   }
 
+  // compare_run with a zeroed __sk_buff whose cb[] starts with `cb` (the
+  // test programs take their arguments there).
+  bool compare_cb_run(const char* prog, const Bytes& pkt, std::initializer_list<uint32_t> cb) {
+    Bytes ctx(kSkbCtx, 0);
+    std::memcpy(&ctx[48], cb.begin(), std::min<size_t>(cb.size(), 5) * 4);
+    return compare_run(prog, pkt, ctx, 1);
+  }
+
   // One XDP run of `prog` on `pkt` (an xdp_md describing it) in both: the
   // return value, packet and context must agree (true if so).
   bool compare_xdp_run(const char* prog, const Bytes& pkt) {
@@ -269,8 +280,6 @@ class TestRunKernelDiff : public ::testing::TestWithParam<testing_support::Exec>
     }                                                             \
   } while (0)
 
-constexpr size_t kSkbCtx = 192;  // sizeof(struct __sk_buff)
-constexpr size_t kXdpCtx = 24;   // sizeof(struct xdp_md)
 
 TEST_P(TestRunKernelDiff, XdpParse) {
   LOAD_OR_SKIP("rt_xdp");
@@ -553,10 +562,8 @@ TEST_P(TestRunKernelDiff, AdjustRoom) {
   int agreed = 0;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    Bytes ctx(kSkbCtx, 0);
-    const uint32_t cb[5] = {uint32_t(c.diff), c.mode, uint32_t(c.flags), uint32_t(c.flags >> 32), uint32_t(c.second)};
-    std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_run("tc_adjust", *c.pkt, ctx, 1);
+    agreed += compare_cb_run("tc_adjust", *c.pkt,
+                             {uint32_t(c.diff), c.mode, uint32_t(c.flags), uint32_t(c.flags >> 32), uint32_t(c.second)});
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_tc/tc_adjust: %d/%zu cases agree\n", agreed, std::size(cases));
@@ -581,10 +588,7 @@ TEST_P(TestRunKernelDiff, ChangeProto) {
   int agreed = 0;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    Bytes ctx(kSkbCtx, 0);
-    const uint32_t cb[2] = {c.proto, c.flags};
-    std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_run("tc_change_proto", *c.pkt, ctx, 1);
+    agreed += compare_cb_run("tc_change_proto", *c.pkt, {c.proto, c.flags});
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_tc/tc_change_proto: %d/%zu cases agree\n", agreed, std::size(cases));
@@ -655,10 +659,8 @@ TEST_P(TestRunKernelDiff, FibLookup) {
   int agreed = 0;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    Bytes ctx(kSkbCtx, 0);
-    const uint32_t cb[5] = {c.family, c.ifindex, c.flags, c.plen - 1, uint32_t(c.dst) | uint32_t(c.src) << 8};
-    std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_run("tc_fib", v4, ctx, 1);
+    agreed += compare_cb_run("tc_fib", v4,
+                             {c.family, c.ifindex, c.flags, c.plen - 1, uint32_t(c.dst) | uint32_t(c.src) << 8});
     if (c.ifindex > 255 || c.flags > 255) continue;
     Bytes pkt = v4;  // XDP: the arguments in the bytes after the Ethernet header
     const uint8_t args[6] = {c.family, uint8_t(c.ifindex), uint8_t(c.flags), uint8_t(c.plen - 1), c.dst, c.src};
@@ -688,10 +690,7 @@ TEST_P(TestRunKernelDiff, RedirectPeerAndNeigh) {
   int agreed = 0;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    Bytes ctx(kSkbCtx, 0);
-    const uint32_t cb[4] = {c.kind, c.ifindex, c.flags, c.plen};
-    std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_run("tc_redirect", v4, ctx, 1);
+    agreed += compare_cb_run("tc_redirect", v4, {c.kind, c.ifindex, c.flags, c.plen});
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_route/tc_redirect: %d/%zu cases agree\n", agreed, std::size(cases));
@@ -726,10 +725,7 @@ TEST_P(TestRunKernelDiff, ChangeHead) {
   int agreed = 0;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    Bytes ctx(kSkbCtx, 0);
-    const uint32_t cb[4] = {c.room, c.flags, c.tail, c.adjust};
-    std::memcpy(&ctx[48], cb, sizeof cb);
-    agreed += compare_run("tc_change_head", *c.pkt, ctx, 1);
+    agreed += compare_cb_run("tc_change_head", *c.pkt, {c.room, c.flags, c.tail, c.adjust});
   }
   EXPECT_EQ(agreed, int(std::size(cases)));
   std::printf("[ diff ] rt_route/tc_change_head: %d/%zu cases agree\n", agreed, std::size(cases));
