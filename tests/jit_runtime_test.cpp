@@ -20,7 +20,6 @@
 
 using namespace xbpf;
 using testing_support::eth_ip;
-using testing_support::takes_packets;
 using Bytes = std::vector<uint8_t>;
 
 namespace {
@@ -100,7 +99,7 @@ size_t compare_object(const std::string& name) {
     std::vector<runtime::TestRun> inputs;
     const auto pkts = packets();
     std::vector<Bytes> ctxs;
-    if (takes_packets(p->type())) {
+    if (runtime::takes_packet(p->type())) {
       for (const Bytes& pkt : pkts) {
         runtime::TestRun tr;
         tr.data_in = pkt;

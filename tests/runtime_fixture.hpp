@@ -97,14 +97,6 @@ inline std::vector<uint8_t> eth_ip(uint8_t proto, uint16_t dport, size_t payload
   return p;
 }
 
-// Program types whose test runs take a packet (runtime::test_run's XDP and
-// skb kinds).
-inline bool takes_packets(kabi::ProgType t) {
-  using P = kabi::ProgType;
-  return t == P::Xdp || t == P::SchedCls || t == P::SchedAct || t == P::SocketFilter || t == P::CgroupSkb ||
-         t == P::LwtIn || t == P::LwtOut || t == P::LwtXmit;
-}
-
 // An empty store under /dev/shm, removed with everything in it on destruction.
 class TempStore {
  public:

@@ -300,7 +300,6 @@ uint32_t flow_hash(const PacketState& p, uint16_t protocol, bool l2) {
   return v ? v : 1;
 }
 
-// The packet of an skb program's run (nullptr: none, or XDP's).
 }  // namespace
 
 // bpf_get_hash_recalc(skb): skb->hash, computed (and stored) when the skb

@@ -7,7 +7,12 @@
 // does and then answers as the kernel does there: BPF_FIB_LKUP_RET_FWD_DISABLED
 // for loopback, -ENODEV for any other ifindex, BPF_FIB_LKUP_RET_NOT_FWDED for
 // IPv6 link-local, loopback and multicast addresses (checked first).
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <sys/socket.h>
+
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "helpers/impl.hpp"
@@ -16,17 +21,9 @@
 namespace xbpf::helpers::impl {
 
 namespace {
-// struct bpf_fib_lookup (uapi): 64 bytes; the fields read here.
-constexpr uint64_t kFibLookupSize = 64;
-constexpr size_t kFibFamily = 0, kFibIfindex = 8, kFibIpv6Src = 16, kFibIpv6Dst = 32;
-// BPF_FIB_LOOKUP_DIRECT | OUTPUT | SKIP_NEIGH | TBID | SRC | MARK (Linux 6.10+).
-constexpr uint64_t kFibLookupMask = 0x3f;
-constexpr long kFibRetNotFwded = 4, kFibRetFwdDisabled = 5;  // BPF_FIB_LKUP_RET_*
-constexpr uint8_t kAfInet = 2, kAfInet6 = 10;
-constexpr uint32_t kLoopbackIfindex = 1;
-// sizeof(struct bpf_redir_neigh): nh_family and a 16-byte address.
-constexpr uint64_t kRedirNeighSize = 20;
-constexpr uint64_t kTcActShot = 2, kTcActRedirect = 7;
+// BPF_FIB_LOOKUP_DIRECT | OUTPUT | SKIP_NEIGH | TBID | SRC | MARK (Linux
+// 6.10+; the build's uapi header may predate the last ones).
+constexpr uint32_t kFibLookupMask = 0x3f;
 
 // rt6_need_strict: multicast (ff00::/8), link-local unicast (fe80::/10) or
 // the loopback address (::1), which the kernel never forwards.
@@ -34,6 +31,17 @@ bool ipv6_strict(const uint8_t* a) {
   if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)) return true;
   static const uint8_t kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   return std::memcmp(a, kLoopback, 16) == 0;
+}
+
+// What bpf_redirect_neigh and bpf_redirect_peer return: TC_ACT_REDIRECT,
+// recording the target as bpf_redirect does (the kind of redirect is not
+// kept: nothing acts on it).
+uint64_t redirect_to(vm::ExecContext* c, uint64_t ifindex) {
+  if (RunState* s = state(c)) {
+    s->redirect_ifindex = uint32_t(ifindex);
+    s->redirect_flags = 0;
+  }
+  return TC_ACT_REDIRECT;
 }
 }  // namespace
 
@@ -43,21 +51,23 @@ XBPF_HELPER(fib_lookup) {
   (void)r1, (void)r5;
   if (!vm::helper_access_ok(*c, r2, r3, false)) return uint64_t(-EFAULT);
   // (plen is an int the kernel compares with a size_t: a negative one passes)
-  if (uint64_t(int64_t(int32_t(r3))) < kFibLookupSize || (uint32_t(r4) & ~kFibLookupMask)) return uint64_t(-EINVAL);
-  const auto* params = reinterpret_cast<const uint8_t*>(r2);
-  uint32_t ifindex;
-  std::memcpy(&ifindex, params + kFibIfindex, 4);
-  switch (params[kFibFamily]) {
-    case kAfInet:
+  if (uint64_t(int64_t(int32_t(r3))) < sizeof(bpf_fib_lookup) || (uint32_t(r4) & ~kFibLookupMask))
+    return uint64_t(-EINVAL);
+  bpf_fib_lookup params;
+  std::memcpy(&params, reinterpret_cast<const void*>(r2), sizeof params);
+  switch (params.family) {
+    case AF_INET:
       break;
-    case kAfInet6:
-      if (ipv6_strict(params + kFibIpv6Dst) || ipv6_strict(params + kFibIpv6Src)) return uint64_t(kFibRetNotFwded);
+    case AF_INET6:
+      if (ipv6_strict(reinterpret_cast<const uint8_t*>(params.ipv6_dst)) ||
+          ipv6_strict(reinterpret_cast<const uint8_t*>(params.ipv6_src)))
+        return BPF_FIB_LKUP_RET_NOT_FWDED;
       break;
     default:
       return uint64_t(-EAFNOSUPPORT);
   }
-  if (ifindex != kLoopbackIfindex) return uint64_t(-ENODEV);
-  return uint64_t(kFibRetFwdDisabled);
+  if (params.ifindex != kLoopbackIfindex) return uint64_t(-ENODEV);
+  return BPF_FIB_LKUP_RET_FWD_DISABLED;
 }
 
 // bpf_redirect_neigh(ifindex, params, plen, flags): TC_ACT_REDIRECT to
@@ -66,25 +76,16 @@ XBPF_HELPER(fib_lookup) {
 XBPF_HELPER(redirect_neigh) {
   (void)r5;
   const uint64_t plen = uint64_t(int64_t(int32_t(r3)));  // an int compared with a size_t, as in the kernel
-  if ((plen && plen < kRedirNeighSize) || r4) return kTcActShot;
-  if (r3 && !vm::helper_access_ok(*c, r2, r3, false)) return kTcActShot;
-  if (RunState* s = state(c)) {
-    s->redirect_ifindex = uint32_t(r1);
-    s->redirect_flags = 0;  // (the kind of redirect is not kept: nothing acts on it)
-  }
-  return kTcActRedirect;
+  if ((plen && plen < sizeof(bpf_redir_neigh)) || r4) return TC_ACT_SHOT;
+  if (r3 && !vm::helper_access_ok(*c, r2, r3, false)) return TC_ACT_SHOT;
+  return redirect_to(c, r1);
 }
 
 // bpf_redirect_peer(ifindex, flags): TC_ACT_REDIRECT to the peer of
 // `ifindex` (a veth or netkit pair); no flags.
 XBPF_HELPER(redirect_peer) {
   (void)r3, (void)r4, (void)r5;
-  if (r2) return kTcActShot;
-  if (RunState* s = state(c)) {
-    s->redirect_ifindex = uint32_t(r1);
-    s->redirect_flags = 0;
-  }
-  return kTcActRedirect;
+  return r2 ? TC_ACT_SHOT : redirect_to(c, r1);
 }
 
 }  // namespace xbpf::helpers::impl

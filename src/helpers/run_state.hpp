@@ -71,6 +71,10 @@ struct PacketState {
   TunnelInfo* tunnel = nullptr;
 };
 
+// The device a test run's packet arrives on, as in the kernel's test runs:
+// loopback, the only device xbpf knows.
+inline constexpr uint32_t kLoopbackIfindex = 1;
+
 // The longest skb bpf_skb_change_tail may make, counted from data: the
 // kernel's BPF_SKB_MAX_LEN, SKB_MAX_ALLOC (four 4 KiB pages less the aligned
 // skb_shared_info). Buffers of skb programs that may call it hold that much

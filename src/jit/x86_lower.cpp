@@ -107,12 +107,13 @@ Expected<void> Lowering::run() {
           region_begin_ = regions_[region].begin;
           region_end = regions_[region].end;
         }
+        // (Regions are apart, so the slot that ends one is outside the next.
+        // A region starts at a loop head: a label, where forget() runs.)
         if (i.pc < region_begin_) {
           if (idiom_at(k)) ++next_idiom_;  // (no window crosses a region's start: a jump target)
           emitted = false;
           continue;
         }
-        forget();  // (a region starts at a loop head, where run() forgets anyway)
       }
       emitted = true;
       if (labels_[i.pc].isValid()) {

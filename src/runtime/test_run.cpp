@@ -15,7 +15,7 @@ constexpr size_t kPage = XdpFrame::kPage;  // skb data too: one page, skb_shared
 constexpr size_t kEthHlen = XdpFrame::kEthHlen;
 constexpr size_t kShinfo = XdpFrame::kShinfo;
 constexpr size_t kSkbHeadroom = 64;     // NET_SKB_PAD + NET_IP_ALIGN on x86-64
-constexpr uint32_t kLoopbackIfindex = 1;  // test runs use the namespace's loopback device
+using helpers::kLoopbackIfindex;  // test runs use the namespace's loopback device
 // The skb buffer: its first page is laid out as the kernel's (headroom,
 // data, skb_shared_info); the pages after it hold what bpf_skb_change_tail
 // may add (the kernel reallocates instead; programs cannot tell).
@@ -232,20 +232,25 @@ Expected<TestRunResult> run_plain(const Program& prog, const TestRun& o) {
 }
 }  // namespace
 
-Expected<TestRunResult> test_run(const Program& prog, const TestRun& opts) {
-  if (opts.flags) return fail_errno(EINVAL, "test run: flags {:#x} are not supported", opts.flags);
-  switch (prog.type()) {
-    case ProgType::Xdp: return run_xdp(prog, opts);
+bool takes_packet(ProgType t) {
+  switch (t) {
+    case ProgType::Xdp:
     case ProgType::SocketFilter:
     case ProgType::SchedCls:
     case ProgType::SchedAct:
     case ProgType::CgroupSkb:
     case ProgType::LwtIn:
     case ProgType::LwtOut:
-    case ProgType::LwtXmit: return run_skb(prog, opts);
-    case ProgType::RawTracepoint: return run_raw_tp(prog, opts);
-    default: return run_plain(prog, opts);
+    case ProgType::LwtXmit: return true;
+    default: return false;
   }
+}
+
+Expected<TestRunResult> test_run(const Program& prog, const TestRun& opts) {
+  if (opts.flags) return fail_errno(EINVAL, "test run: flags {:#x} are not supported", opts.flags);
+  if (prog.type() == ProgType::Xdp) return run_xdp(prog, opts);
+  if (takes_packet(prog.type())) return run_skb(prog, opts);
+  return prog.type() == ProgType::RawTracepoint ? run_raw_tp(prog, opts) : run_plain(prog, opts);
 }
 
 }  // namespace xbpf::runtime

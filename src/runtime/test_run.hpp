@@ -55,6 +55,9 @@ struct TestRunResult {
 };
 
 [[nodiscard]] Expected<TestRunResult> test_run(const Program& prog, const TestRun& opts);
+// Whether test runs of the program type take a packet (data_in): XDP and
+// the skb types (the others run on their context alone).
+[[nodiscard]] bool takes_packet(ProgType t);
 
 // One run per packet of a pcap file (libpcap), with the same options
 // (data_in is each packet). Counts results by return value.
