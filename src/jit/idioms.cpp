@@ -22,13 +22,13 @@ constexpr uint32_t kTailCall = 12;       // BPF_FUNC_tail_call
 enum : uint8_t { kAdd = 0x00, kSub = 0x10, kMul = 0x20, kDiv = 0x30, kOr = 0x40, kAnd = 0x50, kLsh = 0x60,
                  kRsh = 0x70, kXor = 0xa0, kMov = 0xb0 };
 
-uint8_t kind_of(Op op) { return isa::info(op).code & 0xf0; }
+uint8_t kind_of(Op op) { return isa::brief(op).code & 0xf0; }
 
 // Instructions a window may contain: plain lddw and these ALU operations
 // (no modulo, no sign-extending move: nothing the expressions need). A
 // division's `off` is its signedness (0 or 1 once decoded).
 bool pure(const Insn& i) {
-  const Form f = isa::info(i.op).form;
+  const Form f = isa::form(i.op);
   if (f == Form::LoadImm64) return i.op == Op::LDDW;
   if (f != Form::AluImm && f != Form::AluReg) return false;
   const uint8_t k = kind_of(i.op);
@@ -45,7 +45,7 @@ bool pure(const Insn& i) {
 // verifier lets it read nothing else the caller set, but unverified code may
 // read any register and then sees the caller's value on both engines.
 uint16_t reads(const Insn& i, const isa::RegUse& use) {
-  const Form f = isa::info(i.op).form;
+  const Form f = isa::form(i.op);
   if (f == Form::CallLocal || (f == Form::Call && uint32_t(i.imm) == kTailCall)) return kAllRegs;
   return use.reads;
 }
@@ -55,7 +55,7 @@ uint16_t reads(const Insn& i, const isa::RegUse& use) {
 // its isa::reg_use `use`, but a legacy packet load leaves r1-r5 as they were on both
 // engines (only the verifier calls them undefined).
 uint16_t must_writes(const Insn& i, const isa::RegUse& use) {
-  const Form f = isa::info(i.op).form;
+  const Form f = isa::form(i.op);
   if (f == Form::LoadAbs || f == Form::LoadInd) return bit(0);
   return use.writes;
 }
@@ -71,7 +71,7 @@ using Kind = Idiom::Kind;
 std::optional<Kind> candidate(const Insn& i, bool popcnt) {
   if (popcnt && i.op == Op::RSH64_IMM && i.imm == 56) return Kind::popcnt64;
   if (popcnt && i.op == Op::RSH32_IMM && i.imm == 24) return Kind::popcnt32;
-  if (isa::info(i.op).form != Form::AluReg) return std::nullopt;
+  if (isa::form(i.op) != Form::AluReg) return std::nullopt;
   const uint8_t k = kind_of(i.op);
   const bool w32 = isa::is_32bit(i.op);
   if (k == kSub) return w32 ? Kind::divmod32 : Kind::divmod64;  // x - (x / d) * d
@@ -91,7 +91,7 @@ uint32_t last_writer(std::span<const Insn> insns, const std::vector<uint32_t>& f
     const Insn& i = insns[k];
     if (!pure(i) || function_of[i.pc] != f) return UINT32_MAX;
     if (i.dst != r) continue;
-    if (kind_of(i.op) != kMov || isa::info(i.op).form != Form::AluReg) return k;
+    if (kind_of(i.op) != kMov || isa::form(i.op) != Form::AluReg) return k;
     r = i.src;
   }
   return UINT32_MAX;
@@ -111,7 +111,7 @@ bool may_divmod(std::span<const Insn> insns, const std::vector<uint32_t>& functi
   const uint32_t lo = reach(e, floor, max_len);
   const bool w32 = isa::is_32bit(insns[e].op);
   const uint32_t m = last_writer(insns, function_of, e, lo, insns[e].src);
-  if (m == UINT32_MAX || kind_of(insns[m].op) != kMul || isa::info(insns[m].op).form != Form::AluReg ||
+  if (m == UINT32_MAX || kind_of(insns[m].op) != kMul || isa::form(insns[m].op) != Form::AluReg ||
       isa::is_32bit(insns[m].op) != w32)
     return false;
   const uint32_t f = function_of[insns[e].pc];
@@ -240,7 +240,7 @@ class Finder {
       }
       const bool is64 = !isa::is_32bit(i.op);
       const uint8_t kind = kind_of(i.op);
-      const uint16_t b = isa::info(i.op).form == Form::AluImm
+      const uint16_t b = isa::form(i.op) == Form::AluImm
                              ? konst(is64 ? uint64_t(int64_t(i.imm)) : uint64_t(uint32_t(i.imm)))
                              : reg_[i.src];
       if (kind == kMov) {

@@ -3,6 +3,7 @@
 // a straight-line block (for divisions). Internal to src/jit.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "isa/isa.hpp"
@@ -10,13 +11,17 @@
 
 namespace xbpf::jit {
 
-[[nodiscard]] inline uint32_t size_bound_plain(const isa::Insn& i, bool inlined_lookups, bool inlined_helpers) {
+namespace detail {
+// size_bound_plain() of every operation but a helper call, by operation:
+// a table lookup instead of a switch on the form (an indirect jump that
+// mispredicts on every change of form) in the analysis' per-instruction loops.
+constexpr uint8_t plain_bound(isa::OpBrief b) {
   using isa::Form;
-  switch (isa::info(i.op).form) {
+  switch (b.form) {
     case Form::AluImm:
     case Form::AluReg:
     case Form::AluUnary: {
-      const uint8_t kind = isa::info(i.op).code & 0xf0;
+      const uint8_t kind = b.code & 0xf0;
       return kind == 0x30 || kind == 0x90 ? 72 : 20;  // division; shifts without BMI2 are 4 insns
     }
     case Form::Endian:
@@ -30,17 +35,27 @@ namespace xbpf::jit {
     case Form::CallLocal: return 6;
     case Form::JumpImm:
     case Form::JumpReg:
-    case Form::Exit: return 16;
-    case Form::Call: {
-      const auto id = uint32_t(i.imm);
-      if (id == vm::kHelperTailCall) return 96;
-      if (inlined_lookups && id == 1) return 160;  // per-CPU arrays: the longest
-      if (inlined_helpers && id == 8) return 48;  // get_smp_processor_id
-      return 16;
-    }
+    case Form::Exit:
+    case Form::Call: return 16;  // (a plain call; size_bound_plain() knows the longer ones)
     case Form::CallReg: return 56;
     default: return 96;  // legacy packet loads, anything new
   }
+}
+inline constexpr std::array<uint8_t, isa::kNumOps> kPlainBounds = [] {
+  std::array<uint8_t, isa::kNumOps> t{};
+  for (size_t k = 0; k < isa::kNumOps; ++k) t[k] = plain_bound(isa::kOpBriefs[k]);
+  return t;
+}();
+}  // namespace detail
+
+[[nodiscard]] inline uint32_t size_bound_plain(const isa::Insn& i, bool inlined_lookups, bool inlined_helpers) {
+  if (i.op == isa::Op::CALL) {
+    const auto id = uint32_t(i.imm);
+    if (id == vm::kHelperTailCall) return 96;
+    if (inlined_lookups && id == 1) return 160;  // per-CPU arrays: the longest
+    if (inlined_helpers && id == 8) return 48;  // get_smp_processor_id
+  }
+  return detail::kPlainBounds[size_t(i.op)];
 }
 
 // Upper bound of the bytes the lowering emits for `i` before relocation (loop
@@ -64,7 +79,7 @@ class NonzeroRegs {
   // After `i` executed.
   void update(const isa::Insn& i) {
     using isa::Form;
-    const isa::OpInfo& info = isa::info(i.op);
+    const isa::OpBrief info = isa::brief(i.op);
     const uint8_t kind = info.code & 0xf0;
     switch (info.form) {
       case Form::AluImm: {
@@ -136,7 +151,7 @@ class CopyRegs {
   // After `i` executed.
   void update(const isa::Insn& i) {
     using isa::Form;
-    const isa::OpInfo& info = isa::info(i.op);
+    const isa::OpBrief info = isa::brief(i.op);
     switch (info.form) {
       case Form::AluImm:
       case Form::AluUnary:

@@ -125,7 +125,7 @@ Expected<void> Lowering::run() {
       if (isa::slot_count(i.op) == 2) out_.insn_offsets[i.pc + 1] = uint32_t(a_.offset());
       // (The tests below are in order of their cost; each starts with what
       // rules out most instructions, the form, before calling out.)
-      const Form form = isa::info(i.op).form;
+      const Form form = isa::form(i.op);
       const bool branch = form == Form::JumpImm || form == Form::JumpReg;
       if (branch && k + 1 < insns.size() && jumps_over_goto(i, insns[k + 1]) &&
           (insns[k + 1].target() > int64_t(insns[k + 1].pc) || !an_.split_latch[size_t(insns[k + 1].target())])) {
@@ -302,7 +302,7 @@ void Lowering::find_split_latches(const std::vector<uint32_t>& back_edges) {
 
 // A conditional jump over an unconditional one nothing else jumps to.
 bool Lowering::jumps_over_goto(const Insn& i, const Insn& next) const {
-  const Form f = isa::info(i.op).form;
+  const Form f = isa::form(i.op);
   return (f == Form::JumpImm || f == Form::JumpReg) && i.target() == int64_t(i.pc) + 2 &&
          (next.op == Op::JA || next.op == Op::JA32) && next.pc == i.pc + 1 && !labels_[next.pc].isValid();
 }
@@ -329,9 +329,12 @@ void Lowering::find_tail_copies(bool back_edges) {
     if (k > 0 && jumps_over_goto(insns[k - 1], ja)) continue;
     const int64_t t = ja.target();
     if (t == int64_t(ja.pc) + 1) continue;
-    // (instructions are in pc order; a target inside an lddw is none)
-    const auto at = std::lower_bound(insns.begin(), insns.end(), t,
-                                     [](const Insn& i, int64_t pc) { return int64_t(i.pc) < pc; });
+    // (instructions are in pc order, at index pc until the first lddw; a
+    // target inside an lddw is none)
+    const auto at = size_t(t) < insns.size() && insns[size_t(t)].pc == t
+                        ? insns.begin() + t
+                        : std::lower_bound(insns.begin(), insns.end(), t,
+                                           [](const Insn& i, int64_t pc) { return int64_t(i.pc) < pc; });
     if (at == insns.end() || int64_t(at->pc) != t) continue;
     const auto first = uint32_t(at - insns.begin());
     uint32_t e = 0, blocks = 0;  // the run: [first, e]
@@ -339,7 +342,7 @@ void Lowering::find_tail_copies(bool back_edges) {
     for (uint32_t m = first; m < insns.size() && m - first < kMaxCopyRun; ++m) {
       const Insn& i = insns[m];
       if (an_.function_of[i.pc] != an_.function_of[ja.pc]) break;
-      const Form f = isa::info(i.op).form;
+      const Form f = isa::form(i.op);
       if (f == Form::AluImm || f == Form::AluReg || f == Form::AluUnary || f == Form::Load) continue;
       if (f != Form::JumpImm && f != Form::JumpReg) break;
       if (m + 1 >= insns.size() || an_.function_of[insns[m + 1].pc] != an_.function_of[ja.pc] ||
@@ -409,6 +412,15 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
   return {};
 }
 
+namespace {
+constexpr uint32_t form_bit(Form f) { return 1u << unsigned(f); }
+// The forms find_functions() looks at: calls, legacy packet loads, jumps.
+constexpr uint32_t kNotableForms =
+    form_bit(Form::Call) | form_bit(Form::CallReg) | form_bit(Form::CallLocal) | form_bit(Form::CallKfunc) |
+    form_bit(Form::LoadAbs) | form_bit(Form::LoadInd) | form_bit(Form::Jump) | form_bit(Form::JumpLong) |
+    form_bit(Form::JumpImm) | form_bit(Form::JumpReg);
+}  // namespace
+
 // Functions start at 0 and at every local call or `lddw func` target. Jumps
 // must stay inside their function (the verifier guarantees it). What this
 // and the finders it calls compute goes in an_ (besides the labels), which
@@ -459,9 +471,13 @@ Expected<void> Lowering::find_functions() {
     while (filled <= i.pc) an_.bound_prefix[filled++] = bound;
     bound += size_bound(i, lookups, inline_helpers_, blind_);
     mentioned[i.dst] = mentioned[i.src] = true;
+    // Most instructions are none of the forms below: one test of a mask
+    // rules them out before the switch's indirect jump.
+    const Form form = isa::form(i.op);
+    if (!(form_bit(form) & kNotableForms)) continue;
     // The RunArea (r12): helpers' ExecContext, tail calls, callx, legacy
     // packet loads; early exits unwind to the full stub's saved rsp.
-    switch (isa::info(i.op).form) {
+    switch (form) {
       case Form::Call:
         calls = true;
         if (uint32_t(i.imm) == vm::kHelperTailCall) an_.stub = Stub::full;
@@ -589,7 +605,7 @@ void Lowering::close_function(Function& f, const bool (&mentioned)[11], bool cal
 }
 
 Expected<void> Lowering::emit(const Insn& i) {
-  switch (isa::info(i.op).form) {
+  switch (isa::form(i.op)) {
     case Form::AluImm:
     case Form::AluReg:
     case Form::AluUnary: return alu(i);
@@ -625,7 +641,7 @@ Unexpected<Error> Lowering::unsupported(const Insn& i) {
 // does not if `inverted`; `next` is the slot after the jump's code.
 Expected<void> Lowering::jump(const Insn& i, int64_t to, uint32_t next, bool inverted, uint32_t slack) {
   const Label& target = labels_[size_t(to)];
-  const isa::OpInfo& info = isa::info(i.op);
+  const isa::OpBrief info = isa::brief(i.op);
   const bool rel8 = near(next, to, slack);
   if (info.form == Form::Jump || info.form == Form::JumpLong) {
     if (to == int64_t(next)) return {};  // `goto +0`: the next instruction's code follows

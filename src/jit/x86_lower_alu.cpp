@@ -34,7 +34,7 @@ void Lowering::blinded_imm(const Gp& r, int32_t imm) {
 }
 
 Expected<void> Lowering::alu(const Insn& i) {
-  const isa::OpInfo& info = isa::info(i.op);
+  const isa::OpBrief info = isa::brief(i.op);
   const bool is64 = !isa::is_32bit(i.op);
   bool imm = info.form == Form::AluImm;
   const Gp d = width(kReg[i.dst], is64);
@@ -116,7 +116,7 @@ bool Lowering::lea_mov_add(const Insn& mov, const Insn& add) {
 bool Lowering::move_first(const Insn& op, const Insn& mov, const Insn& branch) const {
   if (!zero_branch(branch.op) || branch.imm != 0 || branch.dst != op.dst || !short_arith_ || !zero_branch_order_)
     return false;
-  const isa::OpInfo& o = isa::info(op.op);
+  const isa::OpBrief o = isa::brief(op.op);
   if (isa::op_class(o.code) != isa::kClassAlu64 && isa::op_class(o.code) != isa::kClassAlu) return false;
   switch (o.code & 0xf0) {
     case 0x00: case 0x10: case 0x40: case 0x50: case 0x80: case 0xa0: break;  // the ops note_zf follows

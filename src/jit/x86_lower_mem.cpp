@@ -22,7 +22,7 @@ Expected<void> Lowering::load(const Insn& i) {
 Expected<void> Lowering::store(const Insn& i) {
   const Gp d = kReg[i.dst];
   const Gp s = kReg[i.src];
-  if (blind_ && isa::info(i.op).form == Form::StoreImm) {
+  if (blind_ && isa::form(i.op) == Form::StoreImm) {
     blinded_imm(kBlind, i.imm);
     switch (i.op) {
       case Op::STB: a_.mov(x86::byte_ptr(d, i.off), kBlind.r8()); return {};
@@ -96,8 +96,8 @@ void Lowering::fetch_loop(const Insn& i, bool is64) {
 // bounds (or no packet) ends the whole run with r0 = 0, as the interpreter
 // (and the kernel) do. r1-r5 are left intact.
 Expected<void> Lowering::load_packet(const Insn& i) {
-  const unsigned size = isa::mem_size(isa::info(i.op).code);
-  if (isa::info(i.op).form == Form::LoadAbs) {
+  const unsigned size = isa::mem_size(isa::brief(i.op).code);
+  if (isa::form(i.op) == Form::LoadAbs) {
     if (i.imm < 0) {
       a_.jmp(abort_);
       return {};
