@@ -378,7 +378,11 @@ class Finder {
     const auto& preds = predecessors();
     std::optional<uint64_t> v;
     std::vector<uint32_t> todo{s};
-    seen_.assign(insns_.size(), false);
+    // (only the marks of the last search are cleared: a search visits few
+    // instructions, and a program may have many candidate windows)
+    if (seen_.size() != insns_.size()) seen_.assign(insns_.size(), false);
+    for (const uint32_t q : seen_list_) seen_[q] = false;
+    seen_list_.clear();
     while (!todo.empty()) {
       const uint32_t k = todo.back();
       todo.pop_back();
@@ -387,6 +391,7 @@ class Finder {
         const uint32_t q = preds[p];
         if (seen_[q]) continue;
         seen_[q] = true;
+        seen_list_.push_back(q);
         const Insn& w = insns_[q];
         if (!(may_writes(w) & bit(r))) {
           todo.push_back(q);
@@ -435,7 +440,11 @@ class Finder {
     if (!want) return 0;
     if (!live_.empty()) return uint16_t(live_[e] & want);
     constexpr size_t kSearchVisits = 256;
-    searched_.assign(insns_.size(), 0);  // per index: the registers already searched from it
+    // Per index, the registers already searched from it; cleared where the
+    // last search (at most kSearchVisits) marked it.
+    if (searched_.size() != insns_.size()) searched_.assign(insns_.size(), 0);
+    for (const uint32_t k : searched_list_) searched_[k] = 0;
+    searched_list_.clear();
     std::vector<std::pair<uint32_t, uint16_t>> todo;
     uint16_t live = 0;
     // The successors of k get `open` (false: a jump to no instruction, which reads everything).
@@ -453,6 +462,7 @@ class Finder {
       open = uint16_t(open & ~live & ~searched_[k]);
       if (!open) continue;
       if (++visits > kSearchVisits) return uint16_t(live_out()[e] & want);
+      if (!searched_[k]) searched_list_.push_back(k);
       searched_[k] |= open;
       const Insn& i = insns_[k];
       const isa::RegUse use = isa::reg_use(i);
@@ -531,9 +541,11 @@ class Finder {
   std::vector<uint32_t> index_of_;  // slot -> instruction index
   std::vector<uint32_t> begin_of_;  // instruction index -> its function's first
   std::vector<uint16_t> live_;
-  std::vector<uint16_t> searched_;  // live_after's
+  std::vector<uint16_t> searched_;      // live_after's
+  std::vector<uint32_t> searched_list_;  // the indices searched_ has nonzero
   std::vector<uint32_t> pred_begin_, preds_;
-  std::vector<bool> seen_;
+  std::vector<bool> seen_;             // find_constant's
+  std::vector<uint32_t> seen_list_;    // the indices seen_ has set
   struct Cached {
     uint8_t r;
     uint32_t s;

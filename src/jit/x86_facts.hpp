@@ -67,6 +67,53 @@ inline constexpr std::array<uint8_t, isa::kNumOps> kPlainBounds = [] {
   return size_bound_plain(i, inlined_lookups, inlined_helpers) + (blinded ? 24 : 0);
 }
 
+// What an operation does to the registers NonzeroRegs and CopyRegs track,
+// by operation (a table: the lowering asks for every instruction, and a
+// switch on the form mispredicts as often as the form changes).
+enum class Effect : uint8_t {
+  none,       // stores, jumps
+  write_dst,  // dst gets a value neither tracker knows anything about
+  set_imm,    // `or` / `mov` of an immediate: dst nonzero if imm is
+  mov_reg,    // register move (a sign-extending one when off != 0)
+  lddw,       // dst = imm64
+  atomic,     // may write src and r0; CopyRegs forgets everything
+  call,       // calls, legacy packet loads: r0-r5 change, both forget everything
+  exit,       // exit, kfunc calls: NonzeroRegs keeps, CopyRegs forgets
+};
+namespace detail {
+constexpr Effect effect_of(isa::OpBrief b) {
+  using isa::Form;
+  const uint8_t kind = b.code & 0xf0;
+  switch (b.form) {
+    case Form::AluImm: return kind == 0x40 || kind == 0xb0 ? Effect::set_imm : Effect::write_dst;
+    case Form::AluReg: return kind == 0xb0 ? Effect::mov_reg : Effect::write_dst;
+    case Form::AluUnary:
+    case Form::Endian:
+    case Form::Load: return Effect::write_dst;
+    case Form::LoadImm64: return Effect::lddw;
+    case Form::Atomic: return Effect::atomic;
+    case Form::Call:
+    case Form::CallLocal:
+    case Form::CallReg:
+    case Form::LoadAbs:
+    case Form::LoadInd: return Effect::call;
+    case Form::StoreImm:
+    case Form::StoreReg:
+    case Form::Jump:
+    case Form::JumpLong:
+    case Form::JumpImm:
+    case Form::JumpReg: return Effect::none;
+    default: return Effect::exit;
+  }
+}
+inline constexpr std::array<Effect, isa::kNumOps> kEffects = [] {
+  std::array<Effect, isa::kNumOps> t{};
+  for (size_t k = 0; k < isa::kNumOps; ++k) t[k] = effect_of(isa::kOpBriefs[k]);
+  return t;
+}();
+}  // namespace detail
+[[nodiscard]] inline Effect effect(isa::Op op) { return detail::kEffects[size_t(op)]; }
+
 // Registers whose value (low 32 bits / all 64 bits) is known nonzero in the
 // current straight-line block: set by `or` or `mov` of a nonzero immediate
 // (clang's `x | 1` before a division) and by lddw, copied by mov, forgotten on
@@ -76,39 +123,30 @@ class NonzeroRegs {
   [[nodiscard]] bool known(uint8_t r, bool is64) const { return ((is64 ? all_ : lo_) >> r) & 1; }
   void clear() { lo_ = all_ = 0; }
 
-  // After `i` executed.
-  void update(const isa::Insn& i) {
-    using isa::Form;
-    const isa::OpBrief info = isa::brief(i.op);
-    const uint8_t kind = info.code & 0xf0;
-    switch (info.form) {
-      case Form::AluImm: {
-        const bool nz = i.imm != 0 && (kind == 0x40 || kind == 0xb0);  // or, mov
-        set(i.dst, nz, nz);
-        break;
-      }
-      case Form::AluReg:
-        if (kind == 0xb0 && i.off == 0) {  // mov: the copy is as nonzero as its source
+  // After `i` executed; `e` is effect(i.op).
+  void update(const isa::Insn& i, Effect e) {
+    if (e == Effect::none) return;
+    if (e == Effect::write_dst) {
+      set(i.dst, false, false);
+      return;
+    }
+    switch (e) {
+      case Effect::set_imm: set(i.dst, i.imm != 0, i.imm != 0); break;
+      case Effect::mov_reg:
+        if (i.off == 0) {  // the copy is as nonzero as its source
           const bool lo = known(i.src, false);
           set(i.dst, lo, isa::is_32bit(i.op) ? lo : known(i.src, true));
         } else {
           set(i.dst, false, false);
         }
         break;
-      case Form::AluUnary:
-      case Form::Endian:
-      case Form::Load: set(i.dst, false, false); break;
-      case Form::LoadImm64: set(i.dst, uint32_t(i.imm64) != 0, i.imm64 != 0); break;
-      case Form::Atomic:
+      case Effect::lddw: set(i.dst, uint32_t(i.imm64) != 0, i.imm64 != 0); break;
+      case Effect::atomic:
         set(i.src, false, false);
         set(0, false, false);
         break;
-      case Form::Call:
-      case Form::CallLocal:
-      case Form::CallReg:
-      case Form::LoadAbs:
-      case Form::LoadInd: clear(); break;
-      default: break;  // stores, jumps, exit
+      case Effect::call: clear(); break;
+      default: break;  // exit
     }
   }
 
@@ -148,17 +186,14 @@ class CopyRegs {
       if (mask & (1u << r)) written(r);
   }
 
-  // After `i` executed.
-  void update(const isa::Insn& i) {
-    using isa::Form;
-    const isa::OpBrief info = isa::brief(i.op);
-    switch (info.form) {
-      case Form::AluImm:
-      case Form::AluUnary:
-      case Form::Endian:
-      case Form::Load:
-      case Form::LoadImm64: written(i.dst); break;
-      case Form::AluReg:
+  // After `i` executed; `e` is effect(i.op).
+  void update(const isa::Insn& i, Effect e) {
+    switch (e) {
+      case Effect::none: break;
+      case Effect::write_dst:
+      case Effect::set_imm:
+      case Effect::lddw: written(i.dst); break;
+      case Effect::mov_reg:
         if (i.op == isa::Op::MOV64_REG && i.off == 0 && i.dst != i.src && i.dst < 11 && i.src < 11) {
           const uint8_t s = source(i.src);
           written(i.dst);
@@ -170,12 +205,6 @@ class CopyRegs {
           written(i.dst);
         }
         break;
-      case Form::StoreImm:
-      case Form::StoreReg:
-      case Form::Jump:
-      case Form::JumpLong:
-      case Form::JumpImm:
-      case Form::JumpReg: break;
       default: clear(); break;  // calls, atomics, legacy packet loads, exit: forget everything
     }
   }

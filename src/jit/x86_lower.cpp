@@ -560,15 +560,18 @@ Expected<void> Lowering::find_functions() {
   }
   an_.head_prefix.assign(n + 1, 0);
   if (!back_edges.empty() || an_.tail_copies) {  // (a tail copy needs a loop: never without back edges)
-    for (size_t k = 0, pc = 0; pc < n; ++pc) {
+    // The instructions' own bounds are differences of the prefix so far
+    // (0 for an lddw's second slot); heads (at instructions only) and copies
+    // add to them.
+    const std::vector<uint32_t> plain = an_.bound_prefix;
+    const uint32_t pad = fit_loops_ ? kMaxFitPad + 15 : 15;
+    for (size_t pc = 0; pc < n; ++pc) {
       const bool head = an_.loop_head[pc];
-      uint32_t b = 0;
-      if (k < insns.size() && insns[k].pc == pc) {
-        b = size_bound(insns[k], lookups, inline_helpers_, blind_) + (head ? (fit_loops_ ? kMaxFitPad + 15 : 15) : 0);
-        for (uint32_t c = an_.copy[pc].first; c < an_.copy[pc].end; ++c)
-          b += size_bound(insns[c], lookups, inline_helpers_, blind_);
-        if (an_.copy[pc].end) b += kJmpRel32;  // the jump to the run's fall-through
-        ++k;
+      uint32_t b = plain[pc + 1] - plain[pc] + (head ? pad : 0);
+      if (const Copy& c = an_.copy[pc]; c.end) {
+        const Insn& last = insns[c.end - 1];
+        b += plain[last.pc + uint32_t(isa::slot_count(last.op))] - plain[insns[c.first].pc];
+        b += kJmpRel32;  // the jump to the run's fall-through
       }
       an_.head_prefix[pc + 1] = an_.head_prefix[pc] + (head ? 1 : 0);
       an_.bound_prefix[pc + 1] = an_.bound_prefix[pc] + b;

@@ -261,8 +261,9 @@ class Lowering {
   uint16_t clobbered_ = 0;
   // What the block being emitted knows about registers: after `i`; at a join.
   void learn(const Insn& i) {
-    nonzero_.update(i);
-    copies_.update(i);
+    const Effect e = effect(i.op);
+    nonzero_.update(i, e);
+    copies_.update(i, e);
     copies_.clobbered(clobbered_);
     clobbered_ = 0;
   }
