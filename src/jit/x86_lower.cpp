@@ -99,7 +99,7 @@ Expected<void> Lowering::run() {
         // gets its offset (jumps out of the loop measure to it), then the
         // next region starts. Nothing else outside a region is lowered.
         if (i.pc == region_end) {
-          if (labels_[i.pc].isValid() && an_.loop_head[i.pc]) align_loop_head(i.pc);
+          if (an_.target[i.pc] && an_.loop_head[i.pc]) align_loop_head(i.pc);
           out_.insn_offsets[i.pc] = uint32_t(a_.offset());
         }
         while (i.pc >= region_end) {
@@ -116,9 +116,9 @@ Expected<void> Lowering::run() {
         }
       }
       emitted = true;
-      if (labels_[i.pc].isValid()) {
+      if (an_.target[i.pc]) {
         if (an_.loop_head[i.pc]) align_loop_head(i.pc);
-        a_.bind(labels_[i.pc]);
+        a_.bind(label(i.pc));
         forget();  // other paths join here
       }
       out_.insn_offsets[i.pc] = uint32_t(a_.offset());
@@ -304,7 +304,7 @@ void Lowering::find_split_latches(const std::vector<uint32_t>& back_edges) {
 bool Lowering::jumps_over_goto(const Insn& i, const Insn& next) const {
   const Form f = isa::form(i.op);
   return (f == Form::JumpImm || f == Form::JumpReg) && i.target() == int64_t(i.pc) + 2 &&
-         (next.op == Op::JA || next.op == Op::JA32) && next.pc == i.pc + 1 && !labels_[next.pc].isValid();
+         (next.op == Op::JA || next.op == Op::JA32) && next.pc == i.pc + 1 && !an_.target[next.pc];
 }
 
 // Options::tail_copies: which unconditional jumps become a copy of the run
@@ -359,7 +359,7 @@ void Lowering::find_tail_copies(bool back_edges) {
     budget -= e + 1 - first;
     an_.copy[ja.pc] = Copy{first, e + 1};
     ++an_.tail_copies;
-    if (!labels_[fall].isValid()) labels_[fall] = a_.newLabel();
+    an_.target[fall] = 1;
     any = true;
   }
   if (!any || !align_loops_) return;
@@ -406,7 +406,7 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
   }
   const uint32_t fall = insns[c.end - 1].pc + 1;
   if (near(ja.pc + 1, fall)) a_.short_();
-  a_.jmp(labels_[fall]);
+  a_.jmp(label(fall));
   if (fall <= ja.pc) note_back_edge_to(fall);
   forget();
   return {};
@@ -444,6 +444,7 @@ Expected<void> Lowering::find_functions() {
     for (uint32_t pc = an_.functions[f].begin; pc < an_.functions[f].end; ++pc) an_.function_of[pc] = uint32_t(f);
   }
   labels_.assign(n, Label());
+  an_.target.assign(n, 0);
   an_.loop_head.assign(n, false);
   // bound_prefix[pc]: the size bounds of the instructions before slot pc.
   // Loop heads and tail copies add to it; programs with either (known only
@@ -507,7 +508,7 @@ Expected<void> Lowering::find_functions() {
     if (t < an_.functions[f].begin || t >= an_.functions[f].end)
       return fail(Errc::unsupported, "insn {}: jit: jump to insn {} leaves the function at insn {}", i.pc, t,
                   an_.functions[f].begin);
-    if (!labels_[size_t(t)].isValid()) labels_[size_t(t)] = a_.newLabel();
+    an_.target[size_t(t)] = 1;
     if (t <= int64_t(i.pc)) {
       back_edges.push_back(uint32_t(k));
       if (align_loops_) an_.loop_head[size_t(t)] = true;
@@ -526,7 +527,7 @@ Expected<void> Lowering::find_functions() {
   find_split_latches(back_edges);
   if (idioms_on_ && !blind_) {
     // (a window never crosses a function's entry: find_idioms keeps it inside one)
-    an_.idioms = find_idioms(insns, an_.function_of, [this](uint32_t pc) { return labels_[pc].isValid(); },
+    an_.idioms = find_idioms(insns, an_.function_of, [this](uint32_t pc) { return an_.target[pc] != 0; },
                           CpuInfo::host().features().x86().hasPOPCNT());
   }
   if (facts_) {
@@ -594,8 +595,6 @@ void Lowering::adopt_analysis(Lowering&& first) {
   an_ = std::move(first.an_);
   for (Function& f : an_.functions) f.prologue = a_.newLabel();
   labels_.assign(first.labels_.size(), Label());
-  for (size_t pc = 0; pc < labels_.size(); ++pc)
-    if (first.labels_[pc].isValid()) labels_[pc] = a_.newLabel();
   publish_functions();
   analysed_ = true;
 }
@@ -643,7 +642,7 @@ Unexpected<Error> Lowering::unsupported(const Insn& i) {
 // Jumps to `to` (an instruction slot) when the condition holds, or when it
 // does not if `inverted`; `next` is the slot after the jump's code.
 Expected<void> Lowering::jump(const Insn& i, int64_t to, uint32_t next, bool inverted, uint32_t slack) {
-  const Label& target = labels_[size_t(to)];
+  const Label& target = label(size_t(to));
   const isa::OpBrief info = isa::brief(i.op);
   const bool rel8 = near(next, to, slack);
   if (info.form == Form::Jump || info.form == Form::JumpLong) {

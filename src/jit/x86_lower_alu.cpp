@@ -91,7 +91,7 @@ bool Lowering::lea_mov_add(const Insn& mov, const Insn& add) {
   const bool add_imm = add.op == Op::ADD64_IMM || add.op == Op::ADD32_IMM;
   const bool add32 = add.op == Op::ADD32_IMM || add.op == Op::ADD32_REG;
   if (!add_imm && add.op != Op::ADD64_REG && !add32) return false;
-  if (add.dst != mov.dst || labels_[add.pc].isValid() || (add_imm && blind_)) return false;
+  if (add.dst != mov.dst || an_.target[add.pc] || (add_imm && blind_)) return false;
   if (mov.op == Op::MOV32_REG && !add32) return false;
   // lea reads its sources before it writes rA, so both are read as they
   // were before the move (add.src other than rA is not changed by it).
@@ -126,7 +126,7 @@ bool Lowering::move_first(const Insn& op, const Insn& mov, const Insn& branch) c
   const bool mov_reg = mov.op == Op::MOV64_REG || mov.op == Op::MOV32_REG;
   if (!mov_reg && mov.op != Op::MOV64_IMM && mov.op != Op::MOV32_IMM) return false;
   if (mov.dst == op.dst || (o.form == Form::AluReg && mov.dst == op.src) || (mov_reg && mov.src == op.dst)) return false;
-  return !labels_[mov.pc].isValid() && !labels_[branch.pc].isValid();
+  return !an_.target[mov.pc] && !an_.target[branch.pc];
 }
 
 // dst *= imm. imul takes 3 cycles of latency on current x86-64 cores; a

@@ -208,7 +208,15 @@ class Lowering {
   x86::Assembler& a_;
   Lowered& out_;
   bool bmi2_ = false;
-  std::vector<Label> labels_;          // pc -> jump target label (invalid: not a target)
+  // pc -> its label in this pass's assembler, made on first use (label()):
+  // a first pass makes only those its regions use. an_.target says which
+  // slots are jump targets.
+  std::vector<Label> labels_;
+  Label& label(size_t pc) {
+    Label& l = labels_[pc];
+    if (!l.isValid()) l = a_.newLabel();
+    return l;
+  }
   bool align_loops_ = true;
   bool fit_loops_ = true;     // Options::fit_loops (and align_loops)
   Options::Latch latch_ = Options::Latch::by_loop;
@@ -227,6 +235,7 @@ class Lowering {
   struct Analysis {
     std::vector<Function> functions;
     std::vector<uint32_t> function_of;  // pc -> index in functions
+    std::vector<uint8_t> target;        // pc -> 1: a jump target (a join; it gets a label)
     std::vector<bool> loop_head;        // pc -> target of a backward jump (aligned to 16)
     std::vector<uint32_t> head_prefix;  // pc -> loop heads among the slots before it
     std::vector<uint32_t> bound_prefix;  // pc -> sum of the size bounds of the slots before it
