@@ -64,9 +64,11 @@ struct LoadOptions {
   // JIT: after the compile that is kept, compile each program this many
   // times more (each replaces the last); Program::jit_warm_stats() reports
   // the fastest. Measurement only (jit_bench --corpus --warm): the load's
-  // own compile runs cold, right after verification and map creation.
+  // own compiles run after every program's verification, the first of
+  // them in the caches the verifier left.
   unsigned jit_warm_repeats = 0;
-  // Called before each program is verified and compiled (progress reports).
+  // Called before each program is verified (progress reports; the programs
+  // are compiled after all of them are verified).
   std::function<void(size_t index, const std::string& name)> on_program;
 };
 

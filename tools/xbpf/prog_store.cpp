@@ -268,7 +268,7 @@ Expected<void> prog_load(Store& store, Words& w, bool all) {
   const size_t nprogs = spec->programs.size();
   if (progress.enabled()) {
     lo.on_program = [&](size_t i, const std::string& name) {
-      progress.show(fmt::format("{}: verifying and compiling program {}/{}: {}", *object, i + 1, nprogs, name));
+      progress.show(fmt::format("{}: verifying program {}/{}: {}", *object, i + 1, nprogs, name));
     };
   }
   auto obj = runtime::Object::load(std::move(*spec), store.shared_from_this(), lo);
