@@ -61,11 +61,13 @@ struct LoadOptions {
   // untrusted sources: no immediate of the program appears in executable
   // memory. Costs ~45% compile time and code size (docs/benchmarks.md).
   bool blind_constants = false;
-  // JIT: after the compile that is kept, compile each program this many
-  // times more (each replaces the last); Program::jit_warm_stats() reports
-  // the fastest. Measurement only (jit_bench --corpus --warm): the load's
-  // own compiles run after every program's verification, the first of
-  // them in the caches the verifier left.
+  // JIT: after the load's compiles, compile all the object's programs this
+  // many more rounds, in order (each compile replaces the last);
+  // Program::jit_warm_stats() reports each program's fastest. Measurement
+  // only (jit_bench --corpus --warm): the load's own compiles run after
+  // every program's verification, the first of them in the caches the
+  // verifier left. (With one program, a round repeats it: primed by the
+  // same input, such a compile runs ~1.5x faster than any real one.)
   unsigned jit_warm_repeats = 0;
   // Called before each program is verified (progress reports; the programs
   // are compiled after all of them are verified).
