@@ -55,8 +55,9 @@
 //                                           lookups, the JIT, as `xbpf prog load`); per program the
 //                                           median of CompileStats::emit_ns + memory_ns (cold: right
 //                                           after verification and map creation) and, with --warm,
-//                                           of the fastest of K more compiles right after it
-//                                           (LoadOptions::jit_warm_repeats); and the counts of tail
+//                                           of the fastest of K more rounds over the object's programs
+//                                           (LoadOptions::jit_warm_repeats: steady state, no program
+//                                           compiled twice in a row); and the counts of tail
 //                                           copies, idioms and moved moves
 //  (all modes: [--obj-dir=DIR])
 //
@@ -1178,7 +1179,7 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
     size_t rel32_retries = 0;  // compiles whose rel8 bound was wrong (CompileStats::rel32_retry)
     std::vector<double> ns;    // emit + memory, one per round
     std::vector<double> emit;  // emit alone (lowering and encoding)
-    std::vector<double> warm;  // the fastest of --warm compiles after the load's, emit + memory
+    std::vector<double> warm;  // the fastest of --warm rounds after the load's, emit + memory
   };
   std::vector<Prog> progs;
   std::map<std::string, size_t> failures;  // kind -> objects
