@@ -315,6 +315,12 @@ TEST_P(RuntimeVerifiedTest, InlinedArrayLookupsMatchTheHelper) {
     EXPECT_EQ(w.insns, js.insns);
     EXPECT_EQ(w.code_bytes, js.code_bytes);
     EXPECT_GT(w.emit_ns, 0U);
+    // The rounds cover every program of the object, each compiled to the same code again.
+    for (const auto& p : again->programs()) {
+      EXPECT_EQ(p->jit_warm_stats().insns, p->jit_stats().insns) << p->name();
+      EXPECT_EQ(p->jit_warm_stats().code_bytes, p->jit_stats().code_bytes) << p->name();
+      EXPECT_GT(p->jit_warm_stats().code_bytes, 0U) << p->name();
+    }
     std::vector<uint8_t> pkt(16, 3);
     runtime::TestRun tr;
     tr.data_in = pkt;
