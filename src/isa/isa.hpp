@@ -99,11 +99,15 @@ struct OpBrief {
   uint8_t code;
   Form form;
 };
-inline constexpr std::array<OpBrief, kNumOps> kOpBriefs = [] {
-  std::array<OpBrief, kNumOps> t{};
-  for (size_t k = 0; k < kNumOps; ++k) t[k] = {kOpTable[k].code, kOpTable[k].form};
+// f(row) for every row of kOpTable, indexed by Op: per-operation tables of
+// what hot loops would otherwise compute from the row (at compile time).
+template <class F>
+consteval auto per_op(F f) {
+  std::array<decltype(f(kOpTable[0])), kNumOps> t{};
+  for (size_t k = 0; k < kNumOps; ++k) t[k] = f(kOpTable[k]);
   return t;
-}();
+}
+inline constexpr auto kOpBriefs = per_op([](const OpInfo& i) { return OpBrief{i.code, i.form}; });
 [[nodiscard]] constexpr OpBrief brief(Op op) { return kOpBriefs[static_cast<size_t>(op)]; }
 [[nodiscard]] constexpr Form form(Op op) { return kOpBriefs[static_cast<size_t>(op)].form; }
 

@@ -3,7 +3,6 @@
 // a straight-line block (for divisions). Internal to src/jit.
 #pragma once
 
-#include <array>
 #include <cstdint>
 
 #include "isa/isa.hpp"
@@ -15,7 +14,7 @@ namespace detail {
 // size_bound_plain() of every operation but a helper call, by operation:
 // a table lookup instead of a switch on the form (an indirect jump that
 // mispredicts on every change of form) in the analysis' per-instruction loops.
-constexpr uint8_t plain_bound(isa::OpBrief b) {
+constexpr uint8_t plain_bound(const isa::OpInfo& b) {
   using isa::Form;
   switch (b.form) {
     case Form::AluImm:
@@ -41,11 +40,7 @@ constexpr uint8_t plain_bound(isa::OpBrief b) {
     default: return 96;  // legacy packet loads, anything new
   }
 }
-inline constexpr std::array<uint8_t, isa::kNumOps> kPlainBounds = [] {
-  std::array<uint8_t, isa::kNumOps> t{};
-  for (size_t k = 0; k < isa::kNumOps; ++k) t[k] = plain_bound(isa::kOpBriefs[k]);
-  return t;
-}();
+inline constexpr auto kPlainBounds = isa::per_op(plain_bound);
 }  // namespace detail
 
 [[nodiscard]] inline uint32_t size_bound_plain(const isa::Insn& i, bool inlined_lookups, bool inlined_helpers) {
@@ -81,7 +76,7 @@ enum class Effect : uint8_t {
   exit,       // exit, kfunc calls: NonzeroRegs keeps, CopyRegs forgets
 };
 namespace detail {
-constexpr Effect effect_of(isa::OpBrief b) {
+constexpr Effect effect_of(const isa::OpInfo& b) {
   using isa::Form;
   const uint8_t kind = b.code & 0xf0;
   switch (b.form) {
@@ -106,11 +101,7 @@ constexpr Effect effect_of(isa::OpBrief b) {
     default: return Effect::exit;
   }
 }
-inline constexpr std::array<Effect, isa::kNumOps> kEffects = [] {
-  std::array<Effect, isa::kNumOps> t{};
-  for (size_t k = 0; k < isa::kNumOps; ++k) t[k] = effect_of(isa::kOpBriefs[k]);
-  return t;
-}();
+inline constexpr auto kEffects = isa::per_op(effect_of);
 }  // namespace detail
 [[nodiscard]] inline Effect effect(isa::Op op) { return detail::kEffects[size_t(op)]; }
 

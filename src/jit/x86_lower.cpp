@@ -423,8 +423,9 @@ constexpr uint32_t kNotableForms =
 
 // Functions start at 0 and at every local call or `lddw func` target. Jumps
 // must stay inside their function (the verifier guarantees it). What this
-// and the finders it calls compute goes in an_ (besides the labels), which
-// adopt_analysis() hands to the second pass whole.
+// and the finders it calls compute goes in an_, which adopt_analysis() hands
+// to the second pass whole (remaking only the prologue labels: labels belong
+// to one pass's assembler, and jump targets get theirs on first use).
 Expected<void> Lowering::find_functions() {
   const auto insns = prog_.insns();
   std::vector<uint32_t> entries{0};
