@@ -42,6 +42,7 @@
 //                  Options::tail_copies; --other-no-copy-sources: those without
 //                  Options::copy_sources; --other-no-idioms: those without Options::idioms;
 //                  --other-no-zero-branch-order: those without Options::zero_branch_order;
+//                  --other-no-selects: those without Options::selects;
 //                  bench/ab.py summarises such a run) [--no-skip-crossing]  (the code of 00fcada:
 //                  --no-fit-loops --latch=fused --no-skip-crossing)
 //                  [--no-facts]  (xbpf's placements without the verifier's facts: A/B of what they give)
@@ -216,6 +217,7 @@ OtherOff g_other_off[] = {
     {"--other-no-copy-sources", &jit::Options::copy_sources},
     {"--other-no-idioms", &jit::Options::idioms},
     {"--other-no-zero-branch-order", &jit::Options::zero_branch_order},
+    {"--other-no-selects", &jit::Options::selects},
 };
 bool g_no_facts = false;  // --no-facts: the xbpf placements compile the verified wrapper without Verdict::jit_facts
 
@@ -1175,7 +1177,7 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
   struct Prog {
     std::string name;
     size_t insns = 0, bytes = 0;
-    size_t tail_copies = 0, idioms = 0, moves_first = 0;  // what the JIT's special cases did
+    size_t tail_copies = 0, idioms = 0, moves_first = 0, selects = 0;  // what the JIT's special cases did
     size_t rel32_retries = 0;  // compiles whose rel8 bound was wrong (CompileStats::rel32_retry)
     std::vector<double> ns;    // emit + memory, one per round
     std::vector<double> emit;  // emit alone (lowering and encoding)
@@ -1211,7 +1213,7 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
         const jit::CompileStats& s = p->jit_stats();
         if (round == 0)
           progs.push_back({fs::relative(files[f], dir).string() + ":" + p->name(), s.insns, s.code_bytes,
-                           s.tail_copies, s.idioms, s.moves_first, 0, {}, {}, {}});
+                           s.tail_copies, s.idioms, s.moves_first, s.selects, 0, {}, {}, {}});
         if (at >= progs.size() || progs[at].insns != s.insns) die("corpus: programs changed between rounds");
         progs[at].rel32_retries += s.rel32_retry;
         progs[at].emit.push_back(double(s.emit_ns));
@@ -1256,10 +1258,11 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
     if (warm) fmt::print(" {:.1f} | {:.1f} |", hot / 1000, hot / double(insns));
     fmt::print("\n");
   }
-  size_t copies = 0, idioms = 0, moves = 0, retries = 0;
-  for (const Prog& p : progs) copies += p.tail_copies, idioms += p.idioms, moves += p.moves_first, retries += p.rel32_retries;
-  fmt::print("\ntail copies {}, idioms {}, moves before a branch on zero's operation {}; "
-             "compiles retried with rel32 jumps (a wrong rel8 bound) {}\n", copies, idioms, moves, retries);
+  size_t copies = 0, idioms = 0, moves = 0, selects = 0, retries = 0;
+  for (const Prog& p : progs)
+    copies += p.tail_copies, idioms += p.idioms, moves += p.moves_first, selects += p.selects, retries += p.rel32_retries;
+  fmt::print("\ntail copies {}, idioms {}, moves before a branch on zero's operation {}, selects {}; "
+             "compiles retried with rel32 jumps (a wrong rel8 bound) {}\n", copies, idioms, moves, selects, retries);
   const Prog& big = progs.back();
   fmt::print("\nlargest: {} ({} insns, {} bytes): {:.1f} µs, {:.1f} ns / insn", big.name, big.insns, big.bytes,
              median(big.ns) / 1000, median(big.ns) / double(big.insns));

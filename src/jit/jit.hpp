@@ -38,6 +38,7 @@ struct CompileStats {
   size_t tail_copies = 0;    // unconditional jumps replaced by a copy of their target (Options::tail_copies)
   size_t idioms = 0;         // population counts and rotates emitted as one instruction (Options::idioms)
   size_t moves_first = 0;    // moves emitted before the operation a branch on zero tests (Options::zero_branch_order)
+  size_t selects = 0;        // conditional jumps over a short run emitted as a cmov (Options::selects)
 };
 
 struct Options {
@@ -95,6 +96,14 @@ struct Options {
   // no jump enters and whatever else they write is dead afterwards or a
   // constant (src/jit/idioms.hpp). Not with blind_constants.
   bool idioms = true;
+  // Selects: `if c goto L; <1-3 ALU instructions writing one register rD>;
+  // L:` (clang's lowering of `if (c) x = ...` for a target without a
+  // conditional move) becomes the run computed into a scratch register, the
+  // compare, and `cmov rD, scratch` when c is false: no branch to mispredict,
+  // as native compilers emit for such code. The run may be moves, add, sub,
+  // and, or, xor and shifts by a constant of either width (nothing that can
+  // fault or is slow); no jump may enter it. Not with blind_constants.
+  bool selects = true;
   // Bytes of int3 before the code in its mapping: moves every instruction by
   // that much relative to pages and cache lines. For benchmarks measuring how
   // much code placement alone changes (0: the code starts on a page).

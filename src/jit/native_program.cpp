@@ -194,6 +194,7 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
     opts.stats->tail_copies = out.tail_copies;
     opts.stats->idioms = out.idioms;
     opts.stats->moves_first = out.moves_first;
+    opts.stats->selects = out.selects;
   }
 
   std::vector<uint64_t> functions;

@@ -144,6 +144,17 @@ class Lowering {
   Expected<void> emit(const Insn& i);
   Unexpected<Error> unsupported(const Insn& i);
   Expected<void> jump(const Insn& i, int64_t to, uint32_t next, bool inverted, uint32_t slack = 0);
+  // The compare (or test) of conditional jump `i`; returns the condition
+  // under which it jumps (nullopt: no such jump).
+  std::optional<x86::CondCode> compare(const Insn& i);
+  static std::optional<x86::CondCode> jump_cond(uint8_t kind);
+  // Options::selects: the branch at index k over a short run of ALU
+  // instructions writing one register, as a cmov. Returns the instructions
+  // it lowered (0: not such a branch; nothing emitted).
+  size_t select(size_t k);
+  static constexpr uint32_t kMaxSelectRun = 3;  // instructions a select computes unconditionally
+  bool feeds_address(size_t k, uint8_t d) const;
+  static constexpr size_t kAddressScan = 16;  // instructions feeds_address() looks at
 
   // ---- ALU, blinding (x86_lower_alu.cpp) -----------------------------------------
   uint64_t key64();
@@ -222,6 +233,7 @@ class Lowering {
   Options::Latch latch_ = Options::Latch::by_loop;
   bool short_arith_ = true;
   bool zero_branch_order_ = true;  // Options::zero_branch_order
+  bool selects_ = true;            // Options::selects
   bool tail_copies_ = true;
   // pc of an unconditional jump -> the run it is replaced by (Options::
   // tail_copies): indices into prog_.insns(), [first, end); end == 0: none.
