@@ -89,6 +89,7 @@ struct Counts {
   size_t tail_copied = 0;        // ... with a jump the JIT replaced by a tail copy (Options::tail_copies)
   size_t idioms = 0;             // ... with a popcount or rotate emitted as one instruction (Options::idioms)
   size_t moves_first = 0;        // ... with a move emitted before a branch on zero's operation (Options::zero_branch_order)
+  size_t selects = 0;            // ... with a branch emitted as a cmov (Options::selects)
   size_t skipped_garbage = 0;    // privileged: outcome depends on stack garbage / addresses
   size_t skipped_unpriv = 0;     // unprivileged and nondeterministic: should stay 0
   size_t skipped_helper = 0;     // calls a helper xbpf does not implement, or an excluded one
@@ -96,8 +97,8 @@ struct Counts {
   ~Counts() {
     std::fprintf(stderr,
                  "fuzz_jit: %zu compared programs had a hard-wired (verifier-decided) branch, %zu a tail copy, "
-                 "%zu an idiom, %zu a move before a branch on zero's operation\n",
-                 decided_branches, tail_copied, idioms, moves_first);
+                 "%zu an idiom, %zu a move before a branch on zero's operation, %zu a select\n",
+                 decided_branches, tail_copied, idioms, moves_first, selects);
     std::fprintf(stderr,
                  "fuzz_jit: %zu verified, %zu compared (%zu unprivileged, %zu privileged; with loops %zu, "
                  "bpf-to-bpf calls %zu, helper calls %zu, callbacks %zu); skipped: %zu privileged outcomes "
@@ -317,6 +318,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (stats.tail_copies) ++g_counts.tail_copied;
   if (stats.idioms) ++g_counts.idioms;
   if (stats.moves_first) ++g_counts.moves_first;
+  if (stats.selects) ++g_counts.selects;
   ++(privileged ? g_counts.compared_priv : g_counts.compared_unpriv);
   g_counts.loops += shape.loops;
   g_counts.calls += shape.calls;

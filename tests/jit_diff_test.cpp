@@ -442,10 +442,14 @@ std::string describe(const std::vector<Insn>& prog, const vm::Program& jitted) {
   return s;
 }
 
-// `copies`: how many jumps the JIT replaced by tail copies over all seeds;
-// `idioms`: how many windows it emitted as one instruction; `moves_first`:
-// how many moves it emitted before a branch on zero's operation.
-void check_seeds(uint64_t first, uint64_t count, size_t& copies, size_t& idioms, size_t& moves_first) {
+// What the JIT's special cases did over all seeds: jumps replaced by tail
+// copies, windows emitted as one instruction, moves emitted before a branch
+// on zero's operation, branches emitted as a cmov.
+struct Exercised {
+  size_t copies = 0, idioms = 0, moves_first = 0, selects = 0;
+};
+
+void check_seeds(uint64_t first, uint64_t count, Exercised& done) {
   for (uint64_t seed = first; seed < first + count; ++seed) {
     Generator g(seed);
     const std::vector<Insn> prog = g.generate();
@@ -459,9 +463,10 @@ void check_seeds(uint64_t first, uint64_t count, size_t& copies, size_t& idioms,
     auto c = jit::compile(*native, {.bmi2 = seed % 2 == 0, .stats = &stats, .blind_constants = seed % 3 == 0});
     ASSERT_TRUE(c.has_value()) << "seed " << seed << ": " << c.error().message;
     EXPECT_FALSE(stats.rel32_retry) << "seed " << seed << ": a jump size bound was too small";
-    copies += stats.tail_copies;
-    idioms += stats.idioms;
-    moves_first += stats.moves_first;
+    done.copies += stats.tail_copies;
+    done.idioms += stats.idioms;
+    done.moves_first += stats.moves_first;
+    done.selects += stats.selects;
     std::mt19937_64 mem_rng(seed * 7919);
     std::vector<uint8_t> mem(kMemSize);
     for (auto& b : mem) b = uint8_t(mem_rng());
@@ -476,17 +481,19 @@ void check_seeds(uint64_t first, uint64_t count, size_t& copies, size_t& idioms,
 
 // XBPF_JIT_DIFF_SEEDS=N runs N seeds instead of 4000 (long campaigns by hand).
 TEST(JitDifferential, RandomProgramsAgreeWithTheInterpreter) {
-  size_t copies = 0, idioms = 0, moves_first = 0;
+  Exercised done;
   const char* n = std::getenv("XBPF_JIT_DIFF_SEEDS");
-  check_seeds(1, n ? std::strtoull(n, nullptr, 10) : 4000, copies, idioms, moves_first);
+  check_seeds(1, n ? std::strtoull(n, nullptr, 10) : 4000, done);
   // The generator's if/else and switch-like loops are what tail copies
-  // replace, its idiom() windows what Options::idioms replaces: the
-  // comparison must have covered them.
-  EXPECT_GT(copies, 500u);
-  EXPECT_GT(idioms, 300u);  // (1,156 here; fewer on a CPU without popcnt, where only rotates count)
-  EXPECT_GT(moves_first, 50u);  // (117 here: the generator's `op; mov; if == 0` runs)
-  std::printf("tail copies compiled: %zu, idioms: %zu, moves before a branch on zero's operation: %zu\n", copies,
-              idioms, moves_first);
+  // replace, its idiom() windows what Options::idioms replaces, its short
+  // forward branches what Options::selects replaces: the comparison must
+  // have covered them.
+  EXPECT_GT(done.copies, 500u);
+  EXPECT_GT(done.idioms, 300u);  // (1,156 here; fewer on a CPU without popcnt, where only rotates count)
+  EXPECT_GT(done.moves_first, 50u);  // (117 here: the generator's `op; mov; if == 0` runs)
+  EXPECT_GT(done.selects, 100u);
+  std::printf("tail copies compiled: %zu, idioms: %zu, moves before a branch on zero's operation: %zu, selects: %zu\n",
+              done.copies, done.idioms, done.moves_first, done.selects);
 }
 
 // Each ALU operation in isolation over corner values, with dst and src in
