@@ -102,7 +102,10 @@ struct Options {
   // compare, and `cmov rD, scratch` when c is false: no branch to mispredict,
   // as native compilers emit for such code. The run may be moves, add, sub,
   // and, or, xor and shifts by a constant of either width (nothing that can
-  // fault or is slow); no jump may enter it. Not with blind_constants.
+  // fault or is slow); no jump may enter it; rD must not reach a load or
+  // store address right after L (there a predicted branch lets the core start
+  // the access early: a binary search keeps its branches). Not with
+  // blind_constants.
   bool selects = true;
   // Bytes of int3 before the code in its mapping: moves every instruction by
   // that much relative to pages and cache lines. For benchmarks measuring how
