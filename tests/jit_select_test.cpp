@@ -15,48 +15,18 @@
 
 #include <fmt/format.h>
 
-#include "isa/asm.hpp"
-#include "jit/jit.hpp"
-#include "vm/vm.hpp"
+#include "jit_option_engines.hpp"
 
 using namespace xbpf;
 
 namespace {
 
-struct Compiled {
-  vm::Program interp, on, off;
-  jit::CompileStats stats;
-  std::string code;  // disassembly with selects
-};
+using test::Compiled;
+using test::count;
+using test::run;
 
 Compiled build(const std::string& text, jit::Options opts = {}) {
-  auto insns = isa::assemble(text, "test");
-  EXPECT_TRUE(insns.has_value()) << (insns ? "" : insns.error().message) << "\n" << text;
-  const auto code = insns ? isa::encode_program(*insns) : std::vector<isa::RawInsn>{};
-  auto load = [&] {
-    auto p = vm::Program::load(code, {vm::Mode::Verified});
-    EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().message);
-    return std::move(*p);
-  };
-  Compiled c{load(), load(), load(), {}, {}};
-  opts.stats = &c.stats;
-  auto r = jit::compile(c.on, opts);
-  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message) << "\n" << text;
-  jit::Options no = opts;
-  no.selects = false;
-  no.stats = nullptr;
-  r = jit::compile(c.off, no);
-  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
-  auto d = jit::disassemble(c.on);
-  c.code = d ? *d : d.error().message;
-  return c;
-}
-
-uint64_t run(const vm::Program& p, uint64_t r1) {
-  vm::ExecContext ctx;
-  auto r = p.run(r1, 0, ctx);
-  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
-  return r ? *r : ~uint64_t(0);
+  return test::build_engines(text, opts, &jit::Options::selects);
 }
 
 std::vector<uint64_t> inputs() {
@@ -67,19 +37,7 @@ std::vector<uint64_t> inputs() {
   return v;
 }
 
-void agree(const Compiled& c, const std::string& what) {
-  for (uint64_t x : inputs()) {
-    const uint64_t want = run(c.interp, x);
-    ASSERT_EQ(run(c.on, x), want) << what << " x=" << x << "\n" << c.code;
-    ASSERT_EQ(run(c.off, x), want) << what << " x=" << x;
-  }
-}
-
-size_t count(const std::string& hay, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
-  return n;
-}
+void agree(const Compiled& c, const std::string& what) { test::agree(c, what, inputs()); }
 
 // bench/workloads/ilog2.c as clang -O2 -target bpf -mcpu=v3 emits it: each
 // `if (x >> k) { x >>= k; r += k; }` a branch over one or two instructions.
