@@ -1,6 +1,7 @@
 // The BPF -> x86-64 lowering, internal to src/jit: class Lowering, split by
 // concept over x86_lower.cpp (structure: functions, labels, loops, tail
-// copies, jumps; lower()), x86_lower_alu.cpp, x86_lower_mem.cpp and
+// copies, jumps; lower()), x86_lower_alu.cpp, x86_lower_mem.cpp,
+// x86_lower_select.cpp (selects) and
 // x86_lower_calls.cpp (entry stub, frames, helper and tail calls).
 //
 // BPF -> x86-64. One function per instruction class; the register mapping and
