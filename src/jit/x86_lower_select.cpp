@@ -96,7 +96,7 @@ size_t Lowering::select(size_t k) {
   for (size_t m = k + 1; m <= k + size_t(n); ++m) {
     const Insn& r = insns[m];
     if (r.pc != br.pc + (m - k) || r.dst != d || r.off != 0 || !select_inst(r.op) || an_.target[r.pc] ||
-        (next_idiom_ < an_.idioms.size() && an_.idioms[next_idiom_].first == m))
+        idiom_at(m))
       return 0;
   }
   if (feeds_address(k + size_t(n) + 1, d)) return 0;
