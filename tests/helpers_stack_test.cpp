@@ -11,7 +11,6 @@
 #include <elf.h>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>
 #include <string>
@@ -333,19 +332,26 @@ TEST_P(StackHelpers, PerfEventContextStartsWithRegs) {
 
 // The GNU build id of this test binary, from its file (not from memory).
 std::vector<uint8_t> own_build_id() {
+  // Reads the headers and note sections only: the sanitizer build's test
+  // binary is large, and reading all of it took most of this test's time.
   std::ifstream f("/proc/self/exe", std::ios::binary);
-  std::vector<char> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (b.size() < sizeof(Elf64_Ehdr)) return {};
+  auto read_at = [&](uint64_t at, void* to, size_t n) {
+    f.seekg(std::streamoff(at));
+    return bool(f.read(static_cast<char*>(to), std::streamsize(n)));
+  };
   Elf64_Ehdr eh;
-  std::memcpy(&eh, b.data(), sizeof eh);
+  if (!read_at(0, &eh, sizeof eh)) return {};
   for (int i = 0; i < eh.e_shnum; ++i) {
     Elf64_Shdr sh;
-    std::memcpy(&sh, b.data() + eh.e_shoff + i * sizeof sh, sizeof sh);
+    if (!read_at(eh.e_shoff + i * sizeof sh, &sh, sizeof sh)) return {};
     if (sh.sh_type != SHT_NOTE) continue;
-    for (uint64_t at = sh.sh_offset; at + sizeof(Elf64_Nhdr) <= sh.sh_offset + sh.sh_size;) {
+    std::vector<uint8_t> b(sh.sh_size);
+    if (!read_at(sh.sh_offset, b.data(), b.size())) return {};
+    for (uint64_t at = 0; at + sizeof(Elf64_Nhdr) <= b.size();) {
       Elf64_Nhdr n;
       std::memcpy(&n, b.data() + at, sizeof n);
       const uint64_t desc = at + sizeof n + ((n.n_namesz + 3) & ~3U);
+      if (desc + n.n_descsz > b.size()) break;
       if (n.n_type == NT_GNU_BUILD_ID && n.n_namesz == 4) return {b.begin() + desc, b.begin() + desc + n.n_descsz};
       at = desc + ((n.n_descsz + 3) & ~3U);
     }
