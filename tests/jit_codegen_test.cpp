@@ -14,6 +14,7 @@
 #include <array>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -30,6 +31,78 @@
 using namespace xbpf;
 using isa::Insn;
 using isa::Op;
+
+// xbpf_test_callee_saved(fn, r1, &r0): calls fn(r1) (a JIT function taking
+// the C calling convention) with rbx, rbp and r12-r15 holding sentinels,
+// stores its rax in r0 and returns a mask of those registers that came back
+// changed (bit 0 rbx, 1 rbp, 2 r12 ... 5 r15). In assembly and calling the
+// code directly: a C++ frame in between that saves a register would hide a
+// clobber of it.
+extern "C" uint64_t xbpf_test_callee_saved(vm::NativeCode::DirectFn fn, uint64_t r1, uint64_t* r0);
+asm(R"(
+  .text
+  .p2align 4
+  .type xbpf_test_callee_saved, @function
+xbpf_test_callee_saved:
+  push %rbx
+  push %rbp
+  push %r12
+  push %r13
+  push %r14
+  push %r15
+  sub $8, %rsp               # 16-byte aligned at the call; holds &r0
+  mov %rdx, (%rsp)
+  mov %rdi, %rax
+  mov %rsi, %rdi
+  movabs $0x5a5a0000000000b1, %rbx
+  movabs $0x5a5a0000000000b2, %rbp
+  movabs $0x5a5a0000000000b3, %r12
+  movabs $0x5a5a0000000000b4, %r13
+  movabs $0x5a5a0000000000b5, %r14
+  movabs $0x5a5a0000000000b6, %r15
+  call *%rax
+  mov (%rsp), %rdx
+  mov %rax, (%rdx)
+  xor %eax, %eax
+  movabs $0x5a5a0000000000b1, %rcx
+  cmp %rcx, %rbx
+  setne %dl
+  or %dl, %al
+  movabs $0x5a5a0000000000b2, %rcx
+  cmp %rcx, %rbp
+  setne %dl
+  shl $1, %dl
+  or %dl, %al
+  movabs $0x5a5a0000000000b3, %rcx
+  cmp %rcx, %r12
+  setne %dl
+  shl $2, %dl
+  or %dl, %al
+  movabs $0x5a5a0000000000b4, %rcx
+  cmp %rcx, %r13
+  setne %dl
+  shl $3, %dl
+  or %dl, %al
+  movabs $0x5a5a0000000000b5, %rcx
+  cmp %rcx, %r14
+  setne %dl
+  shl $4, %dl
+  or %dl, %al
+  movabs $0x5a5a0000000000b6, %rcx
+  cmp %rcx, %r15
+  setne %dl
+  shl $5, %dl
+  or %dl, %al
+  add $8, %rsp
+  pop %r15
+  pop %r14
+  pop %r13
+  pop %r12
+  pop %rbp
+  pop %rbx
+  ret
+  .size xbpf_test_callee_saved, .-xbpf_test_callee_saved
+)");
 
 namespace {
 
@@ -262,12 +335,24 @@ TEST(JitFacts, EntryAndFramesAreTrimmed) {
   EXPECT_EQ(count(dh, "push r13"), 0u) << dh;
   EXPECT_EQ(count(dh, "rbp"), 0u) << dh;
   EXPECT_EQ(with_helper.native()->direct(), nullptr);  // helpers need the RunArea: through the stub
-  // Callee-saved registers survive a run: the caller's rbx.
-  uint64_t rbx_before = 0, rbx_after = 0;
-  asm volatile("mov %%rbx, %0" : "=r"(rbx_before));
-  EXPECT_EQ(run(with_helper), 42u);
-  asm volatile("mov %%rbx, %0" : "=r"(rbx_after));
-  EXPECT_EQ(rbx_before, rbx_after);
+  // Callee-saved registers survive a run of a lean function, called as a C
+  // function: the one that uses none (saves nothing) and one using r6-r9
+  // (rbx, r13-r15: saves exactly those). (The entry stub saves all six.)
+  const auto busy_code = assemble(
+      "mov %r6, %r1\nmov %r7, 2\nmov %r8, 3\nmov %r9, 4\nadd %r6, %r7\nadd %r8, %r9\nmov %r0, %r6\n"
+      "add %r0, %r8\nexit\n");
+  const verifier::Verdict bv = verify(busy_code);
+  jit::Options bo;
+  bo.facts = &bv.jit_facts;
+  const vm::Program busy = compiled(busy_code, bo);
+  const std::string db = disasm(busy);
+  EXPECT_EQ(count(db, "push"), 4u) << db;
+  for (const auto& [p, r1, want] : {std::tuple{&lean, 0, 42}, std::tuple{&busy, 35, 44}}) {
+    ASSERT_NE(p->native()->direct(), nullptr);
+    uint64_t r0 = 0;
+    EXPECT_EQ(xbpf_test_callee_saved(p->native()->direct(), uint64_t(r1), &r0), 0u) << disasm(*p);
+    EXPECT_EQ(r0, uint64_t(want));
+  }
 }
 
 // JitFacts::kNeverTaken / kAlwaysTaken: a branch the verifier decided on

@@ -115,12 +115,18 @@ TEST(JitSelects, NearMissesKeepTheirBranch) {
       "L: mov %r3, %r10\nadd %r3, %r2\nldxdw %r0, [%r3]\nexit\n",
       "stdw [%r10-16], 5\nstdw [%r10-8], 7\nmov %r2, -16\njgt %r1, 3, L\nadd %r2, 8\nL: mov %r4, %r2\nadd %r4, %r10\n"
       "stxdw [%r4], %r1\nldxdw %r0, [%r10-8]\nexit\n",
+      // ... an atomic operation's address
+      "stdw [%r10-16], 5\nstdw [%r10-8], 9\nmov %r2, -16\njgt %r1, 3, L\nmov %r2, -8\n"
+      "L: mov %r3, %r10\nadd %r3, %r2\nlock add [%r3+0], %r1\nldxdw %r0, [%r10-8]\nexit\n",
   };
   for (const std::string& text : misses) {
     const Compiled c = build(text);
     EXPECT_EQ(c.stats.selects, 0u) << text << c.code;
     agree(c, text);
   }
+  // ... a legacy packet load's offset register (compiled only: it needs a packet to run).
+  const Compiled ind = build("mov %r6, %r1\nmov %r2, 0\njgt %r1, 3, L\nmov %r2, 4\nL: ldindw %r2, 0\nexit\n");
+  EXPECT_EQ(ind.stats.selects, 0u) << ind.code;
   // An address from a register the join overwrote first: a select.
   const Compiled o = build(
       "stdw [%r10-8], 9\nmov %r0, 1\njgt %r1, 3, L\nmov %r0, 2\nL: mov %r3, %r10\nadd %r3, -8\n"
