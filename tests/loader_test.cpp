@@ -17,7 +17,7 @@ using namespace xbpf::loader;
 
 namespace {
 
-std::string object_path(std::string_view name) { return std::string(XBPF_TEST_OBJECTS_DIR "/") + std::string(name) + ".o"; }
+std::string object_path(std::string_view name) { return std::string(XBPF_TEST_OBJECTS_DIR) + "/" + std::string(name) + ".o"; }
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
