@@ -18,10 +18,5 @@ echo "== Debug + ASan/UBSan build (clang), with fuzz smoke tests"
 cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DXBPF_SANITIZE=ON -DXBPF_FUZZ=ON \
   -DXBPF_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 cmake --build build-san
-# VerifierCorpus (583 corpus programs through the verifier, ~1 min in Release)
-# and JitCorpus (the corpus's loadable programs verified three times, run on
-# the interpreter and the JIT, ~8 s in Release) run in the Release stage
-# only: under ASan the verifications would take ~10 minutes each.
-echo "(VerifierCorpus and JitCorpus ran in the Release stage; not repeated under sanitizers)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-san --output-on-failure -j "$JOBS" -E 'VerifierCorpus|JitCorpus'
+  ctest --test-dir build-san --output-on-failure -j "$JOBS"
