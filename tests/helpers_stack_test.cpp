@@ -10,7 +10,6 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <filesystem>
-#include <fstream>
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>
 #include <string>
@@ -20,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "elf/elf_file.hpp"
 #include "isa/asm.hpp"
 #include "isa/isa.hpp"
 #include "maps/perf_buffer.hpp"
@@ -330,23 +330,17 @@ TEST_P(StackHelpers, PerfEventContextStartsWithRegs) {
   EXPECT_EQ(head(v, 4), (std::vector<uint64_t>{0xaaaa, 0x1111, 0x2222, 0x3333}));
 }
 
-// The GNU build id of this test binary, from its file (not from memory).
+// The GNU build id of this test binary, from its file's note sections (not
+// from memory, where the helper reads it).
 std::vector<uint8_t> own_build_id() {
-  // Reads the headers and note sections only: the sanitizer build's test
-  // binary is large, and reading all of it took most of this test's time.
-  std::ifstream f("/proc/self/exe", std::ios::binary);
-  auto read_at = [&](uint64_t at, void* to, size_t n) {
-    f.seekg(std::streamoff(at));
-    return bool(f.read(static_cast<char*>(to), std::streamsize(n)));
-  };
-  Elf64_Ehdr eh;
-  if (!read_at(0, &eh, sizeof eh)) return {};
-  for (int i = 0; i < eh.e_shnum; ++i) {
-    Elf64_Shdr sh;
-    if (!read_at(eh.e_shoff + i * sizeof sh, &sh, sizeof sh)) return {};
-    if (sh.sh_type != SHT_NOTE) continue;
-    std::vector<uint8_t> b(sh.sh_size);
-    if (!read_at(sh.sh_offset, b.data(), b.size())) return {};
+  auto f = elf::ElfFile::open("/proc/self/exe");
+  if (!f) {
+    ADD_FAILURE() << f.error().message;
+    return {};
+  }
+  for (const elf::Section& sh : f->sections()) {
+    if (sh.type != SHT_NOTE) continue;
+    const std::span<const uint8_t> b = sh.data;
     for (uint64_t at = 0; at + sizeof(Elf64_Nhdr) <= b.size();) {
       Elf64_Nhdr n;
       std::memcpy(&n, b.data() + at, sizeof n);
