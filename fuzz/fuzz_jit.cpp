@@ -85,20 +85,13 @@ struct Counts {
   size_t calls = 0;              // ... with a bpf-to-bpf call
   size_t helpers = 0;            // ... with a helper call
   size_t callbacks = 0;          // ... with an `lddw func` (bpf_loop callback)
-  size_t decided_branches = 0;   // ... with a branch the JIT hard-wired (JitFacts::kNeverTaken/kAlwaysTaken)
-  size_t tail_copied = 0;        // ... with a jump the JIT replaced by a tail copy (Options::tail_copies)
-  size_t idioms = 0;             // ... with a popcount or rotate emitted as one instruction (Options::idioms)
-  size_t moves_first = 0;        // ... with a move emitted before a branch on zero's operation (Options::zero_branch_order)
-  size_t selects = 0;            // ... with a branch emitted as a cmov (Options::selects)
+  CodegenCounts codegen;         // ... with each code-generation option
   size_t skipped_garbage = 0;    // privileged: outcome depends on stack garbage / addresses
   size_t skipped_unpriv = 0;     // unprivileged and nondeterministic: should stay 0
   size_t skipped_helper = 0;     // calls a helper xbpf does not implement, or an excluded one
   size_t skipped_endless = 0;    // verified, but runs for ever (the termination probe)
   ~Counts() {
-    std::fprintf(stderr,
-                 "fuzz_jit: %zu compared programs had a hard-wired (verifier-decided) branch, %zu a tail copy, "
-                 "%zu an idiom, %zu a move before a branch on zero's operation, %zu a select\n",
-                 decided_branches, tail_copied, idioms, moves_first, selects);
+    codegen.print("fuzz_jit");
     std::fprintf(stderr,
                  "fuzz_jit: %zu verified, %zu compared (%zu unprivileged, %zu privileged; with loops %zu, "
                  "bpf-to-bpf calls %zu, helper calls %zu, callbacks %zu); skipped: %zu privileged outcomes "
@@ -311,14 +304,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   ++g_counts.compared;
-  if (std::any_of(verdict.jit_facts.insn.begin(), verdict.jit_facts.insn.end(), [](uint8_t f) {
-        return (f & (xbpf::verifier::JitFacts::kNeverTaken | xbpf::verifier::JitFacts::kAlwaysTaken)) != 0;
-      }))
-    ++g_counts.decided_branches;
-  if (stats.tail_copies) ++g_counts.tail_copied;
-  if (stats.idioms) ++g_counts.idioms;
-  if (stats.moves_first) ++g_counts.moves_first;
-  if (stats.selects) ++g_counts.selects;
+  g_counts.codegen.add(verdict.jit_facts, stats);
   ++(privileged ? g_counts.compared_priv : g_counts.compared_unpriv);
   g_counts.loops += shape.loops;
   g_counts.calls += shape.calls;

@@ -77,14 +77,9 @@ struct Counts {
   size_t map_helpers = 0, ringbuf = 0, direct_values = 0, inlined = 0, packet_moved = 0;
   size_t skipped_garbage = 0, skipped_helper = 0, skipped_reloc = 0;
   size_t skipped_endless = 0;  // verified, but runs for ever (the termination probe)
-  size_t decided_branches = 0;  // compared programs with a hard-wired branch (JitFacts::kNeverTaken/kAlwaysTaken)
-  // ... with a tail copy, an idiom, a move before a branch on zero's operation, a select (jit::CompileStats)
-  size_t tail_copied = 0, idioms = 0, moves_first = 0, selects = 0;
+  CodegenCounts codegen;  // compared programs with each code-generation option
   ~Counts() {
-    std::fprintf(stderr,
-                 "fuzz_jit_maps: %zu compared programs had a hard-wired (verifier-decided) branch, %zu a tail "
-                 "copy, %zu an idiom, %zu a move before a branch on zero's operation, %zu a select\n",
-                 decided_branches, tail_copied, idioms, moves_first, selects);
+    codegen.print("fuzz_jit_maps");
     std::fprintf(stderr,
                  "fuzz_jit_maps: %zu verified, %zu compared (with loops %zu, bpf-to-bpf calls %zu, helper calls "
                  "%zu, callbacks %zu, map helpers %zu, ring buffer helpers %zu, direct map values %zu, inlined "
@@ -462,14 +457,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   ++g_counts.compared;
-  if (std::any_of(verdict.jit_facts.insn.begin(), verdict.jit_facts.insn.end(), [](uint8_t f) {
-        return (f & (xbpf::verifier::JitFacts::kNeverTaken | xbpf::verifier::JitFacts::kAlwaysTaken)) != 0;
-      }))
-    ++g_counts.decided_branches;
-  g_counts.tail_copied += stats.tail_copies > 0;
-  g_counts.idioms += stats.idioms > 0;
-  g_counts.moves_first += stats.moves_first > 0;
-  g_counts.selects += stats.selects > 0;
+  g_counts.codegen.add(verdict.jit_facts, stats);
   g_counts.loops += loops;
   g_counts.calls += calls;
   g_counts.helpers += helpers;

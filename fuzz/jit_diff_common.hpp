@@ -1,18 +1,44 @@
 // What the two JIT differential fuzzers (fuzz_jit, fuzz_jit_maps) share:
 // helpers made deterministic for a run, and the stack tricks that tell an
-// outcome depending on stack garbage or addresses from a real difference.
+// outcome depending on stack garbage or addresses from a real difference,
+// and the count of compared programs each code-generation option touched.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 #include <map>
 
 #include "helpers/helpers.hpp"
+#include "jit/jit.hpp"
+#include "verifier/verifier.hpp"
 #include "vm/vm.hpp"
 
 namespace xbpf::fuzz {
+
+// Compared programs with a branch the JIT hard-wired (JitFacts::kNeverTaken/
+// kAlwaysTaken), a tail copy, an idiom, a move before a branch on zero's
+// operation, a select (jit::CompileStats); printed at exit.
+struct CodegenCounts {
+  size_t decided_branches = 0, tail_copied = 0, idioms = 0, moves_first = 0, selects = 0;
+  void add(const verifier::JitFacts& facts, const jit::CompileStats& stats) {
+    decided_branches += std::any_of(facts.insn.begin(), facts.insn.end(), [](uint8_t f) {
+      return (f & (verifier::JitFacts::kNeverTaken | verifier::JitFacts::kAlwaysTaken)) != 0;
+    });
+    tail_copied += stats.tail_copies > 0;
+    idioms += stats.idioms > 0;
+    moves_first += stats.moves_first > 0;
+    selects += stats.selects > 0;
+  }
+  void print(const char* fuzzer) const {
+    std::fprintf(stderr,
+                 "%s: %zu compared programs had a hard-wired (verifier-decided) branch, %zu a tail copy, %zu an "
+                 "idiom, %zu a move before a branch on zero's operation, %zu a select\n",
+                 fuzzer, decided_branches, tail_copied, idioms, moves_first, selects);
+  }
+};
 
 // ---- deterministic helpers (state restarted before every run)
 // ktime_get_ns/boot_ns/coarse_ns return a fake clock, get_prandom_u32 a
