@@ -8,11 +8,20 @@
 //  * div/*: a verified division loop without and with the verifier's facts
 //    (jit::Options::facts: no zero test, r0/r3 not saved when dead);
 //  * compile/*: compile time per instruction of a 1,000-instruction program,
-//    plain, with (empty) facts and with constant blinding.
+//    plain, with (empty) facts and with constant blinding;
+//  * sdiv_const/*: signed division and modulo by constants (ISA v4 sdiv,
+//    smod), side by side: the JIT (a multiplication), the JIT with
+//    Options::short_arith off (idiv, as before), the interpreter, the
+//    same loop in C++ (g++'s own multiplication) and the kernel's JIT
+//    (BPF_PROG_TEST_RUN of the same instructions, socket filter).
 // Each program runs a 64-iteration loop of the operation; counters give ns
 // per operation (per_op).
 #include <benchmark/benchmark.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -148,6 +157,102 @@ void bm_div(benchmark::State& st, bool facts) {
   time_runs(st, p);
 }
 
+// Signed division and modulo by constants in a chain (each dividend from
+// the last results, so the loop waits for every division): a 64-bit
+// quotient by 1000, a 64-bit remainder by -7, a 32-bit quotient by 10.
+// The seed is 0x9e3779b97f4a7c15 (both signs come up as r9 moves).
+const char* const kSdivBody =
+    "mov %r0, %r9\nsdiv %r0, 1000\nadd %r7, %r0\nmov %r1, %r9\nsmod %r1, -7\nxor %r7, %r1\n"
+    "mov32 %r3, %r9\nsdiv32 %r3, 10\nadd %r7, %r3\nadd %r9, %r7\n";
+std::string sdiv_program() { return "lddw %r9, 0x9e3779b97f4a7c15\n" + loop(kSdivBody); }
+
+__attribute__((noinline)) uint64_t sdiv_native(int64_t x) {
+  uint64_t acc = 0;
+  for (int i = 0; i < kLoop; ++i) {
+    acc += uint64_t(x / 1000);
+    acc ^= uint64_t(x % -7);
+    acc += uint32_t(int32_t(x) / 10);
+    x = int64_t(uint64_t(x) + acc);
+  }
+  return acc;
+}
+
+void bm_sdiv_const(benchmark::State& st, int how) {  // 0: JIT, 1: JIT with idiv, 2: interpreter
+  const auto code = assemble(sdiv_program());
+  if (how == 2) {
+    auto p = vm::Program::load(code, {vm::Mode::Verified});
+    if (!p) die(p.error().message);
+    time_runs(st, *p);
+    return;
+  }
+  jit::Options o;
+  o.short_arith = how == 0;
+  const vm::Program p = compiled(code, o, nullptr);
+  vm::ExecContext ctx;
+  if (auto r = p.run(0, 0, ctx); !r || *r != sdiv_native(int64_t(0x9e3779b97f4a7c15ULL)))
+    die("sdiv_const: the JIT's result differs from the C++ loop's");
+  st.counters["code_bytes"] = double(jit::code_of(p)->code.size());
+  time_runs(st, p);
+}
+
+void bm_sdiv_const_native(benchmark::State& st) {
+  volatile int64_t seed = int64_t(0x9e3779b97f4a7c15ULL);
+  uint64_t sink = 0;
+  for (auto _ : st) sink += sdiv_native(seed);
+  benchmark::DoNotOptimize(sink);
+  st.counters["per_op"] = benchmark::Counter(double(st.iterations()) * kLoop,
+                                             benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// The kernel's JIT: the same instructions as a socket filter, run through
+// BPF_PROG_TEST_RUN 1,000 times per iteration (the kernel's measured time of
+// those runs is the iteration's time: compare per_op, not Time). No bpf(2) (unprivileged, no kernel support for ISA v4):
+// the row says why instead of timing anything.
+void bm_sdiv_const_kernel(benchmark::State& st) {
+  const auto code = assemble(sdiv_program());
+  std::vector<bpf_insn> insns(code.size());
+  static_assert(sizeof(bpf_insn) == sizeof(isa::RawInsn));
+  std::memcpy(insns.data(), code.data(), code.size() * sizeof(bpf_insn));
+  static char log[1 << 16];
+  bpf_attr a{};
+  a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  a.insns = reinterpret_cast<uint64_t>(insns.data());
+  a.insn_cnt = uint32_t(insns.size());
+  a.license = reinterpret_cast<uint64_t>("GPL");
+  a.log_level = 1;
+  a.log_buf = reinterpret_cast<uint64_t>(log);
+  a.log_size = sizeof(log);
+  const int fd = int(syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof(a)));
+  if (fd < 0) {
+    st.SkipWithError(fmt::format("kernel: BPF_PROG_LOAD failed: {}: {}", std::strerror(errno), log).c_str());
+    return;
+  }
+  uint8_t packet[64] = {};
+  auto run = [&](uint32_t repeat, uint64_t* retval) {
+    bpf_attr t{};
+    t.test.prog_fd = uint32_t(fd);
+    t.test.data_in = reinterpret_cast<uint64_t>(packet);
+    t.test.data_size_in = sizeof(packet);
+    t.test.repeat = repeat;
+    long r;
+    while ((r = syscall(__NR_bpf, BPF_PROG_TEST_RUN, &t, sizeof(t))) < 0 && errno == EINTR) {
+    }
+    if (r < 0)
+      die(fmt::format("kernel: BPF_PROG_TEST_RUN: {}", std::strerror(errno)));
+    *retval = t.test.retval;
+    return t.test.duration;  // ns, mean per run
+  };
+  uint64_t retval = 0;
+  run(1, &retval);
+  if (retval != uint32_t(sdiv_native(int64_t(0x9e3779b97f4a7c15ULL))))  // (a socket filter's return: 32 bits)
+    die("sdiv_const: the kernel's result differs from the C++ loop's");
+  constexpr uint32_t kRepeat = 1000;
+  for (auto _ : st) st.SetIterationTime(double(run(kRepeat, &retval)) * kRepeat * 1e-9);
+  st.counters["per_op"] = benchmark::Counter(double(st.iterations()) * kRepeat * kLoop,
+                                             benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  close(fd);
+}
+
 // The synthetic program of jit_bench's compile rows (bench/synthetic_program.hpp),
 // with operations the verifier accepts in that shape (facts need a verdict).
 std::vector<isa::RawInsn> synthetic(size_t n) {
@@ -197,6 +302,11 @@ BENCHMARK_CAPTURE(bm_percpu_lookup, inlined, 1);
 BENCHMARK_CAPTURE(bm_percpu_lookup, interpreter_inlined, 2);
 BENCHMARK_CAPTURE(bm_div, no_facts, false);
 BENCHMARK_CAPTURE(bm_div, facts, true);
+BENCHMARK_CAPTURE(bm_sdiv_const, jit, 0);
+BENCHMARK_CAPTURE(bm_sdiv_const, jit_idiv, 1);
+BENCHMARK_CAPTURE(bm_sdiv_const, interpreter, 2);
+BENCHMARK(bm_sdiv_const_native)->Name("bm_sdiv_const/native");
+BENCHMARK(bm_sdiv_const_kernel)->Name("bm_sdiv_const/kernel")->UseManualTime();
 BENCHMARK_CAPTURE(bm_compile, plain, 0);
 BENCHMARK_CAPTURE(bm_compile, facts, 1);
 BENCHMARK_CAPTURE(bm_compile, blinded, 2);

@@ -592,15 +592,114 @@ TEST(JitArithmetic, DivideByConstantsCodeShapes) {
     EXPECT_EQ(count(d, "div "), 0u) << s.body << "\n" << d;
   }
   std::string d;
-  // Kept as `div`: divisors of 2^31 and more, signed division, blinding,
-  // Options::short_arith off, 64-bit without BMI2.
+  // Kept as `div`: unsigned divisors of 2^31 and more, blinding,
+  // Options::short_arith off, 64-bit without BMI2 (signed: blinding and
+  // short_arith off only).
   jit::Options plain;
   plain.short_arith = false;
   for (const auto& [div, opts] : std::vector<std::pair<const char*, jit::Options>>{
-           {"div32 %r0, -7", {}}, {"div %r0, -7", {}}, {"sdiv %r0, 7", {}}, {"div %r0, 7", {.blind_constants = true}},
-           {"div %r0, 7", plain}, {"div %r0, 7", {.bmi2 = false}}}) {
+           {"div32 %r0, -7", {}}, {"div %r0, -7", {}}, {"div %r0, 7", {.blind_constants = true}},
+           {"div %r0, 7", plain}, {"div %r0, 7", {.bmi2 = false}}, {"sdiv %r0, 7", {.blind_constants = true}},
+           {"smod32 %r0, 7", plain}}) {
     d = code_for(div, opts);
     EXPECT_EQ(count(d, "div "), 1u) << div << "\n" << d;
+  }
+}
+
+// Signed division and modulo by a constant (ISA v4 sdiv, smod) become a
+// multiplication and shifts, or shifts and a mask for powers of two, both
+// widths, whatever BMI2, against C++'s truncating division: divisors of
+// either sign up to 1,100, powers of two and their neighbours (2^31 and
+// -2^31 too), random ones of every bit length; dividends on and beside the
+// multiples of the divisor, both signs, and the ends of the range. r3 and r6
+// hold sentinels that must survive (the 64-bit form borrows rax and rdx).
+TEST(JitArithmetic, SignedDivideByConstantsAgreesWithCxx) {
+  std::mt19937_64 rng(1994);
+  std::vector<int32_t> divisors;
+  for (int32_t c = 1; c <= 1100; ++c) divisors.push_back(c), divisors.push_back(c == 1 ? 1 : -c);
+  for (int k = 11; k <= 31; ++k)
+    for (int64_t e : {-1, 0, 1})
+      for (int64_t s : {1, -1})
+        if (const int64_t v = s * ((int64_t(1) << k) + e); v >= INT32_MIN && v <= INT32_MAX) divisors.push_back(int32_t(v));
+  for (int32_t c : {32767, 2039, 1000000000, 1000003, 641, 6700417, 1162261467, 0x55555555, 715827883, -715827883})
+    divisors.push_back(c);
+  for (int bits = 11; bits <= 31; ++bits)
+    for (int n = 0; n < 12; ++n) {
+      const auto v = int32_t((rng() >> (64 - bits)) | (uint64_t(1) << (bits - 1)));
+      divisors.push_back(n % 2 ? v : -v);
+    }
+  std::sort(divisors.begin(), divisors.end());
+  divisors.erase(std::unique(divisors.begin(), divisors.end()), divisors.end());
+  size_t checked = 0;
+  for (int32_t c : divisors) {
+    ASSERT_NE(c, 0);
+    ASSERT_NE(c, -1);  // (div_mod's own cases: a negation and a zero)
+    const auto a = uint64_t(c < 0 ? -int64_t(c) : int64_t(c));
+    std::vector<int64_t> xs = {0, 1, -1, INT64_MIN, INT64_MAX, INT32_MIN, INT32_MAX, int64_t(a), -int64_t(a),
+                               int64_t(UINT32_MAX), int64_t(1) << 32};
+    for (uint64_t m : {uint64_t(INT64_MAX) / a, uint64_t(INT32_MAX) / a, rng() % (uint64_t(INT64_MAX) / a), uint64_t(7)})
+      for (int64_t e : {-1, 0, 1})
+        for (int64_t s : {1, -1})
+          xs.push_back(s * (int64_t(m * a) + e)), xs.push_back(s * (int64_t(m * a + a - 1) + e));
+    for (int k = 0; k < 8; ++k) xs.push_back(int64_t(rng() >> (rng() % 64)) * (k % 2 ? -1 : 1));
+    for (bool is64 : {true, false}) {
+      for (bool mod : {false, true}) {
+        for (uint8_t dst : {0, 3, 7}) {
+          const Op op = is64 ? (mod ? Op::SMOD64_IMM : Op::SDIV64_IMM) : (mod ? Op::SMOD32_IMM : Op::SDIV32_IMM);
+          std::vector<Insn> prog = {
+              {.op = Op::LDDW, .dst = 6, .imm = 0x66, .imm64 = 0x6666666666666666LL},
+              {.op = Op::LDDW, .dst = 3, .imm = 0x33, .imm64 = 0x3333333333333333LL},
+              {.op = Op::MOV64_REG, .dst = dst, .src = 1},
+              {.op = op, .dst = dst, .off = 1, .imm = c},
+              {.op = Op::MOV64_REG, .dst = 0, .src = dst},
+              {.op = Op::XOR64_REG, .dst = 0, .src = 6},
+          };
+          if (dst != 3) prog.push_back({.op = Op::ADD64_REG, .dst = 0, .src = 3});
+          prog.push_back({.op = Op::EXIT});
+          const auto code = encoded(prog);
+          const vm::Program interp = load(code);
+          const vm::Program native = compiled(code, {});
+          const std::string text = disasm(native);
+          EXPECT_EQ(count(text, "div "), 0u) << "c=" << c << " is64=" << is64 << "\n" << text;
+          ++checked;
+          for (int64_t x : xs) {
+            uint64_t r;
+            if (is64) {
+              r = uint64_t(mod ? x % int64_t(c) : x / int64_t(c));
+            } else {
+              const auto v = int32_t(x);
+              r = v == INT32_MIN && c == -1 ? uint32_t(v) : uint32_t(mod ? v % c : v / c);
+            }
+            const uint64_t want = (r ^ 0x6666666666666666ULL) + (dst != 3 ? 0x3333333333333333ULL : 0);
+            ASSERT_EQ(run(interp, uint64_t(x)), want) << "the interpreter, c=" << c << " x=" << x;
+            ASSERT_EQ(run(native, uint64_t(x)), want) << "c=" << c << " x=" << x << " is64=" << is64 << " mod=" << mod
+                                                      << " dst=r" << int(dst) << "\n" << text;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 2000u * 12);
+}
+
+TEST(JitArithmetic, SignedDivideByConstantsCodeShapes) {
+  struct Shape {
+    const char* body;
+    const char* insn;  // appears exactly once
+  };
+  static const Shape shapes[] = {
+      {"sdiv32 %r0, 7", "imul r11, r10"},  // m = 0x92492493: no imm32
+      {"smod32 %r0, -10", "imul r11, r11, 0x66666667"},
+      {"sdiv %r0, 1000", "imul r10"},     // rdx:rax = rax * x (x in r10: dst is rax)
+      {"sdiv %r0, 15", "add rdx, r10"},   // m >= 2^63: x added to the high half
+      {"sdiv32 %r0, 8", "sar r11d, 3"},
+      {"smod %r0, -4096", "and r11, 0xfffffffffffff000"},
+      {"sdiv %r0, -2", "neg r11"},
+  };
+  for (const Shape& s : shapes) {
+    const std::string d = code_for(s.body);
+    EXPECT_EQ(count(d, s.insn), 1u) << s.body << "\n" << d;
+    EXPECT_EQ(count(d, "div "), 0u) << s.body << "\n" << d;
   }
 }
 

@@ -282,7 +282,10 @@ void Lowering::div_mod(const Insn& i, bool is64, bool imm, bool sign, bool mod) 
         a_.neg(d);
       return;
     }
-    if (!sign && !blind_ && short_arith_ && divide_by_constant(i, is64, mod)) return;
+    if (!blind_ && short_arith_) {
+      if (sign) return signed_divide_by_constant(i, is64, mod);
+      if (divide_by_constant(i, is64, mod)) return;
+    }
     if (blind_)
       blinded_imm(width(kT11, is64), i.imm);
     else if (is64)
@@ -467,6 +470,100 @@ bool Lowering::divide_by_constant(const Insn& i, bool is64, bool mod) {
     a_.mov(dst, q);
   }
   return true;
+}
+
+// Signed division and modulo by a constant c (c != 0, -1: div_mod's) without
+// `idiv`, truncating as the ISA's sdiv and smod: q = trunc(x / c), r = x - q * c.
+// With a = |c| (c sign-extended for 64-bit dividends; a <= 2^31) the work is
+// q' = trunc(x / a), then q = -q' for negative c; r = x - q' * a either way.
+// - a = 2^k: q' = (x + (x < 0 ? a - 1 : 0)) >> k, arithmetic; r from the sum
+//   masked to a multiple of a.
+// - otherwise m = ceil(2^T / a) with e = m * a - 2^T at most 2^(T - N + 1)
+//   for N-bit dividends (|x| <= 2^(N-1)); T = N - 1 + bit_width(a - 1)
+//   always qualifies (e < a <= 2^(T - N + 1), m < 2^N as a is no power of
+//   two). Then q' = floor(x * m / 2^T) + (x < 0): for x >= 0 the error
+//   x * e / (a * 2^T) is below 1/a (as unsigned, divide_by_constant); for
+//   x = -y < 0 it is in (0, 1/a] (e > 0), which with y's own fraction of a
+//   (at most (a - 1) / a) sums to at most 1: the floor lands one below
+//   -trunc(y / a), whether or not a divides y. (Hacker's Delight's
+//   multipliers, 10-1 and 10-2, satisfy the same bound.)
+//   - 32-bit: x sign-extended, m < 2^32: the product fits in 64 bits signed.
+//   - 64-bit: the high half of the 128-bit signed product (one-operand
+//     imul: rax and rdx borrowed); m >= 2^63 is multiplied as m - 2^64,
+//     and x added back to the high half.
+void Lowering::signed_divide_by_constant(const Insn& i, bool is64, bool mod) {
+  const int64_t c = is64 ? int64_t(i.imm) : int64_t(int32_t(i.imm));
+  const uint64_t a = c < 0 ? uint64_t(0) - uint64_t(c) : uint64_t(c);
+  const Gp d64 = kReg[i.dst];
+  const Gp dst = width(d64, is64);
+  const Gp q = width(kT11, is64);
+  const int n = is64 ? 64 : 32;
+  if (a == 1) {  // c = 1 (-1 is the caller's)
+    if (mod) a_.xor_(d64.r32(), d64.r32());
+    else if (!is64) a_.mov(d64.r32(), d64.r32());
+    return;
+  }
+  if (std::has_single_bit(a)) {
+    const int k = std::countr_zero(a);
+    a_.mov(q, dst);
+    if (k > 1) a_.sar(q, Imm(n - 1));
+    a_.shr(q, Imm(n - k));  // a - 1 for negative x, else 0
+    a_.add(q, dst);
+    if (mod) {
+      a_.and_(q, Imm(-int64_t(a)));  // q' * a (-a fits: a <= 2^31)
+      a_.sub(dst, q);
+      return;
+    }
+    a_.sar(q, Imm(k));
+  } else {
+    using u128 = unsigned __int128;
+    const int l = std::bit_width(a - 1);
+    PowerQuotient p(a, n);
+    while (p.c < n - 1 + l && !(p.m() >> n == 0 && p.e() <= uint64_t(1) << (p.c - n + 1))) p.step();
+    const int T = p.c;
+    const auto m = uint64_t(p.m());  // < 2^n
+    if (!is64) {
+      a_.movsxd(kT11, dst);
+      if (m < (u128(1) << 31)) {
+        a_.imul(kT11, kT11, Imm(int32_t(m)));
+      } else {
+        a_.mov(kT10.r32(), Imm(uint32_t(m)));
+        a_.imul(kT11, kT10);
+      }
+      a_.mov(kT10, kT11);  // the product has x's sign
+      a_.sar(kT11, Imm(T));
+      a_.shr(kT10, Imm(63));
+      a_.add(kT11.r32(), kT10.r32());
+    } else {
+      // x stays where the multiplication cannot change it: dst, or r10 when
+      // dst is rax or rdx (then that one needs no saving: dst gets the result).
+      const bool dst_is_rax = i.dst == 0, dst_is_rdx = i.dst == 3;
+      const Gp x = dst_is_rax || dst_is_rdx ? kT10 : d64;
+      if (x != d64) a_.mov(x, d64);
+      const Borrowed saved = borrow(uint16_t((dst_is_rax ? 0 : 1u) | (dst_is_rdx ? 0 : 1u << 3)), live_after(i));
+      a_.mov(x86::rax, Imm(int64_t(m)));
+      a_.imul(x86::rdx, x86::rax, x);
+      if (m >> 63) a_.add(x86::rdx, x);
+      if (T > 64) a_.sar(x86::rdx, Imm(T - 64));
+      a_.mov(kT11, x);
+      a_.shr(kT11, Imm(63));
+      a_.add(kT11, x86::rdx);
+      give_back(saved);
+      if (mod) {
+        a_.imul(kT11, kT11, Imm(int32_t(a)));
+        if (x != d64) a_.mov(d64, x);
+        a_.sub(d64, kT11);
+        return;
+      }
+    }
+    if (mod) {
+      a_.imul(q, q, Imm(int32_t(a)));
+      a_.sub(dst, q);
+      return;
+    }
+  }
+  if (c < 0) a_.neg(q);
+  a_.mov(dst, q);  // (a 32-bit mov zero-extends)
 }
 
 // Division with remainder (Idiom::Kind::divmod*): one `div` leaves the

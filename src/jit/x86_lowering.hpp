@@ -188,6 +188,7 @@ class Lowering {
   }
   void divisor_checks(const Gp& dv, bool minus_one, const Label& to_minus_one, bool zero, const Label& to_zero);
   bool divide_by_constant(const Insn& i, bool is64, bool mod);
+  void signed_divide_by_constant(const Insn& i, bool is64, bool mod);
   void shift(const Insn& i, bool is64, bool imm, uint8_t kind);
   Expected<void> endian(const Insn& i);
   Expected<void> load_imm64(const Insn& i);
