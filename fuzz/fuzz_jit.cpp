@@ -43,8 +43,9 @@
 // population counts and rotates in clang's shapes (idiom_pop64, idiom_pop32,
 // idiom_rot, and priv_idiom_loop with masks set before a loop:
 // Options::idioms); clang's division with remainder in both widths, signed
-// and unsigned (idiom_divmod), division and modulo by constants (const_div:
-// Options::short_arith's multiplications), and branches on zero right after
+// and unsigned (idiom_divmod), division and modulo by constants (const_div,
+// and signed with divisors of both signs, const_sdiv: Options::short_arith's
+// multiplications), and branches on zero right after
 // an operation on the register (zf_branch: the reused flags), also with an
 // independent move in between, in a counted loop too (zf_move:
 // Options::zero_branch_order). Seeds meant
