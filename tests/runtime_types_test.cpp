@@ -64,15 +64,37 @@ int64_t get(maps::Map& m, uint32_t k) {
 std::span<const uint8_t> bytes(const void* p, size_t n) { return {static_cast<const uint8_t*>(p), n}; }
 }  // namespace
 
-TEST_F(RuntimeTypes, UprobeOnPtRegs) {
-  helpers::Registry reg = helpers::Registry::standard();
-  helpers::HelperSpec h;
-  h.id = 1000;
-  h.fn = [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 0; };
-  ASSERT_TRUE(reg.add(h, "embedder_add"));
-  runtime::LoadOptions lo = checked();
-  lo.helpers = &reg;
-  auto o = load("rt_trace", lo);
+// The tracing program types on every engine: rt_trace without raw_oob (the
+// verifier refuses it; CheckedModeStopsBadPrograms runs it), and with the
+// embedder's helper uses_embedder needs.
+class RuntimeTypesExec : public RuntimeTypes, public ::testing::WithParamInterface<Exec> {
+ protected:
+  std::unique_ptr<runtime::Object> load_good() {
+    h_.id = 1000;
+    h_.args = {helpers::Arg::Anything, helpers::Arg::Anything};
+    h_.fn = [](uint64_t a, uint64_t b, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return a + b; };
+    EXPECT_TRUE(reg_.add(h_, "embedder_add"));
+    auto spec = loader::open_object(obj("rt_trace"));
+    EXPECT_TRUE(spec) << spec.error().message;
+    if (!spec) return nullptr;
+    std::erase_if(spec->programs, [](const loader::ProgramSpec& p) { return p.name == "raw_oob"; });
+    runtime::LoadOptions lo = testing_support::load_options(GetParam());
+    lo.helpers = &reg_;
+    auto r = runtime::Object::load(std::move(*spec), store_, lo);
+    EXPECT_TRUE(r) << r.error().message;
+    if (!r) return nullptr;
+    for (const char* name : {"on_call", "on_raw", "on_sample", "uses_embedder"})
+      EXPECT_EQ((*r)->program(name)->engine(),
+                GetParam() == Exec::Jit ? runtime::Engine::Jit : runtime::Engine::Interpreter)
+          << name;
+    return std::move(*r);
+  }
+  helpers::Registry reg_ = helpers::Registry::standard();
+  helpers::HelperSpec h_;
+};
+
+TEST_P(RuntimeTypesExec, UprobeOnPtRegs) {
+  auto o = load_good();
   ASSERT_TRUE(o);
   runtime::Program* p = o->program("on_call");
   ASSERT_NE(p, nullptr);
@@ -101,15 +123,8 @@ TEST_F(RuntimeTypes, UprobeOnPtRegs) {
   EXPECT_NE((*lines)[0].find("on_call hello 42"), std::string::npos) << (*lines)[0];
 }
 
-TEST_F(RuntimeTypes, RawTracepointAndPerfEvent) {
-  helpers::Registry reg = helpers::Registry::standard();
-  helpers::HelperSpec h;
-  h.id = 1000;
-  h.fn = [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, vm::ExecContext*) -> uint64_t { return 0; };
-  ASSERT_TRUE(reg.add(h, "embedder_add"));
-  runtime::LoadOptions lo = checked();
-  lo.helpers = &reg;
-  auto o = load("rt_trace", lo);
+TEST_P(RuntimeTypesExec, RawTracepointAndPerfEvent) {
+  auto o = load_good();
   ASSERT_TRUE(o);
   uint64_t args[2] = {40, 2};
   runtime::TestRun tr;
@@ -118,6 +133,9 @@ TEST_F(RuntimeTypes, RawTracepointAndPerfEvent) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->retval, 1U);
   EXPECT_EQ(get(*o->map("out"), 7), 42);
+  r = runtime::test_run(*o->program("uses_embedder"), tr);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->retval, 45U);  // the embedder's helper: 40 + 5
   struct {
     PtRegs regs;
     uint64_t sample_period, addr;
@@ -132,6 +150,8 @@ TEST_F(RuntimeTypes, RawTracepointAndPerfEvent) {
   tr.data_in = bytes(args, 8);
   EXPECT_EQ(runtime::test_run(*o->program("on_sample"), tr).error().errnum, EINVAL);  // no data_in
 }
+
+INSTANTIATE_TEST_SUITE_P(Engines, RuntimeTypesExec, testing_support::all_execs(), testing_support::ExecParamName());
 
 TEST_F(RuntimeTypes, CheckedModeStopsBadPrograms) {
   helpers::Registry reg = helpers::Registry::standard();
