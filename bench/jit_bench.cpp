@@ -65,6 +65,7 @@
 // Google Benchmark mode counters: bpf_insns = BPF instructions one run
 // executes; per_insn = time per run / bpf_insns. Compile rows: ns_per_insn
 // (total), emit_per_insn (lowering and encoding only), code_bytes.
+#include <asmjit/x86.h>
 #include <benchmark/benchmark.h>
 #include <elf.h>
 #include <stdlib.h>
@@ -689,6 +690,78 @@ std::vector<isa::RawInsn> synthetic_program(size_t n) {
                            Op::MOV64_IMM, Op::MOV64_REG, Op::MOV32_REG, Op::DIV64_REG, Op::ARSH64_IMM};
   static const Op loads[] = {Op::LDXB, Op::LDXH, Op::LDXW, Op::LDXDW};
   return bench::synthetic_program(n, alu, loads);
+}
+
+// compile/asmjit_alone: asmjit by itself, encoding what the JIT's code for
+// synthetic_1000 holds, without xbpf (no analysis, no lowering decisions):
+// 1,578 instructions in the same proportions (per 100: 30 mov of every
+// kind, 9 cmp, 9 jcc, 6 add, 5 movzx, 5 xor, 4 push, 4 pop, 3 sub, 3 shl,
+// 3 and, 3 div, 3 test, 2 or, 2 sar, 2 jmp, 2 shr, 1 imul, dumped by
+// `--dump=synthetic_1000` and counted at 467c838), each jump to a label bound
+// a few instructions on, in one CodeHolder reused as compile_once() does.
+// What any asmjit-based lowering of that code costs at least.
+void bm_asmjit_alone(benchmark::State& st) {
+  using namespace asmjit;
+  enum K : uint8_t { MovRR, MovRI, MovRM, MovMR, Cmp, Jcc, Add, Movzx, Xor, Push, Pop, Sub, Shl, And, Div, Test, Or, Sar, Jmp, Shr, Imul };
+  static const std::pair<K, int> kMix[] = {{MovRR, 12}, {MovRI, 6}, {MovRM, 6}, {MovMR, 6}, {Cmp, 9}, {Jcc, 9},
+                                           {Add, 6},    {Movzx, 5}, {Xor, 5},   {Push, 4},  {Pop, 4}, {Sub, 3},
+                                           {Shl, 3},    {And, 3},   {Div, 3},   {Test, 3},  {Or, 2},  {Sar, 2},
+                                           {Jmp, 2},    {Shr, 2},   {Imul, 1}};
+  std::vector<K> pattern;  // the kinds interleaved: kind k at every (100 / count)-th slot
+  for (int slot = 0; slot < 100; ++slot)
+    for (const auto& [k, n] : kMix)
+      if ((slot * n) / 100 != ((slot + 1) * n) / 100) pattern.push_back(k);
+  const x86::Gp regs[] = {x86::rax, x86::rdi, x86::rsi, x86::rdx, x86::rcx, x86::r8, x86::rbx, x86::r13, x86::r14, x86::r15};
+  constexpr int kInsns = 1578;
+  thread_local CodeHolder code;
+  size_t emitted = 0;
+  for (auto _ : st) {
+    code.init(Environment::host());
+    x86::Assembler a(&code);
+    a.addEncodingOptions(EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign);
+    Label pending[4];
+    int npending = 0;
+    for (int i = 0; i < kInsns; ++i) {
+      const x86::Gp& d = regs[i % 10];
+      const x86::Gp& r = regs[(i * 7 + 3) % 10];
+      switch (pattern[size_t(i) % pattern.size()]) {
+        case MovRR: a.mov(d, r); break;
+        case MovRI: a.mov(d.r32(), Imm(i * 37)); break;
+        case MovRM: a.mov(d.r32(), x86::dword_ptr(r, (i & 63) - 32)); break;
+        case MovMR: a.mov(x86::qword_ptr(x86::rbp, -8 * ((i & 15) + 1)), d); break;
+        case Cmp: a.cmp(d.r32(), Imm(i & 255)); break;
+        case Jcc:
+        case Jmp:
+          if (npending == 4) a.bind(pending[--npending]);
+          pending[npending] = a.newLabel();
+          if (pattern[size_t(i) % pattern.size()] == Jcc) a.je(pending[npending++]);
+          else a.short_().jmp(pending[npending++]);
+          break;
+        case Add: a.add(d, Imm(i & 127)); break;
+        case Movzx: a.movzx(d.r32(), x86::byte_ptr(r, i & 31)); break;
+        case Xor: a.xor_(d.r32(), r.r32()); break;
+        case Push: a.push(d); break;
+        case Pop: a.pop(d); break;
+        case Sub: a.sub(d, r); break;
+        case Shl: a.shl(d, Imm(i & 63)); break;
+        case And: a.and_(d, Imm(0xff)); break;
+        case Div: a.div(x86::rdx, x86::rax, x86::r11); break;
+        case Test: a.test(d, d); break;
+        case Or: a.or_(d, r); break;
+        case Sar: a.sar(d, Imm(i & 63)); break;
+        case Shr: a.shr(d, Imm(i & 63)); break;
+        case Imul: a.imul(d, r, Imm(11)); break;
+      }
+      if (i % 3 == 2 && npending) a.bind(pending[--npending]);  // each jump lands a few instructions on
+    }
+    while (npending) a.bind(pending[--npending]);
+    code.flatten();
+    code.resolveUnresolvedLinks();
+    emitted = code.codeSize();
+    code.reset(ResetPolicy::kSoft);
+  }
+  st.counters["insns"] = kInsns;
+  st.counters["code_bytes"] = double(emitted);
 }
 
 // `idioms`: jit::Options::idioms (compile/synthetic_1000/no_idioms: what finding them costs).
@@ -1406,6 +1479,7 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("compile/" + w.name).c_str(), bm_compile, &w.code, true);
   benchmark::RegisterBenchmark("compile/synthetic_1000", bm_compile, &synthetic, true);
   benchmark::RegisterBenchmark("compile/synthetic_1000/no_idioms", bm_compile, &synthetic, false);
+  benchmark::RegisterBenchmark("compile/asmjit_alone", bm_asmjit_alone);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
