@@ -53,17 +53,20 @@ Expected<void> Lowering::alu(const Insn& i) {
   }
   // A 64-bit operation's immediate is the sign-extended imm32: x86's own rule.
   switch (kind) {
-    case 0x00: imm ? a_.add(d, Imm(i.imm)) : a_.add(d, s); note_zf(i.dst, is64); return {};
-    case 0x10: imm ? a_.sub(d, Imm(i.imm)) : a_.sub(d, s); note_zf(i.dst, is64); return {};
+    case 0x00:
+    case 0x10:
+    case 0x40:
+    case 0x50:
+    case 0xa0:
+      imm ? a_.emit(plain_inst(kind), d, Imm(i.imm)) : a_.emit(plain_inst(kind), d, s);
+      note_zf(i.dst, is64);
+      return {};
     case 0x20:
       if (imm)
         mul_imm(d, is64, i.imm);
       else
         a_.imul(d, s);
       return {};
-    case 0x40: imm ? a_.or_(d, Imm(i.imm)) : a_.or_(d, s); note_zf(i.dst, is64); return {};
-    case 0x50: imm ? a_.and_(d, Imm(i.imm)) : a_.and_(d, s); note_zf(i.dst, is64); return {};
-    case 0xa0: imm ? a_.xor_(d, Imm(i.imm)) : a_.xor_(d, s); note_zf(i.dst, is64); return {};
     case 0x80: a_.neg(d); note_zf(i.dst, is64); return {};
     case 0x30: div_mod(i, is64, imm, i.off == 1, false); return {};
     case 0x90: div_mod(i, is64, imm, i.off == 1, true); return {};

@@ -10,20 +10,15 @@ namespace xbpf::jit::x86low {
 namespace {
 // The operations a select computes unconditionally: register moves and
 // constants, add, sub, and, or, xor, shifts by a constant (no fault, no
-// flags anyone reads, one x86 instruction each). x86 instruction, or 0.
+// flags anyone reads, one x86 instruction each: plain_inst()'s). Its x86
+// instruction, or 0.
 InstId select_inst(Op op) {
-  switch (op) {
-    case Op::MOV64_IMM: case Op::MOV64_REG: case Op::MOV32_IMM: case Op::MOV32_REG: return x86::Inst::kIdMov;
-    case Op::ADD64_IMM: case Op::ADD64_REG: case Op::ADD32_IMM: case Op::ADD32_REG: return x86::Inst::kIdAdd;
-    case Op::SUB64_IMM: case Op::SUB64_REG: case Op::SUB32_IMM: case Op::SUB32_REG: return x86::Inst::kIdSub;
-    case Op::AND64_IMM: case Op::AND64_REG: case Op::AND32_IMM: case Op::AND32_REG: return x86::Inst::kIdAnd;
-    case Op::OR64_IMM: case Op::OR64_REG: case Op::OR32_IMM: case Op::OR32_REG: return x86::Inst::kIdOr;
-    case Op::XOR64_IMM: case Op::XOR64_REG: case Op::XOR32_IMM: case Op::XOR32_REG: return x86::Inst::kIdXor;
-    case Op::LSH64_IMM: case Op::LSH32_IMM: return x86::Inst::kIdShl;
-    case Op::RSH64_IMM: case Op::RSH32_IMM: return x86::Inst::kIdShr;
-    case Op::ARSH64_IMM: case Op::ARSH32_IMM: return x86::Inst::kIdSar;
-    default: return 0;
-  }
+  const isa::OpBrief b = isa::brief(op);
+  const uint8_t kind = b.code & 0xf0;
+  const bool shift = kind == 0x60 || kind == 0x70 || kind == 0xc0;
+  if (b.form != Form::AluImm && (b.form != Form::AluReg || shift)) return 0;
+  if (kind == 0xb0 && b.form == Form::AluReg && op != Op::MOV64_REG && op != Op::MOV32_REG) return 0;  // movsx
+  return plain_inst(kind);
 }
 }  // namespace
 

@@ -45,6 +45,25 @@ using isa::Op;
 const Gp kReg[11] = {x86::rax, x86::rdi, x86::rsi, x86::rdx, x86::rcx, x86::r8,
                      x86::rbx, x86::r13, x86::r14, x86::r15, x86::rbp};
 const Gp kArea = x86::r12;
+
+// The x86 instruction of a BPF ALU operation `kind` (its opcode's operation
+// bits) that is one two-operand x86 instruction of the same shape, destination
+// first: add, sub, or, and, xor, mov, and the shifts (by a constant or cl).
+// 0: none (mul, div, mod, neg, endian). alu() and select() both lower through it.
+constexpr InstId plain_inst(uint8_t kind) {
+  switch (kind) {
+    case 0x00: return x86::Inst::kIdAdd;
+    case 0x10: return x86::Inst::kIdSub;
+    case 0x40: return x86::Inst::kIdOr;
+    case 0x50: return x86::Inst::kIdAnd;
+    case 0x60: return x86::Inst::kIdShl;
+    case 0x70: return x86::Inst::kIdShr;
+    case 0xa0: return x86::Inst::kIdXor;
+    case 0xb0: return x86::Inst::kIdMov;
+    case 0xc0: return x86::Inst::kIdSar;
+    default: return 0;
+  }
+}
 // Scratch: caller-saved, no BPF register lives there.
 const Gp kT9 = x86::r9;
 const Gp kT10 = x86::r10;
