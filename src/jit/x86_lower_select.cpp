@@ -35,34 +35,26 @@ bool Lowering::feeds_address(size_t k, uint8_t d) const {
   auto has = [&](uint8_t r) { return (taint >> r) & 1; };
   for (size_t end = std::min(insns.size(), k + kAddressScan); k < end && taint; ++k) {
     const Insn& i = insns[k];
-    const uint16_t bit = uint16_t(1u << i.dst);
     switch (isa::form(i.op)) {
-      case Form::AluImm:
-        if (isa::brief(i.op).code >> 4 == 0xb) taint &= uint16_t(~bit);  // a constant
-        break;
-      case Form::AluReg:
-        if (isa::brief(i.op).code >> 4 == 0xb)  // moves, sign-extending ones too
-          taint = has(i.src) ? uint16_t(taint | bit) : uint16_t(taint & ~bit);
-        else if (has(i.src))
-          taint |= bit;
-        break;
-      case Form::AluUnary:
-      case Form::Endian: break;
-      case Form::LoadImm64: taint &= uint16_t(~bit); break;
       case Form::Load:
-        if (has(i.src)) return true;
-        taint &= uint16_t(~bit);
-        break;
       case Form::LoadInd:
-        if (has(i.src)) return true;
+        if (has(i.src)) return true;  // the address
         break;
       case Form::StoreImm:
       case Form::StoreReg:
       case Form::Atomic:
         if (has(i.dst)) return true;
         break;
+      case Form::AluImm:
+      case Form::AluReg:
+      case Form::AluUnary:
+      case Form::Endian:
+      case Form::LoadImm64: break;
       default: return false;  // jumps, calls, exit: the straight line ends
     }
+    // What it writes derives from rD's value when anything it reads does.
+    const isa::RegUse u = isa::reg_use(i);
+    taint = u.reads & taint ? uint16_t(taint | u.writes) : uint16_t(taint & ~u.writes);
   }
   return false;
 }
