@@ -504,6 +504,27 @@ TEST(JitArithmetic, MultipliesBecomeShiftsAndLea) {
   EXPECT_EQ(count(d, "lea r"), 0u) << d;
 }
 
+// `rD = r1; <insn on rD>; r0 = rD ^ r6 (+ r3)` with sentinels in r6 and r3
+// that must survive `insn` (the division sequences borrow rax and rdx): the
+// result, for r1 = x, is sentinels_result(insn's value of x, rD).
+std::vector<isa::RawInsn> with_sentinels(Insn insn) {
+  const uint8_t dst = insn.dst;
+  std::vector<Insn> prog = {
+      {.op = Op::LDDW, .dst = 6, .imm = 0x66, .imm64 = 0x6666666666666666LL},
+      {.op = Op::LDDW, .dst = 3, .imm = 0x33, .imm64 = 0x3333333333333333LL},
+      {.op = Op::MOV64_REG, .dst = dst, .src = 1},
+      insn,
+      {.op = Op::MOV64_REG, .dst = 0, .src = dst},
+      {.op = Op::XOR64_REG, .dst = 0, .src = 6},
+  };
+  if (dst != 3) prog.push_back({.op = Op::ADD64_REG, .dst = 0, .src = 3});
+  prog.push_back({.op = Op::EXIT});
+  return encoded(prog);
+}
+uint64_t sentinels_result(uint64_t value, uint8_t dst) {
+  return (value ^ 0x6666666666666666ULL) + (dst != 3 ? 0x3333333333333333ULL : 0);
+}
+
 // Unsigned division and modulo by a constant become a multiplication and
 // shifts (a shift or a mask for powers of two), both widths, with and
 // without BMI2 (64-bit dividends keep `div` without it), against C++'s own
@@ -536,17 +557,7 @@ TEST(JitArithmetic, DivideByConstantsAgreesWithCxx) {
         for (uint8_t dst : {0, 3, 7}) {
           for (bool bmi2 : {true, false}) {
             const Op op = is64 ? (mod ? Op::MOD64_IMM : Op::DIV64_IMM) : (mod ? Op::MOD32_IMM : Op::DIV32_IMM);
-            std::vector<Insn> prog = {
-                {.op = Op::LDDW, .dst = 6, .imm = 0x66, .imm64 = 0x6666666666666666LL},
-                {.op = Op::LDDW, .dst = 3, .imm = 0x33, .imm64 = 0x3333333333333333LL},
-                {.op = Op::MOV64_REG, .dst = dst, .src = 1},
-                {.op = op, .dst = dst, .imm = c},
-                {.op = Op::MOV64_REG, .dst = 0, .src = dst},
-                {.op = Op::XOR64_REG, .dst = 0, .src = 6},
-            };
-            if (dst != 3) prog.push_back({.op = Op::ADD64_REG, .dst = 0, .src = 3});
-            prog.push_back({.op = Op::EXIT});
-            const auto code = encoded(prog);
+            const auto code = with_sentinels({.op = op, .dst = dst, .imm = c});
             const vm::Program interp = load(code);
             const vm::Program native = compiled(code, {.bmi2 = bmi2});
             const std::string text = disasm(native);
@@ -558,7 +569,7 @@ TEST(JitArithmetic, DivideByConstantsAgreesWithCxx) {
             for (uint64_t x : xs) {
               const uint64_t v = is64 ? x : uint32_t(x);
               const uint64_t r = mod ? v % d : v / d;
-              const uint64_t want = (r ^ 0x6666666666666666ULL) + (dst != 3 ? 0x3333333333333333ULL : 0);
+              const uint64_t want = sentinels_result(r, dst);
               ASSERT_EQ(run(interp, x), want) << "the interpreter, d=" << d << " x=" << x;
               ASSERT_EQ(run(native, x), want) << "d=" << d << " x=" << x << " is64=" << is64 << " mod=" << mod
                                               << " dst=r" << int(dst) << " bmi2=" << bmi2 << "\n" << text;
@@ -646,17 +657,7 @@ TEST(JitArithmetic, SignedDivideByConstantsAgreesWithCxx) {
       for (bool mod : {false, true}) {
         for (uint8_t dst : {0, 3, 7}) {
           const Op op = is64 ? (mod ? Op::SMOD64_IMM : Op::SDIV64_IMM) : (mod ? Op::SMOD32_IMM : Op::SDIV32_IMM);
-          std::vector<Insn> prog = {
-              {.op = Op::LDDW, .dst = 6, .imm = 0x66, .imm64 = 0x6666666666666666LL},
-              {.op = Op::LDDW, .dst = 3, .imm = 0x33, .imm64 = 0x3333333333333333LL},
-              {.op = Op::MOV64_REG, .dst = dst, .src = 1},
-              {.op = op, .dst = dst, .off = 1, .imm = c},
-              {.op = Op::MOV64_REG, .dst = 0, .src = dst},
-              {.op = Op::XOR64_REG, .dst = 0, .src = 6},
-          };
-          if (dst != 3) prog.push_back({.op = Op::ADD64_REG, .dst = 0, .src = 3});
-          prog.push_back({.op = Op::EXIT});
-          const auto code = encoded(prog);
+          const auto code = with_sentinels({.op = op, .dst = dst, .off = 1, .imm = c});
           const vm::Program interp = load(code);
           const vm::Program native = compiled(code, {});
           const std::string text = disasm(native);
@@ -670,7 +671,7 @@ TEST(JitArithmetic, SignedDivideByConstantsAgreesWithCxx) {
               const auto v = int32_t(x);
               r = v == INT32_MIN && c == -1 ? uint32_t(v) : uint32_t(mod ? v % c : v / c);
             }
-            const uint64_t want = (r ^ 0x6666666666666666ULL) + (dst != 3 ? 0x3333333333333333ULL : 0);
+            const uint64_t want = sentinels_result(r, dst);
             ASSERT_EQ(run(interp, uint64_t(x)), want) << "the interpreter, c=" << c << " x=" << x;
             ASSERT_EQ(run(native, uint64_t(x)), want) << "c=" << c << " x=" << x << " is64=" << is64 << " mod=" << mod
                                                       << " dst=r" << int(dst) << "\n" << text;
