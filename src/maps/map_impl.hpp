@@ -68,6 +68,7 @@ extern const MapOps kArrayOps, kPercpuArrayOps, kProgArrayOps;
 extern const MapOps kHashOps, kPercpuHashOps, kLruHashOps, kLruPercpuHashOps;
 extern const MapOps kRingbufOps, kQueueOps, kStackOps, kBloomOps, kLpmTrieOps;
 extern const MapOps kArrayOfMapsOps, kHashOfMapsOps, kPerfEventArrayOps, kStackTraceOps;
+extern const MapOps kDevmapOps, kDevmapHashOps, kCpumapOps, kXskmapOps;
 
 // The row for `t`, nullptr when xbpf does not implement the type.
 [[nodiscard]] const MapOps* find_ops(MapType t);

@@ -13,7 +13,7 @@ const std::array kTable = {
     &kArrayOps, &kPercpuArrayOps, &kHashOps, &kPercpuHashOps, &kLruHashOps, &kLruPercpuHashOps,
     &kRingbufOps, &kQueueOps, &kStackOps, &kBloomOps,
     &kProgArrayOps, &kArrayOfMapsOps, &kHashOfMapsOps, &kLpmTrieOps, &kPerfEventArrayOps,
-    &kStackTraceOps,
+    &kStackTraceOps, &kDevmapOps, &kDevmapHashOps, &kCpumapOps, &kXskmapOps,
 };
 
 Expected<void> check_name(const MapAttr& a) {
