@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "hooks/packet_hook.hpp"
 #include "isa/asm.hpp"
 #include "isa/isa.hpp"
 #include "maps_fixture.hpp"
@@ -561,6 +562,17 @@ TEST(RedirectCorpus, ObjectsLoadAndRedirect) {
     EXPECT_EQ(r->retval, 4U);  // XDP_REDIRECT
     EXPECT_EQ(r->redirect_ifindex, 5U);
     EXPECT_EQ(r->redirect_map_id, tx->id());
+    // The same program attached to a packet device: the verdict carries the target.
+    auto link = s.store()->attach_xdp(o->program("xdp_redirect_map")->id(), "port0", false);
+    ASSERT_TRUE(link) << link.error().message;
+    auto h = hooks::PacketHook::open(s.store(), "port0", testing_support::load_options(e));
+    ASSERT_TRUE(h) << h.error().message;
+    auto v = (*h)->run(pkt);
+    ASSERT_TRUE(v) << v.error().message;
+    EXPECT_EQ(v->action, 4U);
+    EXPECT_EQ(v->redirect_ifindex, 5U);
+    EXPECT_EQ(v->redirect_map_id, tx->id());
+    EXPECT_EQ(v->redirect_key, 0U);
   }
 }
 
