@@ -61,6 +61,8 @@ struct MapOps {
   // A storage region to map twice back-to-back (ring buffers); len 0 = none.
   void (*dup_region)(const MapAttr&, uint64_t* off, uint64_t* len);
   std::unique_ptr<Map> (*make)(MapContext&&);
+  // map_flags the kernel's allocation adds (maps::implied_map_flags).
+  uint32_t implied_flags = 0;
 };
 
 // The rows, one per map-type file (extern: namespace-scope consts are internal otherwise).

@@ -24,12 +24,6 @@
 
 namespace xbpf::maps {
 
-uint32_t implied_map_flags(MapType t) {
-  // dev_map_init_map: a lookup returns a pointer into the entry, so programs
-  // may only read it.
-  return t == MapType::Devmap || t == MapType::DevmapHash ? kFRdonlyProg : 0;
-}
-
 namespace detail {
 
 namespace {
@@ -257,9 +251,11 @@ std::unique_ptr<Map> make_dev_hash(MapContext&& c) { return std::unique_ptr<Map>
 
 }  // namespace
 
-const MapOps kDevmapOps = {MapType::Devmap, validate_dev, slots_size, nullptr, nullptr, make_slots};
+// dev_map_init_map adds BPF_F_RDONLY_PROG: a lookup returns a pointer into
+// the entry, which programs may only read.
+const MapOps kDevmapOps = {MapType::Devmap, validate_dev, slots_size, nullptr, nullptr, make_slots, kFRdonlyProg};
 const MapOps kDevmapHashOps = {MapType::DevmapHash, validate_dev, dev_hash_size, prepare_dev_hash, nullptr,
-                               make_dev_hash};
+                               make_dev_hash, kFRdonlyProg};
 const MapOps kCpumapOps = {MapType::Cpumap, validate_cpu, slots_size, nullptr, nullptr, make_slots};
 const MapOps kXskmapOps = {MapType::Xskmap, validate_xsk, slots_size, nullptr, nullptr, make_slots};
 

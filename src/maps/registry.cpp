@@ -36,6 +36,19 @@ const MapOps* find_ops(MapType t) {
   return nullptr;
 }
 
+}  // namespace xbpf::maps::detail
+
+namespace xbpf::maps {
+
+uint32_t implied_map_flags(MapType t) {
+  const detail::MapOps* ops = detail::find_ops(t);
+  return ops ? ops->implied_flags : 0;
+}
+
+}  // namespace xbpf::maps
+
+namespace xbpf::maps::detail {
+
 Expected<void> validate_attr(const MapAttr& a) {
   if (auto r = check_name(a); !r) return r;
   const MapOps* ops = find_ops(a.type);
