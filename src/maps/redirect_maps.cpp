@@ -115,7 +115,7 @@ Expected<void> no_batch(const Map& m) {
 // devmap, cpumap and xskmap: max_entries slots indexed by the key.
 class SlotMap : public ShmMap {
  public:
-  explicit SlotMap(MapContext&& ctx) : ShmMap(std::move(ctx)) { attr_.map_flags |= implied_map_flags(attr_.type); }
+  explicit SlotMap(MapContext&& ctx) : ShmMap(std::move(ctx)) {}
 
   // Program side: the entry (what bpf_redirect_map targets), nullptr when
   // empty. An xskmap entry is always empty (no sockets).
@@ -220,7 +220,7 @@ class SlotMap : public ShmMap {
 // dev_map_hash_* rules layered on the generic hash's storage.
 class DevHashMap : public HashMap {
  public:
-  explicit DevHashMap(MapContext&& ctx) : HashMap(std::move(ctx)) { attr_.map_flags |= implied_map_flags(attr_.type); }
+  explicit DevHashMap(MapContext&& ctx) : HashMap(std::move(ctx)) {}
 
   long update_elem(const void*, const void*, uint64_t) noexcept override { return -EOPNOTSUPP; }
   long delete_elem(const void*) noexcept override { return -EOPNOTSUPP; }
