@@ -139,6 +139,38 @@ TEST_F(MapCli, ErrorPathsNameTheProblem) {
   xbpf::test::expect_errors(cases, [&](const std::string& args, bool err) { return map(args, err); });
 }
 
+TEST_F(MapCli, RedirectMaps) {
+  // A devmap lists its occupied entries; its flags show the kernel's added BPF_F_RDONLY_PROG.
+  ASSERT_EQ(map("create d type devmap key 4 value 4 entries 4 name d").code, 0);
+  ASSERT_EQ(map("update pinned d key 2 0 0 0 value 7 0 0 0").code, 0);
+  auto r = map("dump pinned d");
+  EXPECT_EQ(r.out, "key: 02 00 00 00  value: 07 00 00 00\nFound 1 element\n");
+  r = map("show pinned d");
+  EXPECT_NE(r.out.find(": devmap  name d  flags 0x80\n"), std::string::npos) << r.out;
+  ASSERT_EQ(map("create c type cpumap key 4 value 8 entries 4 name c").code, 0);
+  ASSERT_EQ(map("update pinned c key 0 0 0 0 value 64 0 0 0 0 0 0 0").code, 0);
+  r = map("dump pinned c");
+  EXPECT_EQ(r.out, "key: 00 00 00 00  value: 40 00 00 00 00 00 00 00\nFound 1 element\n");
+  ASSERT_EQ(map("create h type devmap_hash key 4 value 8 entries 4 name h").code, 0);
+  r = map("update pinned h key 9 0 0 0 value 3 0 0 0 5 0 0 0");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("map 'h': devmap programs"), std::string::npos) << r.out;
+  // An xskmap's entries cannot be read from user space: each key with the error, as bpftool.
+  ASSERT_EQ(map("create x type xskmap key 4 value 4 entries 2 name x").code, 0);
+  r = map("update pinned x key 0 0 0 0 value 3 0 0 0");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("no AF_XDP sockets"), std::string::npos) << r.out;
+  r = map("dump pinned x");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "key: 00 00 00 00  value: <Operation not supported>\n"
+                   "key: 01 00 00 00  value: <Operation not supported>\nFound 0 elements\n");
+  r = map("-j dump pinned x", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[1]["value"]["error"], "Operation not supported");
+}
+
 TEST_F(MapCli, QueuePushPop) {
   ASSERT_EQ(map("create q type queue key 0 value 4 entries 4 name q").code, 0);
   ASSERT_EQ(map("push pinned q value 1 0 0 0").code, 0);

@@ -63,6 +63,7 @@ XBPF_HELPER(l3_csum_replace);
 XBPF_HELPER(l4_csum_replace);
 XBPF_HELPER(csum_diff);
 XBPF_HELPER(redirect);
+XBPF_HELPER(redirect_map);
 XBPF_HELPER(get_hash_recalc);
 XBPF_HELPER(set_hash);
 XBPF_HELPER(set_hash_invalid);

@@ -202,8 +202,41 @@ XBPF_HELPER(redirect) {
   if (s) {
     s->redirect_ifindex = uint32_t(r1);
     s->redirect_flags = r2;
+    s->redirect_map_id = 0, s->redirect_key = 0;
   }
   return xdp ? 4 /* XDP_REDIRECT */ : 7 /* TC_ACT_REDIRECT */;
+}
+
+// bpf_redirect_map(map, key, flags), XDP only: the kernel's
+// __bpf_xdp_redirect_map. The low flag bits (BPF_F_ACTION_MASK) are the
+// action returned when the key has no entry; a devmap also takes
+// BPF_F_BROADCAST (the whole map is the target) and BPF_F_EXCLUDE_INGRESS.
+XBPF_HELPER(redirect_map) {
+  (void)r4, (void)r5;
+  constexpr uint64_t kActionMask = 3;  // XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX
+  constexpr uint64_t kBroadcast = 1U << 3, kExcludeIngress = 1U << 4;
+  maps::Map* m = map_arg(c, r1);
+  if (!m) return 0;  // XDP_ABORTED
+  const bool dev = m->type() == kabi::MapType::Devmap || m->type() == kabi::MapType::DevmapHash;
+  if (r3 & ~(kActionMask | (dev ? kBroadcast | kExcludeIngress : 0))) return 0;
+  // The lookup takes a u32 key: the upper half of the u64 argument is dropped, as in the kernel.
+  const uint32_t key = uint32_t(r2);
+  const void* entry = m->lookup_elem(&key);
+  RunState* s = state(c);
+  if (!entry && !(r3 & kBroadcast)) {
+    // The last call decides: a miss clears an earlier target.
+    if (s) s->redirect_ifindex = 0, s->redirect_flags = 0, s->redirect_map_id = 0, s->redirect_key = 0;
+    return r3 & kActionMask;
+  }
+  if (s) {
+    uint32_t ifindex = 0;
+    if (dev && entry) std::memcpy(&ifindex, entry, 4);  // struct bpf_devmap_val.ifindex
+    s->redirect_ifindex = ifindex;
+    s->redirect_flags = r3 & kBroadcast ? r3 : 0;
+    s->redirect_map_id = m->id();
+    s->redirect_key = key;
+  }
+  return 4;  // XDP_REDIRECT
 }
 
 namespace {

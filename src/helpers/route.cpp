@@ -40,6 +40,7 @@ uint64_t redirect_to(vm::ExecContext* c, uint64_t ifindex) {
   if (RunState* s = state(c)) {
     s->redirect_ifindex = uint32_t(ifindex);
     s->redirect_flags = 0;
+    s->redirect_map_id = 0, s->redirect_key = 0;
   }
   return TC_ACT_REDIRECT;
 }

@@ -99,8 +99,14 @@ struct RunState {
   TraceLog* trace = nullptr;       // bpf_trace_printk sink; null: discarded
   uint64_t attach_cookie = 0;      // bpf_get_attach_cookie
   uint64_t func_ip = 0;            // bpf_get_func_ip
-  uint32_t redirect_ifindex = 0;   // last bpf_redirect target
+  // The last redirect's target: bpf_redirect's ifindex and flags, or
+  // bpf_redirect_map's map id and key (a cpumap's CPU, an xskmap's queue)
+  // with, for a devmap, the entry's ifindex (0 with BPF_F_BROADCAST, kept
+  // in redirect_flags). A failed bpf_redirect_map clears them all.
+  uint32_t redirect_ifindex = 0;
   uint64_t redirect_flags = 0;
+  uint32_t redirect_map_id = 0;    // 0: no map (bpf_redirect)
+  uint32_t redirect_key = 0;
   std::vector<uint64_t> ringbuf_samples;  // reserved, not yet submitted/discarded (checked mode)
   std::optional<Error> error;      // a helper-level failure (e.g. a callback's checked-mode fault)
   const void* tail_call_scope = nullptr;  // runtime: the store whose program ids tail calls resolve in

@@ -148,7 +148,7 @@ constexpr HelperSpec kRows[] = {
     {49, "setsockopt", R::Integer, {C, N, N, A::PtrToMem, A::ConstSize},
      bit(P::SockOps) | bit(P::CgroupSockAddr) | bit(P::CgroupSock), nullptr},
     {50, "skb_adjust_room", R::Integer, {C, N, N, N}, kTc | bit(P::SkSkb), i::skb_adjust_room},
-    {51, "redirect_map", R::Integer, {M, N, N}, kXdp, nullptr},
+    {51, "redirect_map", R::Integer, {M, N, N}, kXdp, i::redirect_map},
     {52, "sk_redirect_map", R::Integer, {C, M, N, N}, bit(P::SkSkb), nullptr},
     {53, "sock_map_update", R::Integer, {C, M, A::PtrToMapKey, N}, bit(P::SockOps), nullptr},
     {54, "xdp_adjust_meta", R::Integer, {C, N}, kXdp, i::xdp_adjust_meta},

@@ -86,12 +86,14 @@ Expected<Verdict> PacketHook::run(std::span<const uint8_t> packet) {
   }
   st.redirect_ifindex = 0;
   st.redirect_flags = 0;
+  st.redirect_map_id = 0;
+  st.redirect_key = 0;
   st.error.reset();
   XdpFrame::lay_out(buf_.data(), packet, XdpFrame::kHeadroom, 0, ctx_, st.packet);
   auto r = prog_->run(&ctx_, sizeof ctx_, st);
   if (!r) return xbpf::unexpected(with_context(r.error(), fmt::format("packet hook '{}'", device_)));
   return Verdict{uint32_t(*r), std::span<const uint8_t>(st.packet.data, st.packet.data_end), prog_->id(),
-                 st.redirect_ifindex};
+                 st.redirect_ifindex, st.redirect_map_id, st.redirect_key};
 }
 
 }  // namespace xbpf::hooks

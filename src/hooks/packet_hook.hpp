@@ -39,7 +39,9 @@ struct Verdict {
   // attached, the input itself.
   std::span<const uint8_t> data;
   uint32_t prog_id = 0;           // the program that ran; 0: none attached (action XDP_PASS)
-  uint32_t redirect_ifindex = 0;  // XDP_REDIRECT: bpf_redirect's target
+  uint32_t redirect_ifindex = 0;  // XDP_REDIRECT: bpf_redirect's target, or a devmap entry's ifindex
+  uint32_t redirect_map_id = 0;   // XDP_REDIRECT through bpf_redirect_map: the map and its key
+  uint32_t redirect_key = 0;      // (a cpumap's CPU, an xskmap's queue); 0 / 0 for bpf_redirect
 };
 
 // One hook on one device. Not thread-safe: one per packet-processing thread

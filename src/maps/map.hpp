@@ -169,6 +169,11 @@ class Map {
 // True for map types that keep one value per CPU.
 [[nodiscard]] bool is_percpu(MapType t);
 
+// map_flags the kernel adds to a new map of type `t` (devmap, devmap_hash:
+// BPF_F_RDONLY_PROG, programs may not write their entries); what a Map's
+// attr() and info() then report, and what the verifier applies.
+[[nodiscard]] uint32_t implied_map_flags(MapType t);
+
 // Number of CPUs per-CPU maps hold values for (the kernel's possible CPUs).
 [[nodiscard]] uint32_t possible_cpus();
 

@@ -61,6 +61,8 @@ struct MapOps {
   // A storage region to map twice back-to-back (ring buffers); len 0 = none.
   void (*dup_region)(const MapAttr&, uint64_t* off, uint64_t* len);
   std::unique_ptr<Map> (*make)(MapContext&&);
+  // map_flags the kernel's allocation adds (maps::implied_map_flags).
+  uint32_t implied_flags = 0;
 };
 
 // The rows, one per map-type file (extern: namespace-scope consts are internal otherwise).
@@ -68,6 +70,7 @@ extern const MapOps kArrayOps, kPercpuArrayOps, kProgArrayOps;
 extern const MapOps kHashOps, kPercpuHashOps, kLruHashOps, kLruPercpuHashOps;
 extern const MapOps kRingbufOps, kQueueOps, kStackOps, kBloomOps, kLpmTrieOps;
 extern const MapOps kArrayOfMapsOps, kHashOfMapsOps, kPerfEventArrayOps, kStackTraceOps;
+extern const MapOps kDevmapOps, kDevmapHashOps, kCpumapOps, kXskmapOps;
 
 // The row for `t`, nullptr when xbpf does not implement the type.
 [[nodiscard]] const MapOps* find_ops(MapType t);

@@ -13,7 +13,7 @@ const std::array kTable = {
     &kArrayOps, &kPercpuArrayOps, &kHashOps, &kPercpuHashOps, &kLruHashOps, &kLruPercpuHashOps,
     &kRingbufOps, &kQueueOps, &kStackOps, &kBloomOps,
     &kProgArrayOps, &kArrayOfMapsOps, &kHashOfMapsOps, &kLpmTrieOps, &kPerfEventArrayOps,
-    &kStackTraceOps,
+    &kStackTraceOps, &kDevmapOps, &kDevmapHashOps, &kCpumapOps, &kXskmapOps,
 };
 
 Expected<void> check_name(const MapAttr& a) {
@@ -35,6 +35,19 @@ const MapOps* find_ops(MapType t) {
   }
   return nullptr;
 }
+
+}  // namespace xbpf::maps::detail
+
+namespace xbpf::maps {
+
+uint32_t implied_map_flags(MapType t) {
+  const detail::MapOps* ops = detail::find_ops(t);
+  return ops ? ops->implied_flags : 0;
+}
+
+}  // namespace xbpf::maps
+
+namespace xbpf::maps::detail {
 
 Expected<void> validate_attr(const MapAttr& a) {
   if (auto r = check_name(a); !r) return r;

@@ -9,6 +9,9 @@ namespace xbpf::maps::detail {
 ShmMap::ShmMap(MapContext&& ctx)
     : Map(ctx.id, std::move(ctx.attr)), file_(std::move(ctx.file)), store_(std::move(ctx.store)) {
   storage_ = file_.storage();
+  // The stored attributes are what the user asked for (they are validated
+  // again on every open); the flags the kernel adds are added here.
+  attr_.map_flags |= implied_map_flags(attr_.type);
 }
 
 MapInfo ShmMap::info() const { return MapInfo{id_, attr_, frozen()}; }

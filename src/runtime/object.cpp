@@ -428,8 +428,10 @@ verifier::Env verifier_env(const loader::ObjectSpec& o, const loader::ProgramSpe
   env.func_info = !p.func_info.empty();
   env.helpers = helpers;
   for (const loader::MapSpec& m : o.maps) {
-    env.maps.push_back({m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags,
-                        (m.flags & maps::kFRdonlyProg) != 0, m.inner_map ? int32_t(*m.inner_map) : -1, {}});
+    // The flags as the created map will have them (the kernel adds some per type).
+    const uint32_t flags = m.flags | maps::implied_map_flags(m.type);
+    env.maps.push_back({m.name, m.type, m.key_size, m.value_size, m.max_entries, flags,
+                        (flags & maps::kFRdonlyProg) != 0, m.inner_map ? int32_t(*m.inner_map) : -1, {}});
     // .rodata: create_maps() fills it with this value and freezes it before
     // any program loads, so the verifier may read constants from it.
     if (m.origin == MapOrigin::Data && m.section.starts_with(".rodata") && (m.flags & maps::kFRdonlyProg) &&

@@ -41,6 +41,8 @@ Expected<TestRunResult> run_repeated(const Program& prog, void* ctx, size_t ctx_
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
   res.duration_ns = uint32_t(uint64_t(ns) / repeat);
   res.redirect_ifindex = last->redirect_ifindex;
+  res.redirect_map_id = last->redirect_map_id;
+  res.redirect_key = last->redirect_key;
   return res;
 }
 

@@ -51,7 +51,9 @@ struct TestRunResult {
   std::vector<uint8_t> data_out;
   std::vector<uint8_t> ctx_out;
   uint32_t duration_ns = 0;  // mean per run
-  uint64_t redirect_ifindex = 0;
+  uint64_t redirect_ifindex = 0;  // bpf_redirect's target, or a devmap entry's ifindex
+  uint32_t redirect_map_id = 0;   // bpf_redirect_map: the map and the key (0 / 0 otherwise)
+  uint32_t redirect_key = 0;
 };
 
 [[nodiscard]] Expected<TestRunResult> test_run(const Program& prog, const TestRun& opts);

@@ -49,8 +49,11 @@ VoidResult map_compatible(const MapDesc& m, const HelperSpec& h) {
     case MapType::Queue: case MapType::Stack: ok = n == "map_push_elem" || n == "map_pop_elem" || n == "map_peek_elem"; break;
     case MapType::BloomFilter: ok = n == "map_push_elem" || n == "map_peek_elem"; break;
     case MapType::ArrayOfMaps: case MapType::HashOfMaps: ok = n == "map_lookup_elem"; break;
-    case MapType::Devmap: case MapType::DevmapHash: case MapType::Cpumap: case MapType::Xskmap:
-      ok = n == "redirect_map" || (m.type == MapType::Xskmap && generic); break;
+    // A devmap lookup reads the entry's struct bpf_devmap_val; an xskmap
+    // lookup gives the socket; a cpumap is for redirects only.
+    case MapType::Devmap: case MapType::DevmapHash: case MapType::Xskmap:
+      ok = n == "redirect_map" || n == "map_lookup_elem"; break;
+    case MapType::Cpumap: ok = n == "redirect_map"; break;
     case MapType::Sockmap:
       ok = n == "sk_redirect_map" || n == "msg_redirect_map" || n == "sock_map_update" || n == "sk_select_reuseport" ||
            generic;
@@ -240,6 +243,12 @@ StepResult Checker::call_helper(State& s, const Insn& i) {
     if (h->args[k] == Arg::DontCare) break;
     if (auto r = check_arg(*this, s, *h, k, map, release, callback); !r) return no(r.error());
   }
+  // record_func_map, before the compatibility check: the helpers that
+  // change a map are refused on a BPF_F_RDONLY_PROG one (.rodata, devmaps).
+  if (map && map->rdonly_prog &&
+      (h->name == std::string_view("map_update_elem") || h->name == std::string_view("map_delete_elem") ||
+       h->name == std::string_view("map_push_elem") || h->name == std::string_view("map_pop_elem")))
+    return no(reject("write into map forbidden"));
   // The kernel sets up a callback before it checks the map's compatibility.
   if (id == kForEachMapElem && map && !has_for_each(map->type))
     return no(reject("callback function not allowed for map"));

@@ -288,6 +288,14 @@ static BasicExpected<RegState, Reject> access(Checker& c, State& s, int regno, i
       return r;
     }
     case RegType::PtrToMapValue: {
+      // An xskmap lookup gives the kernel's PTR_TO_XDP_SOCK: struct
+      // bpf_xdp_sock, whose one field (queue_id) programs may read
+      // (bpf_xdp_sock_is_valid_access).
+      if (base.map->type == kabi::MapType::Xskmap) {
+        if (write) return no(reject("R{} cannot write into xdp_sock", regno));
+        if (base.off + off != 0 || size != 4 || !base.var.is_const() || base.var.const_value() != 0)
+          return no(reject("R{} invalid xdp_sock access off={} size={}", regno, base.off + off, size));
+      }
       if (write && (base.map->rdonly_prog || (base.flags & kRdonly)))
         return no(reject("write into map forbidden, value_size={} off={} size={}", base.map->value_size,
                          base.off + off, size));
