@@ -179,20 +179,18 @@ __attribute__((noinline)) uint64_t sdiv_native(int64_t x) {
 
 void bm_sdiv_const(benchmark::State& st, int how) {  // 0: JIT, 1: JIT with idiv, 2: interpreter
   const auto code = assemble(sdiv_program());
-  if (how == 2) {
-    auto p = vm::Program::load(code, {vm::Mode::Verified});
-    if (!p) die(p.error().message);
-    time_runs(st, *p);
-    return;
+  auto p = vm::Program::load(code, {vm::Mode::Verified});
+  if (!p) die(p.error().message);
+  if (how != 2) {
+    jit::Options o;
+    o.short_arith = how == 0;
+    if (auto r = jit::compile(*p, o); !r) die(r.error().message);
+    st.counters["code_bytes"] = double(jit::code_of(*p)->code.size());
   }
-  jit::Options o;
-  o.short_arith = how == 0;
-  const vm::Program p = compiled(code, o, nullptr);
   vm::ExecContext ctx;
-  if (auto r = p.run(0, 0, ctx); !r || *r != sdiv_native(int64_t(0x9e3779b97f4a7c15ULL)))
-    die("sdiv_const: the JIT's result differs from the C++ loop's");
-  st.counters["code_bytes"] = double(jit::code_of(p)->code.size());
-  time_runs(st, p);
+  if (auto r = p->run(0, 0, ctx); !r || *r != sdiv_native(int64_t(0x9e3779b97f4a7c15ULL)))
+    die("sdiv_const: the result differs from the C++ loop's");
+  time_runs(st, *p);
 }
 
 void bm_sdiv_const_native(benchmark::State& st) {
@@ -206,8 +204,9 @@ void bm_sdiv_const_native(benchmark::State& st) {
 
 // The kernel's JIT: the same instructions as a socket filter, run through
 // BPF_PROG_TEST_RUN 1,000 times per iteration (the kernel's measured time of
-// those runs is the iteration's time: compare per_op, not Time). No bpf(2) (unprivileged, no kernel support for ISA v4):
-// the row says why instead of timing anything.
+// those runs is the iteration's time: compare per_op, not Time). Without
+// bpf(2) (unprivileged, or a kernel without ISA v4) the row says why instead
+// of timing anything.
 void bm_sdiv_const_kernel(benchmark::State& st) {
   const auto code = assemble(sdiv_program());
   std::vector<bpf_insn> insns(code.size());
