@@ -135,29 +135,11 @@ class StackHelpers : public ::testing::TestWithParam<testing_support::Exec> {
 
   // Loads one program over `maps` (map_idx N = maps[N]); nullptr on failure.
   runtime::Program* load(ProgType type, const std::string& text, std::vector<loader::MapSpec> maps) {
-    auto insns = isa::assemble(text, "test");
-    EXPECT_TRUE(insns) << insns.error().message;
-    if (!insns) return nullptr;
-    loader::ObjectSpec o;
-    o.path = o.name = "stack_test";
-    o.maps = std::move(maps);
-    loader::ProgramSpec p;
-    p.name = "prog";
-    p.section = "test";
-    p.type = type;
-    p.license = "GPL";
-    p.insns = isa::encode_program(*insns);
-    for (uint32_t i = 0; i < p.insns.size(); ++i) {
-      if (p.insns[i].code == 0x18 && p.insns[i].src == 5) {
-        loader::InsnReloc r;
-        r.insn = i;
-        r.map = uint32_t(p.insns[i].imm);
-        p.relocations.push_back(r);
-      }
-    }
-    o.programs.push_back(std::move(p));
+    auto o = testing_support::one_program_object("stack_test", "test", type, text, std::move(maps));
+    EXPECT_TRUE(o) << o.error().message;
+    if (!o) return nullptr;
     runtime::LoadOptions opts = testing_support::load_options(GetParam());
-    auto obj = runtime::Object::load(std::move(o), store_, opts);
+    auto obj = runtime::Object::load(std::move(*o), store_, opts);
     EXPECT_TRUE(obj) << obj.error().message;
     if (!obj) return nullptr;
     objects_.push_back(std::move(*obj));

@@ -363,27 +363,9 @@ class RedirectPrograms : public ::testing::TestWithParam<testing_support::Exec> 
  protected:
   // Loads one XDP program over one map (map_idx 0); the error when it does not load.
   Expected<runtime::Program*> load(const std::string& text, const loader::MapSpec& map) {
-    auto insns = isa::assemble(text, "test");
-    if (!insns) return xbpf::unexpected(insns.error());
-    loader::ObjectSpec o;
-    o.path = o.name = "redirect_test";
-    o.maps = {map};
-    loader::ProgramSpec p;
-    p.name = "prog";
-    p.section = "xdp";
-    p.type = kabi::ProgType::Xdp;
-    p.license = "GPL";
-    p.insns = isa::encode_program(*insns);
-    for (uint32_t i = 0; i < p.insns.size(); ++i) {
-      if (p.insns[i].code == 0x18 && p.insns[i].src == 5) {
-        loader::InsnReloc r;
-        r.insn = i;
-        r.map = uint32_t(p.insns[i].imm);
-        p.relocations.push_back(r);
-      }
-    }
-    o.programs.push_back(std::move(p));
-    auto obj = runtime::Object::load(std::move(o), store_.store(), testing_support::load_options(GetParam()));
+    auto o = testing_support::one_program_object("redirect_test", "xdp", kabi::ProgType::Xdp, text, {map});
+    if (!o) return xbpf::unexpected(o.error());
+    auto obj = runtime::Object::load(std::move(*o), store_.store(), testing_support::load_options(GetParam()));
     if (!obj) return xbpf::unexpected(obj.error());
     objects_.push_back(std::move(*obj));
     return objects_.back()->program("prog");

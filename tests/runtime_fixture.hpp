@@ -16,6 +16,7 @@
 #include <ostream>
 #include <string>
 
+#include "isa/asm.hpp"
 #include "loader/loader.hpp"
 #include "maps/store.hpp"
 #include "runtime/object.hpp"
@@ -43,6 +44,34 @@ inline const char* exec_name(Exec e) {
 
 // Readable parameter values in test output.
 inline void PrintTo(Exec e, std::ostream* os) { *os << exec_name(e); }
+
+// An object of one program, "prog" in `section`, from assembly text whose
+// `lddw rN, map_idx K` (src 5) name maps[K], as the loader's relocations would.
+inline Expected<loader::ObjectSpec> one_program_object(const std::string& name, const std::string& section,
+                                                       kabi::ProgType type, const std::string& text,
+                                                       std::vector<loader::MapSpec> maps) {
+  auto insns = isa::assemble(text, name);
+  if (!insns) return xbpf::unexpected(insns.error());
+  loader::ObjectSpec o;
+  o.path = o.name = name;
+  o.maps = std::move(maps);
+  loader::ProgramSpec p;
+  p.name = "prog";
+  p.section = section;
+  p.type = type;
+  p.license = "GPL";
+  p.insns = isa::encode_program(*insns);
+  for (uint32_t i = 0; i < p.insns.size(); ++i) {
+    if (p.insns[i].code == 0x18 && p.insns[i].src == 5) {
+      loader::InsnReloc r;
+      r.insn = i;
+      r.map = uint32_t(p.insns[i].imm);
+      p.relocations.push_back(r);
+    }
+  }
+  o.programs.push_back(std::move(p));
+  return o;
+}
 
 inline auto all_execs() { return ::testing::Values(Exec::Checked, Exec::Interpreter, Exec::Jit); }
 // The verified engines only (programs whose checked run differs by design).
