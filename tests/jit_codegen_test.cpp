@@ -648,11 +648,13 @@ TEST(JitArithmetic, SignedDivideByConstantsAgreesWithCxx) {
     const auto a = uint64_t(c < 0 ? -int64_t(c) : int64_t(c));
     std::vector<int64_t> xs = {0, 1, -1, INT64_MIN, INT64_MAX, INT32_MIN, INT32_MAX, int64_t(a), -int64_t(a),
                                int64_t(UINT32_MAX), int64_t(1) << 32};
+    // (Dividends are made in unsigned arithmetic, which wraps: the ends of
+    // the range are wanted, and signed overflow would be undefined.)
     for (uint64_t m : {uint64_t(INT64_MAX) / a, uint64_t(INT32_MAX) / a, rng() % (uint64_t(INT64_MAX) / a), uint64_t(7)})
-      for (int64_t e : {-1, 0, 1})
-        for (int64_t s : {1, -1})
-          xs.push_back(s * (int64_t(m * a) + e)), xs.push_back(s * (int64_t(m * a + a - 1) + e));
-    for (int k = 0; k < 8; ++k) xs.push_back(int64_t(rng() >> (rng() % 64)) * (k % 2 ? -1 : 1));
+      for (uint64_t e : {~uint64_t(0), uint64_t(0), uint64_t(1)})
+        for (uint64_t s : {uint64_t(1), ~uint64_t(0)})
+          xs.push_back(int64_t(s * (m * a + e))), xs.push_back(int64_t(s * (m * a + a - 1 + e)));
+    for (int k = 0; k < 8; ++k) xs.push_back(int64_t((rng() >> (rng() % 64)) * (k % 2 ? ~uint64_t(0) : 1)));
     for (bool is64 : {true, false}) {
       for (bool mod : {false, true}) {
         for (uint8_t dst : {0, 3, 7}) {
