@@ -92,6 +92,33 @@ TEST(Verifier, FrozenRodataReadsAreConstants) {
   EXPECT_FALSE(verify(code, env).ok);
 }
 
+// The values of a frozen read-only map are constants to the verifier (the
+// test above), so programs must not change them: the helpers that write a
+// map are refused on a BPF_F_RDONLY_PROG one (record_func_map's "write into
+// map forbidden", the kernel's rule). Before the rule, map_update_elem on
+// .rodata verified, and the program could then read the new value where the
+// verifier had assumed the frozen one.
+TEST(Verifier, FrozenRodataCannotBeChangedByHelpers) {
+  const char* update =
+      "mov %r1, 0\nstxw [%r10-4], %r1\nstxdw [%r10-16], %r1\nlddw %r1, map_idx 0\nmov %r2, %r10\nadd %r2, -4\n"
+      "mov %r3, %r10\nadd %r3, -16\nmov %r4, 0\ncall 2\nmov %r0, 0\nexit\n";
+  const char* remove =
+      "mov %r1, 0\nstxw [%r10-4], %r1\nlddw %r1, map_idx 0\nmov %r2, %r10\nadd %r2, -4\ncall 3\nmov %r0, 0\nexit\n";
+  for (const char* text : {update, remove}) {
+    auto insns = xbpf::isa::assemble(text, "rodata write");
+    ASSERT_TRUE(insns) << insns.error().message;
+    const auto code = xbpf::isa::encode_program(*insns);
+    Env env;
+    env.maps = {MapDesc{"rodata", MapType::Array, 4, 8, 1, 0, true, -1, {0, 14, 0, 0, 0, 0, 0, 0}}};
+    Verdict v = verify(code, env);
+    EXPECT_FALSE(v.ok) << text;
+    EXPECT_NE(v.message.find("write into map forbidden"), std::string::npos) << v.message;
+    env.maps[0].rdonly_prog = false;  // the same call on a writable array: its own verdict
+    v = verify(code, env);
+    EXPECT_EQ(v.message.find("write into map forbidden"), std::string::npos) << v.message;
+  }
+}
+
 TEST(Verifier, StatisticsAreReported) {
   Verdict v = run({"loop", ProgType::SocketFilter, "mov %r0, 0\nadd %r0, 1\njlt %r0, 100, -2\nexit\n", ""});
   ASSERT_TRUE(v.ok) << v.message;
