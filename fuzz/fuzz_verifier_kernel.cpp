@@ -25,9 +25,10 @@
 //    immediates; counted apart, as xbpf checks every instruction and the
 //    kernel only those its verifier visits).
 //
-// Maps: lddw src 5/6 (a map, a map value, by index) name one of five maps
-// (kMaps: hash, array, ring buffer, one-entry array, per-CPU array) that both
-// verifiers know, the kernel through fd_array. Programs with other
+// Maps: lddw src 5/6 (a map, a map value, by index) name one of six maps
+// (kMaps: hash, array, ring buffer, one-entry array, per-CPU array, a frozen
+// read-only array) that both verifiers know, the kernel through fd_array.
+// Programs with other
 // references (map fds, BTF variables, `lddw func`, kfunc calls) are skipped:
 // no BTF for the kernel here. Needs bpf(2) as root: without it the
 // fuzzer says so and exits with status 1 (a CTest smoke run then fails; a
@@ -85,14 +86,20 @@ struct Counts {
 
 // The maps a program may name (lddw src 5, BPF_PSEUDO_MAP_IDX, and src 6,
 // BPF_PSEUDO_MAP_IDX_VALUE: imm is an index): fuzz_verifier_maps' set, in
-// its order, so that fuzzer's inputs mean the same here. xbpf's verifier gets
-// their descriptions (Env::maps); the kernel gets twins created at start-up,
-// by index through bpf_attr.fd_array (the unprivileged child inherits them).
+// its order, so that fuzzer's inputs mean the same here for indexes 0-4, and
+// a sixth: "rodata", a frozen BPF_F_RDONLY_PROG array of one entry, as a
+// .rodata section becomes. Both verifiers read constants from its value
+// (loads at a constant offset) and refuse writes to it, by store and by helper:
+// where a verdict rests on a configuration constant, the kernel checks xbpf's
+// folding. xbpf's verifier gets their descriptions (Env::maps); the kernel gets
+// twins created at start-up, by index through bpf_attr.fd_array (the
+// unprivileged child inherits them).
 struct FuzzMap {
   const char* name;
   xbpf::kabi::MapType type;
   uint32_t kernel_type;  // enum bpf_map_type
   uint32_t key_size, value_size, max_entries;
+  uint32_t flags = 0;    // map_flags; BPF_F_RDONLY_PROG: filled with kRodata and frozen
 };
 constexpr FuzzMap kMaps[] = {
     {"hash", xbpf::kabi::MapType::Hash, BPF_MAP_TYPE_HASH, 4, 8, 16},
@@ -100,7 +107,12 @@ constexpr FuzzMap kMaps[] = {
     {"events", xbpf::kabi::MapType::Ringbuf, BPF_MAP_TYPE_RINGBUF, 0, 0, 4096},
     {"global", xbpf::kabi::MapType::Array, BPF_MAP_TYPE_ARRAY, 4, 32, 1},
     {"percpu", xbpf::kabi::MapType::PercpuArray, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 2},
+    {"rodata", xbpf::kabi::MapType::Array, BPF_MAP_TYPE_ARRAY, 4, 16, 1, BPF_F_RDONLY_PROG},
 };
+// The frozen map's value: small offsets and sizes, a byte count past a
+// 16-byte value, zero, all ones, a sign bit: the kinds of constant a bound
+// or an offset comes from.
+constexpr uint8_t kRodata[16] = {0, 14, 4, 8, 16, 17, 0xff, 0x80, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f};
 std::vector<int> g_map_fds;  // the kernel twins of kMaps
 
 // Points every map reference at one of kMaps (imm modulo their number, a
@@ -291,11 +303,28 @@ void check_kernel() {
       attr.value_size = m.value_size;
       attr.max_entries = m.max_entries;
       std::strncpy(attr.map_name, m.name, sizeof attr.map_name - 1);
+      attr.map_flags = m.flags;
       const long fd = syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof attr);
       if (fd < 0) {
         std::fprintf(stderr, "fuzz_verifier_kernel: kernel oracle unavailable: BPF_MAP_CREATE of map '%s' failed: %s\n",
                      m.name, std::strerror(errno));
         return false;
+      }
+      if (m.flags & BPF_F_RDONLY_PROG) {  // fill, then freeze: the kernel then reads constants from it
+        static_assert(sizeof kRodata == 16);
+        uint32_t key = 0;
+        std::memset(&attr, 0, sizeof attr);
+        attr.map_fd = static_cast<uint32_t>(fd);
+        attr.key = reinterpret_cast<uint64_t>(&key);
+        attr.value = reinterpret_cast<uint64_t>(kRodata);
+        const bool filled = syscall(SYS_bpf, BPF_MAP_UPDATE_ELEM, &attr, sizeof attr) == 0;
+        std::memset(&attr, 0, sizeof attr);
+        attr.map_fd = static_cast<uint32_t>(fd);
+        if (!filled || syscall(SYS_bpf, BPF_MAP_FREEZE, &attr, sizeof attr) != 0) {
+          std::fprintf(stderr, "fuzz_verifier_kernel: kernel oracle unavailable: filling and freezing map '%s' failed: %s\n",
+                       m.name, std::strerror(errno));
+          return false;
+        }
       }
       g_map_fds.push_back(static_cast<int>(fd));
     }
@@ -347,7 +376,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   env.prog_type = kTypes[t];
   env.privileged = privileged;
   env.insn_limit = 100'000;
-  for (const FuzzMap& m : kMaps) env.maps.push_back({m.name, m.type, m.key_size, m.value_size, m.max_entries});
+  for (const FuzzMap& m : kMaps) {
+    xbpf::verifier::MapDesc d{m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags};
+    if (m.flags & BPF_F_RDONLY_PROG) {
+      d.rdonly_prog = true;
+      d.frozen_value.assign(std::begin(kRodata), std::end(kRodata));
+    }
+    env.maps.push_back(std::move(d));
+  }
   const xbpf::verifier::Verdict mine = xbpf::verifier::verify(code, env);
   if (!mine.ok && mine.stats.insns_processed > env.insn_limit) {
     ++g_counts.xbpf_gave_up;
