@@ -19,7 +19,8 @@
 //    those are counted.
 //  - xbpf rejects what the kernel accepts: stricter than the kernel, safe but
 //    a program that works on Linux fails here. Counted, and with
-//    XBPF_FUZZ_DIFF_DIR=DIR each such input is written there for study,
+//    XBPF_FUZZ_DIFF_DIR=DIR each such input is written there for study
+//    (with xbpf's reason in a .txt beside it),
 //    except those xbpf's decoder refused (Verdict::malformed: unknown
 //    opcodes, reserved fields, invalid registers, writes to r10, bad
 //    immediates; counted apart, as xbpf checks every instruction and the
@@ -341,7 +342,8 @@ bool complexity(const std::string& log) {
   return log.find("too large") != std::string::npos || log.find("too complex") != std::string::npos;
 }
 
-void save(const uint8_t* data, size_t size) {
+// The input, and beside it (.txt) xbpf's reason for refusing it.
+void save(const uint8_t* data, size_t size, const std::string& why) {
   const char* dir = std::getenv("XBPF_FUZZ_DIFF_DIR");
   if (!dir) return;
   uint64_t h = 1469598103934665603ull;
@@ -350,6 +352,11 @@ void save(const uint8_t* data, size_t size) {
   std::snprintf(path, sizeof path, "%s/stricter-%016llx", dir, static_cast<unsigned long long>(h));
   if (FILE* f = std::fopen(path, "wb")) {
     std::fwrite(data, 1, size, f);
+    std::fclose(f);
+  }
+  std::strncat(path, ".txt", sizeof path - std::strlen(path) - 1);
+  if (FILE* f = std::fopen(path, "w")) {
+    std::fprintf(f, "xbpf: %s\n", why.c_str());
     std::fclose(f);
   }
 }
@@ -423,7 +430,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!mine.ok) {
     ++g_counts.xbpf_stricter;
     if (mine.malformed) ++g_counts.decoder_refusals;  // the decoder checks dead code too
-    else save(data, size);
+    else save(data, size, mine.message);
     return 0;
   }
   const KernelVerdict logged = kernel(true);

@@ -391,7 +391,10 @@ StepResult Checker::exit(State& s, const Insn& i) {
     return no(reject("BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region"));
   Frame& f = s.cur();
   const RegState r0 = f.regs[0];
-  if (r0.type == RegType::NotInit) return no(reject("R0 !read_ok"));
+  // The program and a callback must return a value. A subprogram need not:
+  // prepare_func_exit hands its R0, uninitialized or not, to the caller,
+  // where reading it is refused.
+  if (r0.type == RegType::NotInit && (s.frames.size() == 1 || f.callback)) return no(reject("R0 !read_ok"));
   if (s.frames.size() > 1) {
     const auto depth = static_cast<uint8_t>(s.frames.size() - 1);
     if (r0.type == RegType::PtrToStack && r0.frameno == depth)
