@@ -199,11 +199,7 @@ XBPF_HELPER(redirect) {
   RunState* s = state(c);
   const bool xdp = s && s->prog_type == kabi::ProgType::Xdp;
   if (xdp ? r2 != 0 : (r2 & ~kIngress) != 0) return xdp ? 0 /* XDP_ABORTED */ : 2 /* TC_ACT_SHOT */;
-  if (s) {
-    s->redirect_ifindex = uint32_t(r1);
-    s->redirect_flags = r2;
-    s->redirect_map_id = 0, s->redirect_key = 0;
-  }
+  if (s) s->set_redirect(uint32_t(r1), r2);
   return xdp ? 4 /* XDP_REDIRECT */ : 7 /* TC_ACT_REDIRECT */;
 }
 
@@ -225,16 +221,13 @@ XBPF_HELPER(redirect_map) {
   RunState* s = state(c);
   if (!entry && !(r3 & kBroadcast)) {
     // The last call decides: a miss clears an earlier target.
-    if (s) s->redirect_ifindex = 0, s->redirect_flags = 0, s->redirect_map_id = 0, s->redirect_key = 0;
+    if (s) s->set_redirect(0, 0);
     return r3 & kActionMask;
   }
   if (s) {
     uint32_t ifindex = 0;
     if (dev && entry) std::memcpy(&ifindex, entry, 4);  // struct bpf_devmap_val.ifindex
-    s->redirect_ifindex = ifindex;
-    s->redirect_flags = r3 & kBroadcast ? r3 : 0;
-    s->redirect_map_id = m->id();
-    s->redirect_key = key;
+    s->set_redirect(ifindex, r3 & kBroadcast ? r3 : 0, m->id(), key);
   }
   return 4;  // XDP_REDIRECT
 }

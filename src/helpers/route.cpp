@@ -37,11 +37,7 @@ bool ipv6_strict(const uint8_t* a) {
 // recording the target as bpf_redirect does (the kind of redirect is not
 // kept: nothing acts on it).
 uint64_t redirect_to(vm::ExecContext* c, uint64_t ifindex) {
-  if (RunState* s = state(c)) {
-    s->redirect_ifindex = uint32_t(ifindex);
-    s->redirect_flags = 0;
-    s->redirect_map_id = 0, s->redirect_key = 0;
-  }
+  if (RunState* s = state(c)) s->set_redirect(uint32_t(ifindex), 0);
   return TC_ACT_REDIRECT;
 }
 }  // namespace

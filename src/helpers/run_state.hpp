@@ -107,6 +107,14 @@ struct RunState {
   uint64_t redirect_flags = 0;
   uint32_t redirect_map_id = 0;    // 0: no map (bpf_redirect)
   uint32_t redirect_key = 0;
+  // Every redirect helper sets the whole target through here (and a new run
+  // clears it with set_redirect(0, 0)), so no field survives from an earlier call.
+  void set_redirect(uint32_t ifindex, uint64_t flags, uint32_t map_id = 0, uint32_t key = 0) {
+    redirect_ifindex = ifindex;
+    redirect_flags = flags;
+    redirect_map_id = map_id;
+    redirect_key = key;
+  }
   std::vector<uint64_t> ringbuf_samples;  // reserved, not yet submitted/discarded (checked mode)
   std::optional<Error> error;      // a helper-level failure (e.g. a callback's checked-mode fault)
   const void* tail_call_scope = nullptr;  // runtime: the store whose program ids tail calls resolve in

@@ -84,10 +84,7 @@ Expected<Verdict> PacketHook::run(std::span<const uint8_t> packet) {
     st.regions.clear();
     st.maps.clear();
   }
-  st.redirect_ifindex = 0;
-  st.redirect_flags = 0;
-  st.redirect_map_id = 0;
-  st.redirect_key = 0;
+  st.set_redirect(0, 0);
   st.error.reset();
   XdpFrame::lay_out(buf_.data(), packet, XdpFrame::kHeadroom, 0, ctx_, st.packet);
   auto r = prog_->run(&ctx_, sizeof ctx_, st);
