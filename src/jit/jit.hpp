@@ -30,11 +30,12 @@ namespace xbpf::jit {
 
 // Where compile() spent its time, for benchmarks (Options::stats).
 struct CompileStats {
-  uint64_t emit_ns = 0;    // lowering and encoding (asmjit)
+  uint64_t emit_ns = 0;    // lowering and encoding
   uint64_t memory_ns = 0;  // code memory: allocation, relocation, copy, mprotect to read+execute
   size_t code_bytes = 0;
   size_t insns = 0;        // BPF instructions compiled
   bool rel32_retry = false;  // a rel8 size bound was wrong: compiled again with rel32 jumps only
+  bool far_calls = false;    // a call target was out of rel32 reach: compiled again calling through r11
   size_t tail_copies = 0;    // unconditional jumps replaced by a copy of their target (Options::tail_copies)
   size_t idioms = 0;         // population counts and rotates emitted as one instruction (Options::idioms)
   size_t moves_first = 0;    // moves emitted before the operation a branch on zero tests (Options::zero_branch_order)

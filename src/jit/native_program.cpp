@@ -1,10 +1,9 @@
-// compile(): lowering -> asmjit relocation -> W^X code memory -> NativeCode
+// compile(): lowering -> encoding (x86_asm.hpp), relocation -> W^X code memory -> NativeCode
 // attached to the vm::Program. Also the C++ side of runs: the RunArea, error
 // reporting, callbacks (call_function), tail calls and callx.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <asmjit/x86.h>
 
 #include "jit/code_memory.hpp"
 #include "jit/jit.hpp"
@@ -97,19 +96,6 @@ class NativeProgram final : public vm::NativeCode {
   uint64_t main_;
 };
 
-// Records the encoder's first error (asmjit reports through a handler).
-class ErrorRecorder : public asmjit::ErrorHandler {
- public:
-  void handleError(asmjit::Error err, const char* message, asmjit::BaseEmitter*) override {
-    if (error == asmjit::kErrorOk) {
-      error = err;
-      this->message = message ? message : "";
-    }
-  }
-  asmjit::Error error = asmjit::kErrorOk;
-  std::string message;
-};
-
 }  // namespace
 
 const void* tail_call_target(RunArea* area, uint64_t map, uint64_t index) noexcept {
@@ -137,53 +123,49 @@ uint64_t callx_dispatch(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint
 
 namespace {
 
-// One attempt; `*encoder_failed` tells an asmjit error (then compile() tries
-// again without rel8 forward jumps) from the program's own problems.
-Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_jumps, bool* encoder_failed) {
-  using namespace asmjit;
+// What an attempt's failure asks of the next one.
+enum class Retry : uint8_t {
+  none,      // the program's own problem (or success)
+  rel32,     // a forward jump's size bound was wrong: no rel8 forward jumps
+  far_calls, // a call target is out of rel32 reach of the code memory
+};
+
+// One attempt, with or without rel8 forward jumps and far calls.
+Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_jumps, bool far_calls, Retry* retry) {
   const auto t0 = std::chrono::steady_clock::now();
-  // One CodeHolder per thread, reset (softly: its zone's blocks stay) after
-  // each compile rather than built and torn down for each: ~1,700
-  // instructions per program, mostly malloc and free. After a large program
-  // the reset is hard, so the thread does not keep its zone for good.
-  thread_local CodeHolder code;
+  // One assembler per thread, reset (its buffers keep their capacity) for
+  // each compile. After a large program it is let go, so the thread does
+  // not keep that much memory for good.
+  thread_local auto a = std::make_unique<x86::Assembler>();
   struct Release {
-    CodeHolder& c;
-    bool hard;
+    std::unique_ptr<x86::Assembler>& a;
+    bool large;
     ~Release() {
-      c.resetErrorHandler();  // (the handler below is gone by now)
-      c.reset(hard ? ResetPolicy::kHard : ResetPolicy::kSoft);
+      if (large) a = std::make_unique<x86::Assembler>();
     }
-  } release{code, prog.size() > 16384};
-  if (asmjit::Error e = code.init(Environment::host()); e != kErrorOk)
-    return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
-  ErrorRecorder errors;
-  code.setErrorHandler(&errors);
-  x86::Assembler a(&code);
+  } release{a, prog.size() > 16384};
+  a->reset();
+  a->far_calls(far_calls);
   Lowered out;
-  if (auto r = lower(prog, opts, short_jumps, a, out); !r) return r;
-  if (errors.error == kErrorOk) code.flatten();
-  if (errors.error == kErrorOk) code.resolveUnresolvedLinks();
-  if (errors.error != kErrorOk) {
-    *encoder_failed = true;
-    return fail(Errc::unsupported, "jit: encoder: {}", errors.message);
+  if (auto r = lower(prog, opts, short_jumps, *a, out); !r) return r;
+  if (!a->finish()) {
+    *retry = Retry::rel32;
+    return fail(Errc::unsupported, "jit: encoder: {}", a->error());
   }
   const auto t1 = std::chrono::steady_clock::now();
   // Helpers live in this binary: ask for code memory near it so helper calls
-  // relocate to direct rel32 calls (asmjit keeps an address table otherwise).
+  // are direct rel32 calls (else far_calls: through r11).
   const size_t pad = opts.code_offset;
-  auto mem = CodeMemory::allocate(pad + code.codeSize(), reinterpret_cast<const void*>(&callx_dispatch));
+  const size_t size = a->size();
+  auto mem = CodeMemory::allocate(pad + size, reinterpret_cast<const void*>(&callx_dispatch));
   if (!mem) return xbpf::unexpected(mem.error());
   const uint64_t base = reinterpret_cast<uint64_t>(mem->data() + pad);
-  if (asmjit::Error e = code.relocateToBase(base); e != kErrorOk)
-    return fail(Errc::unsupported, "jit: relocation: {}", DebugUtils::errorAsString(e));
-  const size_t size = code.codeSize();
-  if (pad + size > mem->size()) return fail(Errc::unsupported, "jit: code grew during relocation");
   // The image: int3 before the code (code_offset), then the code.
   std::vector<uint8_t> image(pad + size, 0xcc);
-  if (asmjit::Error e = code.copyFlattenedData(image.data() + pad, size, CopySectionFlags::kPadTargetBuffer);
-      e != kErrorOk)
-    return fail(Errc::unsupported, "jit: {}", DebugUtils::errorAsString(e));
+  if (!a->relocate(base, image.data() + pad)) {
+    *retry = Retry::far_calls;
+    return fail(Errc::unsupported, "jit: relocation: {}", a->error());
+  }
   if (auto r = mem->install(image); !r) return r;
   if (opts.stats) {
     const auto t2 = std::chrono::steady_clock::now();
@@ -198,8 +180,8 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
   }
 
   std::vector<uint64_t> functions;
-  for (const Label& l : out.function_labels) functions.push_back(base + code.labelOffsetFromBase(l));
-  const uint64_t main = base + code.labelOffsetFromBase(out.main);
+  for (const Label& l : out.function_labels) functions.push_back(base + uint64_t(a->labelOffset(l)));
+  const uint64_t main = base + uint64_t(a->labelOffset(out.main));
   std::sort(functions.begin(), functions.end());
   prog.set_native(std::make_unique<NativeProgram>(std::move(*mem), pad, size, std::move(functions), std::move(out.function_pcs),
                                                   std::move(out.insn_offsets), main, out.no_area));
@@ -211,13 +193,20 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
 Expected<void> compile(vm::Program& prog, const Options& opts) {
   if (prog.mode() != vm::Mode::Verified)
     return fail(Errc::unsupported, "jit: only verified-mode programs are compiled (checked mode runs on the interpreter)");
-  bool encoder_failed = false;
-  auto r = compile_once(prog, opts, true, &encoder_failed);
-  if (!r && encoder_failed) {
-    r = compile_once(prog, opts, false, &encoder_failed);
-    if (r && opts.stats) opts.stats->rel32_retry = true;
+  bool short_jumps = true, far_calls = false;
+  for (;;) {
+    Retry retry = Retry::none;
+    auto r = compile_once(prog, opts, short_jumps, far_calls, &retry);
+    if (r || retry == Retry::none || (retry == Retry::rel32 && !short_jumps) || (retry == Retry::far_calls && far_calls))
+      return r;
+    if (retry == Retry::rel32) {
+      short_jumps = false;
+      if (opts.stats) opts.stats->rel32_retry = true;
+    } else {
+      far_calls = true;
+      if (opts.stats) opts.stats->far_calls = true;
+    }
   }
-  return r;
 }
 
 std::optional<CodeView> code_of(const vm::Program& prog) {

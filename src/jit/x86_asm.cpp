@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include <cpuid.h>
+
 namespace xbpf::jit::x86 {
 
 namespace {
@@ -15,6 +17,17 @@ constexpr bool is_int32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 constexpr bool rex_byte(const Gp& r) { return r.size() == 1 && r.id() >= 4 && r.id() < 8; }
 
 }  // namespace
+
+const HostFeatures& host_features() {
+  static const HostFeatures f = [] {
+    HostFeatures h;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d)) h.popcnt = (c >> 23) & 1;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) h.bmi2 = (b >> 8) & 1;
+    return h;
+  }();
+  return f;
+}
 
 void Assembler::reset() {
   n_ = 0;
@@ -79,7 +92,10 @@ void Assembler::embed(const void* data, size_t n) {
 }
 
 // The recommended multi-byte nops (SDM vol. 2B, NOP), up to 9 bytes each.
-void Assembler::nops(uint8_t* p, uint32_t n) {
+void Assembler::nop(uint32_t n) {
+  reserve(n_ + n + 32);
+  uint8_t* p = buf_.data() + n_;
+  n_ += n;
   static constexpr uint8_t kNops[9][9] = {
       {0x90},
       {0x66, 0x90},
@@ -99,12 +115,7 @@ void Assembler::nops(uint8_t* p, uint32_t n) {
   }
 }
 
-void Assembler::align(AlignMode, uint32_t alignment) {
-  const uint32_t pad = uint32_t(-n_) & (alignment - 1);
-  reserve(n_ + pad + 32);
-  nops(buf_.data() + n_, pad);
-  n_ += pad;
-}
+void Assembler::align(AlignMode, uint32_t alignment) { nop(uint32_t(-n_) & (alignment - 1)); }
 
 // ---- operand encoding ----------------------------------------------------------
 

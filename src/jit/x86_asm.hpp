@@ -142,6 +142,13 @@ namespace Inst {
 enum : InstId { kIdNone = 0, kIdAdd, kIdOr, kIdAnd, kIdSub, kIdXor, kIdCmp, kIdMov, kIdShl, kIdShr, kIdSar, kIdRol, kIdRor };
 }
 
+// What the host CPU offers beyond x86-64's baseline (CPUID).
+struct HostFeatures {
+  bool bmi2 = false;    // leaf 7 EBX bit 8: mulx, shlx, shrx, sarx, rorx
+  bool popcnt = false;  // leaf 1 ECX bit 23
+};
+const HostFeatures& host_features();
+
 class Assembler {
  public:
   Assembler() { buf_.resize(4096); }
@@ -187,7 +194,7 @@ class Assembler {
   // ---- data, padding ----------------------------------------------------------
   void embed(const void* data, size_t n);
   void align(AlignMode, uint32_t alignment);
-  static void nops(uint8_t* p, uint32_t n);  // n bytes of multi-byte nops
+  void nop(uint32_t n);  // exactly n bytes of multi-byte nops
 
   // ---- instructions -------------------------------------------------------
   void emit(InstId id, const Gp& d, const Gp& s);
@@ -258,6 +265,8 @@ class Assembler {
   void int3() { byte1(0xcc); }
   void cqo() { byte2(0x48, 0x99); }
   void cdq() { byte1(0x99); }
+  void cqo(const Gp&, const Gp&) { cqo(); }  // rdx:rax = sign-extended rax
+  void cdq(const Gp&, const Gp&) { cdq(); }
 
   void call(const Gp& r);
   void call(Imm target);  // an absolute address (relocate())

@@ -45,7 +45,7 @@ std::optional<int32_t> rseq_cpu_id_offset() {
 // `first_offsets`, `first_regions`: that pass's code offsets, valid as
 // distances inside each of its regions.
 Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a, Lowered& out, const std::vector<uint32_t>* loop_bytes, const std::vector<uint32_t>* first_offsets, const std::vector<Region>* first_regions) : prog_(prog), a_(a), out_(out), fit_sizes_(loop_bytes), first_offsets_(first_offsets), first_regions_(first_regions), short_jumps_(short_jumps) {
-  bmi2_ = opts.bmi2 && CpuInfo::host().features().x86().hasBMI2();
+  bmi2_ = opts.bmi2 && x86::host_features().bmi2;
   align_loops_ = opts.align_loops;
   fit_loops_ = opts.align_loops && opts.fit_loops;
   latch_ = opts.latch;
@@ -63,7 +63,6 @@ Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jump
   blind_ = opts.blind_constants;
   stack_poison_ = opts.stack_poison;
   if (blind_) key_state_ = blinding_seed();
-  a_.addEncodingOptions(kEncoding);
 }
 
 Expected<void> Lowering::run() {
@@ -75,8 +74,7 @@ Expected<void> Lowering::run() {
     bound = 0;
     for (const Region& r : regions_) bound += an_.bound_prefix[r.end] - an_.bound_prefix[r.begin];
   }
-  CodeHolder* code = a_.code();
-  code->reserveBuffer(&code->textSection()->buffer(), 256 + bound / 2);
+  a_.reserve(256 + bound / 2);
   emit_enter_stub();
   out_.no_area = an_.stub == Stub::lean;
   out_.insn_offsets.assign(slot_count(prog_), 0);
@@ -210,24 +208,7 @@ void Lowering::note_back_edge_to(int64_t t) {
 }
 
 // Nops of exactly `n` bytes (the recommended multi-byte forms).
-void Lowering::emit_nops(uint32_t n) {
-  static const uint8_t kNops[9][9] = {
-      {0x90},
-      {0x66, 0x90},
-      {0x0f, 0x1f, 0x00},
-      {0x0f, 0x1f, 0x40, 0x00},
-      {0x0f, 0x1f, 0x44, 0x00, 0x00},
-      {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00},
-      {0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00},
-      {0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
-      {0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
-  };
-  while (n) {
-    const uint32_t m = std::min<uint32_t>(n, 9);
-    a_.embed(kNops[m - 1], m);
-    n -= m;
-  }
-}
+void Lowering::emit_nops(uint32_t n) { a_.nop(n); }
 
 // A loop head: 16-byte aligned; with fit_loops, a loop known (first pass)
 // to be at most 64 bytes goes to the first 16-byte boundary from which it
@@ -253,8 +234,8 @@ void Lowering::align_loop_head(uint32_t pc) {
 // rel8 displacement (`slack`: bytes emitted after the jump that the slots'
 // bounds do not place there, the rest of a tail copy): the code in between is at most the sum of its
 // instructions' size bounds plus a loop head's alignment. (A bound that is
-// wrong makes asmjit fail the jump; compile() then retries with rel32 only.)
-// Backward jumps need no help: asmjit knows a bound label's distance.
+// wrong makes the encoder fail the jump; compile() then retries with rel32 only.)
+// Backward jumps need no help: the encoder knows a bound label's distance.
 //
 // Second pass (fit_loops): inside one of the first pass's regions (a short
 // loop, lower()), its actual offsets bound the distance too. Between the two passes only two things change: jumps the
@@ -537,7 +518,7 @@ Expected<void> Lowering::find_functions() {
   if (idioms_on_ && !blind_) {
     // (a window never crosses a function's entry: find_idioms keeps it inside one)
     an_.idioms = find_idioms(insns, an_.function_of, [this](uint32_t pc) { return an_.target[pc] != 0; },
-                          CpuInfo::host().features().x86().hasPOPCNT());
+                          x86::host_features().popcnt);
   }
   if (facts_) {
     if (facts_->insn.size() != n)
@@ -736,7 +717,7 @@ std::optional<x86::CondCode> Lowering::compare(const Insn& i) {
 
 }  // namespace x86low
 
-using namespace x86low;  // (and asmjit, isa::Insn)
+using namespace x86low;  // (and isa::Insn)
 
 Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_jumps, x86::Assembler& a,
                      Lowered& out) {
@@ -769,9 +750,8 @@ Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_ju
     }
   if (opts.align_loops && opts.fit_loops && !loops.empty()) {
     // First pass into a scratch buffer: the loops' code sizes.
-    CodeHolder scratch;
-    if (scratch.init(Environment::host()) == kErrorOk) {
-      x86::Assembler sa(&scratch);
+    {
+      x86::Assembler sa;
       Lowered sout;
       Lowering first(prog, opts, short_jumps, sa, sout);
       first.regions_ = std::move(loops);

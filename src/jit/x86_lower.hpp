@@ -1,10 +1,10 @@
-// BPF -> x86-64 lowering into an asmjit assembler. Internal to src/jit.
+// BPF -> x86-64 lowering into xbpf's encoder (x86_asm.hpp). Internal to src/jit.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include <asmjit/x86.h>
+#include "jit/x86_asm.hpp"
 
 #include "jit/jit.hpp"
 #include "support/error.hpp"
@@ -16,8 +16,8 @@ namespace xbpf::jit {
 struct Lowered {
   std::vector<uint32_t> insn_offsets;  // per instruction slot
   std::vector<uint32_t> function_pcs;  // entry pcs, ascending (0 first)
-  std::vector<asmjit::Label> function_labels;  // their prologues
-  asmjit::Label main;                  // == function_labels[0]
+  std::vector<Label> function_labels;  // their prologues
+  Label main;                          // == function_labels[0]
   bool no_area = false;                // the entry stub neither reads the RunArea nor exits early
   size_t tail_copies = 0;              // jumps replaced by a copy of their target's run
   size_t idioms = 0;                   // windows emitted as one instruction (idioms.hpp)
@@ -30,6 +30,6 @@ struct Lowered {
 // (an encoder error if a bound was wrong: lower again without). Errors name
 // the instruction.
 [[nodiscard]] Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_jumps,
-                                   asmjit::x86::Assembler& a, Lowered& out);
+                                   x86::Assembler& a, Lowered& out);
 
 }  // namespace xbpf::jit

@@ -88,19 +88,12 @@ struct StubImage {
 
 StubImage assemble_stub_image(Stub stub, bool func_refs, bool facts) {
   StubImage image;
-  CodeHolder code;
-  if (code.init(Environment::host()) != kErrorOk) return image;
-  x86::Assembler a(&code);
-  a.addEncodingOptions(kEncoding);
+  x86::Assembler a;
   const Label abort = a.newLabel();
   assemble_enter_stub(a, stub, func_refs, facts, abort);
-  if (code.flatten() != kErrorOk || code.resolveUnresolvedLinks() != kErrorOk || code.hasUnresolvedLinks() ||
-      code.sectionCount() != 1 || !code.relocEntries().empty())
-    return image;
-  std::vector<uint8_t> bytes(code.codeSize());
-  if (code.copyFlattenedData(bytes.data(), bytes.size()) != kErrorOk) return image;
-  image.abort_at = size_t(code.labelOffsetFromBase(abort));
-  image.bytes = std::move(bytes);
+  if (!a.finish() || a.has_calls()) return image;
+  image.abort_at = size_t(a.labelOffset(abort));
+  image.bytes.assign(a.code().begin(), a.code().end());
   return image;
 }
 

@@ -36,7 +36,6 @@
 
 namespace xbpf::jit::x86low {
 
-using namespace asmjit;
 using x86::Gp;
 using isa::Form;
 using isa::Insn;
@@ -71,9 +70,6 @@ const Gp kT11 = x86::r11;
 // Where blinded immediates are unmasked (the kernel x86 JIT's BPF_REG_AX is r10 too).
 const Gp kBlind = kT10;
 
-// Every assembler of program code (the program's, the entry stub images'):
-// the shortest encodings, multi-byte nops.
-constexpr EncodingOptions kEncoding = EncodingOptions::kOptimizeForSize | EncodingOptions::kOptimizedAlign;
 constexpr int32_t kFrameBytes = int32_t(vm::kStackSize);
 constexpr uint32_t kMapLookupElem = 1;  // BPF_FUNC_map_lookup_elem
 constexpr uint32_t kGetSmpProcessorId = 8;
