@@ -3,6 +3,7 @@
 // callx errors, every opcode of the table, W^X code memory, and the
 // disassembly.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +91,34 @@ TEST(Jit, HelperCallsGetArgumentsAndContext) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(*r, (1 + 4 + 9 + 16 + 25) * 10 + 100u);
   EXPECT_EQ(ctx.program, &p);
+}
+
+// A helper more than 2 GiB away from the code memory (an embedder's, in a
+// library mapped far from the binary) cannot be reached by `call rel32`:
+// the compile retries with far calls (`mov r11, imm64; call r11`).
+TEST(Jit, HelperOutOfRel32ReachIsCalledFar) {
+  // r0 = r1 + 2 * r2 + 7: lea rax, [rdi + rsi*2 + 7]; ret
+  static const uint8_t kCode[] = {0x48, 0x8d, 0x44, 0x77, 0x07, 0xc3};
+  void* far = MAP_FAILED;
+  for (uint64_t hint : {0x600000000000ULL, 0x610000000000ULL, 0x3f0000000000ULL}) {
+    far = mmap(reinterpret_cast<void*>(hint), 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+               -1, 0);
+    if (far != MAP_FAILED) break;
+  }
+  ASSERT_NE(far, MAP_FAILED) << "no page could be mapped far from the binary";
+  std::memcpy(far, kCode, sizeof kCode);
+  ASSERT_EQ(mprotect(far, 4096, PROT_READ | PROT_EXEC), 0);
+  vm::HelperTable helpers;
+  helpers.set(1, reinterpret_cast<vm::HelperFn>(far), "far");
+  jit::CompileStats stats;
+  const auto p = jit("mov %r1, 30\nmov %r2, 1\ncall 1\nadd %r0, 3\nexit\n", &helpers, {.stats = &stats});
+  const auto code = jit::code_of(p);
+  ASSERT_TRUE(code.has_value());
+  const int64_t distance = int64_t(reinterpret_cast<uint64_t>(far) - reinterpret_cast<uint64_t>(code->code.data()));
+  ASSERT_TRUE(distance > INT32_MAX || distance < INT32_MIN) << "the code memory landed within reach of the helper";
+  EXPECT_TRUE(stats.far_calls);
+  EXPECT_EQ(run(p), 30 + 2 + 7 + 3u);
+  munmap(far, 4096);
 }
 
 TEST(Jit, BpfToBpfCallsPreserveCalleeSavedAndHaveOwnFrames) {

@@ -624,7 +624,6 @@ void Assembler::call(Imm target) {
     *p++ = 0xd3;
     return done(p);
   }
-  *p++ = 0x40;  // (a REX that changes nothing: asmjit's 6-byte form, kept while the outputs are compared)
   *p++ = 0xe8;
   calls_.push_back({uint32_t(p - buf_.data()), uint64_t(target.v)});
   done(imm32(p, 0));

@@ -18,7 +18,9 @@
 //   jmp/jcc label  -> rel8 when the label is bound and in reach, or when
 //                     short_() says so (an error at finish() if it was not
 //                     in reach), else rel32
-//   call imm       -> call rel32, resolved by relocate(); a target out of
+//   call imm       -> call rel32 (asmjit's is 6 bytes: a REX that does
+//                     nothing, room for its address-table fallback),
+//                     resolved by relocate(); a target out of
 //                     reach is an error there unless far_calls() was set
 //                     (then `mov r11, imm64; call r11`: r11 is caller-saved
 //                     and never an argument)
