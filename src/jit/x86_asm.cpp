@@ -29,6 +29,14 @@ const HostFeatures& host_features() {
   return f;
 }
 
+void Assembler::grow(size_t bytes) {
+  if (bytes <= cap_) return;
+  auto b = std::make_unique_for_overwrite<uint8_t[]>(bytes);
+  if (n_) std::memcpy(b.get(), buf_.get(), n_);
+  buf_ = std::move(b);
+  cap_ = bytes;
+}
+
 void Assembler::reset() {
   n_ = 0;
   labels_.clear();
@@ -63,14 +71,14 @@ bool Assembler::finish() {
       buf_[f.at] = uint8_t(int8_t(d));
     } else {
       const int32_t d32 = int32_t(d);
-      std::memcpy(buf_.data() + f.at, &d32, 4);
+      std::memcpy(buf_.get() + f.at, &d32, 4);
     }
   }
   return error_.empty();
 }
 
 bool Assembler::relocate(uint64_t base, uint8_t* out) {
-  std::memcpy(out, buf_.data(), n_);
+  std::memcpy(out, buf_.get(), n_);
   for (const Call& c : calls_) {
     const int64_t d = int64_t(c.target - (base + c.at + 4));
     if (!is_int32(d)) {
@@ -87,14 +95,14 @@ bool Assembler::relocate(uint64_t base, uint8_t* out) {
 
 void Assembler::embed(const void* data, size_t n) {
   reserve(n_ + n + 32);
-  std::memcpy(buf_.data() + n_, data, n);
+  std::memcpy(buf_.get() + n_, data, n);
   n_ += n;
 }
 
 // The recommended multi-byte nops (SDM vol. 2B, NOP), up to 9 bytes each.
 void Assembler::nop(uint32_t n) {
   reserve(n_ + n + 32);
-  uint8_t* p = buf_.data() + n_;
+  uint8_t* p = buf_.get() + n_;
   n_ += n;
   static constexpr uint8_t kNops[9][9] = {
       {0x90},
@@ -177,7 +185,7 @@ uint8_t* Assembler::rm(uint8_t* p, uint32_t opcode, unsigned opcode_len, uint8_t
   const unsigned r = (reg & 7) << 3;
   if (m.label != UINT32_MAX) {  // [rip + disp32]
     *p++ = uint8_t(r | 5);
-    const uint32_t at = uint32_t(p - buf_.data());
+    const uint32_t at = uint32_t(p - buf_.get());
     fixups_.push_back({at, m.label, at + 4 + imm_len, 4});
     return imm32(p, 0);
   }
@@ -625,14 +633,14 @@ void Assembler::call(Imm target) {
     return done(p);
   }
   *p++ = 0xe8;
-  calls_.push_back({uint32_t(p - buf_.data()), uint64_t(target.v)});
+  calls_.push_back({uint32_t(p - buf_.get()), uint64_t(target.v)});
   done(imm32(p, 0));
 }
 
 void Assembler::call(const Label& l) {
   uint8_t* p = room();
   *p++ = 0xe8;
-  const uint32_t at = uint32_t(p - buf_.data());
+  const uint32_t at = uint32_t(p - buf_.get());
   fixups_.push_back({at, l.id, at + 4, 4});
   done(imm32(p, 0));
 }
@@ -664,7 +672,7 @@ void Assembler::jump(int cc, const Label& l) {
   }
   if (short_only) {
     *p++ = cc < 0 ? 0xeb : uint8_t(0x70 | cc);
-    const uint32_t at = uint32_t(p - buf_.data());
+    const uint32_t at = uint32_t(p - buf_.get());
     fixups_.push_back({at, l.id, at + 1, 1});
     *p++ = 0;
     return done(p);
@@ -674,7 +682,7 @@ void Assembler::jump(int cc, const Label& l) {
     *p++ = 0x0f;
     *p++ = uint8_t(0x80 | cc);
   }
-  const uint32_t at = uint32_t(p - buf_.data());
+  const uint32_t at = uint32_t(p - buf_.get());
   fixups_.push_back({at, l.id, at + 4, 4});
   done(imm32(p, 0));
 }

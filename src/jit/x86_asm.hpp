@@ -32,6 +32,7 @@
 #include <concepts>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -153,14 +154,14 @@ const HostFeatures& host_features();
 
 class Assembler {
  public:
-  Assembler() { buf_.resize(4096); }
+  Assembler() { grow(4096); }
 
   // ---- buffer, labels, result ------------------------------------------------
   // Empties the assembler (its buffers keep their capacity): labels, code,
   // fixups, relocations, the error.
   void reset();
   void reserve(size_t bytes) {
-    if (buf_.size() < bytes) buf_.resize(bytes);
+    if (cap_ < bytes) grow(bytes);
   }
   size_t offset() const { return n_; }
   Label newLabel() {
@@ -176,7 +177,7 @@ class Assembler {
   // The code for address `base`, call targets resolved into `out`
   // (size() bytes); false (see error()) if a target is out of rel32 reach.
   bool relocate(uint64_t base, uint8_t* out);
-  std::span<const uint8_t> code() const { return {buf_.data(), n_}; }
+  std::span<const uint8_t> code() const { return {buf_.get(), n_}; }
   size_t size() const { return n_; }
   bool has_calls() const { return !calls_.empty(); }
   bool failed() const { return !error_.empty(); }
@@ -298,11 +299,14 @@ class Assembler {
 
   // Room for one more instruction (the longest is 15 bytes).
   uint8_t* room() {
-    if (buf_.size() - n_ < 32) [[unlikely]]
-      buf_.resize(buf_.size() * 2 + 64);
-    return buf_.data() + n_;
+    if (cap_ - n_ < 32) [[unlikely]]
+      grow(cap_ * 2 + 64);
+    return buf_.get() + n_;
   }
-  void done(uint8_t* p) { n_ = size_t(p - buf_.data()); }
+  void done(uint8_t* p) { n_ = size_t(p - buf_.get()); }
+  // At least `bytes` of capacity, the code kept; the rest is not
+  // initialised (every byte up to n_ is written before it is read).
+  void grow(size_t bytes);
   void byte1(uint8_t b) {
     uint8_t* p = room();
     *p++ = b;
@@ -346,7 +350,8 @@ class Assembler {
   bool fit(uint8_t size, int64_t& v);
   void jump(int cc, const Label& l);  // cc < 0: jmp
 
-  std::vector<uint8_t> buf_;
+  std::unique_ptr<uint8_t[]> buf_;
+  size_t cap_ = 0;
   size_t n_ = 0;
   std::vector<int64_t> labels_;  // offset, -1: unbound
   std::vector<Fixup> fixups_;

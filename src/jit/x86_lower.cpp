@@ -751,7 +751,8 @@ Expected<void> lower(const vm::Program& prog, const Options& opts, bool short_ju
   if (opts.align_loops && opts.fit_loops && !loops.empty()) {
     // First pass into a scratch buffer: the loops' code sizes.
     {
-      x86::Assembler sa;
+      thread_local x86::Assembler sa;  // (its buffer is kept between compiles)
+      sa.reset();
       Lowered sout;
       Lowering first(prog, opts, short_jumps, sa, sout);
       first.regions_ = std::move(loops);
