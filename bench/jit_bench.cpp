@@ -1363,6 +1363,16 @@ int main(int argc, char** argv) {
   const std::string dump = take_flag(argc, argv, "dump", "");
   const std::string dump_kernel = take_flag(argc, argv, "dump-kernel", "");
   const bool gbench = has_flag(argc, argv, "--gbench");
+  if (const std::string n = take_flag(argc, argv, "compile-loop", ""); !n.empty()) {
+    // Compiles synthetic_1000 N times and nothing else: for profilers
+    // (callgrind --toggle-collect='xbpf::jit::compile*': Ir per compile).
+    const std::vector<isa::RawInsn> synthetic = synthetic_program(1000);
+    for (unsigned long k = std::stoul(n); k-- > 0;) {
+      auto p = load(synthetic, vm::Mode::Verified, "compile");
+      if (auto r = jit::compile(*p); !r) die(r.error().message);
+    }
+    return 0;
+  }
   if (const std::string corpus = take_flag(argc, argv, "corpus", ""); !corpus.empty())
     return corpus_compile_times(corpus, unsigned(std::stoul(take_flag(argc, argv, "rounds", "21"))),
                                 unsigned(std::stoul(take_flag(argc, argv, "warm", "0"))), has_flag(argc, argv, "--verbose"));
