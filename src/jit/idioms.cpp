@@ -24,20 +24,53 @@ enum : uint8_t { kAdd = 0x00, kSub = 0x10, kMul = 0x20, kDiv = 0x30, kOr = 0x40,
 
 uint8_t kind_of(Op op) { return isa::brief(op).code & 0xf0; }
 
+// Per opcode, what the screening below asks about it: looked up once
+// instead of its form and kind tested one by one (find_idioms visits every
+// instruction, and most are no candidate).
+enum : uint8_t {
+  kPure = 1,     // a window may hold it (pure(), `off` aside)
+  kOffIsSign = 2,  // a division: pure if off is 0 or 1 (its signedness)
+  kOffZero = 4,  // a register operation: pure only with off 0 (else movsx)
+  kRotl = 8,     // may end a rotate (| ^ + of registers)
+  kDivmod = 16,  // may end a remainder (- of registers)
+  kPopcnt = 32,  // may end a population count (>> 56, >> 24 by a constant)
+};
+struct OpTraits {
+  uint8_t t[isa::kNumOps] = {};
+  OpTraits() {
+    for (size_t o = 0; o < isa::kNumOps; ++o) {
+      const Op op = Op(o);
+      const Form f = isa::form(op);
+      const uint8_t k = kind_of(op);
+      uint8_t& x = t[o];
+      if (f == Form::LoadImm64) {
+        if (op == Op::LDDW) x = kPure;
+        continue;
+      }
+      if (f != Form::AluImm && f != Form::AluReg) continue;
+      switch (k) {
+        case kDiv: x = kPure | kOffIsSign; break;
+        case kAdd: case kSub: case kMul: case kOr: case kAnd: case kLsh: case kRsh: case kXor: case kMov:
+          x = uint8_t(kPure | (f == Form::AluReg ? kOffZero : 0));
+          break;
+        default: break;
+      }
+      if (f == Form::AluReg && k == kSub) x |= kDivmod;
+      if (f == Form::AluReg && (k == kOr || k == kXor || k == kAdd)) x |= kRotl;
+      if (op == Op::RSH64_IMM || op == Op::RSH32_IMM) x |= kPopcnt;
+    }
+  }
+};
+const OpTraits kTraits;
+
 // Instructions a window may contain: plain lddw and these ALU operations
 // (no modulo, no sign-extending move: nothing the expressions need). A
 // division's `off` is its signedness (0 or 1 once decoded).
 bool pure(const Insn& i) {
-  const Form f = isa::form(i.op);
-  if (f == Form::LoadImm64) return i.op == Op::LDDW;
-  if (f != Form::AluImm && f != Form::AluReg) return false;
-  const uint8_t k = kind_of(i.op);
-  if (k == kDiv) return i.off == 0 || i.off == 1;
-  if (f == Form::AluReg && i.off != 0) return false;  // movsx
-  switch (k) {
-    case kAdd: case kSub: case kMul: case kOr: case kAnd: case kLsh: case kRsh: case kXor: case kMov: return true;
-    default: return false;
-  }
+  const uint8_t t = kTraits.t[size_t(i.op)];
+  if (!(t & kPure)) return false;
+  if (t & kOffIsSign) return i.off == 0 || i.off == 1;
+  return !(t & kOffZero) || i.off == 0;
 }
 
 // Registers `i` may read: its isa::reg_use `use`, but the JIT also compiles
@@ -69,14 +102,17 @@ using Kind = Idiom::Kind;
 
 // What idiom an instruction may end (its window's last instruction).
 std::optional<Kind> candidate(const Insn& i, bool popcnt) {
-  if (popcnt && i.op == Op::RSH64_IMM && i.imm == 56) return Kind::popcnt64;
-  if (popcnt && i.op == Op::RSH32_IMM && i.imm == 24) return Kind::popcnt32;
-  if (isa::form(i.op) != Form::AluReg) return std::nullopt;
-  const uint8_t k = kind_of(i.op);
+  const uint8_t t = kTraits.t[size_t(i.op)];
+  if (!(t & (kPopcnt | kDivmod | kRotl))) [[likely]]
+    return std::nullopt;
+  if (t & kPopcnt) {
+    if (popcnt && i.op == Op::RSH64_IMM && i.imm == 56) return Kind::popcnt64;
+    if (popcnt && i.op == Op::RSH32_IMM && i.imm == 24) return Kind::popcnt32;
+    return std::nullopt;
+  }
   const bool w32 = isa::is_32bit(i.op);
-  if (k == kSub) return w32 ? Kind::divmod32 : Kind::divmod64;  // x - (x / d) * d
-  if (k != kOr && k != kXor && k != kAdd) return std::nullopt;  // the two halves share no bit
-  return w32 ? Kind::rotl32 : Kind::rotl64;
+  if (t & kDivmod) return w32 ? Kind::divmod32 : Kind::divmod64;  // x - (x / d) * d
+  return w32 ? Kind::rotl32 : Kind::rotl64;  // | ^ +: the two halves share no bit
 }
 
 // The instruction index that last wrote register r before index e,

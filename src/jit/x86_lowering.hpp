@@ -158,7 +158,9 @@ class Lowering {
   static Gp width(const Gp& r, bool is64) { return is64 ? Gp(r.r64()) : Gp(r.r32()); }
   bool fact(const Insn& i, uint8_t f) const { return facts_ && facts_->has(i.pc, f); }
   Expected<void> emit(const Insn& i);
-  Unexpected<Error> unsupported(const Insn& i);
+  [[gnu::noinline]] Expected<void> call_local(const Insn& i);
+  [[gnu::noinline]] Expected<void> exit_function();
+  [[gnu::noinline, gnu::cold]] Unexpected<Error> unsupported(const Insn& i);
   Expected<void> jump(const Insn& i, int64_t to, uint32_t next, bool inverted, uint32_t slack = 0);
   // The compare (or test) of conditional jump `i`; returns the condition
   // under which it jumps (nullopt: no such jump).
