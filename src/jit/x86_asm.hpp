@@ -306,7 +306,7 @@ class Assembler {
   void done(uint8_t* p) { n_ = size_t(p - buf_.get()); }
   // At least `bytes` of capacity, the code kept; the rest is not
   // initialised (every byte up to n_ is written before it is read).
-  void grow(size_t bytes);
+  [[gnu::noinline]] void grow(size_t bytes);
   void byte1(uint8_t b) {
     uint8_t* p = room();
     *p++ = b;
@@ -318,7 +318,7 @@ class Assembler {
     *p++ = b;
     done(p);
   }
-  void fail(const char* what);
+  [[gnu::cold, gnu::noinline]] void fail(const char* what);
 
   // [66] [REX] opcode (1-3 bytes, first in the low byte) ModRM for a
   // register operand (`reg` the ModRM.reg field's register or /digit, `rm`
