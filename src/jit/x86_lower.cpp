@@ -178,7 +178,7 @@ Expected<void> Lowering::run() {
         last = &add;
         continue;
       }
-      if (an_.copy[i.pc].end) {
+      if ((form == Form::Jump || form == Form::JumpLong) && an_.copy[i.pc].end) {  // (copies replace only gotos)
         if (auto r = emit_copy(i); !r) return r;
         last = &i;
         continue;
@@ -428,10 +428,11 @@ Expected<void> Lowering::find_functions() {
   an_.functions.resize(entries.size());
   an_.function_of.assign(n, 0);
   for (size_t f = 0; f < entries.size(); ++f) {
-    an_.functions[f].begin = entries[f];
-    an_.functions[f].end = f + 1 < entries.size() ? entries[f + 1] : n;
+    const uint32_t begin = entries[f], end = f + 1 < entries.size() ? entries[f + 1] : n;
+    an_.functions[f].begin = begin;
+    an_.functions[f].end = end;
     an_.functions[f].prologue = a_.newLabel();
-    for (uint32_t pc = an_.functions[f].begin; pc < an_.functions[f].end; ++pc) an_.function_of[pc] = uint32_t(f);
+    std::fill(an_.function_of.begin() + begin, an_.function_of.begin() + end, uint32_t(f));
   }
   labels_.assign(n, Label());
   an_.target.assign(n, 0);
@@ -446,9 +447,11 @@ Expected<void> Lowering::find_functions() {
   bool calls = false;
   size_t f = 0, with_code = 0;
   std::vector<uint32_t> back_edges;
+  uint32_t* const bound_prefix = an_.bound_prefix.data();  // (locals: the stores below alias no member)
+  uint32_t f_end = an_.functions[0].end;
   for (size_t k = 0; k < insns.size(); ++k) {
     const Insn& i = insns[k];
-    if (i.pc >= an_.functions[f].end || k == 0) {
+    if (i.pc >= f_end || k == 0) {
       // A function whose last instruction may fall through gets an early
       // exit (Abort::fell_off; only unverified code can reach it).
       if (k > 0 && can_fall_through(insns[k - 1].op)) an_.stub = Stub::full;
@@ -457,9 +460,10 @@ Expected<void> Lowering::find_functions() {
         std::fill(std::begin(mentioned), std::end(mentioned), false);
         calls = false;
       }
+      f_end = an_.functions[f].end;
       ++with_code;
     }
-    while (filled <= i.pc) an_.bound_prefix[filled++] = bound;
+    while (filled <= i.pc) bound_prefix[filled++] = bound;
     bound += size_bound(i, lookups, inline_helpers_, blind_);
     mentioned[i.dst] = mentioned[i.src] = true;
     // Most instructions are none of the forms below: one test of a mask

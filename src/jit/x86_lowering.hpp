@@ -300,7 +300,7 @@ class Lowering {
   // the registers themselves are dead.
   uint16_t clobbered_ = 0;
   // What the block being emitted knows about registers: after `i`; at a join.
-  void learn(const Insn& i) {
+  [[gnu::always_inline]] void learn(const Insn& i) {
     const Effect e = effect(i.op);
     nonzero_.update(i, e);
     copies_.update(i, e);
