@@ -442,7 +442,7 @@ Expected<void> Lowering::find_functions() {
   // after this loop) get it recomputed below.
   const bool lookups = !prog_.array_lookups().empty();
   an_.bound_prefix.resize(n + 1);
-  uint32_t bound = 0, filled = 0;
+  uint32_t bound = 0;
   bool mentioned[11] = {};
   bool calls = false;
   size_t f = 0, with_code = 0;
@@ -463,8 +463,9 @@ Expected<void> Lowering::find_functions() {
       f_end = an_.functions[f].end;
       ++with_code;
     }
-    while (filled <= i.pc) bound_prefix[filled++] = bound;
+    bound_prefix[i.pc] = bound;  // (pcs are consecutive: an lddw's second slot is set below)
     bound += size_bound(i, lookups, inline_helpers_, blind_);
+    if (isa::slot_count(i.op) == 2) bound_prefix[i.pc + 1] = bound;
     mentioned[i.dst] = mentioned[i.src] = true;
     // Most instructions are none of the forms below: one test of a mask
     // rules them out before the switch's indirect jump.
@@ -509,7 +510,7 @@ Expected<void> Lowering::find_functions() {
     }
   }
   if (!insns.empty() && can_fall_through(insns.back().op)) an_.stub = Stub::full;
-  while (filled <= n) an_.bound_prefix[filled++] = bound;
+  an_.bound_prefix[n] = bound;
   for (; f < an_.functions.size(); ++f) {
     close_function(an_.functions[f], mentioned, calls);
     std::fill(std::begin(mentioned), std::end(mentioned), false);
