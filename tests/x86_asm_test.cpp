@@ -4,6 +4,7 @@
 // cases (rsp/r12 need a SIB, rbp/r13 a displacement, r8-r15 a REX).
 // asmjit (with kOptimizeForSize, as the JIT used it) is the oracle; where
 // asmjit refuses an operand, the encoder must refuse it too.
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -74,8 +75,11 @@ bool in_range(int64_t v, unsigned size) {
   return v >= lo && v <= hi;
 }
 
+size_t g_forms = 0;  // compared by the running test (printed at its end)
+
 void same(const std::string& what, const std::function<void(X::Assembler&)>& m,
           const std::function<void(A::x86::Assembler&)>& t) {
+  ++g_forms;
   const auto x = mine(m), y = theirs(t);
   if (x != y) ADD_FAILURE() << "MISMATCH " << what << ": xbpf " << hex(x) << "| asmjit " << hex(y);
 }
@@ -506,5 +510,17 @@ TEST(X86Asm, Refusals) {
   });
   EXPECT_EQ(hex(f), hex(g));
 }
+
+// Each test's count of forms compared (a loop cut short by a mistake shows).
+class FormCount : public ::testing::EmptyTestEventListener {
+  void OnTestStart(const ::testing::TestInfo&) override { g_forms = 0; }
+  void OnTestEnd(const ::testing::TestInfo& t) override {
+    if (g_forms) std::printf("[ forms    ] %s: %zu compared with asmjit\n", t.name(), g_forms);
+  }
+};
+const bool kListening = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new FormCount);
+  return true;
+}();
 
 }  // namespace
