@@ -202,6 +202,10 @@ class Assembler {
   // ---- instructions -------------------------------------------------------
   void emit(InstId id, const Gp& d, const Gp& s);
   void emit(InstId id, const Gp& d, Imm s);
+  // add, or, and, sub, xor, cmp by their ModRM digit (/0 /1 /4 /5 /6 /7): no
+  // dispatch on an InstId.
+  void arith(unsigned digit, const Gp& d, const Gp& s) { alu_rr(digit, d, s); }
+  void arith(unsigned digit, const Gp& d, Imm s) { alu_ri(digit, d, s.v); }
 
 #define XBPF_X86_ALU(name, n)                                   \
   void name(const Gp& d, const Gp& s) { alu_rr(n, d, s); }      \

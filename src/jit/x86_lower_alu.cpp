@@ -57,10 +57,14 @@ Expected<void> Lowering::alu(const Insn& i) {
     case 0x10:
     case 0x40:
     case 0x50:
-    case 0xa0:
-      imm ? a_.emit(plain_inst(kind), d, Imm(i.imm)) : a_.emit(plain_inst(kind), d, s);
+    case 0xa0: {
+      // add, sub, or, and, xor: the x86 group-1 operation's ModRM digit.
+      static constexpr uint8_t kDigit[11] = {0, 5, 0, 0, 1, 4, 0, 0, 0, 0, 6};
+      const unsigned digit = kDigit[kind >> 4];
+      imm ? a_.arith(digit, d, Imm(i.imm)) : a_.arith(digit, d, s);
       note_zf(i.dst, is64);
       return {};
+    }
     case 0x20:
       if (imm)
         mul_imm(d, is64, i.imm);
