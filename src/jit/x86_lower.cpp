@@ -680,20 +680,26 @@ Expected<void> Lowering::jump(const Insn& i, int64_t to, uint32_t next, bool inv
 // The condition under which a conditional jump of `kind` (its opcode's
 // operation bits) jumps, after `cmp dst, src` (`test` for JSET).
 std::optional<x86::CondCode> Lowering::jump_cond(uint8_t kind) {
-  switch (kind) {
-    case 0x10: return x86::CondCode::kE;
-    case 0x20: return x86::CondCode::kA;
-    case 0x30: return x86::CondCode::kAE;
-    case 0x40: return x86::CondCode::kNE;
-    case 0x50: return x86::CondCode::kNE;
-    case 0x60: return x86::CondCode::kG;
-    case 0x70: return x86::CondCode::kGE;
-    case 0xa0: return x86::CondCode::kB;
-    case 0xb0: return x86::CondCode::kBE;
-    case 0xc0: return x86::CondCode::kL;
-    case 0xd0: return x86::CondCode::kLE;
-    default: return std::nullopt;
-  }
+  // By kind >> 4 (a table: every conditional jump asks, twice): 0xff none.
+  static constexpr uint8_t kCond[16] = {
+      0xff,                          // 0x00 ja (unconditional)
+      uint8_t(x86::CondCode::kE),    // 0x10 jeq
+      uint8_t(x86::CondCode::kA),    // 0x20 jgt
+      uint8_t(x86::CondCode::kAE),   // 0x30 jge
+      uint8_t(x86::CondCode::kNE),   // 0x40 jset (after test)
+      uint8_t(x86::CondCode::kNE),   // 0x50 jne
+      uint8_t(x86::CondCode::kG),    // 0x60 jsgt
+      uint8_t(x86::CondCode::kGE),   // 0x70 jsge
+      0xff, 0xff,                    // 0x80 call, 0x90 exit
+      uint8_t(x86::CondCode::kB),    // 0xa0 jlt
+      uint8_t(x86::CondCode::kBE),   // 0xb0 jle
+      uint8_t(x86::CondCode::kL),    // 0xc0 jslt
+      uint8_t(x86::CondCode::kLE),   // 0xd0 jsle
+      0xff, 0xff,
+  };
+  const uint8_t c = kCond[kind >> 4];
+  if (c == 0xff) return std::nullopt;
+  return x86::CondCode(c);
 }
 
 // The flags for conditional jump `i` (cmp, test, or none when ZF is already
