@@ -33,6 +33,27 @@ void Lowering::blinded_imm(const Gp& r, int32_t imm) {
   }
 }
 
+namespace {
+// add, sub, or, and, xor (by the opcode's operation bits >> 4): the x86
+// group-1 operation's ModRM digit.
+constexpr uint8_t kGroup1Digit[11] = {0, 5, 0, 0, 1, 4, 0, 0, 0, 0, 6};
+}  // namespace
+
+Expected<void> Lowering::alu_plain_reg(const Insn& i) {
+  const bool is64 = !isa::is_32bit(i.op);
+  a_.arith(kGroup1Digit[isa::brief(i.op).code >> 4], width(kReg[i.dst], is64), width(source(i.src), is64));
+  note_zf(i.dst, is64);
+  return {};
+}
+
+Expected<void> Lowering::alu_plain_imm(const Insn& i) {
+  if (blind_) return alu(i);
+  const bool is64 = !isa::is_32bit(i.op);
+  a_.arith(kGroup1Digit[isa::brief(i.op).code >> 4], width(kReg[i.dst], is64), Imm(i.imm));
+  note_zf(i.dst, is64);
+  return {};
+}
+
 Expected<void> Lowering::alu(const Insn& i) {
   const isa::OpBrief info = isa::brief(i.op);
   const bool is64 = !isa::is_32bit(i.op);
@@ -58,9 +79,7 @@ Expected<void> Lowering::alu(const Insn& i) {
     case 0x40:
     case 0x50:
     case 0xa0: {
-      // add, sub, or, and, xor: the x86 group-1 operation's ModRM digit.
-      static constexpr uint8_t kDigit[11] = {0, 5, 0, 0, 1, 4, 0, 0, 0, 0, 6};
-      const unsigned digit = kDigit[kind >> 4];
+      const unsigned digit = kGroup1Digit[kind >> 4];
       imm ? a_.arith(digit, d, Imm(i.imm)) : a_.arith(digit, d, s);
       note_zf(i.dst, is64);
       return {};

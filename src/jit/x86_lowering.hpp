@@ -41,7 +41,10 @@ using isa::Form;
 using isa::Insn;
 using isa::Op;
 
-const Gp kReg[11] = {x86::rax, x86::rdi, x86::rsi, x86::rdx, x86::rcx, x86::r8,
+// BPF r0-r10 -> x86-64. (16 entries: the decoder refuses registers above
+// r10, but an index from a 4-bit field is then in bounds by construction;
+// 11-15 are never used.)
+const Gp kReg[16] = {x86::rax, x86::rdi, x86::rsi, x86::rdx, x86::rcx, x86::r8,
                      x86::rbx, x86::r13, x86::r14, x86::r15, x86::rbp};
 const Gp kArea = x86::r12;
 
@@ -158,8 +161,12 @@ class Lowering {
   static Gp width(const Gp& r, bool is64) { return is64 ? Gp(r.r64()) : Gp(r.r32()); }
   bool fact(const Insn& i, uint8_t f) const { return facts_ && facts_->has(i.pc, f); }
   Expected<void> emit(const Insn& i);
-  [[gnu::noinline]] Expected<void> call_local(const Insn& i);
-  [[gnu::noinline]] Expected<void> exit_function();
+  using Handler = Expected<void> (Lowering::*)(const Insn&);
+  static consteval Handler handler_of(const isa::OpInfo& op);
+  Expected<void> call_local(const Insn& i);
+  Expected<void> exit_function(const Insn&);
+  Expected<void> jump_insn(const Insn& i);
+  Expected<void> refuse(const Insn& i);
   [[gnu::noinline, gnu::cold]] Unexpected<Error> unsupported(const Insn& i);
   Expected<void> jump(const Insn& i, int64_t to, uint32_t next, bool inverted, uint32_t slack = 0);
   // The compare (or test) of conditional jump `i`; returns the condition
@@ -178,6 +185,10 @@ class Lowering {
   uint64_t key64();
   void blinded_imm(const Gp& r, int32_t imm);
   Expected<void> alu(const Insn& i);
+  // add, sub, or, and, xor of a register / an immediate (alu()'s commonest
+  // cases, dispatched to directly).
+  Expected<void> alu_plain_reg(const Insn& i);
+  Expected<void> alu_plain_imm(const Insn& i);
   bool lea_mov_add(const Insn& mov, const Insn& add);
   bool move_first(const Insn& op, const Insn& mov, const Insn& branch) const;
   // `if r == imm` / `if r != imm`, either width (move_first's cheap test).
