@@ -608,9 +608,15 @@ void Lowering::close_function(Function& f, const bool (&mentioned)[11], bool cal
 consteval Lowering::Handler Lowering::handler_of(const isa::OpInfo& op) {
   const uint8_t kind = op.code & 0xf0;
   const bool plain = kind == 0x00 || kind == 0x10 || kind == 0x40 || kind == 0x50 || kind == 0xa0;
+  // Moves, shifts and divisions blind their immediates themselves: alu()'s
+  // other cases, each dispatched to directly.
+  const Handler own = kind == 0xb0                                   ? &Lowering::alu_mov
+                      : kind == 0x30 || kind == 0x90                 ? &Lowering::alu_divmod
+                      : kind == 0x60 || kind == 0x70 || kind == 0xc0 ? &Lowering::alu_shift
+                                                                     : &Lowering::alu;
   switch (op.form) {
-    case Form::AluImm: return plain ? &Lowering::alu_plain_imm : &Lowering::alu;
-    case Form::AluReg: return plain ? &Lowering::alu_plain_reg : &Lowering::alu;
+    case Form::AluImm: return plain ? &Lowering::alu_plain_imm : own;
+    case Form::AluReg: return plain ? &Lowering::alu_plain_reg : own;
     case Form::AluUnary: return &Lowering::alu;
     case Form::Endian: return &Lowering::endian;
     case Form::LoadImm64: return &Lowering::load_imm64;

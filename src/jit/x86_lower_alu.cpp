@@ -54,6 +54,23 @@ Expected<void> Lowering::alu_plain_imm(const Insn& i) {
   return {};
 }
 
+Expected<void> Lowering::alu_mov(const Insn& i) {
+  mov(i, !isa::is_32bit(i.op), isa::form(i.op) == Form::AluImm);
+  return {};
+}
+
+Expected<void> Lowering::alu_divmod(const Insn& i) {
+  const isa::OpBrief info = isa::brief(i.op);
+  div_mod(i, !isa::is_32bit(i.op), info.form == Form::AluImm, i.off == 1, (info.code & 0xf0) == 0x90);
+  return {};
+}
+
+Expected<void> Lowering::alu_shift(const Insn& i) {
+  const isa::OpBrief info = isa::brief(i.op);
+  shift(i, !isa::is_32bit(i.op), info.form == Form::AluImm, info.code & 0xf0);
+  return {};
+}
+
 Expected<void> Lowering::alu(const Insn& i) {
   const isa::OpBrief info = isa::brief(i.op);
   const bool is64 = !isa::is_32bit(i.op);

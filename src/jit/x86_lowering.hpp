@@ -189,6 +189,10 @@ class Lowering {
   // cases, dispatched to directly).
   Expected<void> alu_plain_reg(const Insn& i);
   Expected<void> alu_plain_imm(const Insn& i);
+  // mov, div and mod, shifts: alu()'s cases (they blind immediates themselves).
+  Expected<void> alu_mov(const Insn& i);
+  Expected<void> alu_divmod(const Insn& i);
+  Expected<void> alu_shift(const Insn& i);
   bool lea_mov_add(const Insn& mov, const Insn& add);
   bool move_first(const Insn& op, const Insn& mov, const Insn& branch) const;
   // `if r == imm` / `if r != imm`, either width (move_first's cheap test).
