@@ -4,45 +4,52 @@
 
 namespace xbpf::jit::x86low {
 
+namespace {
+// The access size of a load or store opcode (its size bits, RFC 9669: W, H,
+// B, DW), in bytes.
+uint8_t access_size(Op op) {
+  static constexpr uint8_t kBytes[4] = {4, 2, 1, 8};
+  return kBytes[(isa::brief(op).code >> 3) & 3];
+}
+}  // namespace
+
+// (Sizes from the opcode's bits rather than a switch on the operation: one
+// encoder call for every width.)
 Expected<void> Lowering::load(const Insn& i) {
   const Gp d = kReg[i.dst];
   const Gp s = kReg[i.src];
-  switch (i.op) {
-    case Op::LDXB: a_.movzx(d.r32(), x86::byte_ptr(s, i.off)); return {};
-    case Op::LDXH: a_.movzx(d.r32(), x86::word_ptr(s, i.off)); return {};
-    case Op::LDXW: a_.mov(d.r32(), x86::dword_ptr(s, i.off)); return {};
-    case Op::LDXDW: a_.mov(d, x86::qword_ptr(s, i.off)); return {};
-    case Op::LDXSB: a_.movsx(d, x86::byte_ptr(s, i.off)); return {};
-    case Op::LDXSH: a_.movsx(d, x86::word_ptr(s, i.off)); return {};
-    case Op::LDXSW: a_.movsxd(d, x86::dword_ptr(s, i.off)); return {};
-    default: return unsupported(i);
+  const uint8_t size = access_size(i.op);
+  if ((isa::brief(i.op).code & 0xe0) == 0x80) {  // BPF_MEMSX: sign-extending
+    switch (size) {
+      case 1: a_.movsx(d, x86::byte_ptr(s, i.off)); return {};
+      case 2: a_.movsx(d, x86::word_ptr(s, i.off)); return {};
+      case 4: a_.movsxd(d, x86::dword_ptr(s, i.off)); return {};
+      default: return unsupported(i);
+    }
   }
+  if (size <= 2) a_.movzx(d.r32(), x86::ptr(s, i.off, size));
+  else a_.mov(x86::Gp(d.id(), size), x86::ptr(s, i.off, size));  // (a 32-bit load zero-extends)
+  return {};
 }
 
 Expected<void> Lowering::store(const Insn& i) {
   const Gp d = kReg[i.dst];
-  const Gp s = kReg[i.src];
-  if (blind_ && isa::form(i.op) == Form::StoreImm) {
+  const uint8_t size = access_size(i.op);
+  const x86::Mem m = x86::ptr(d, i.off, size);
+  if (isa::form(i.op) == Form::StoreReg) {
+    a_.mov(m, x86::Gp(kReg[i.src].id(), size));
+    return {};
+  }
+  if (blind_) {
     blinded_imm(kBlind, i.imm);
-    switch (i.op) {
-      case Op::STB: a_.mov(x86::byte_ptr(d, i.off), kBlind.r8()); return {};
-      case Op::STH: a_.mov(x86::word_ptr(d, i.off), kBlind.r16()); return {};
-      case Op::STW: a_.mov(x86::dword_ptr(d, i.off), kBlind.r32()); return {};
-      case Op::STDW: a_.mov(x86::qword_ptr(d, i.off), kBlind); return {};
-      default: return unsupported(i);
-    }
+    a_.mov(m, x86::Gp(kBlind.id(), size));
+    return {};
   }
-  switch (i.op) {
-    case Op::STB: a_.mov(x86::byte_ptr(d, i.off), Imm(int8_t(i.imm))); return {};
-    case Op::STH: a_.mov(x86::word_ptr(d, i.off), Imm(int16_t(i.imm))); return {};
-    case Op::STW: a_.mov(x86::dword_ptr(d, i.off), Imm(i.imm)); return {};
-    case Op::STDW: a_.mov(x86::qword_ptr(d, i.off), Imm(int64_t(i.imm))); return {};
-    case Op::STXB: a_.mov(x86::byte_ptr(d, i.off), s.r8()); return {};
-    case Op::STXH: a_.mov(x86::word_ptr(d, i.off), s.r16()); return {};
-    case Op::STXW: a_.mov(x86::dword_ptr(d, i.off), s.r32()); return {};
-    case Op::STXDW: a_.mov(x86::qword_ptr(d, i.off), s); return {};
-    default: return unsupported(i);
-  }
+  // The immediate's low `size` bytes, sign-extended (a 64-bit store's is the
+  // sign-extended imm32, as x86's own).
+  const unsigned drop = size == 8 ? 32 : 64 - 8 * size;
+  a_.mov(m, Imm(int64_t(uint64_t(int64_t(i.imm)) << drop) >> drop));
+  return {};
 }
 
 // Atomics are sequentially consistent: x86's locked instructions are.
