@@ -236,7 +236,8 @@ static uint8_t* put_imm(uint8_t* p, int64_t v, unsigned len) {
 
 // ---- instructions -------------------------------------------------------------
 
-void Assembler::emit(InstId id, const Gp& d, const Gp& s) {
+template <class Src>
+void Assembler::dispatch(InstId id, const Gp& d, const Src& s) {
   switch (id) {
     case Inst::kIdAdd: return add(d, s);
     case Inst::kIdOr: return or_(d, s);
@@ -254,23 +255,8 @@ void Assembler::emit(InstId id, const Gp& d, const Gp& s) {
   }
 }
 
-void Assembler::emit(InstId id, const Gp& d, Imm s) {
-  switch (id) {
-    case Inst::kIdAdd: return add(d, s);
-    case Inst::kIdOr: return or_(d, s);
-    case Inst::kIdAnd: return and_(d, s);
-    case Inst::kIdSub: return sub(d, s);
-    case Inst::kIdXor: return xor_(d, s);
-    case Inst::kIdCmp: return cmp(d, s);
-    case Inst::kIdMov: return mov(d, s);
-    case Inst::kIdShl: return shl(d, s);
-    case Inst::kIdShr: return shr(d, s);
-    case Inst::kIdSar: return sar(d, s);
-    case Inst::kIdRol: return rol(d, s);
-    case Inst::kIdRor: return ror(d, s);
-    default: return fail("emit of an unknown instruction");
-  }
-}
+void Assembler::emit(InstId id, const Gp& d, const Gp& s) { dispatch(id, d, s); }
+void Assembler::emit(InstId id, const Gp& d, Imm s) { dispatch(id, d, s); }
 
 // add, or, and, sub, xor, cmp (/n): 00+8n r/m8,r8; 01+8n r/m,r; 02+8n r8,r/m8;
 // 03+8n r,r/m; 04+8n al,imm8; 05+8n eax,imm32; 80 /n ib; 81 /n id; 83 /n ib.

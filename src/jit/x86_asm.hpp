@@ -353,6 +353,8 @@ class Assembler {
   // not fit the sign-extended imm32 of a 64-bit one.
   bool fit(uint8_t size, int64_t& v);
   void jump(int cc, const Label& l);  // cc < 0: jmp
+  template <class Src>
+  void dispatch(InstId id, const Gp& d, const Src& s);  // emit()'s (x86_asm.cpp)
 
   std::unique_ptr<uint8_t[]> buf_;
   size_t cap_ = 0;
