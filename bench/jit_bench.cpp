@@ -50,6 +50,8 @@
 //                                           synthetic_1000: the compile rows' program)
 //        jit_bench --dump-kernel=WORKLOAD   the kernel's JIT code, raw, to WORKLOAD.kernel.bin
 //        jit_bench --gbench [google benchmark flags]   the Google Benchmark mode (sequential)
+//        jit_bench --compile-loop=N         compiles synthetic_1000 N times, nothing else (profilers:
+//                                           valgrind --tool=callgrind --toggle-collect='xbpf::jit::compile*')
 //        jit_bench --corpus=DIR [--rounds=N] [--warm=K] [--verbose]   compile time of real programs:
 //                                           every object under DIR xbpf loads, N times (default 21)
 //                                           through runtime::Object::load (verifier facts, inlined
