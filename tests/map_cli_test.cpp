@@ -249,6 +249,17 @@ TEST_F(MapCli, BtfStructValuesDumpAndLookupFormatted) {
   EXPECT_EQ(r.out, "[{\n        \"key\": 0,\n        \"value\": 0\n    }\n]\n") << r.out;
 }
 
+// An xskmap with BTF: its entries cannot be read from user space, and the
+// BTF layout lists each key with the lookup's error too (as bpftool's
+// print_entry_error), before its array; it skipped them silently before.
+TEST_F(MapCli, BtfXskmapDumpListsUnreadableKeys) {
+  run_and_pin("xsk_btf.o", "entry", "xk");
+  auto r = map("dump pinned xk/xsks");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "key: 00 00 00 00  value: <Operation not supported>\n"
+                   "key: 01 00 00 00  value: <Operation not supported>\n[]\n");
+}
+
 TEST_F(MapCli, BtfJsonHasFormattedNextToTheRawBytes) {
   run_and_pin("btf_maps.o", "entry", "bm");
   ASSERT_EQ(map("update pinned bm/stats key 7 0 0 0 value 3 0 0 0 0 0 0 0 4 0 0 0 0 0 0 0").code, 0);

@@ -408,10 +408,11 @@ Expected<void> cmd_dump(Store& store, Words& w, const MapArgs& a) {
       if (l.error().errnum == ENOENT) continue;  // deleted meanwhile
       if (l.error().errnum != EOPNOTSUPP) return unexpected(l.error());
       // A key whose value user space cannot read (an xskmap's sockets): as
-      // bpftool, the key with the lookup's error, not counted.
+      // bpftool, the key with the lookup's error, not counted. (bpftool prints
+      // that line in BTF mode too, its print_entry_error: it is no silent skip.)
       const std::string why = std::strerror(EOPNOTSUPP);
       if (a.json) j.push_back({{"key", json_bytes(key.data(), key.size())}, {"value", {{"error", why}}}});
-      else if (!b->btf) std::printf("key: %s  value: <%s>\n", hex_bytes(key.data(), key.size()).c_str(), why.c_str());
+      else std::printf("key: %s  value: <%s>\n", hex_bytes(key.data(), key.size()).c_str(), why.c_str());
       continue;
     }
     if (a.json) {
