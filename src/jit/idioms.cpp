@@ -22,7 +22,7 @@ constexpr uint32_t kTailCall = 12;       // BPF_FUNC_tail_call
 enum : uint8_t { kAdd = 0x00, kSub = 0x10, kMul = 0x20, kDiv = 0x30, kOr = 0x40, kAnd = 0x50, kLsh = 0x60,
                  kRsh = 0x70, kXor = 0xa0, kMov = 0xb0 };
 
-uint8_t kind_of(Op op) { return isa::brief(op).code & 0xf0; }
+constexpr uint8_t kind_of(Op op) { return isa::brief(op).code & 0xf0; }
 
 // Per opcode, what the screening below asks about it: looked up once
 // instead of its form and kind tested one by one (find_idioms visits every
@@ -37,7 +37,7 @@ enum : uint8_t {
 };
 struct OpTraits {
   uint8_t t[isa::kNumOps] = {};
-  OpTraits() {
+  constexpr OpTraits() {
     for (size_t o = 0; o < isa::kNumOps; ++o) {
       const Op op = Op(o);
       const Form f = isa::form(op);
@@ -61,7 +61,7 @@ struct OpTraits {
     }
   }
 };
-const OpTraits kTraits;
+constexpr OpTraits kTraits;
 
 // Instructions a window may contain: plain lddw and these ALU operations
 // (no modulo, no sign-extending move: nothing the expressions need). A
