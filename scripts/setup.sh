@@ -14,7 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   bpftool                                 # reference output for BTF dump tests
   libbpf-dev libpcap-dev                  # kernel oracle in differential tests; pcap input
-  libasmjit-dev libcapstone-dev           # JIT: x86-64 encoder; disassembler for its output
+  libasmjit-dev libcapstone-dev           # JIT: the encoder test's oracle (x86_asm_test, jit_bench); disassembler
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
