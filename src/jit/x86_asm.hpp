@@ -169,7 +169,6 @@ class Assembler {
     return Label{uint32_t(labels_.size() - 1)};
   }
   void bind(const Label& l);
-  bool isBound(const Label& l) const { return l.id < labels_.size() && labels_[l.id] >= 0; }
   int64_t labelOffset(const Label& l) const { return labels_[l.id]; }
   // Resolves the jumps to labels bound after them; false (see error()) if
   // one is unbound or a rel8 one out of reach.

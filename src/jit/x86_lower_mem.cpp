@@ -4,21 +4,12 @@
 
 namespace xbpf::jit::x86low {
 
-namespace {
-// The access size of a load or store opcode (its size bits, RFC 9669: W, H,
-// B, DW), in bytes.
-uint8_t access_size(Op op) {
-  static constexpr uint8_t kBytes[4] = {4, 2, 1, 8};
-  return kBytes[(isa::brief(op).code >> 3) & 3];
-}
-}  // namespace
-
 // (Sizes from the opcode's bits rather than a switch on the operation: one
 // encoder call for every width.)
 Expected<void> Lowering::load(const Insn& i) {
   const Gp d = kReg[i.dst];
   const Gp s = kReg[i.src];
-  const uint8_t size = access_size(i.op);
+  const auto size = uint8_t(isa::mem_size(isa::brief(i.op).code));
   if ((isa::brief(i.op).code & 0xe0) == 0x80) {  // BPF_MEMSX: sign-extending
     switch (size) {
       case 1: a_.movsx(d, x86::byte_ptr(s, i.off)); return {};
@@ -34,7 +25,7 @@ Expected<void> Lowering::load(const Insn& i) {
 
 Expected<void> Lowering::store(const Insn& i) {
   const Gp d = kReg[i.dst];
-  const uint8_t size = access_size(i.op);
+  const auto size = uint8_t(isa::mem_size(isa::brief(i.op).code));
   const x86::Mem m = x86::ptr(d, i.off, size);
   if (isa::form(i.op) == Form::StoreReg) {
     a_.mov(m, x86::Gp(kReg[i.src].id(), size));
