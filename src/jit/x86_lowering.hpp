@@ -1,6 +1,7 @@
 // The BPF -> x86-64 lowering, internal to src/jit: class Lowering, split by
 // concept over x86_lower.cpp (structure: functions, labels, loops, tail
-// copies, jumps; lower()), x86_lower_alu.cpp, x86_lower_mem.cpp,
+// copies; lower()), x86_lower_jump.cpp (jumps, their reach, compares),
+// x86_lower_alu.cpp, x86_lower_mem.cpp,
 // x86_lower_select.cpp (selects) and
 // x86_lower_calls.cpp (entry stub, frames, helper and tail calls).
 //
@@ -156,7 +157,7 @@ class Lowering {
   bool analysed_ = false;  // adopt_analysis() ran: run() skips find_functions()
   static void close_function(Function& f, const bool (&mentioned)[11], bool calls);
 
-  // ---- instructions (x86_lower.cpp: dispatch, jumps) -----------------------------
+  // ---- instructions (x86_lower.cpp: dispatch; x86_lower_jump.cpp: jumps) --------
   size_t function_index(int64_t pc) const { return an_.function_of[size_t(pc)]; }
   static Gp width(const Gp& r, bool is64) { return is64 ? Gp(r.r64()) : Gp(r.r32()); }
   bool fact(const Insn& i, uint8_t f) const { return facts_ && facts_->has(i.pc, f); }
