@@ -594,6 +594,67 @@ TEST_P(TestRunKernelDiff, ChangeProto) {
   std::printf("[ diff ] rt_tc/tc_change_proto: %d/%zu cases agree\n", agreed, std::size(cases));
 }
 
+// bpf_skb_vlan_push/pop: the tag in the skb's metadata and in the packet,
+// pushes that move the metadata tag into the packet, pops of the metadata
+// tag, of a packet's tag and of a double-tagged packet's (whose inner tag
+// moves to the metadata), 802.3 framing inside a tag, a tagged frame too
+// short to pop, and an unknown protocol (taken as 802.1Q).
+TEST_P(TestRunKernelDiff, VlanPushPop) {
+  LOAD_OR_SKIP("rt_tc");
+  const Bytes v4 = eth_ip(17, 53, 100);
+  auto tagged = [](const Bytes& inner, std::initializer_list<uint8_t> tags) {
+    Bytes b = inner;
+    b.insert(b.begin() + 12, tags);
+    return b;
+  };
+  const Bytes q = tagged(v4, {0x81, 0x00, 0x20, 0x05});
+  const Bytes qinq = tagged(v4, {0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0xe0, 0x07});
+  Bytes short_q(v4.begin(), v4.begin() + 16);  // an 802.1Q type, then 2 bytes
+  short_q[12] = 0x81, short_q[13] = 0x00;
+  Bytes raw = tagged(v4, {0x81, 0x00, 0x00, 0x09});  // then a length (802.3) and 0xffff: raw 802.3
+  raw[16] = 0x00, raw[17] = 0x40, raw[18] = 0xff, raw[19] = 0xff;
+  Bytes llc = raw;
+  llc[18] = 0xaa;  // LLC
+  constexpr uint32_t kPush1 = 1, kPush2 = 2, kPop = 3;
+  auto ops = [](std::initializer_list<uint32_t> l) {
+    uint32_t v = 0, k = 0;
+    for (uint32_t o : l) v |= o << (2 * k++);
+    return v;
+  };
+  const uint32_t q123 = 0x0081 | 0x0123u << 16, ad456 = 0xa888 | 0x0456u << 16;
+  struct Case {
+    const char* what;
+    const Bytes* pkt;
+    uint32_t ops, a, b;
+  };
+  const Case cases[] = {
+      {"push", &v4, ops({kPush1}), q123, 0},
+      {"push 802.1ad, TCI 0xffff", &v4, ops({kPush1}), 0xa888 | 0xffffu << 16, 0},
+      {"push an unknown protocol", &v4, ops({kPush1}), 0x3412 | 0x7u << 16, 0},
+      {"push twice: the first tag into the packet", &v4, ops({kPush1, kPush2}), q123, ad456},
+      {"push three times", &v4, ops({kPush1, kPush2, kPush1}), q123, ad456},
+      {"push, pop", &v4, ops({kPush1, kPop}), q123, 0},
+      {"push twice, pop: the packet's tag to the metadata", &v4, ops({kPush1, kPush2, kPop}), q123, ad456},
+      {"push twice, pop twice", &v4, ops({kPush1, kPush2, kPop, kPop}), q123, ad456},
+      {"pop untagged", &v4, ops({kPop}), 0, 0},
+      {"pop a tagged packet", &q, ops({kPop}), 0, 0},
+      {"pop a tagged packet twice", &q, ops({kPop, kPop}), 0, 0},
+      {"push on a tagged packet, pop twice", &q, ops({kPush1, kPop, kPop}), q123, 0},
+      {"pop double-tagged: the inner tag to the metadata", &qinq, ops({kPop}), 0, 0},
+      {"pop double-tagged, push", &qinq, ops({kPop, kPush2}), 0, ad456},
+      {"pop too short", &short_q, ops({kPop}), 0, 0},
+      {"pop to raw 802.3", &raw, ops({kPop}), 0, 0},
+      {"pop to 802.2", &llc, ops({kPop}), 0, 0},
+  };
+  int agreed = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    agreed += compare_cb_run("tc_vlan", *c.pkt, {c.ops, c.a, c.b});
+  }
+  EXPECT_EQ(agreed, int(std::size(cases)));
+  std::printf("[ diff ] rt_tc/tc_vlan: %d/%zu cases agree\n", agreed, std::size(cases));
+}
+
 // The calling thread in a fresh network namespace for the scope (the kernel's
 // test runs use the caller's loopback device), then back in its own.
 class FreshNetns {

@@ -73,6 +73,8 @@ XBPF_HELPER(skb_change_type);
 XBPF_HELPER(skb_adjust_room);
 XBPF_HELPER(skb_change_proto);
 XBPF_HELPER(skb_change_head);
+XBPF_HELPER(skb_vlan_push);
+XBPF_HELPER(skb_vlan_pop);
 // route.cpp
 XBPF_HELPER(fib_lookup);
 XBPF_HELPER(redirect_neigh);

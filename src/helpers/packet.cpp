@@ -519,6 +519,93 @@ XBPF_HELPER(skb_change_proto) {
   return uint64_t(r);
 }
 
+namespace {
+// 802.1Q and 802.1ad as __sk_buff.protocol and vlan_proto hold them
+// (network order); eth_type_vlan.
+constexpr uint32_t kProto8021q = 0x0081, kProto8021ad = 0xa888;
+bool eth_type_vlan(uint32_t proto) { return proto == kProto8021q || proto == kProto8021ad; }
+
+// The skb's tag outside the packet (the kernel's hardware-accelerated tag,
+// __vlan_hwaccel_put_tag): __sk_buff.vlan_present, vlan_tci, vlan_proto.
+void put_tag(__sk_buff* skb, uint32_t proto, uint16_t tci) {
+  skb->vlan_present = 1;  // (vlan_all != 0: the protocol is never 0)
+  skb->vlan_proto = proto;
+  skb->vlan_tci = tci;
+}
+
+// Takes the tag after the MAC addresses out of the packet (__skb_vlan_pop;
+// tc programs' data is the MAC header): its TCI to `tci`, skb->protocol to
+// the protocol it encapsulates (vlan_set_encap_proto), the network header
+// no closer than ETH_HLEN. -ENOMEM for fewer than 18 bytes (VLAN_ETH_HLEN).
+long untag(__sk_buff* skb, PacketState& p, uint16_t* tci) {
+  constexpr long kVlanEthHlen = kEthHlen + 4;
+  if (p.data_end - p.data < kVlanEthHlen) return -ENOMEM;
+  *tci = be16_at(p.data + 14);
+  const uint16_t inner = be16_at(p.data + 16);
+  if (inner >= 0x600) {
+    skb->protocol = uint32_t(p.data[16] | p.data[17] << 8);  // (as stored)
+  } else {  // 802.3 framing: the 2 bytes after the tag tell raw 802.3 (0xffff) from LLC
+    const bool raw = p.data_end - p.data >= kVlanEthHlen + 2 && p.data[18] == 0xff && p.data[19] == 0xff;
+    skb->protocol = raw ? 0x0100 : 0x0400;  // htons(ETH_P_802_3), htons(ETH_P_802_2)
+  }
+  const long r = pop_room(p, 2 * 6, 4);
+  if (!r) p.min_len = p.min_len >= 4 + kEthHlen ? p.min_len - 4 : uint32_t(kEthHlen);
+  return r;
+}
+}  // namespace
+
+// bpf_skb_vlan_push(skb, vlan_proto, vlan_tci): the new tag goes into the
+// skb's metadata, as the kernel's skb_vlan_push puts it in the hardware-
+// accelerated tag; a tag already there is first written into the packet
+// after the MAC addresses (__vlan_insert_tag: 4 bytes more), and
+// skb->protocol becomes its protocol. A protocol other than 802.1Q and
+// 802.1ad is taken as 802.1Q.
+XBPF_HELPER(skb_vlan_push) {
+  (void)r4, (void)r5;
+  auto* skb = reinterpret_cast<__sk_buff*>(r1);
+  PacketState* p = skb_packet(c);
+  if (!p) return uint64_t(-EINVAL);
+  uint32_t proto = uint16_t(r2);
+  if (!eth_type_vlan(proto)) proto = kProto8021q;
+  if (skb->vlan_present) {
+    if (const long r = push_room(*p, 2 * 6, 4); r) return uint64_t(r);
+    const auto old = uint16_t(skb->vlan_proto);
+    std::memcpy(p->data + 12, &old, 2);  // (network order already)
+    p->data[14] = uint8_t(skb->vlan_tci >> 8);
+    p->data[15] = uint8_t(skb->vlan_tci);
+    skb->protocol = skb->vlan_proto;
+    sync(*p);  // (the network header keeps its offset from data)
+  }
+  put_tag(skb, proto, uint16_t(r3));
+  return 0;
+}
+
+// bpf_skb_vlan_pop(skb): removes the metadata tag, or else the packet's
+// outer tag (when skb->protocol is 802.1Q/802.1ad; otherwise nothing to do);
+// then a tag left at the front of the packet moves into the metadata, as the
+// kernel's skb_vlan_pop does.
+XBPF_HELPER(skb_vlan_pop) {
+  (void)r2, (void)r3, (void)r4, (void)r5;
+  auto* skb = reinterpret_cast<__sk_buff*>(r1);
+  PacketState* p = skb_packet(c);
+  if (!p) return uint64_t(-EINVAL);
+  uint16_t tci = 0;
+  long r = 0;
+  if (skb->vlan_present) {
+    skb->vlan_present = skb->vlan_proto = skb->vlan_tci = 0;  // __vlan_hwaccel_clear_tag
+  } else {
+    if (!eth_type_vlan(skb->protocol)) return 0;
+    r = untag(skb, *p, &tci);
+  }
+  if (!r && eth_type_vlan(skb->protocol)) {
+    const uint32_t proto = skb->protocol;
+    r = untag(skb, *p, &tci);
+    if (!r) put_tag(skb, proto, tci);
+  }
+  sync(*p);
+  return uint64_t(r);
+}
+
 // bpf_skb_change_head(skb, head_room, flags): `head_room` zero bytes in
 // front of the packet, which become its MAC header (the network header stays
 // where it was: skb_reset_mac_header). No flags; the packet may grow to

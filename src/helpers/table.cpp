@@ -95,8 +95,8 @@ constexpr HelperSpec kRows[] = {
     // tc/lwt take the skb (ctx); the cgroup/sk_msg variant (..._curr_proto)
     // takes no argument, where checking r1 as ctx is stricter than the kernel.
     {17, "get_cgroup_classid", R::Integer, {C}, kTc | kLwt | kCgCurrent | bit(P::SkMsg), nullptr},
-    {18, "skb_vlan_push", R::Integer, {C, N, N}, kTc, nullptr},
-    {19, "skb_vlan_pop", R::Integer, {C}, kTc, nullptr},
+    {18, "skb_vlan_push", R::Integer, {C, N, N}, kTc, i::skb_vlan_push},
+    {19, "skb_vlan_pop", R::Integer, {C}, kTc, i::skb_vlan_pop},
     {20, "skb_get_tunnel_key", R::Integer, {C, A::PtrToUninitMem, A::ConstSize, N}, kTcXmit, i::skb_get_tunnel_key},
     {21, "skb_set_tunnel_key", R::Integer, {C, A::PtrToMem, A::ConstSize, N}, kTcXmit, i::skb_set_tunnel_key},
     {22, "perf_event_read", R::Integer, {M, N}, kTrace, nullptr},

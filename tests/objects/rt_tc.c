@@ -165,6 +165,27 @@ SEC("tc") int tc_adjust(struct __sk_buff *skb) {
 
 // bpf_skb_change_proto(cb[0], flags cb[1]) after reading the hash; cb[0..2]
 // return the result, skb->protocol and skb->hash after it.
+// bpf_skb_vlan_push/pop: up to four operations, two bits each from cb[0]
+// (1: push cb[1], 2: push cb[2], as protocol | TCI << 16; 3: pop). Out: each
+// return value's low byte in cb[0], then the tag in the skb's metadata and
+// skb->protocol.
+SEC("tc") int tc_vlan(struct __sk_buff *skb) {
+  __u32 ops = skb->cb[0], a = skb->cb[1], b = skb->cb[2], rets = 0;
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    __u32 op = (ops >> (2 * k)) & 3, arg = op == 1 ? a : b;
+    long r = 0;
+    if (op == 1 || op == 2) r = bpf_skb_vlan_push(skb, (__u16)arg, (__u16)(arg >> 16));
+    else if (op == 3) r = bpf_skb_vlan_pop(skb);
+    rets |= (__u32)(__u8)r << (8 * k);
+  }
+  skb->cb[0] = rets;
+  skb->cb[1] = skb->vlan_present << 16 | skb->vlan_tci;
+  skb->cb[2] = skb->vlan_proto;
+  skb->cb[3] = skb->protocol;
+  return skb->len;
+}
+
 SEC("tc") int tc_change_proto(struct __sk_buff *skb) {
   bpf_get_hash_recalc(skb);
   long r = bpf_skb_change_proto(skb, (__u16)skb->cb[0], skb->cb[1]);
