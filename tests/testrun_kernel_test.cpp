@@ -307,7 +307,7 @@ TEST_P(TestRunKernelDiff, TcRewrite) {
 }
 
 // Packets for the flow hash: flows, their reverse, fragments, IPv6 with and
-// without a flow label, ARP. Ethernet, the IPv4 checksum left 0 (nothing checks it).
+// without a flow label, ARP, VLAN tags. Ethernet, the IPv4 checksum left 0 (nothing checks it).
 Bytes eth_v4(uint8_t proto, std::array<uint8_t, 4> src, std::array<uint8_t, 4> dst, uint16_t sport,
              uint16_t dport, size_t payload, uint16_t frag = 0) {
   Bytes p(14 + 20 + 20 + payload, 0);
@@ -354,10 +354,14 @@ Bytes eth_v6(uint8_t last_src, uint8_t last_dst, uint16_t sport, uint16_t dport,
 // differ; which packets hash alike must agree, pair by pair.
 TEST_P(TestRunKernelDiff, FlowHashGroupsPacketsAsTheKernel) {
   LOAD_OR_SKIP("rt_tc");
+  auto vlan = [](Bytes p, std::initializer_list<uint8_t> tags) {  // tags after the MAC addresses
+    p.insert(p.begin() + 12, tags);
+    return p;
+  };
   const std::array<uint8_t, 4> a{10, 0, 0, 1}, b{192, 168, 7, 2};
   Bytes arp1 = eth_v4(6, a, b, 1, 2, 10), arp2 = eth_v4(17, b, a, 7, 9, 30);
   arp1[13] = arp2[13] = 0x06;
-  const std::vector<Bytes> pkts = {
+  std::vector<Bytes> pkts = {
       eth_v4(6, a, b, 12345, 80, 0),     // 0: a flow
       eth_v4(6, a, b, 12345, 80, 40),    // 1: the same flow, more payload: as 0
       eth_v4(6, b, a, 80, 12345, 0),     // 2: its reverse: as 0
@@ -373,13 +377,39 @@ TEST_P(TestRunKernelDiff, FlowHashGroupsPacketsAsTheKernel) {
       eth_v6(1, 2, 2000, 53, 0x12345),   // 12: as 11
       arp1,                              // 13: ARP: only the protocol
       arp2,                              // 14: as 13
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x81, 0x00, 0x00, 0x05}),   // 15: 802.1Q, VLAN 5
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x81, 0x00, 0x60, 0x05}),   // 16: priority 3
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x81, 0x00, 0x10, 0x05}),   // 17: DEI
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x81, 0x00, 0x00, 0x06}),   // 18: VLAN 6
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x88, 0xa8, 0x00, 0x05}),   // 19: 802.1ad
+      vlan(eth_v4(6, b, a, 80, 12345, 0), {0x81, 0x00, 0x00, 0x05}),   // 20: 15's reverse
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x88, 0xa8, 0x00, 0x05, 0x81, 0x00, 0x00, 0x07}),  // 21: two tags
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x88, 0xa8, 0x00, 0x05, 0x81, 0x00, 0x00, 0x08}),  // 22: inner VLAN 8
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x81, 0x00, 0x00, 0x05, 0x81, 0x00, 0x00, 0x07}),  // 23: two 802.1Q tags
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x81, 0x00, 0x00, 0x05, 0x81, 0x00, 0x00, 0x07, 0x81, 0x00, 0x00, 0x09}),  // 24: three
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x81, 0x00, 0x00, 0x05, 0x81, 0x00, 0x00, 0x08, 0x81, 0x00, 0x00, 0x09}),  // 25
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x81, 0x00, 0x00, 0x05, 0x81, 0x00, 0x00, 0x07, 0x81, 0x00, 0x00, 0x0a}),  // 26
+      eth_v4(6, a, b, 12345, 80, 0),     // 27: 0 run by tc_hash_tagged (VLAN 5 pushed into the metadata first)
+      vlan(eth_v4(6, a, b, 12345, 80, 0), {0x81, 0x00, 0x00, 0x07}),   // 28: tagged (VLAN 7), and VLAN 5 in the metadata
   };
-  bpf_program* kp = bpf_object__find_program_by_name(kobj_, "tc_hash");
-  runtime::Program* op = ours_->program("tc_hash");
-  ASSERT_TRUE(kp && op);
+  const size_t tagged_runs[2] = {27, 28};
+  // 29-34: 12 to 17 802.1Q tags (VLAN 5, then 7s). The kernel's dissector
+  // stops after 15 headers, each tag one: up to 15 hash as 23, 16 without
+  // the IPv4 header, 17 without reaching it.
+  for (size_t n = 12; n <= 17; ++n) {
+    std::vector<uint8_t> tags;
+    for (size_t t = 0; t < n; ++t) tags.insert(tags.end(), {0x81, 0x00, 0x00, uint8_t(t ? 7 : 5)});
+    Bytes p = eth_v4(6, a, b, 12345, 80, 0);
+    p.insert(p.begin() + 12, tags.begin(), tags.end());
+    pkts.push_back(std::move(p));
+  }
   std::vector<uint32_t> k(pkts.size()), x(pkts.size());
   for (size_t i = 0; i < pkts.size(); ++i) {
     SCOPED_TRACE("packet " + std::to_string(i));
+    const char* prog = i == tagged_runs[0] || i == tagged_runs[1] ? "tc_hash_tagged" : "tc_hash";
+    bpf_program* kp = bpf_object__find_program_by_name(kobj_, prog);
+    runtime::Program* op = ours_->program(prog);
+    ASSERT_TRUE(kp && op);
     KernelResult kr;
     ASSERT_EQ(kernel_run(bpf_program__fd(kp), pkts[i], {}, 0, &kr), 0);
     runtime::TestRun tr;
@@ -388,8 +418,8 @@ TEST_P(TestRunKernelDiff, FlowHashGroupsPacketsAsTheKernel) {
     ASSERT_TRUE(r) << r.error().message;
     k[i] = kr.retval;
     x[i] = r->retval;
-    EXPECT_GT(k[i], 5u) << "the kernel failed property " << k[i];
-    EXPECT_GT(x[i], 5u) << "xbpf failed property " << x[i];
+    EXPECT_GT(k[i], 6u) << "the kernel failed property " << k[i];
+    EXPECT_GT(x[i], 6u) << "xbpf failed property " << x[i];
   }
   int alike = 0;
   for (size_t i = 0; i < pkts.size(); ++i)
@@ -398,7 +428,10 @@ TEST_P(TestRunKernelDiff, FlowHashGroupsPacketsAsTheKernel) {
                                              << (k[i] == k[j] ? "alike" : "apart");
       alike += k[i] == k[j];
     }
-  EXPECT_EQ(alike, 7);  // 0=1=2 (three pairs), 5=6, 8=9, 11=12, 13=14
+  // 0=1=2 (three pairs), 5=6, 8=9, 11=12, 13=14, 15=17=20=27 (six: neither DEI nor the
+  // direction counts, and a metadata tag hashes as one in the packet), 21=22 (inner
+  // tags do not count), 23=24=25=26=28=29=30=31=32 (36: nor do tags after the second).
+  EXPECT_EQ(alike, 50);
   std::printf("[ diff ] rt_tc/tc_hash: %zu packets, %d pairs hash alike in the kernel\n", pkts.size(), alike);
 }
 

@@ -235,31 +235,59 @@ XBPF_HELPER(redirect_map) {
 namespace {
 
 // What the flow hash covers (the kernel's flow_keys, as its dissector fills
-// them for skb_get_hash): the network protocol, the outer VLAN id, the L4
-// protocol, the IPv6 flow label, the ports of TCP, UDP, UDP-Lite, SCTP and
-// DCCP (not for fragments, nor past a nonzero flow label), and the
-// addresses. Zeroed, so the padding hashes alike.
+// them for skb_get_hash): the network protocol, the first VLAN tag (its id
+// and priority, not the DEI bit; its type and the type it encapsulates; no
+// inner tag), the L4 protocol, the IPv6 flow label, the ports of TCP, UDP,
+// UDP-Lite, SCTP and DCCP (not for fragments, nor past a nonzero flow
+// label), and the addresses. Zeroed, so the padding hashes alike.
 struct FlowKeys {
   uint16_t n_proto = 0;  // network order
-  uint16_t vlan_id = 0;
+  uint16_t vlan_tci = 0, vlan_tpid = 0, vlan_eth_type = 0;  // host order
   uint8_t ip_proto = 0;
   uint8_t pad[3] = {};
   uint32_t flow_label = 0;
   uint16_t src_port = 0, dst_port = 0;  // network order
   uint8_t src[16] = {}, dst[16] = {};
 };
-static_assert(sizeof(FlowKeys) == 48);
+static_assert(sizeof(FlowKeys) == 52);
 
 uint16_t be16_at(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 
-// Dissects from the network header `p` (protocol `proto`, host order) to `end`.
-// Stops quietly where the packet ends: what was found is hashed.
-void dissect(const uint8_t* p, const uint8_t* end, uint16_t proto, FlowKeys& k) {
-  for (int tags = 0; (proto == 0x8100 || proto == 0x88a8) && tags < 2 && end - p >= 4; ++tags) {
-    if (tags == 0) k.vlan_id = uint16_t(be16_at(p) & 0xfff);
-    proto = be16_at(p + 2);
-    p += 4;
+// A tag in the skb's metadata (__sk_buff.vlan_*, bpf_skb_vlan_push): host order.
+struct MetaTag {
+  uint16_t proto, tci;
+};
+
+// Dissects from the network header `p` (protocol `proto`, host order) to `end`;
+// the skb's metadata tag, if any, is the first tag (and `proto` what it
+// encapsulates). Stops quietly where the packet ends, or after 15 headers (the
+// kernel's MAX_FLOW_DISSECT_HDRS: every tag counts): what was found is hashed.
+void dissect(const uint8_t* p, const uint8_t* end, uint16_t proto, const MetaTag* meta, FlowKeys& k) {
+  constexpr int kMaxHeaders = 15;
+  uint16_t next = meta ? meta->proto : proto;  // the type being dissected
+  for (int hdrs = 0; next == 0x8100 || next == 0x88a8;) {
+    uint16_t tci, inner;
+    if (hdrs == 0 && meta) {
+      tci = meta->tci;
+      inner = proto;
+    } else {
+      if (end - p < 4) break;
+      tci = be16_at(p);
+      inner = be16_at(p + 2);
+      p += 4;
+    }
+    if (hdrs == 0) {
+      k.vlan_tci = uint16_t(tci & ~0x1000);  // (the DEI bit is not a key)
+      k.vlan_tpid = next;
+      k.vlan_eth_type = inner;
+    }
+    next = inner;
+    if (++hdrs == kMaxHeaders + 1) {  // the network header is not reached
+      k.n_proto = uint16_t(next >> 8 | next << 8);
+      return;
+    }
   }
+  proto = next;
   k.n_proto = uint16_t(proto >> 8 | proto << 8);
   uint8_t l4 = 0;
   if (proto == 0x0800) {
@@ -307,10 +335,12 @@ void dissect(const uint8_t* p, const uint8_t* end, uint16_t proto, FlowKeys& k) 
 // first, as __flow_hash_consistentify orders them), never 0. Keyed once per
 // process (the kernel: once per boot), so values differ from the kernel's
 // and between processes; equal flows hash equal, as there.
-uint32_t flow_hash(const PacketState& p, uint16_t protocol, bool l2) {
+uint32_t flow_hash(const PacketState& p, const __sk_buff& skb, bool l2) {
   FlowKeys k;
   const uint8_t* net = l2 ? p.data + kEthHlen : p.data;
-  if (net <= p.data_end) dissect(net, p.data_end, uint16_t(protocol >> 8 | protocol << 8), k);
+  const auto host16 = [](uint32_t be) { return uint16_t((be & 0xff) << 8 | (be >> 8 & 0xff)); };
+  const MetaTag meta{host16(skb.vlan_proto), uint16_t(skb.vlan_tci)};
+  if (net <= p.data_end) dissect(net, p.data_end, host16(skb.protocol), skb.vlan_present ? &meta : nullptr, k);
   const int order = std::memcmp(k.src, k.dst, sizeof k.src);
   if (order > 0 || (order == 0 && be16_at(reinterpret_cast<const uint8_t*>(&k.src_port)) >
                                        be16_at(reinterpret_cast<const uint8_t*>(&k.dst_port)))) {
@@ -337,7 +367,7 @@ XBPF_HELPER(get_hash_recalc) {
   if (!p) return 0;
   if (p->hash_set || skb->hash) return skb->hash;
   // tc programs see the Ethernet header; the other skb types start at the network one.
-  skb->hash = flow_hash(*p, uint16_t(skb->protocol), (kTcTypes & bit(state(c)->prog_type)) != 0);
+  skb->hash = flow_hash(*p, *skb, (kTcTypes & bit(state(c)->prog_type)) != 0);
   return skb->hash;
 }
 

@@ -56,7 +56,7 @@ SEC("tc") int tc_rewrite(struct __sk_buff *skb) {
 // skb->hash, bpf_set_hash kept even as 0, bpf_set_hash_invalid recomputes).
 // The values differ between kernel and xbpf (each keys its hash randomly);
 // which packets hash alike must not.
-SEC("tc") int tc_hash(struct __sk_buff *skb) {
+static __always_inline int check_hash(struct __sk_buff *skb) {
   __u32 h = bpf_get_hash_recalc(skb);
   if (h == 0) return 1;
   if (bpf_get_hash_recalc(skb) != h) return 2;
@@ -66,6 +66,15 @@ SEC("tc") int tc_hash(struct __sk_buff *skb) {
   bpf_set_hash_invalid(skb);
   if (bpf_get_hash_recalc(skb) != h) return 5;
   return h;
+}
+
+SEC("tc") int tc_hash(struct __sk_buff *skb) { return check_hash(skb); }
+
+// The same with a tag in the skb's metadata (802.1Q, VLAN 5), as a device
+// that strips tags leaves it.
+SEC("tc") int tc_hash_tagged(struct __sk_buff *skb) {
+  if (bpf_skb_vlan_push(skb, bpf_htons(0x8100), 5)) return 6;
+  return check_hash(skb);
 }
 
 // Socket filter: data starts at the network header. Returns the bytes to
