@@ -43,6 +43,7 @@
 //                  Options::copy_sources; --other-no-idioms: those without Options::idioms;
 //                  --other-no-zero-branch-order: those without Options::zero_branch_order;
 //                  --other-no-selects: those without Options::selects;
+//                  --other-no-indexed-loads: those without Options::indexed_loads;
 //                  bench/ab.py summarises such a run) [--no-skip-crossing]  (the code of 00fcada:
 //                  --no-fit-loops --latch=fused --no-skip-crossing)
 //                  [--no-facts]  (xbpf's placements without the verifier's facts: A/B of what they give)
@@ -221,6 +222,7 @@ OtherOff g_other_off[] = {
     {"--other-no-idioms", &jit::Options::idioms},
     {"--other-no-zero-branch-order", &jit::Options::zero_branch_order},
     {"--other-no-selects", &jit::Options::selects},
+    {"--other-no-indexed-loads", &jit::Options::indexed_loads},
 };
 bool g_no_facts = false;  // --no-facts: the xbpf placements compile the verified wrapper without Verdict::jit_facts
 
@@ -1252,7 +1254,7 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
   struct Prog {
     std::string name;
     size_t insns = 0, bytes = 0;
-    size_t tail_copies = 0, idioms = 0, moves_first = 0, selects = 0;  // what the JIT's special cases did
+    size_t tail_copies = 0, idioms = 0, moves_first = 0, selects = 0, indexed_loads = 0;  // the JIT's special cases
     size_t rel32_retries = 0;  // compiles whose rel8 bound was wrong (CompileStats::rel32_retry)
     std::vector<double> ns;    // emit + memory, one per round
     std::vector<double> emit;  // emit alone (lowering and encoding)
@@ -1288,7 +1290,7 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
         const jit::CompileStats& s = p->jit_stats();
         if (round == 0)
           progs.push_back({fs::relative(files[f], dir).string() + ":" + p->name(), s.insns, s.code_bytes,
-                           s.tail_copies, s.idioms, s.moves_first, s.selects, 0, {}, {}, {}});
+                           s.tail_copies, s.idioms, s.moves_first, s.selects, s.indexed_loads, 0, {}, {}, {}});
         if (at >= progs.size() || progs[at].insns != s.insns) die("corpus: programs changed between rounds");
         progs[at].rel32_retries += s.rel32_retry;
         progs[at].emit.push_back(double(s.emit_ns));
@@ -1333,11 +1335,12 @@ int corpus_compile_times(const std::filesystem::path& dir, unsigned rounds, unsi
     if (warm) fmt::print(" {:.1f} | {:.1f} |", hot / 1000, hot / double(insns));
     fmt::print("\n");
   }
-  size_t copies = 0, idioms = 0, moves = 0, selects = 0, retries = 0;
+  size_t copies = 0, idioms = 0, moves = 0, selects = 0, indexed = 0, retries = 0;
   for (const Prog& p : progs)
-    copies += p.tail_copies, idioms += p.idioms, moves += p.moves_first, selects += p.selects, retries += p.rel32_retries;
-  fmt::print("\ntail copies {}, idioms {}, moves before a branch on zero's operation {}, selects {}; "
-             "compiles retried with rel32 jumps (a wrong rel8 bound) {}\n", copies, idioms, moves, selects, retries);
+    copies += p.tail_copies, idioms += p.idioms, moves += p.moves_first, selects += p.selects,
+        indexed += p.indexed_loads, retries += p.rel32_retries;
+  fmt::print("\ntail copies {}, idioms {}, moves before a branch on zero's operation {}, selects {}, indexed loads {}; "
+             "compiles retried with rel32 jumps (a wrong rel8 bound) {}\n", copies, idioms, moves, selects, indexed, retries);
   const Prog& big = progs.back();
   fmt::print("\nlargest: {} ({} insns, {} bytes): {:.1f} µs, {:.1f} ns / insn", big.name, big.insns, big.bytes,
              median(big.ns) / 1000, median(big.ns) / double(big.insns));

@@ -40,6 +40,7 @@ struct CompileStats {
   size_t idioms = 0;         // population counts and rotates emitted as one instruction (Options::idioms)
   size_t moves_first = 0;    // moves emitted before the operation a branch on zero tests (Options::zero_branch_order)
   size_t selects = 0;        // conditional jumps over a short run emitted as a cmov (Options::selects)
+  size_t indexed_loads = 0;  // loads through a sum they overwrite, from [base + index] (Options::indexed_loads)
 };
 
 struct Options {
@@ -108,6 +109,13 @@ struct Options {
   // the access early: a binary search keeps its branches). Not with
   // blind_constants.
   bool selects = true;
+  // Indexed loads: `rA = rB; rA += rC; rA = *(size *)(rA + off)`, or the add
+  // and the load alone (clang's `p[i]`), as one load from [rB + rC + off]
+  // (an immediate add joins the displacement): the load overwrites the sum,
+  // so it is never made. The kernel's JIT emits the move, the add and the
+  // load. Neither the add nor the load may be a jump target; no immediate is
+  // folded with blind_constants.
+  bool indexed_loads = true;
   // Bytes of int3 before the code in its mapping: moves every instruction by
   // that much relative to pages and cache lines. For benchmarks measuring how
   // much code placement alone changes (0: the code starts on a page).

@@ -177,6 +177,7 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
     opts.stats->idioms = out.idioms;
     opts.stats->moves_first = out.moves_first;
     opts.stats->selects = out.selects;
+    opts.stats->indexed_loads = out.indexed_loads;
   }
 
   std::vector<uint64_t> functions;

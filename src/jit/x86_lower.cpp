@@ -52,6 +52,7 @@ Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jump
   short_arith_ = opts.short_arith;
   zero_branch_order_ = opts.zero_branch_order;
   selects_ = opts.selects;
+  indexed_loads_ = opts.indexed_loads;
   copy_sources_ = opts.copy_sources;
   tail_copies_ = opts.tail_copies;
   skip_crossing_ = opts.skip_crossing_heads;
@@ -168,6 +169,14 @@ Expected<void> Lowering::run() {
         last = &mov;
         ++out_.moves_first;
         continue;
+      }
+      if (i.op == Op::MOV64_REG || i.op == Op::ADD64_REG || i.op == Op::ADD64_IMM) {
+        if (const size_t n = indexed_load(insns, k, insns.size())) {
+          for (size_t w = k + 1; w < k + n; ++w) out_.insn_offsets[insns[w].pc] = out_.insn_offsets[i.pc];
+          k += n - 1;
+          last = &insns[k];
+          continue;
+        }
       }
       if ((i.op == Op::MOV64_REG || i.op == Op::MOV32_REG) && k + 1 < insns.size() && !idiom_at(k + 1) &&
           lea_mov_add(i, insns[k + 1])) {
@@ -356,6 +365,10 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
       if (auto r = jump(i, i.target(), ja.pc + 1, false, after); !r) return r;
       if (i.target() <= int64_t(ja.pc)) note_back_edge_to(i.target());
       continue;  // (the copy is straight-line: what is known holds on)
+    }
+    if (const size_t n = indexed_load(insns, k, c.end)) {
+      k += uint32_t(n) - 1;
+      continue;
     }
     if (k + 2 < c.end && lea_mov_add(i, insns[k + 1])) {
       learn(i);

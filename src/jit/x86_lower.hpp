@@ -23,6 +23,7 @@ struct Lowered {
   size_t idioms = 0;                   // windows emitted as one instruction (idioms.hpp)
   size_t moves_first = 0;              // moves emitted before the operation of a branch on zero (Options::zero_branch_order)
   size_t selects = 0;                  // branches over a short run emitted as a cmov (Options::selects)
+  size_t indexed_loads = 0;            // loads from [base + index] through a sum they overwrite (Options::indexed_loads)
 };
 
 // Emits the entry stub (at offset 0), then every function of `prog` with its

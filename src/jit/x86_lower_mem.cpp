@@ -4,23 +4,57 @@
 
 namespace xbpf::jit::x86low {
 
-// (Sizes from the opcode's bits rather than a switch on the operation: one
-// encoder call for every width.)
-Expected<void> Lowering::load(const Insn& i) {
+Expected<void> Lowering::load(const Insn& i) { return load_from(i, x86::ptr(kReg[i.src], i.off)); }
+
+// Load `i` from `at` (its width is set here). (Sizes from the opcode's bits
+// rather than a switch on the operation: one encoder call for every width.)
+Expected<void> Lowering::load_from(const Insn& i, x86::Mem at) {
   const Gp d = kReg[i.dst];
-  const Gp s = kReg[i.src];
-  const auto size = uint8_t(isa::mem_size(isa::brief(i.op).code));
+  at.size = uint8_t(isa::mem_size(isa::brief(i.op).code));
   if ((isa::brief(i.op).code & 0xe0) == 0x80) {  // BPF_MEMSX: sign-extending
-    switch (size) {
-      case 1: a_.movsx(d, x86::byte_ptr(s, i.off)); return {};
-      case 2: a_.movsx(d, x86::word_ptr(s, i.off)); return {};
-      case 4: a_.movsxd(d, x86::dword_ptr(s, i.off)); return {};
-      default: return unsupported(i);
-    }
+    if (at.size == 8) return unsupported(i);
+    at.size == 4 ? a_.movsxd(d, at) : a_.movsx(d, at);
+    return {};
   }
-  if (size <= 2) a_.movzx(d.r32(), x86::ptr(s, i.off, size));
-  else a_.mov(x86::Gp(d.id(), size), x86::ptr(s, i.off, size));  // (a 32-bit load zero-extends)
+  if (at.size <= 2) a_.movzx(d.r32(), at);
+  else a_.mov(x86::Gp(d.id(), at.size), at);  // (a 32-bit load zero-extends)
   return {};
+}
+
+// Options::indexed_loads: `rA = rB; rA += rC` (or `+= imm`) then
+// `rA = *(size *)(rA + off)`, or the add and the load alone (rB is then rA),
+// as one load from [rB + rC + off]: the load overwrites the sum, so the sum is
+// never made. The move and the add read their sources before they write rA,
+// so the load's base and index are those sources as they were. Neither the
+// add nor the load may be a jump target (a path entering there has not run
+// what precedes), nor start an idiom. Returns how many instructions from
+// insns[k] it lowered (0: none; `end` bounds the run, a tail copy's); the
+// caller places their offsets.
+size_t Lowering::indexed_load(std::span<const Insn> insns, size_t k, size_t end) {
+  const Insn& first = insns[k];
+  const bool mov = first.op == Op::MOV64_REG;
+  const size_t add_at = mov ? k + 1 : k;
+  if (!indexed_loads_ || add_at + 1 >= end) return 0;
+  const Insn &add = insns[add_at], &ld = insns[add_at + 1];
+  const bool add_imm = add.op == Op::ADD64_IMM;
+  if ((!add_imm && add.op != Op::ADD64_REG) || isa::form(ld.op) != Form::Load) return 0;
+  const uint8_t a = add.dst;
+  if (ld.src != a || ld.dst != a || (mov && (first.dst != a || first.src == a || first.off != 0))) return 0;
+  if ((mov && an_.target[add.pc]) || an_.target[ld.pc] || (add_imm && blind_)) return 0;
+  if ((mov && idiom_at(add_at)) || idiom_at(add_at + 1)) return 0;
+  const Gp base = source(mov ? first.src : a);
+  x86::Mem at;
+  if (add_imm) {
+    const int64_t disp = int64_t(add.imm) + ld.off;
+    if (disp != int32_t(disp)) return 0;
+    at = x86::ptr(base, int32_t(disp));
+  } else {  // rA += rA adds rA's value before the add: the base
+    at = x86::ptr(base, add.src == a ? base : source(add.src), 0, ld.off);
+  }
+  if (!load_from(ld, at)) return 0;  // (not reached: every load form has a lowering)
+  for (size_t w = k; w <= add_at + 1; ++w) learn(insns[w]);
+  ++out_.indexed_loads;
+  return add_at + 2 - k;
 }
 
 Expected<void> Lowering::store(const Insn& i) {

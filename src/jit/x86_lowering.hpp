@@ -195,6 +195,7 @@ class Lowering {
   Expected<void> alu_divmod(const Insn& i);
   Expected<void> alu_shift(const Insn& i);
   bool lea_mov_add(const Insn& mov, const Insn& add);
+  size_t indexed_load(std::span<const Insn> insns, size_t k, size_t end);
   bool move_first(const Insn& op, const Insn& mov, const Insn& branch) const;
   // `if r == imm` / `if r != imm`, either width (move_first's cheap test).
   static bool zero_branch(Op op) {
@@ -230,6 +231,7 @@ class Lowering {
 
   // ---- memory (x86_lower_mem.cpp) ------------------------------------------------
   Expected<void> load(const Insn& i);
+  Expected<void> load_from(const Insn& i, x86::Mem at);
   Expected<void> store(const Insn& i);
   Expected<void> atomic(const Insn& i);
   void fetch_loop(const Insn& i, bool is64);
@@ -269,6 +271,7 @@ class Lowering {
   bool short_arith_ = true;
   bool zero_branch_order_ = true;  // Options::zero_branch_order
   bool selects_ = true;            // Options::selects
+  bool indexed_loads_ = true;      // Options::indexed_loads
   bool tail_copies_ = true;
   // pc of an unconditional jump -> the run it is replaced by (Options::
   // tail_copies): indices into prog_.insns(), [first, end); end == 0: none.
