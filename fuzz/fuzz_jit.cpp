@@ -48,7 +48,8 @@
 // multiplications), and branches on zero right after
 // an operation on the register (zf_branch: the reused flags), also with an
 // independent move in between, in a counted loop too (zf_move:
-// Options::zero_branch_order). Seeds meant
+// Options::zero_branch_order), and loads through a sum of the stack pointer
+// and a masked length or a constant (priv_indexed_load: Options::indexed_loads). Seeds meant
 // for idioms have an even number of instructions: odd ones are blinded.
 #include <sys/mman.h>
 

@@ -20,9 +20,9 @@ namespace xbpf::fuzz {
 
 // Compared programs with a branch the JIT hard-wired (JitFacts::kNeverTaken/
 // kAlwaysTaken), a tail copy, an idiom, a move before a branch on zero's
-// operation, a select (jit::CompileStats); printed at exit.
+// operation, a select, an indexed load (jit::CompileStats); printed at exit.
 struct CodegenCounts {
-  size_t decided_branches = 0, tail_copied = 0, idioms = 0, moves_first = 0, selects = 0;
+  size_t decided_branches = 0, tail_copied = 0, idioms = 0, moves_first = 0, selects = 0, indexed_loads = 0;
   void add(const verifier::JitFacts& facts, const jit::CompileStats& stats) {
     decided_branches += std::any_of(facts.insn.begin(), facts.insn.end(), [](uint8_t f) {
       return (f & (verifier::JitFacts::kNeverTaken | verifier::JitFacts::kAlwaysTaken)) != 0;
@@ -31,12 +31,13 @@ struct CodegenCounts {
     idioms += stats.idioms > 0;
     moves_first += stats.moves_first > 0;
     selects += stats.selects > 0;
+    indexed_loads += stats.indexed_loads > 0;
   }
   void print(const char* fuzzer) const {
     std::fprintf(stderr,
                  "%s: %zu compared programs had a hard-wired (verifier-decided) branch, %zu a tail copy, %zu an "
-                 "idiom, %zu a move before a branch on zero's operation, %zu a select\n",
-                 fuzzer, decided_branches, tail_copied, idioms, moves_first, selects);
+                 "idiom, %zu a move before a branch on zero's operation, %zu a select, %zu an indexed load\n",
+                 fuzzer, decided_branches, tail_copied, idioms, moves_first, selects, indexed_loads);
   }
 };
 
