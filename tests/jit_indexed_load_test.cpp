@@ -17,7 +17,6 @@ namespace {
 
 using test::Compiled;
 using test::count;
-using test::run;
 
 Compiled build(const std::string& text, jit::Options opts = {}) {
   return test::build_engines(text, opts, &jit::Options::indexed_loads);
@@ -27,49 +26,44 @@ Compiled build(const std::string& text, jit::Options opts = {}) {
 const std::string kStack =
     "stdw [%r10-16], 0x76543210\nstdw [%r10-8], -0x789abcdf\nmov %r2, %r1\nand %r2, 7\n";
 
-void agree(const Compiled& c, const std::string& what) {
-  test::agree(c, what, {0, 1, 2, 3, 4, 5, 6, 7, 8, 15, 0xffffffffffffffffull});
+// Builds `text`, expects `folds` indexed loads, and runs the three engines
+// over indices 0..15 and ~0 (r1; the program masks it to 0..7).
+Compiled folds(const std::string& text, size_t folds, jit::Options opts = {}) {
+  Compiled c = build(text, opts);
+  EXPECT_EQ(c.stats.indexed_loads, folds) << c.code;
+  test::agree(c, text, {0, 1, 2, 3, 4, 5, 6, 7, 8, 15, 0xffffffffffffffffull});
+  return c;
 }
 
 TEST(JitIndexedLoads, MoveAddLoadIsOneLoad) {
   for (const char* ld : {"ldxb", "ldxh", "ldxw", "ldxdw", "ldxsb", "ldxsh", "ldxsw"}) {
     SCOPED_TRACE(ld);
     const std::string text = kStack + "mov %r3, %r10\nadd %r3, %r2\n" + ld + " %r3, [%r3-16]\nmov %r0, %r3\nexit\n";
-    const Compiled c = build(text);
-    EXPECT_EQ(c.stats.indexed_loads, 1u) << c.code;
+    const Compiled c = folds(text, 1);
     EXPECT_EQ(count(c.code, "lea "), 0u) << c.code;
     EXPECT_EQ(count(c.code, "[rbp + rsi - 0x10]"), 1u) << c.code;  // r10 = rbp, r2 = rsi
-    agree(c, text);
   }
 }
 
 TEST(JitIndexedLoads, ImmediateJoinsTheDisplacement) {
   const std::string text = kStack + "mov %r4, %r10\nadd %r4, -12\nldxw %r4, [%r4+2]\nmov %r0, %r4\nexit\n";
-  const Compiled c = build(text);
-  EXPECT_EQ(c.stats.indexed_loads, 1u) << c.code;
+  const Compiled c = folds(text, 1);
   EXPECT_EQ(count(c.code, "[rbp - 0xa]"), 1u) << c.code;
-  agree(c, text);
   // With constant blinding the immediate must not reach the code: no fold.
   jit::Options blind;
   blind.blind_constants = true;
-  const Compiled b = build(text, blind);
-  EXPECT_EQ(b.stats.indexed_loads, 0u) << b.code;
-  agree(b, text);
+  folds(text, 0, blind);
 }
 
 // The add alone (the move further up), and `rA += rA` after the move.
 TEST(JitIndexedLoads, AddAloneAndAddOfItself) {
   const std::string alone = kStack + "mov %r5, %r10\nadd %r5, -16\nmov %r0, 1\nadd %r5, %r2\nldxh %r5, [%r5+0]\n"
                                      "add %r0, %r5\nexit\n";
-  const Compiled c = build(alone);
-  EXPECT_EQ(c.stats.indexed_loads, 1u) << c.code;
-  agree(c, alone);
+  folds(alone, 1);
   // r3 = r10 - 16 >> 1 (even), then r4 = r3; r4 += r4 is r10 - 16 again.
   const std::string self = kStack + "mov %r3, %r10\nadd %r3, -16\nrsh %r3, 1\nmov %r4, %r3\nadd %r4, %r4\n"
                                     "ldxb %r4, [%r4+3]\nmov %r0, %r4\nexit\n";
-  const Compiled s = build(self);
-  EXPECT_EQ(s.stats.indexed_loads, 1u) << s.code;
-  agree(s, self);
+  folds(self, 1);
 }
 
 // A jump to the add of `mov; add; load`: the move stays, and the add and the
@@ -77,9 +71,7 @@ TEST(JitIndexedLoads, AddAloneAndAddOfItself) {
 TEST(JitIndexedLoads, JumpToTheAddFoldsTheAddAlone) {
   const std::string text = kStack + "mov %r3, %r10\nadd %r3, -8\njeq %r1, 3, A\nmov %r3, %r10\n"
                                     "A: add %r3, %r2\nldxb %r3, [%r3-8]\nmov %r0, %r3\nexit\n";
-  const Compiled c = build(text);
-  EXPECT_EQ(c.stats.indexed_loads, 1u) << c.code;
-  agree(c, text);
+  folds(text, 1);
 }
 
 TEST(JitIndexedLoads, NearMissesKeepTheAdd) {
@@ -94,9 +86,7 @@ TEST(JitIndexedLoads, NearMissesKeepTheAdd) {
   };
   for (const std::string& text : misses) {
     SCOPED_TRACE(text);
-    const Compiled c = build(text);
-    EXPECT_EQ(c.stats.indexed_loads, 0u) << c.code;
-    agree(c, text);
+    folds(text, 0);
   }
 }
 
