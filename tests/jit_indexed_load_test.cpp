@@ -1,9 +1,10 @@
 // JIT indexed loads (jit::Options::indexed_loads): `rA = rB; rA += rC` (or
-// `+= imm`) then `rA = *(size *)(rA + off)`, or the add and the load alone,
-// become one load from [rB + rC + off]. Every case runs on the interpreter and
+// `+= imm`) then `rD = *(size *)(rA + off)`, or the add and the load alone,
+// become one load from [rB + rC + off] when the sum is dead after the load
+// (rD is rA, or rA is overwritten before it is read). Every case runs on the interpreter and
 // on the JIT with and without the option; near misses (a jump to the load,
-// the load into or through another register, an immediate with constant
-// blinding) must keep the add.
+// the load through another register or into one while the sum is still read,
+// an immediate with constant blinding) must keep the add.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -66,6 +67,15 @@ TEST(JitIndexedLoads, AddAloneAndAddOfItself) {
   folds(self, 1);
 }
 
+// The load into another register when the sum is overwritten before anything
+// reads it: right after the load, or a few instructions on.
+TEST(JitIndexedLoads, DeadSumFolds) {
+  folds(kStack + "mov %r3, %r10\nadd %r3, %r2\nldxb %r4, [%r3-16]\nmov %r3, 5\nmov %r0, %r4\nadd %r0, %r3\nexit\n", 1);
+  folds(kStack + "mov %r5, %r10\nadd %r5, -16\nldxw %r0, [%r5+4]\nmov %r4, %r0\nadd %r4, 1\nlddw %r5, 0x100000000\n"
+                 "add %r0, %r5\nexit\n",
+        1);
+}
+
 // A jump to the add of `mov; add; load`: the move stays, and the add and the
 // load (a join's add alone) still fold.
 TEST(JitIndexedLoads, JumpToTheAddFoldsTheAddAlone) {
@@ -83,6 +93,9 @@ TEST(JitIndexedLoads, NearMissesKeepTheAdd) {
       kStack + "mov %r3, %r10\nadd %r3, %r2\nldxb %r4, [%r3-16]\nmov %r0, %r3\nsub %r0, %r10\nadd %r0, %r4\nexit\n",
       // the load through another register
       kStack + "mov %r3, %r10\nadd %r3, %r2\nmov %r4, %r10\nldxb %r3, [%r4-16]\nmov %r0, %r3\nexit\n",
+      // the sum read (r3 >> 63: 0 for the address, 1 for the -1 before it) before it is overwritten
+      kStack + "mov %r3, -1\nmov %r3, %r10\nadd %r3, %r2\nldxb %r4, [%r3-16]\nrsh %r3, 63\nmov %r0, %r4\n"
+               "add %r0, %r3\nexit\n",
   };
   for (const std::string& text : misses) {
     SCOPED_TRACE(text);

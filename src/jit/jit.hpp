@@ -109,12 +109,13 @@ struct Options {
   // the access early: a binary search keeps its branches). Not with
   // blind_constants.
   bool selects = true;
-  // Indexed loads: `rA = rB; rA += rC; rA = *(size *)(rA + off)`, or the add
+  // Indexed loads: `rA = rB; rA += rC; rD = *(size *)(rA + off)`, or the add
   // and the load alone (clang's `p[i]`), as one load from [rB + rC + off]
-  // (an immediate add joins the displacement): the load overwrites the sum,
-  // so it is never made. The kernel's JIT emits the move, the add and the
-  // load. Neither the add nor the load may be a jump target; no immediate is
-  // folded with blind_constants.
+  // (an immediate add joins the displacement) when the sum is dead after the
+  // load: rD is rA, or the straight-line code after it writes rA before
+  // reading it. The sum is then never made; the kernel's JIT emits the move,
+  // the add and the load. Neither the add nor the load may be a jump target;
+  // no immediate is folded with blind_constants.
   bool indexed_loads = true;
   // Bytes of int3 before the code in its mapping: moves every instruction by
   // that much relative to pages and cache lines. For benchmarks measuring how

@@ -21,15 +21,54 @@ Expected<void> Lowering::load_from(const Insn& i, x86::Mem at) {
   return {};
 }
 
+namespace {
+// Whether `r` is written before it is read in the straight-line code from
+// insns[from] (at most 8 instructions, not past `end`): then its value
+// before `from` is dead. A jump, call, exit or atomic first counts as a read.
+bool overwritten_first(std::span<const isa::Insn> insns, size_t from, size_t end, uint8_t r) {
+  for (size_t k = from; k < end && k < from + 8; ++k) {
+    const isa::Insn& i = insns[k];
+    const bool mov = (isa::brief(i.op).code & 0xf0) == 0xb0;
+    switch (isa::form(i.op)) {
+      case Form::AluImm:
+        if (i.dst == r) return mov;  // (every other operation reads dst)
+        break;
+      case Form::AluReg:
+        if (i.src == r) return false;
+        if (i.dst == r) return mov;
+        break;
+      case Form::AluUnary:
+      case Form::Endian:
+      case Form::StoreImm:
+        if (i.dst == r) return false;
+        break;
+      case Form::LoadImm64:
+        if (i.dst == r) return true;
+        break;
+      case Form::Load:
+        if (i.src == r) return false;
+        if (i.dst == r) return true;
+        break;
+      case Form::StoreReg:
+        if (i.dst == r || i.src == r) return false;
+        break;
+      default: return false;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 // Options::indexed_loads: `rA = rB; rA += rC` (or `+= imm`) then
-// `rA = *(size *)(rA + off)`, or the add and the load alone (rB is then rA),
-// as one load from [rB + rC + off]: the load overwrites the sum, so the sum is
-// never made. The move and the add read their sources before they write rA,
-// so the load's base and index are those sources as they were. Neither the
-// add nor the load may be a jump target (a path entering there has not run
-// what precedes), nor start an idiom. Returns how many instructions from
-// insns[k] it lowered (0: none; `end` bounds the run, a tail copy's); the
-// caller places their offsets.
+// `rD = *(size *)(rA + off)`, or the add and the load alone (rB is then rA),
+// as one load from [rB + rC + off], when the sum is dead after the load: rD
+// is rA, or the straight-line code after it writes rA before reading it
+// (overwritten_first). The sum is then never made. The move and the add read
+// their sources before they write rA, so the load's base and index are those
+// sources as they were. Neither the add nor the load may be a jump target (a
+// path entering there has not run what precedes), nor start an idiom.
+// Returns how many instructions from insns[k] it lowered (0: none; `end`
+// bounds the run, a tail copy's); the caller places their offsets.
 size_t Lowering::indexed_load(std::span<const Insn> insns, size_t k, size_t end) {
   const Insn& first = insns[k];
   const bool mov = first.op == Op::MOV64_REG;
@@ -39,9 +78,10 @@ size_t Lowering::indexed_load(std::span<const Insn> insns, size_t k, size_t end)
   const bool add_imm = add.op == Op::ADD64_IMM;
   if ((!add_imm && add.op != Op::ADD64_REG) || isa::form(ld.op) != Form::Load) return 0;
   const uint8_t a = add.dst;
-  if (ld.src != a || ld.dst != a || (mov && (first.dst != a || first.src == a || first.off != 0))) return 0;
+  if (ld.src != a || (mov && (first.dst != a || first.src == a || first.off != 0))) return 0;
   if ((mov && an_.target[add.pc]) || an_.target[ld.pc] || (add_imm && blind_)) return 0;
   if ((mov && idiom_at(add_at)) || idiom_at(add_at + 1)) return 0;
+  if (ld.dst != a && !overwritten_first(insns, add_at + 2, end, a)) return 0;
   const Gp base = source(mov ? first.src : a);
   x86::Mem at;
   if (add_imm) {
