@@ -53,7 +53,8 @@ SEC("tc") int tc_rewrite(struct __sk_buff *skb) {
 
 // The flow hash: returns skb->hash as bpf_get_hash_recalc computes it, or
 // 1-5 for the first property that fails (nonzero, stable, visible in
-// skb->hash, bpf_set_hash kept even as 0, bpf_set_hash_invalid recomputes).
+// skb->hash, bpf_set_hash kept even as 0, bpf_set_hash_invalid recomputes;
+// 6: tc_hash_tagged's push failed).
 // The values differ between kernel and xbpf (each keys its hash randomly);
 // which packets hash alike must not.
 static __always_inline int check_hash(struct __sk_buff *skb) {
@@ -172,8 +173,6 @@ SEC("tc") int tc_adjust(struct __sk_buff *skb) {
   return skb->len;
 }
 
-// bpf_skb_change_proto(cb[0], flags cb[1]) after reading the hash; cb[0..2]
-// return the result, skb->protocol and skb->hash after it.
 // bpf_skb_vlan_push/pop: up to four operations, two bits each from cb[0]
 // (1: push cb[1], 2: push cb[2], as protocol | TCI << 16; 3: pop). Out: each
 // return value's low byte in cb[0], then the tag in the skb's metadata and
@@ -195,6 +194,8 @@ SEC("tc") int tc_vlan(struct __sk_buff *skb) {
   return skb->len;
 }
 
+// bpf_skb_change_proto(cb[0], flags cb[1]) after reading the hash; cb[0..2]
+// return the result, skb->protocol and skb->hash after it.
 SEC("tc") int tc_change_proto(struct __sk_buff *skb) {
   bpf_get_hash_recalc(skb);
   long r = bpf_skb_change_proto(skb, (__u16)skb->cb[0], skb->cb[1]);
