@@ -3,6 +3,7 @@
 // follow net/core/filter.c; the checksum arithmetic is the kernel's
 // one's-complement code on the raw (network-order) values.
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 
 #include <cerrno>
 #include <cstring>
@@ -195,12 +196,11 @@ XBPF_HELPER(csum_diff) {
 
 XBPF_HELPER(redirect) {
   (void)r3, (void)r4, (void)r5;
-  constexpr uint64_t kIngress = 1;  // BPF_F_INGRESS
   RunState* s = state(c);
   const bool xdp = s && s->prog_type == kabi::ProgType::Xdp;
-  if (xdp ? r2 != 0 : (r2 & ~kIngress) != 0) return xdp ? 0 /* XDP_ABORTED */ : 2 /* TC_ACT_SHOT */;
+  if (xdp ? r2 != 0 : (r2 & ~uint64_t(BPF_F_INGRESS)) != 0) return xdp ? XDP_ABORTED : TC_ACT_SHOT;
   if (s) s->set_redirect(uint32_t(r1), r2);
-  return xdp ? 4 /* XDP_REDIRECT */ : 7 /* TC_ACT_REDIRECT */;
+  return xdp ? XDP_REDIRECT : TC_ACT_REDIRECT;
 }
 
 // bpf_redirect_map(map, key, flags), XDP only: the kernel's
@@ -209,12 +209,12 @@ XBPF_HELPER(redirect) {
 // BPF_F_BROADCAST (the whole map is the target) and BPF_F_EXCLUDE_INGRESS.
 XBPF_HELPER(redirect_map) {
   (void)r4, (void)r5;
-  constexpr uint64_t kActionMask = 3;  // XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX
-  constexpr uint64_t kBroadcast = 1U << 3, kExcludeIngress = 1U << 4;
+  constexpr uint64_t kActionMask = XDP_TX;  // BPF_F_ACTION_MASK: XDP_ABORTED, _DROP, _PASS, _TX
+  constexpr uint64_t kBroadcast = BPF_F_BROADCAST, kExcludeIngress = BPF_F_EXCLUDE_INGRESS;
   maps::Map* m = map_arg(c, r1);
-  if (!m) return 0;  // XDP_ABORTED
+  if (!m) return XDP_ABORTED;
   const bool dev = m->type() == kabi::MapType::Devmap || m->type() == kabi::MapType::DevmapHash;
-  if (r3 & ~(kActionMask | (dev ? kBroadcast | kExcludeIngress : 0))) return 0;
+  if (r3 & ~(kActionMask | (dev ? kBroadcast | kExcludeIngress : 0))) return XDP_ABORTED;
   // The lookup takes a u32 key: the upper half of the u64 argument is dropped, as in the kernel.
   const uint32_t key = uint32_t(r2);
   const void* entry = m->lookup_elem(&key);
@@ -229,7 +229,7 @@ XBPF_HELPER(redirect_map) {
     if (dev && entry) std::memcpy(&ifindex, entry, 4);  // struct bpf_devmap_val.ifindex
     s->set_redirect(ifindex, r3 & kBroadcast ? r3 : 0, m->id(), key);
   }
-  return 4;  // XDP_REDIRECT
+  return XDP_REDIRECT;
 }
 
 namespace {
