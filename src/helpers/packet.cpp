@@ -252,6 +252,11 @@ struct FlowKeys {
 static_assert(sizeof(FlowKeys) == 52);
 
 uint16_t be16_at(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+// A 16-bit value's bytes swapped: network order as __sk_buff stores it, to or
+// from host order.
+uint16_t swap16(uint32_t v) { return __builtin_bswap16(uint16_t(v)); }
+// 802.1Q or 802.1ad, in host order (the kernel's eth_type_vlan).
+bool vlan_type(uint16_t host) { return host == 0x8100 || host == 0x88a8; }
 
 // A tag in the skb's metadata (__sk_buff.vlan_*, bpf_skb_vlan_push): host order.
 struct MetaTag {
@@ -265,7 +270,7 @@ struct MetaTag {
 void dissect(const uint8_t* p, const uint8_t* end, uint16_t proto, const MetaTag* meta, FlowKeys& k) {
   constexpr int kMaxHeaders = 15;
   uint16_t next = meta ? meta->proto : proto;  // the type being dissected
-  for (int hdrs = 0; next == 0x8100 || next == 0x88a8;) {
+  for (int hdrs = 0; vlan_type(next);) {
     uint16_t tci, inner;
     if (hdrs == 0 && meta) {
       tci = meta->tci;
@@ -283,12 +288,12 @@ void dissect(const uint8_t* p, const uint8_t* end, uint16_t proto, const MetaTag
     }
     next = inner;
     if (++hdrs == kMaxHeaders + 1) {  // the network header is not reached
-      k.n_proto = uint16_t(next >> 8 | next << 8);
+      k.n_proto = swap16(next);
       return;
     }
   }
   proto = next;
-  k.n_proto = uint16_t(proto >> 8 | proto << 8);
+  k.n_proto = swap16(proto);
   uint8_t l4 = 0;
   if (proto == 0x0800) {
     if (end - p < 20 || (p[0] >> 4) != 4 || (p[0] & 0xf) < 5) return;
@@ -338,9 +343,8 @@ void dissect(const uint8_t* p, const uint8_t* end, uint16_t proto, const MetaTag
 uint32_t flow_hash(const PacketState& p, const __sk_buff& skb, bool l2) {
   FlowKeys k;
   const uint8_t* net = l2 ? p.data + kEthHlen : p.data;
-  const auto host16 = [](uint32_t be) { return uint16_t((be & 0xff) << 8 | (be >> 8 & 0xff)); };
-  const MetaTag meta{host16(skb.vlan_proto), uint16_t(skb.vlan_tci)};
-  if (net <= p.data_end) dissect(net, p.data_end, host16(skb.protocol), skb.vlan_present ? &meta : nullptr, k);
+  const MetaTag meta{swap16(skb.vlan_proto), uint16_t(skb.vlan_tci)};
+  if (net <= p.data_end) dissect(net, p.data_end, swap16(skb.protocol), skb.vlan_present ? &meta : nullptr, k);
   const int order = std::memcmp(k.src, k.dst, sizeof k.src);
   if (order > 0 || (order == 0 && be16_at(reinterpret_cast<const uint8_t*>(&k.src_port)) >
                                        be16_at(reinterpret_cast<const uint8_t*>(&k.dst_port)))) {
@@ -550,10 +554,10 @@ XBPF_HELPER(skb_change_proto) {
 }
 
 namespace {
-// 802.1Q and 802.1ad as __sk_buff.protocol and vlan_proto hold them
-// (network order); eth_type_vlan.
-constexpr uint32_t kProto8021q = 0x0081, kProto8021ad = 0xa888;
-bool eth_type_vlan(uint32_t proto) { return proto == kProto8021q || proto == kProto8021ad; }
+// 802.1Q as __sk_buff.protocol and vlan_proto hold it (network order).
+constexpr uint32_t kProto8021q = 0x0081;
+// __sk_buff.protocol or vlan_proto (network order) is 802.1Q or 802.1ad.
+bool eth_type_vlan(uint32_t proto) { return vlan_type(swap16(proto)); }
 
 // The skb's tag outside the packet (the kernel's hardware-accelerated tag,
 // __vlan_hwaccel_put_tag): __sk_buff.vlan_present, vlan_tci, vlan_proto.
@@ -573,7 +577,7 @@ long untag(__sk_buff* skb, PacketState& p, uint16_t* tci) {
   *tci = be16_at(p.data + 14);
   const uint16_t inner = be16_at(p.data + 16);
   if (inner >= 0x600) {
-    skb->protocol = uint32_t(p.data[16] | p.data[17] << 8);  // (as stored)
+    skb->protocol = swap16(inner);  // (stored in network order)
   } else {  // 802.3 framing: the 2 bytes after the tag tell raw 802.3 (0xffff) from LLC
     const bool raw = p.data_end - p.data >= kVlanEthHlen + 2 && p.data[18] == 0xff && p.data[19] == 0xff;
     skb->protocol = raw ? 0x0100 : 0x0400;  // htons(ETH_P_802_3), htons(ETH_P_802_2)
