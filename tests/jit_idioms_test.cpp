@@ -152,6 +152,30 @@ TEST(JitIdioms, LivenessFarAfterTheWindow) {
   }
 }
 
+// A window inside the run a tail copy duplicates (ilog2.c's loop: the goto
+// back to the rotate) is the idiom in the copy too; after the copy the
+// program goes on as after the original, so the window's liveness holds.
+// A second case: the rotate's scratch register is read after the loop, so
+// neither place may drop it.
+TEST(JitIdioms, WindowsInTailCopies) {
+  const std::string loop =
+      "mov %r0, %r1\nmov %r2, 0\nmov %r4, 1\nja B\n"
+      "A: mov %r4, %r0\nrsh %r4, 59\nlsh %r0, 5\nor %r0, %r4\nadd %r2, 1\njeq %r2, 7, E\n"
+      "B: xor %r0, %r2\nja A\nE: ";
+  struct Case {
+    std::string tail;
+    unsigned idioms, rols;
+  };
+  const Case cases[] = {{"exit\n", 2, 2}, {"add %r0, %r4\nexit\n", 0, 0}};
+  for (const Case& c : cases) {
+    const Compiled p = build(loop + c.tail);
+    EXPECT_EQ(p.stats.tail_copies, 1u) << p.code;
+    EXPECT_EQ(p.stats.idioms, c.idioms) << p.code;
+    EXPECT_EQ(count(p.code, "rol") + count(p.code, "rorx"), c.rols) << p.code;
+    agree(p, "tail copy " + c.tail);
+  }
+}
+
 // Division with remainder: clang's `q = x / d; r = x - q * d` (LLVM's
 // DivRemPairs; divchain.c's loop), both widths, signed and unsigned, with
 // divisors that reach BPF's special cases (0, and -1 with INT_MIN), the

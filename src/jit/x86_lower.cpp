@@ -366,6 +366,13 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
       if (i.target() <= int64_t(ja.pc)) note_back_edge_to(i.target());
       continue;  // (the copy is straight-line: what is known holds on)
     }
+    if (const Idiom* m = idiom_in(k, c.end)) {  // (its liveness holds: after it the copy goes on as the original)
+      emit_idiom(*m);
+      k = m->end - 1;
+      ++out_.idioms;
+      forget();
+      continue;
+    }
     if (const size_t n = indexed_load(insns, k, c.end)) {
       k += uint32_t(n) - 1;
       continue;

@@ -26,6 +26,7 @@
 // the register it unmasks into, as r10 is the kernel x86 JIT's AX.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <vector>
@@ -303,6 +304,13 @@ class Lowering {
   // The idiom whose window starts at instruction index k, or nullptr.
   const Idiom* idiom_at(size_t k) const {
     return next_idiom_ < an_.idioms.size() && an_.idioms[next_idiom_].first == k ? &an_.idioms[next_idiom_] : nullptr;
+  }
+  // The idiom whose window starts at instruction index k and ends by `end`
+  // (a tail copy's run), in any order of lookups; nullptr: none.
+  const Idiom* idiom_in(size_t k, size_t end) const {
+    const auto it = std::lower_bound(an_.idioms.begin(), an_.idioms.end(), k,
+                                     [](const Idiom& m, size_t at) { return m.first < at; });
+    return it != an_.idioms.end() && it->first == k && it->end <= end ? &*it : nullptr;
   }
   uint32_t code_offset_ = 0;  // Options::code_offset
   const std::vector<uint32_t>* fit_sizes_ = nullptr;  // second pass: the first pass's loop_bytes_
