@@ -39,7 +39,8 @@
 //                  default fused: "/otherlatch"; --other-no-skip-crossing: those also without
 //                  Options::skip_crossing_heads; --other-no-short-arith: those without
 //                  Options::short_arith; --other-no-tail-copies: those without
-//                  Options::tail_copies; --other-no-copy-sources: those without
+//                  Options::tail_copies; --other-no-unroll: those without Options::unroll;
+//                  --other-no-copy-sources: those without
 //                  Options::copy_sources; --other-no-idioms: those without Options::idioms;
 //                  --other-no-zero-branch-order: those without Options::zero_branch_order;
 //                  --other-no-selects: those without Options::selects;
@@ -218,6 +219,7 @@ OtherOff g_other_off[] = {
     {"--other-no-skip-crossing", &jit::Options::skip_crossing_heads},
     {"--other-no-short-arith", &jit::Options::short_arith},
     {"--other-no-tail-copies", &jit::Options::tail_copies},
+    {"--other-no-unroll", &jit::Options::unroll},
     {"--other-no-copy-sources", &jit::Options::copy_sources},
     {"--other-no-idioms", &jit::Options::idioms},
     {"--other-no-zero-branch-order", &jit::Options::zero_branch_order},

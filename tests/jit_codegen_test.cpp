@@ -17,6 +17,7 @@
 #include <tuple>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -394,7 +395,11 @@ TEST(JitFacts, DecidedBranchesAreHardWired) {
   lo.facts = &lv.jit_facts;
   const vm::Program lf = compiled(loop, lo);
   EXPECT_EQ(run(lf), 30u);
-  EXPECT_EQ(count(disasm(lf), "cmp"), 1u) << disasm(lf);
+  EXPECT_EQ(count(disasm(lf), "cmp"), 2u) << disasm(lf);  // unrolled (Options::unroll): the test in both copies
+  lo.unroll = false;
+  const vm::Program once = compiled(loop, lo);
+  EXPECT_EQ(run(once), 30u);
+  EXPECT_EQ(count(disasm(once), "cmp"), 1u) << disasm(once);
 }
 
 TEST(JitFacts, FactsOfAnotherProgramAreRefused) {
@@ -1087,6 +1092,80 @@ TEST(JitTailCopies, OnlyShortRunsInLoopsAreCopied) {
   longrun += "add %r3, 1\njeq %r3, 4, out\ntest:\nadd %r0, %r3\nja latch\nout:\nexit\n";
   compiled(assemble(longrun), {.stats = &stats});
   EXPECT_EQ(stats.tail_copies, 0u);
+}
+
+// Options::unroll: a loop whose body is one straight run closed by clang's
+// latch `if c goto +1; goto head` runs its body twice per trip, both exit
+// tests kept (so any trip count works: 1-16 here, odd and even, from r1).
+// fib.c's loop: a counter, a move, the latch; the copy also emits the move
+// before the counter's add, so its branch needs no `test` either.
+const char* kFibLoop =
+    "mov %r0, 0\nmov %r1, 1\nmov %r3, 1\nmov %r2, %r6\nand %r2, 15\nadd %r2, 1\n"
+    "head:\nmov %r0, %r3\nmov %r3, %r1\nadd %r3, %r0\nadd32 %r2, -1\nmov %r1, %r0\njeq32 %r2, 0, out\nja head\n"
+    "out:\nlsh %r3, 1\nxor %r0, %r3\nexit\n";
+
+TEST(JitUnroll, SingleRunLoopsRunTheirBodyTwicePerTrip) {
+  const auto code = assemble(std::string("mov %r6, %r1\n") + kFibLoop);
+  const vm::Program interp = load(code);
+  jit::CompileStats on_stats, off_stats;
+  const vm::Program on = compiled(code, {.stats = &on_stats});
+  const vm::Program off = compiled(code, {.unroll = false, .stats = &off_stats});
+  const vm::Program blinded = compiled(code, {.blind_constants = true});
+  for (uint64_t r1 = 0; r1 < 40; ++r1) {
+    const uint64_t want = run(interp, r1);
+    EXPECT_EQ(run(on, r1), want) << r1 << "\n" << disasm(on);
+    EXPECT_EQ(run(off, r1), want) << r1;
+    EXPECT_EQ(run(blinded, r1), want) << r1;
+  }
+  EXPECT_EQ(on_stats.unrolled, 1u);
+  EXPECT_EQ(on_stats.tail_copies, 1u);
+  EXPECT_EQ(off_stats.unrolled, 0u);
+  const std::string d = disasm(on), o = disasm(off);
+  EXPECT_EQ(count(d, "lea"), count(o, "lea") + 1) << d;  // `r3 = r1; r3 += r0` in each copy
+  EXPECT_EQ(count(d, "test"), 0u) << d;  // both branches read the add's flags,
+  // right after it (the move goes first, so the two fuse)
+  std::istringstream lines(d);
+  std::string line, prev;
+  size_t fused = 0;
+  while (std::getline(lines, line)) {
+    if (line.find(" je ") != std::string::npos || line.find(" jne ") != std::string::npos)
+      fused += prev.find("add esi, -1") != std::string::npos;
+    if (!line.starts_with(";")) prev = line;  // (the BPF instructions' lines)
+  }
+  EXPECT_EQ(fused, 2u) << d;
+  EXPECT_EQ(count(d, "je "), 1u) << d;   // the first copy's exit
+  EXPECT_EQ(count(d, "jne "), 1u) << d;  // the second's way back
+}
+
+TEST(JitUnroll, OnlyStraightRunsWithClangsLatch) {
+  auto unrolled = [](const std::string& text) {
+    jit::CompileStats stats;
+    const auto code = assemble(text);
+    const vm::Program p = compiled(code, {.stats = &stats});
+    const vm::Program interp = load(code);
+    for (uint64_t r1 : {0ULL, 1ULL, 6ULL, 0xffffULL}) EXPECT_EQ(run(p, r1), run(interp, r1)) << text;
+    return stats.unrolled;
+  };
+  const std::string pre = "mov %r0, 0\nmov %r2, %r1\nand %r2, 7\nadd %r2, 1\n";
+  EXPECT_EQ(unrolled(pre + "head:\nadd %r0, %r2\nadd %r2, -1\njeq %r2, 0, out\nja head\nout:\nexit\n"), 1u);
+  // a store in the body
+  EXPECT_EQ(unrolled(pre + "head:\nstxdw [%r10-8], %r0\nadd %r0, %r2\nadd %r2, -1\njeq %r2, 0, out\nja head\nout:\nexit\n"),
+            0u);
+  // a branch inside the body
+  EXPECT_EQ(unrolled(pre + "head:\njgt %r0, 9, s\nadd %r0, %r2\ns:\nadd %r2, -1\njeq %r2, 0, out\nja head\nout:\nexit\n"),
+            0u);
+  // a jump into the body from before the loop
+  EXPECT_EQ(unrolled(pre + "jeq %r1, 3, mid\nhead:\nadd %r0, 7\nmid:\nadd %r0, %r2\nadd %r2, -1\njeq %r2, 0, out\n"
+                           "ja head\nout:\nexit\n"),
+            0u);
+  // the one-branch latch (`if c goto head`): already one taken branch per trip
+  EXPECT_EQ(unrolled(pre + "head:\nadd %r0, %r2\nadd %r2, -1\njne %r2, 0, head\nexit\n"), 0u);
+  // 16 instructions with the latch: unrolled; 17: not
+  std::string body15 = pre + "head:\n", body16 = pre + "head:\n";
+  for (int k = 0; k < 14; ++k) body15 += "add %r0, %r2\n";
+  for (int k = 0; k < 15; ++k) body16 += "add %r0, %r2\n";
+  EXPECT_EQ(unrolled(body15 + "add %r2, -1\njeq %r2, 0, out\nja head\nout:\nexit\n"), 1u);
+  EXPECT_EQ(unrolled(body16 + "add %r2, -1\njeq %r2, 0, out\nja head\nout:\nexit\n"), 0u);
 }
 
 TEST(JitBlinding, ProgramConstantsNeverReachExecutableMemory) {

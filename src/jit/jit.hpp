@@ -37,6 +37,7 @@ struct CompileStats {
   bool rel32_retry = false;  // a rel8 size bound was wrong: compiled again with rel32 jumps only
   bool far_calls = false;    // a call target was out of rel32 reach: compiled again calling through r11
   size_t tail_copies = 0;    // unconditional jumps replaced by a copy of their target (Options::tail_copies)
+  size_t unrolled = 0;       // loops emitted twice per trip (Options::unroll; counted in tail_copies too)
   size_t idioms = 0;         // population counts and rotates emitted as one instruction (Options::idioms)
   size_t moves_first = 0;    // moves emitted before the operation a branch on zero tests (Options::zero_branch_order)
   size_t selects = 0;        // conditional jumps over a short run emitted as a cmov (Options::selects)
@@ -81,6 +82,14 @@ struct Options {
   // predicted from its own history (as a threaded interpreter's replicated
   // dispatch). At most 256 instructions are copied per program.
   bool tail_copies = true;
+  // Unrolling: a loop whose body is one straight run (ALU and loads, at
+  // most 16 instructions with its latch) ending in clang's latch `if c goto
+  // +1; goto H` is emitted twice per trip, `H: body; if c goto X; body; if
+  // !c goto H; X:` -- one taken branch per two iterations where the kernel's
+  // JIT takes one (or two) per iteration; both exit tests stay, so nothing
+  // about the trip count is assumed. Its latch is then never fused. Shares
+  // tail_copies' budget of copied instructions (needs tail_copies).
+  bool unroll = true;
   // Copy sources: after `rA = rB` (64-bit), a later read of rA as a source
   // operand (of add, sub, mul, or, and, xor, a register compare, a fused
   // lea) in the same straight-line block reads rB while both are unchanged,

@@ -174,6 +174,7 @@ Expected<void> compile_once(vm::Program& prog, const Options& opts, bool short_j
     opts.stats->code_bytes = size;
     opts.stats->insns = prog.size();
     opts.stats->tail_copies = out.tail_copies;
+    opts.stats->unrolled = out.unrolled;
     opts.stats->idioms = out.idioms;
     opts.stats->moves_first = out.moves_first;
     opts.stats->selects = out.selects;

@@ -55,6 +55,7 @@ Lowering::Lowering(const vm::Program& prog, const Options& opts, bool short_jump
   indexed_loads_ = opts.indexed_loads;
   copy_sources_ = opts.copy_sources;
   tail_copies_ = opts.tail_copies;
+  unroll_ = opts.tail_copies && opts.unroll;
   skip_crossing_ = opts.skip_crossing_heads;
   idioms_on_ = opts.idioms;
   code_offset_ = opts.code_offset;
@@ -296,7 +297,21 @@ void Lowering::find_tail_copies(bool back_edges) {
   for (size_t k = 0; k < insns.size(); ++k) {
     const Insn& ja = insns[k];
     if (ja.op != Op::JA && ja.op != Op::JA32) continue;
-    if (k > 0 && jumps_over_goto(insns[k - 1], ja)) continue;
+    if (k > 0 && jumps_over_goto(insns[k - 1], ja)) {
+      // Options::unroll: clang's latch of a loop whose body is one run.
+      if (!unroll_ || ja.target() >= int64_t(insns[k - 1].pc)) continue;
+      const auto head = std::lower_bound(insns.begin(), insns.begin() + ptrdiff_t(k), ja.target(),
+                                         [](const Insn& i, int64_t pc) { return int64_t(i.pc) < pc; });
+      const auto first = uint32_t(head - insns.begin());
+      if (int64_t(head->pc) != ja.target() || !unroll_body(first, k - 1, ja)) continue;
+      if (uint32_t(k) - first > budget) break;
+      budget -= uint32_t(k) - first;
+      an_.copy[ja.pc] = Copy{first, uint32_t(k), true};
+      ++an_.tail_copies;
+      ++an_.unrolled;
+      any = true;
+      continue;
+    }
     const int64_t t = ja.target();
     if (t == int64_t(ja.pc) + 1) continue;
     // (instructions are in pc order, at index pc until the first lddw; a
@@ -336,7 +351,9 @@ void Lowering::find_tail_copies(bool back_edges) {
   std::fill(an_.loop_head.begin(), an_.loop_head.end(), false);
   for (const Insn& i : insns) {
     if (!isa::is_jump(i.op)) continue;
-    if (const Copy& c = an_.copy[i.pc]; c.end) {  // the run's branches and last jump sit at i.pc
+    if (const Copy& c = an_.copy[i.pc]; c.end && c.unroll) {  // the loop's one back edge, at i.pc
+      an_.loop_head[size_t(i.target())] = true;
+    } else if (c.end) {  // the run's branches and last jump sit at i.pc
       for (uint32_t m = c.first; m < c.end; ++m)
         if (isa::is_jump(insns[m].op) && insns[m].target() <= int64_t(i.pc))
           an_.loop_head[size_t(insns[m].target())] = true;
@@ -345,6 +362,22 @@ void Lowering::find_tail_copies(bool back_edges) {
       an_.loop_head[size_t(i.target())] = true;
     }
   }
+}
+
+// Options::unroll: whether insns[first, latch) is a loop body one copy can
+// repeat: straight-line ALU and loads of ja's function (no jump lands inside
+// it or on its latch, insns[latch], whose goto `ja` jumps back to insns[first]),
+// at most kMaxUnrollBody instructions with the latch.
+bool Lowering::unroll_body(size_t first, size_t latch, const Insn& ja) const {
+  const auto insns = prog_.insns();
+  if (latch + 1 - first > kMaxUnrollBody) return false;
+  for (size_t m = first; m < latch; ++m) {
+    const Insn& i = insns[m];
+    const Form f = isa::form(i.op);
+    if (f != Form::AluImm && f != Form::AluReg && f != Form::AluUnary && f != Form::Load) return false;
+    if (an_.function_of[i.pc] != an_.function_of[ja.pc] || (m > first && an_.target[i.pc])) return false;
+  }
+  return !an_.target[insns[latch].pc];
 }
 
 // The run an_.copy[ja.pc] in place of the jump `ja`, then a jump to the run's
@@ -357,6 +390,12 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
   forget();
   for (uint32_t k = c.first; k < c.end; ++k) {
     const Insn& i = insns[k];
+    if (c.unroll && k + 1 == c.end) {  // the latch, fused: back to the head unless it exits
+      if (auto r = jump(i, ja.target(), ja.pc + 1, true); !r) return r;
+      note_back_edge_to(ja.target());
+      forget();
+      return {};
+    }
     if (isa::is_jump(i.op)) {
       // At ja's place: a forward target's distance is bounded from ja.pc + 1
       // plus what of the copy follows this branch.
@@ -365,6 +404,15 @@ Expected<void> Lowering::emit_copy(const Insn& ja) {
       if (auto r = jump(i, i.target(), ja.pc + 1, false, after); !r) return r;
       if (i.target() <= int64_t(ja.pc)) note_back_edge_to(i.target());
       continue;  // (the copy is straight-line: what is known holds on)
+    }
+    if (k + 2 < c.end && zero_branch(insns[k + 2].op) && move_first(i, insns[k + 1], insns[k + 2]) &&
+        !idiom_in(k + 1, c.end)) {
+      const Insn& mov = insns[++k];
+      if (auto r = emit(mov); !r) return r;
+      learn(mov);
+      if (auto r = emit(i); !r) return r;
+      learn(i);
+      continue;
     }
     if (const Idiom* m = idiom_in(k, c.end)) {  // (its liveness holds: after it the copy goes on as the original)
       emit_idiom(*m);
@@ -512,6 +560,9 @@ Expected<void> Lowering::find_functions() {
   if (!facts_) an_.stub = Stub::full;
   find_tail_copies(!back_edges.empty());
   find_split_latches(back_edges);
+  if (an_.unrolled)  // (their latches jump out; the copy's jumps back)
+    for (const Insn& i : insns)
+      if (an_.copy[i.pc].unroll) an_.split_latch[size_t(i.target())] = true;
   if (idioms_on_ && !blind_) {
     // (a window never crosses a function's entry: find_idioms keeps it inside one)
     an_.idioms = find_idioms(insns, an_.function_of, [this](uint32_t pc) { return an_.target[pc] != 0; },
@@ -576,6 +627,7 @@ void Lowering::publish_functions() {
   }
   out_.main = an_.functions[0].prologue;
   out_.tail_copies = an_.tail_copies;
+  out_.unrolled = an_.unrolled;
 }
 
 void Lowering::adopt_analysis(Lowering&& first) {

@@ -20,6 +20,7 @@ struct Lowered {
   Label main;                          // == function_labels[0]
   bool no_area = false;                // the entry stub neither reads the RunArea nor exits early
   size_t tail_copies = 0;              // jumps replaced by a copy of their target's run
+  size_t unrolled = 0;                 // of them, loops emitted twice per trip
   size_t idioms = 0;                   // windows emitted as one instruction (idioms.hpp)
   size_t moves_first = 0;              // moves emitted before the operation of a branch on zero (Options::zero_branch_order)
   size_t selects = 0;                  // branches over a short run emitted as a cmov (Options::selects)

@@ -151,6 +151,8 @@ class Lowering {
   // 1 or 2, worse with 3).
   static constexpr uint32_t kMaxCopyBlocks = 2;
   static constexpr uint32_t kMaxCopiedInsns = 256;  // per program
+  static constexpr uint32_t kMaxUnrollBody = 16;    // Options::unroll: a loop body's instructions, its latch included
+  bool unroll_body(size_t first, size_t latch, const Insn& ja) const;
   void find_tail_copies(bool back_edges);
   Expected<void> emit_copy(const Insn& ja);
   Expected<void> find_functions();
@@ -274,10 +276,12 @@ class Lowering {
   bool selects_ = true;            // Options::selects
   bool indexed_loads_ = true;      // Options::indexed_loads
   bool tail_copies_ = true;
+  bool unroll_ = true;  // Options::unroll
   // pc of an unconditional jump -> the run it is replaced by (Options::
   // tail_copies): indices into prog_.insns(), [first, end); end == 0: none.
   struct Copy {
     uint32_t first = 0, end = 0;
+    bool unroll = false;  // Options::unroll: the loop's body and latch, ending in a jump to its head
   };
   // What find_functions() and the finders it calls learn about the program
   // (independent of the code emitted so far): lower()'s second pass adopts
@@ -292,6 +296,7 @@ class Lowering {
     std::vector<uint32_t> bound_prefix;  // pc -> sum of the size bounds of the slots before it
     std::vector<Copy> copy;             // pc -> its tail copy (Options::tail_copies)
     uint32_t tail_copies = 0;
+    uint32_t unrolled = 0;          // loops emitted twice per trip (Options::unroll)
     std::vector<bool> split_latch;  // loop head pc -> its latch stays `jcc out; jmp head`
     std::vector<Idiom> idioms;      // find_idioms, ascending
     Stub stub = Stub::lean;         // what emit_enter_stub emits
